@@ -1,0 +1,113 @@
+"""The one canonical manifest: immutable utterance records stored as JSON lines.
+
+Every corpus reader produces a list of :class:`Utterance`; everything downstream (splits,
+statistics, training, evaluation) reads only this. A manifest file is JSON lines, optionally
+gzip-compressed (``.jsonl.gz``), one record per line, with absolute audio paths so that it can
+be moved without breaking. Writing is deterministic: the same records give the same bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from speechnas.errors import UserError
+
+__all__ = ["MANIFEST_FIELDS", "Utterance", "read_manifest", "total_hours", "write_manifest"]
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance.
+
+    Attributes:
+        id: Unique utterance id within a manifest.
+        audio_path: Absolute path of the audio file.
+        duration: Length in seconds (0.0 when unknown: ``data validate`` measures it).
+        text: Transcript as given by the corpus (normalisation happens later, by language).
+        speaker: Speaker id; readers fall back to the utterance id when a corpus has none.
+        language: BCP-47-like language code, e.g. ``"en"``.
+    """
+
+    id: str
+    audio_path: str
+    duration: float
+    text: str
+    speaker: str
+    language: str = "en"
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise ValueError("Utterance.id must be non-empty")
+        if not isinstance(self.duration, float | int) or math.isnan(self.duration):
+            raise ValueError(f"Utterance.duration must be a number, got {self.duration!r}")
+        if self.duration < 0:
+            raise ValueError(f"Utterance.duration must be >= 0, got {self.duration!r}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+
+MANIFEST_FIELDS = tuple(f.name for f in fields(Utterance))
+
+
+def _open_text(path: Path, mode: str) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        # mtime=0 keeps gzip output byte-identical across runs.
+        raw = open(path, mode.replace("t", "") + "b")  # noqa: SIM115
+        gz = gzip.GzipFile(fileobj=raw, mode=mode[0] + "b", mtime=0)
+        return io.TextIOWrapper(gz, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
+    return open(path, mode, encoding="utf-8", newline="\n")  # type: ignore[return-value] # noqa: SIM115
+
+
+def write_manifest(utterances: Iterable[Utterance], path: str | os.PathLike[str]) -> Path:
+    """Write ``utterances`` to ``path`` (``.jsonl`` or ``.jsonl.gz``) atomically.
+
+    Returns:
+        The path written.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    if out.suffix == ".gz":
+        tmp = out.with_name(out.name[:-3] + ".tmp.gz")
+    with _open_text(tmp, "wt") as f:
+        for utt in utterances:
+            f.write(utt.to_json() + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
+    """Read a canonical manifest written by :func:`write_manifest`.
+
+    Raises:
+        UserError: the file is missing, or a line is not a valid record (the line is named).
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise UserError(f"manifest not found: {src}")
+    out: list[Utterance] = []
+    with _open_text(src, "rt") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                unknown = set(rec) - set(MANIFEST_FIELDS)
+                if unknown:
+                    raise ValueError(f"unknown fields {sorted(unknown)}")
+                out.append(Utterance(**rec))
+            except (ValueError, TypeError) as e:
+                raise UserError(f"{src}:{lineno}: not a speechnas manifest record: {e}") from e
+    return out
+
+
+def total_hours(utterances: Sequence[Utterance]) -> float:
+    return sum(u.duration for u in utterances) / 3600.0
