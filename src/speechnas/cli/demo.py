@@ -1,11 +1,39 @@
-"""``speechnas demo``."""
+"""``speechnas demo``: the built-in end-to-end job on the synthetic default corpus."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register"]
 
 
+def _run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from speechnas.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(hours=args.hours, train_minutes=args.train_minutes, seed=args.seed)
+    payload = run_demo(args.out, settings)
+    table = Table(title="speechnas demo")
+    for col in ("model", "test set", "utts", "WER", "CER", "RTF"):
+        table.add_column(col, justify="left" if col in ("model", "test set") else "right")
+    for r in payload["results"]:
+        rtf = "-" if r["rtf"] is None else f"{r['rtf']:.4f}"
+        table.add_row(
+            r["model"], r["name"], str(r["utterances"]),
+            f"{100 * r['wer']:.1f}%", f"{100 * r['cer']:.1f}%", rtf,
+        )
+    Console().print(table)
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("demo")
+    p = sub.add_parser("demo", help="synthesise the default corpus, train, evaluate, report")
+    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument("--hours", type=float, default=1.0, help="synthetic audio to generate")
+    p.add_argument("--train-minutes", type=float, default=6.0, help="training time budget")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_run)

@@ -1,11 +1,61 @@
-"""``speechnas train``."""
+"""``speechnas train``: train one architecture from a YAML config."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from speechnas.errors import ConfigError
 
 __all__ = ["register"]
 
 
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _run(args: argparse.Namespace) -> int:
+    from speechnas.train import load_train_config, train
+
+    config = load_train_config(args.config, _parse_overrides(args.set))
+    resume = args.resume
+    if resume == "auto":
+        last = Path(config.out_dir) / "last.pt"
+        resume = last if last.exists() else None
+    result = train(config, resume=resume, progress=not args.no_progress)
+    print(f"trained {result.steps} steps, {result.epochs} epochs in {result.train_seconds:.0f} s")
+    print(f"parameters: {result.num_params:,}")
+    if result.last_dev:
+        print(f"dev WER {result.last_dev['wer']:.3f}  CER {result.last_dev['cer']:.3f}")
+    if result.skipped:
+        print(f"skipped {len(result.skipped)} utterance(s):")
+        for utt_id, reason in sorted(result.skipped.items()):
+            print(f"  {utt_id}: {reason}")
+    else:
+        print("skipped 0 utterances")
+    print(f"checkpoints: {result.last_checkpoint} (last), {result.best_checkpoint} (best)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("train")
+    p = sub.add_parser("train", help="train one architecture from a YAML config")
+    p.add_argument("--config", required=True, help="YAML file with TrainConfig keys")
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT|auto",
+        help="continue from a checkpoint; 'auto' uses OUT_DIR/last.pt when it exists",
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

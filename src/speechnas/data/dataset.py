@@ -1,0 +1,144 @@
+"""Loading utterances for training and evaluation: decoded audio, token targets, batches.
+
+A file that fails to decode, or whose normalised transcript is empty, is skipped and recorded
+in :attr:`SpeechDataset.skipped`; it never stops a run. Decoded audio is cached in memory as
+16-bit integers (a 3-hour corpus takes about 350 MB), so later epochs decode nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from speechnas.data.audio import SAMPLE_RATE, load_audio
+from speechnas.data.manifest import Utterance
+from speechnas.errors import AudioError
+from speechnas.features import speed_perturb
+from speechnas.text import Tokenizer, normalize
+
+__all__ = ["Batch", "SpeechDataset"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A padded batch. Legend: B utterances, S samples, U tokens.
+
+    Attributes:
+        wave: (B, S) float32 waveforms, zero-padded.
+        wave_lens: (B,) int64 valid samples.
+        targets: (B, U) int64 token ids, zero-padded.
+        target_lens: (B,) int64 valid tokens.
+        ids: utterance ids.
+        texts: normalised reference transcripts.
+        seconds: audio seconds in the batch (before padding).
+    """
+
+    wave: Tensor
+    wave_lens: Tensor
+    targets: Tensor
+    target_lens: Tensor
+    ids: list[str]
+    texts: list[str]
+    seconds: float
+
+
+class SpeechDataset:
+    """Utterances plus a tokenizer; returns padded :class:`Batch` es by index lists.
+
+    Args:
+        utterances: the manifest records.
+        tokenizer: maps normalised text to token ids (0 is the blank, never emitted).
+        speed_factors: speed perturbation factors drawn uniformly per utterance and epoch
+            (``(1.0,)`` for none).
+        seed: base seed of the perturbation draws.
+        cache: keep decoded audio in memory.
+    """
+
+    def __init__(
+        self,
+        utterances: Sequence[Utterance],
+        tokenizer: Tokenizer,
+        *,
+        speed_factors: Sequence[float] = (1.0,),
+        seed: int = 0,
+        cache: bool = True,
+    ) -> None:
+        if not speed_factors or any(f <= 0 for f in speed_factors):
+            raise ValueError(f"speed_factors={tuple(speed_factors)!r} must be positive")
+        self.utterances = list(utterances)
+        self.tokenizer = tokenizer
+        self.speed_factors = tuple(speed_factors)
+        self.seed = seed
+        self.cache = cache
+        self.texts = [normalize(u.text, u.language) for u in self.utterances]
+        self.skipped: dict[str, str] = {}
+        self._audio: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def _skip(self, index: int, reason: str) -> None:
+        utt = self.utterances[index]
+        if utt.id not in self.skipped:
+            self.skipped[utt.id] = reason
+            log.warning("skipping %s (%s): %s", utt.id, utt.audio_path, reason)
+
+    def _wave(self, index: int) -> np.ndarray | None:
+        # Audio is held as 16-bit PCM whether or not it is cached, so a sample is the same in
+        # every epoch (and in a resumed run, whose first epoch decodes afresh).
+        pcm = self._audio.get(index)
+        if pcm is None:
+            try:
+                wave = load_audio(self.utterances[index].audio_path, SAMPLE_RATE)
+            except AudioError as e:
+                self._skip(index, e.reason)
+                return None
+            pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16)
+            if self.cache:
+                self._audio[index] = pcm
+        return pcm.astype(np.float32) / 32767.0
+
+    def load(self, index: int, epoch: int = 0) -> tuple[np.ndarray, list[int]] | None:
+        """Waveform and token ids for one utterance, or ``None`` if it is skipped."""
+        if self.utterances[index].id in self.skipped:
+            return None
+        tokens = self.tokenizer.encode(self.texts[index])
+        if not tokens:
+            self._skip(index, "empty text")
+            return None
+        wave = self._wave(index)
+        if wave is None:
+            return None
+        if len(self.speed_factors) > 1:
+            rng = np.random.default_rng([self.seed, epoch, index])
+            factor = float(self.speed_factors[int(rng.integers(len(self.speed_factors)))])
+            if factor != 1.0:
+                wave = speed_perturb(wave, factor)
+        return wave, tokens
+
+    def batch(self, indices: Sequence[int], epoch: int = 0) -> Batch | None:
+        """Collate ``indices`` into a padded batch; ``None`` if all of them are skipped."""
+        items = [(i, self.load(i, epoch)) for i in indices]
+        kept = [(i, it) for i, it in items if it is not None]
+        if not kept:
+            return None
+        waves = [torch.from_numpy(np.ascontiguousarray(w)) for _, (w, _) in kept]
+        toks = [torch.tensor(t, dtype=torch.long) for _, (_, t) in kept]
+        wave_lens = torch.tensor([len(w) for w in waves], dtype=torch.long)
+        target_lens = torch.tensor([len(t) for t in toks], dtype=torch.long)
+        return Batch(
+            wave=torch.nn.utils.rnn.pad_sequence(waves, batch_first=True),
+            wave_lens=wave_lens,
+            targets=torch.nn.utils.rnn.pad_sequence(toks, batch_first=True),
+            target_lens=target_lens,
+            ids=[self.utterances[i].id for i, _ in kept],
+            texts=[self.texts[i] for i, _ in kept],
+            seconds=float(wave_lens.sum()) / SAMPLE_RATE,
+        )

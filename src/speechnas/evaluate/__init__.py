@@ -1,0 +1,7 @@
+"""Decoding and scoring: WER/CER and model evaluation on manifests."""
+
+from __future__ import annotations
+
+from speechnas.evaluate.wer import ErrorRates, error_rates
+
+__all__ = ["ErrorRates", "error_rates"]

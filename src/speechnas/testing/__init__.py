@@ -1,0 +1,1 @@
+"""Reusable test helpers: small generated corpora, contract suites and dummies."""

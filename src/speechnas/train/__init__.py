@@ -1,0 +1,18 @@
+"""Training: one explicit loop, its config and checkpoint I/O."""
+
+from __future__ import annotations
+
+from speechnas.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from speechnas.train.config import TrainConfig, load_train_config
+from speechnas.train.loop import TrainingDiverged, TrainResult, train
+
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "load_checkpoint",
+    "load_model",
+    "load_train_config",
+    "save_checkpoint",
+    "train",
+]

@@ -1,0 +1,116 @@
+"""``TrainConfig``: everything a training run needs, as one frozen dataclass."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from speechnas._config_io import dataclass_from_mapping, read_yaml
+from speechnas.arch import ArchSpec
+from speechnas.errors import ConfigError
+from speechnas.models.presets import PRESETS
+
+__all__ = ["TrainConfig", "load_train_config"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run.
+
+    Attributes:
+        train_manifest: canonical manifest of the training set.
+        dev_manifest: manifest scored after every epoch (``None``: no dev scoring).
+        out_dir: where checkpoints, logs and the resolved config go.
+        arch: the architecture.
+        tokenizer: ``char`` or ``bpe``.
+        vocab_size: BPE vocabulary size (ignored for ``char``).
+        max_epochs: epoch limit.
+        max_steps: optimiser-step limit (``None``: no limit).
+        max_minutes: wall-clock limit for training (``None``: none). Stops at a step boundary.
+        batch_seconds: padded audio seconds per batch.
+        max_batch_size: utterances per batch at most.
+        lr: peak AdamW learning rate.
+        warmup_steps: linear warm-up steps, then cosine decay to 5% of ``lr`` at the end.
+        weight_decay: AdamW weight decay.
+        grad_clip: global gradient-norm clip.
+        speed_perturb: speed factors drawn per utterance and epoch.
+        specaugment: SpecAugment on the features in training.
+        eval_every: score the dev set every this many epochs.
+        max_nonfinite_steps: consecutive NaN/inf losses tolerated (the step is skipped)
+            before the run stops with an error.
+        seed: seed of initialisation, batching, perturbation and augmentation.
+        threads: torch intra-op threads (``None``: torch's default).
+    """
+
+    train_manifest: str
+    dev_manifest: str | None = None
+    out_dir: str = "runs/train"
+    arch: ArchSpec = field(default_factory=ArchSpec)
+    tokenizer: str = "char"
+    vocab_size: int = 256
+    max_epochs: int = 30
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    batch_seconds: float = 240.0
+    max_batch_size: int = 64
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 1e-2
+    grad_clip: float = 5.0
+    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
+    specaugment: bool = True
+    eval_every: int = 1
+    max_nonfinite_steps: int = 20
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "tokenizer": self.tokenizer in ("char", "bpe"),
+            "vocab_size": self.vocab_size >= 8,
+            "max_epochs": self.max_epochs >= 1,
+            "max_steps": self.max_steps is None or self.max_steps >= 1,
+            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
+            "batch_seconds": self.batch_seconds > 0,
+            "max_batch_size": self.max_batch_size >= 1,
+            "lr": self.lr > 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "grad_clip": self.grad_clip > 0,
+            "speed_perturb": bool(self.speed_perturb) and min(self.speed_perturb) > 0,
+            "eval_every": self.eval_every >= 1,
+            "threads": self.threads is None or self.threads >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is invalid")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["speed_perturb"] = list(self.speed_perturb)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "config") -> TrainConfig:
+        data = dict(data)
+        arch = data.get("arch")
+        if isinstance(arch, str):
+            if arch not in PRESETS:
+                raise ConfigError(f"{where}.arch: unknown preset {arch!r}; one of {sorted(PRESETS)}")
+            data["arch"] = PRESETS[arch].to_dict()
+        elif isinstance(arch, dict) and "preset" in arch:
+            arch = dict(arch)
+            name = arch.pop("preset")
+            if name not in PRESETS:
+                raise ConfigError(f"{where}.arch.preset: unknown preset {name!r}")
+            data["arch"] = {**PRESETS[name].to_dict(), **arch}
+        return dataclass_from_mapping(cls, data, where)
+
+
+def load_train_config(
+    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Read a YAML training config; relative manifest paths are resolved from the CWD."""
+    data = read_yaml(path)
+    data.update(overrides or {})
+    return TrainConfig.from_dict(data, where=str(path))

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechnas.cli import main
+from speechnas.data.manifest import read_manifest, write_manifest
+
+from speechnas.testing.audio_fixtures import make_bad_files, make_corpus
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> dict[str, Path]:
+    train = make_corpus(tmp_path / "train", n=10, seed=0) + make_bad_files(tmp_path / "bad")
+    dev = make_corpus(tmp_path / "dev", n=3, seed=1)
+    return {
+        "train": write_manifest(train, tmp_path / "train.jsonl"),
+        "dev": write_manifest(dev, tmp_path / "dev.jsonl"),
+    }
+
+
+def _write_config(path: Path, corpus: dict[str, Path], out: Path, extra: str = "") -> Path:
+    path.write_text(
+        f"train_manifest: {corpus['train']}\n"
+        f"dev_manifest: {corpus['dev']}\n"
+        f"out_dir: {out}\n"
+        "arch: {d_model: 16, num_layers: 1, num_heads: 2, n_mels: 40, conv_kernel: 3}\n"
+        "max_epochs: 1\nbatch_seconds: 6.0\nthreads: 1\n" + extra
+    )
+    return path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert "speechnas" in capsys.readouterr().out
+
+
+def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("data", "train", "evaluate", "demo"):
+        assert cmd in out
+
+
+def test_train_then_evaluate(
+    corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _write_config(tmp_path / "c.yaml", corpus, tmp_path / "run")
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 4 utterance(s)" in out
+    for utt in ("bad_truncated", "bad_empty", "bad_text", "bad_missing"):
+        assert utt in out
+    results = tmp_path / "results.json"
+    code = main([
+        "evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"),
+        "--test", f"dev={corpus['dev']}", "--test", f"dev={corpus['dev']}",
+        "--out", str(results), "--rtf-utterances", "2",
+    ])
+    assert code == 2  # the same name twice is a user error
+    code = main([
+        "evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"),
+        "--test", f"dev={corpus['dev']}", "--out", str(results), "--rtf-utterances", "2",
+    ])
+    assert code == 0
+    payload = json.loads(results.read_text())
+    dev = payload["sets"]["dev"]
+    assert dev["utterances"] == len(read_manifest(corpus["dev"]))
+    assert 0.0 <= dev["cer"] and dev["rtf"] > 0
+    assert payload["params"] > 0
+
+
+def test_train_user_errors_exit_2(
+    corpus: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _write_config(tmp_path / "c.yaml", corpus, tmp_path / "run", extra="bogus_key: 1\n")
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "bogus_key" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--test", "x.jsonl"]) == 2

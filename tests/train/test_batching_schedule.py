@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import pytest
+
+from speechnas.data.batching import DurationBatchSampler
+from speechnas.train.schedule import warmup_cosine
+
+
+def test_batches_cover_every_index_once_and_respect_bounds() -> None:
+    durations = [0.5 + (i * 7 % 13) / 2 for i in range(200)]
+    sampler = DurationBatchSampler(durations, max_batch_seconds=20.0, max_batch_size=8, seed=3)
+    batches = sampler.batches(epoch=0)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(200))
+    for b in batches:
+        assert len(b) <= 8
+        assert len(b) == 1 or max(durations[i] for i in b) * len(b) <= 20.0
+
+
+def test_batches_are_seeded_and_vary_by_epoch() -> None:
+    durations = [1.0 + (i % 5) for i in range(100)]
+    a = DurationBatchSampler(durations, max_batch_seconds=10, seed=1)
+    b = DurationBatchSampler(durations, max_batch_seconds=10, seed=1)
+    assert a.batches(0) == b.batches(0)
+    assert a.batches(0) != a.batches(1)
+
+
+def test_batches_group_similar_durations() -> None:
+    durations = [1.0] * 50 + [10.0] * 50
+    batches = DurationBatchSampler(durations, max_batch_seconds=40, seed=0).batches(0)
+    for b in batches:
+        assert len({durations[i] for i in b}) == 1
+
+
+def test_invalid_sampler_arguments() -> None:
+    with pytest.raises(ValueError, match="max_batch_seconds"):
+        DurationBatchSampler([1.0], max_batch_seconds=0)
+
+
+def test_warmup_cosine() -> None:
+    assert warmup_cosine(0, peak=1.0, warmup=10, total=100) == pytest.approx(0.1)
+    assert warmup_cosine(9, peak=1.0, warmup=10, total=100) == pytest.approx(1.0)
+    assert warmup_cosine(10, peak=1.0, warmup=10, total=100) == pytest.approx(1.0)
+    assert warmup_cosine(100, peak=1.0, warmup=10, total=100) == pytest.approx(0.05)
+    assert warmup_cosine(500, peak=1.0, warmup=10, total=100) == pytest.approx(0.05)
+    mid = warmup_cosine(55, peak=1.0, warmup=10, total=100)
+    assert mid == pytest.approx(0.05 + 0.95 * 0.5)

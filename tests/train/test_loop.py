@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from speechnas.arch import ArchSpec
+from speechnas.data.dataset import SpeechDataset
+from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.errors import ConfigError
+from speechnas.models.model import SpeechModel
+from speechnas.train import (
+    TrainConfig,
+    TrainingDiverged,
+    load_checkpoint,
+    load_model,
+    load_train_config,
+    train,
+)
+
+from speechnas.testing.audio_fixtures import make_bad_files
+
+TINY = ArchSpec(d_model=16, num_layers=1, num_heads=2, ffn_expansion=2.0, conv_kernel=3, n_mels=40)
+
+
+def _config(corpus: dict[str, Path], out: Path, **kw: object) -> TrainConfig:
+    base = TrainConfig(
+        train_manifest=str(corpus["train"]),
+        dev_manifest=str(corpus["dev"]),
+        out_dir=str(out),
+        arch=TINY,
+        max_epochs=2,
+        batch_seconds=6.0,
+        warmup_steps=2,
+        seed=7,
+        threads=1,
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_same_seed_same_weights(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    a = train(_config(tiny_corpus, tmp_path / "a"), progress=False)
+    b = train(_config(tiny_corpus, tmp_path / "b"), progress=False)
+    wa, wb = _weights(a.last_checkpoint), _weights(b.last_checkpoint)
+    assert a.steps == b.steps > 0
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    c = train(_config(tiny_corpus, tmp_path / "c", seed=8), progress=False)
+    wc = _weights(c.last_checkpoint)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_resume_after_interruption_matches_uninterrupted(
+    tiny_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full = train(_config(tiny_corpus, tmp_path / "full", max_epochs=3), progress=False)
+
+    # Interrupt the second run in the middle of its second epoch.
+    calls = {"n": 0}
+    original = SpeechDataset.batch
+    batches_per_epoch = full.steps // 3
+
+    def flaky_batch(self: SpeechDataset, indices: list[int], epoch: int = 0) -> object:
+        calls["n"] += 1
+        if calls["n"] == batches_per_epoch + 2:
+            raise KeyboardInterrupt
+        return original(self, indices, epoch)
+
+    monkeypatch.setattr(SpeechDataset, "batch", flaky_batch)
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(tiny_corpus, tmp_path / "part", max_epochs=3), progress=False)
+    monkeypatch.setattr(SpeechDataset, "batch", original)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["epoch"] == 1
+
+    resumed = train(
+        _config(tiny_corpus, tmp_path / "part", max_epochs=3),
+        resume=tmp_path / "part" / "last.pt",
+        progress=False,
+    )
+    assert resumed.steps == full.steps
+    wa, wb = _weights(full.last_checkpoint), _weights(resumed.last_checkpoint)
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_checkpoint_loads_weights_only(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    result = train(_config(tiny_corpus, tmp_path / "run", max_epochs=1), progress=False)
+    state = torch.load(result.last_checkpoint, weights_only=True)
+    assert {"model", "optimizer", "step", "config", "arch", "tokenizer"} <= set(state)
+    model, tokenizer, _ = load_model(result.last_checkpoint)
+    assert isinstance(model, SpeechModel) and not model.training
+    assert tokenizer.decode(tokenizer.encode("yes no")) == "yes no"
+    assert (tmp_path / "run" / "config.yaml").exists()
+    assert (tmp_path / "run" / "run_info.json").exists()
+
+
+def test_bad_files_are_skipped_and_reported(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    bad = make_bad_files(tmp_path / "bad")
+    utts = read_manifest(tiny_corpus["train"]) + bad
+    manifest = write_manifest(utts, tmp_path / "with_bad.jsonl")
+    cfg = replace(_config(tiny_corpus, tmp_path / "run", max_epochs=1), train_manifest=str(manifest))
+    result = train(cfg, progress=False)
+    assert result.steps > 0
+    assert result.skipped == {
+        "bad_truncated": "unreadable",
+        "bad_empty": "empty",
+        "bad_text": "not audio",
+        "bad_missing": "missing",
+    }
+
+
+def test_nonfinite_losses_stop_with_clear_error(
+    tiny_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nan_loss(self: SpeechModel, *args: object) -> torch.Tensor:
+        return torch.tensor(float("nan"), requires_grad=True)
+
+    monkeypatch.setattr(SpeechModel, "forward", nan_loss)
+    cfg = _config(tiny_corpus, tmp_path / "run", max_nonfinite_steps=3)
+    with pytest.raises(TrainingDiverged, match="non-finite"):
+        train(cfg, progress=False)
+
+
+def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train_manifest: x.jsonl\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        load_train_config(path)
+    path.write_text("train_manifest: x.jsonl\narch: {d_model: 64, num_heads: 5}\n")
+    with pytest.raises(ConfigError, match="num_heads"):
+        load_train_config(path)
+    path.write_text("train_manifest: x.jsonl\nlr: fast\n")
+    with pytest.raises(ConfigError, match="lr"):
+        load_train_config(path)
+    path.write_text("train_manifest: x.jsonl\narch: conformer-ctc-xs\nspeed_perturb: [1.0]\n")
+    cfg = load_train_config(path)
+    assert cfg.arch.d_model == 96 and cfg.speed_perturb == (1.0,)
