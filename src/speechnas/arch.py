@@ -35,6 +35,7 @@ class ArchSpec:
         frontend: Feature front-end name, one of ``FRONTENDS``.
         n_mels: Mel bands of the front-end (40, 64 or 80).
         subsampling_factor: Total time reduction of the convolutional subsampling (2, 4, 6, 8).
+        subsampling_channels: Channels of the subsampling convolutions.
         encoder: Encoder family, one of ``ENCODERS``.
         d_model: Encoder width.
         num_layers: Number of encoder blocks.
@@ -49,6 +50,7 @@ class ArchSpec:
     frontend: str = "logmel"
     n_mels: int = 80
     subsampling_factor: int = 4
+    subsampling_channels: int = 32
     encoder: str = "conformer"
     d_model: int = 144
     num_layers: int = 4
@@ -76,6 +78,8 @@ class ArchSpec:
             raise bad("decoder", f"one of {DECODERS}")
         if self.activation not in _ACTIVATIONS:
             raise bad("activation", f"one of {_ACTIVATIONS}")
+        if self.subsampling_channels < 1:
+            raise bad("subsampling_channels", ">= 1")
         if self.d_model < 8:
             raise bad("d_model", ">= 8")
         if self.num_layers < 1:

@@ -106,7 +106,12 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     for name in ("dev", "test"):
         utts = read_manifest(corpus_dir / f"{name}.jsonl")
         trained_r = evaluate_model(model, tokenizer, utts, name=name)
-        rows.append(_row("untrained", evaluate_model(untrained, tokenizer, utts, name=name, rtf_utterances=0)))
+        rows.append(
+            _row(
+                "untrained",
+                evaluate_model(untrained, tokenizer, utts, name=name, rtf_utterances=0),
+            )
+        )
         rows.append(_row("trained", trained_r))
         if name == "test":
             examples = trained_r.examples
@@ -121,8 +126,13 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         "threads": torch.get_num_threads(),
         "examples": examples,
     }
-    payload = {"settings": settings.__dict__, "corpus": str(corpus), "results": rows,
-               "info": info, "run_info": run_info()}
+    payload = {
+        "settings": settings.__dict__,
+        "corpus": str(corpus),
+        "results": rows,
+        "info": info,
+        "run_info": run_info(),
+    }
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
     (out / "report.md").write_text(_markdown(rows, info), encoding="utf-8")
     return payload

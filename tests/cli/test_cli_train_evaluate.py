@@ -7,7 +7,6 @@ import pytest
 
 from speechnas.cli import main
 from speechnas.data.manifest import read_manifest, write_manifest
-
 from speechnas.testing.audio_fixtures import make_bad_files, make_corpus
 
 
@@ -57,16 +56,35 @@ def test_train_then_evaluate(
     for utt in ("bad_truncated", "bad_empty", "bad_text", "bad_missing"):
         assert utt in out
     results = tmp_path / "results.json"
-    code = main([
-        "evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"),
-        "--test", f"dev={corpus['dev']}", "--test", f"dev={corpus['dev']}",
-        "--out", str(results), "--rtf-utterances", "2",
-    ])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "run" / "last.pt"),
+            "--test",
+            f"dev={corpus['dev']}",
+            "--test",
+            f"dev={corpus['dev']}",
+            "--out",
+            str(results),
+            "--rtf-utterances",
+            "2",
+        ]
+    )
     assert code == 2  # the same name twice is a user error
-    code = main([
-        "evaluate", "--checkpoint", str(tmp_path / "run" / "last.pt"),
-        "--test", f"dev={corpus['dev']}", "--out", str(results), "--rtf-utterances", "2",
-    ])
+    code = main(
+        [
+            "evaluate",
+            "--checkpoint",
+            str(tmp_path / "run" / "last.pt"),
+            "--test",
+            f"dev={corpus['dev']}",
+            "--out",
+            str(results),
+            "--rtf-utterances",
+            "2",
+        ]
+    )
     assert code == 0
     payload = json.loads(results.read_text())
     dev = payload["sets"]["dev"]

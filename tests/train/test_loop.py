@@ -11,6 +11,7 @@ from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.errors import ConfigError
 from speechnas.models.model import SpeechModel
+from speechnas.testing.audio_fixtures import make_bad_files
 from speechnas.train import (
     TrainConfig,
     TrainingDiverged,
@@ -19,8 +20,6 @@ from speechnas.train import (
     load_train_config,
     train,
 )
-
-from speechnas.testing.audio_fixtures import make_bad_files
 
 TINY = ArchSpec(d_model=16, num_layers=1, num_heads=2, ffn_expansion=2.0, conv_kernel=3, n_mels=40)
 
@@ -104,7 +103,9 @@ def test_bad_files_are_skipped_and_reported(tiny_corpus: dict[str, Path], tmp_pa
     bad = make_bad_files(tmp_path / "bad")
     utts = read_manifest(tiny_corpus["train"]) + bad
     manifest = write_manifest(utts, tmp_path / "with_bad.jsonl")
-    cfg = replace(_config(tiny_corpus, tmp_path / "run", max_epochs=1), train_manifest=str(manifest))
+    cfg = replace(
+        _config(tiny_corpus, tmp_path / "run", max_epochs=1), train_manifest=str(manifest)
+    )
     result = train(cfg, progress=False)
     assert result.steps > 0
     assert result.skipped == {
@@ -141,3 +142,10 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
     path.write_text("train_manifest: x.jsonl\narch: conformer-ctc-xs\nspeed_perturb: [1.0]\n")
     cfg = load_train_config(path)
     assert cfg.arch.d_model == 96 and cfg.speed_perturb == (1.0,)
+
+
+def test_config_rejects_unknown_tokenizer(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("train_manifest: x.jsonl\ntokenizer: words\n")
+    with pytest.raises(ConfigError, match="tokenizer"):
+        load_train_config(path)

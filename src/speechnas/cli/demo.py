@@ -22,8 +22,12 @@ def _run(args: argparse.Namespace) -> int:
     for r in payload["results"]:
         rtf = "-" if r["rtf"] is None else f"{r['rtf']:.4f}"
         table.add_row(
-            r["model"], r["name"], str(r["utterances"]),
-            f"{100 * r['wer']:.1f}%", f"{100 * r['cer']:.1f}%", rtf,
+            r["model"],
+            r["name"],
+            str(r["utterances"]),
+            f"{100 * r['wer']:.1f}%",
+            f"{100 * r['cer']:.1f}%",
+            rtf,
         )
     Console().print(table)
     print(f"report: {Path(args.out) / 'report.md'}")

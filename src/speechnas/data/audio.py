@@ -69,7 +69,8 @@ def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     if orig_sr == target_sr:
         return wave
     g = gcd(orig_sr, target_sr)
-    return resample_poly(wave, target_sr // g, orig_sr // g).astype(np.float32)
+    out: np.ndarray = resample_poly(wave, target_sr // g, orig_sr // g).astype(np.float32)
+    return out
 
 
 def load_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -105,7 +106,9 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> 
     # A header that promises more frames than the file holds means truncation.
     if info.frames > 0 and data.shape[0] < info.frames:
         raise AudioError(
-            str(p), "unreadable", f"truncated: header says {info.frames} frames, got {data.shape[0]}"
+            str(p),
+            "unreadable",
+            f"truncated: header says {info.frames} frames, got {data.shape[0]}",
         )
     wave = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     wave = resample(np.ascontiguousarray(wave, dtype=np.float32), int(sr), sample_rate)

@@ -9,7 +9,6 @@ be moved without breaking. Writing is deterministic: the same records give the s
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 import os
@@ -57,29 +56,21 @@ class Utterance:
 MANIFEST_FIELDS = tuple(f.name for f in fields(Utterance))
 
 
-def _open_text(path: Path, mode: str) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        # mtime=0 keeps gzip output byte-identical across runs.
-        raw = open(path, mode.replace("t", "") + "b")  # noqa: SIM115
-        gz = gzip.GzipFile(fileobj=raw, mode=mode[0] + "b", mtime=0)
-        return io.TextIOWrapper(gz, encoding="utf-8", newline="\n")  # type: ignore[arg-type]
-    return open(path, mode, encoding="utf-8", newline="\n")  # type: ignore[return-value] # noqa: SIM115
-
-
 def write_manifest(utterances: Iterable[Utterance], path: str | os.PathLike[str]) -> Path:
     """Write ``utterances`` to ``path`` (``.jsonl`` or ``.jsonl.gz``) atomically.
+
+    The bytes depend only on the records: gzip output carries no timestamp or file name.
 
     Returns:
         The path written.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    data = "".join(utt.to_json() + "\n" for utt in utterances).encode("utf-8")
     if out.suffix == ".gz":
-        tmp = out.with_name(out.name[:-3] + ".tmp.gz")
-    with _open_text(tmp, "wt") as f:
-        for utt in utterances:
-            f.write(utt.to_json() + "\n")
+        data = gzip.compress(data, mtime=0)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
     os.replace(tmp, out)
     return out
 
@@ -94,7 +85,8 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
     if not src.is_file():
         raise UserError(f"manifest not found: {src}")
     out: list[Utterance] = []
-    with _open_text(src, "rt") as f:
+    opener = gzip.open if src.suffix == ".gz" else open
+    with opener(src, "rt", encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue

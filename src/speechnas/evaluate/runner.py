@@ -67,14 +67,18 @@ def transcribe(
         batch = dataset.batch(indices)
         if batch is None:
             continue
-        for utt_id, ids in zip(batch.ids, model.transcribe_ids(batch.wave, batch.wave_lens), strict=True):
+        for utt_id, ids in zip(
+            batch.ids, model.transcribe_ids(batch.wave, batch.wave_lens), strict=True
+        ):
             out[utt_id] = tokenizer.decode(ids)
     model.train(was_training)
     return out
 
 
 @torch.no_grad()
-def measure_rtf(model: SpeechModel, dataset: SpeechDataset, *, max_utterances: int = 50) -> tuple[float | None, int]:
+def measure_rtf(
+    model: SpeechModel, dataset: SpeechDataset, *, max_utterances: int = 50
+) -> tuple[float | None, int]:
     """Real-time factor of batch-1 decoding over the first ``max_utterances`` loadable items."""
     model.eval()
     compute, audio, n = 0.0, 0.0, 0
@@ -107,10 +111,14 @@ def evaluate_model(
     """Transcribe ``utterances`` and score them (language: the most common in the set)."""
     dataset = SpeechDataset(utterances, tokenizer)
     hyps = transcribe(model, tokenizer, dataset, batch_seconds=batch_seconds)
-    scored = [(dataset.texts[i], hyps[u.id]) for i, u in enumerate(dataset.utterances) if u.id in hyps]
+    scored = [
+        (dataset.texts[i], hyps[u.id]) for i, u in enumerate(dataset.utterances) if u.id in hyps
+    ]
     language = Counter(u.language for u in utterances).most_common(1)[0][0] if utterances else "en"
     rates = error_rates([r for r, _ in scored], [h for _, h in scored], language)
-    rtf, rtf_n = measure_rtf(model, dataset, max_utterances=rtf_utterances) if rtf_utterances else (None, 0)
+    rtf, rtf_n = (
+        measure_rtf(model, dataset, max_utterances=rtf_utterances) if rtf_utterances else (None, 0)
+    )
     hours = sum(u.duration for u in dataset.utterances if u.id in hyps) / 3600.0
     examples = [{"ref": r, "hyp": h} for r, h in scored[:num_examples]]
     return EvalResult(

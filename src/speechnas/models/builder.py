@@ -32,6 +32,7 @@ def build_model(spec: ArchSpec, *, vocab_size: int, specaugment: bool = True) ->
             ffn_expansion=spec.ffn_expansion,
             conv_kernel=spec.conv_kernel,
             subsampling_factor=spec.subsampling_factor,
+            subsampling_channels=spec.subsampling_channels,
             activation=spec.activation,
             dropout=spec.dropout,
         )

@@ -70,9 +70,7 @@ class _ConvModule(nn.Module):
         super().__init__()
         self.norm_in = nn.LayerNorm(d_model)
         self.pointwise_in = nn.Linear(d_model, 2 * d_model)
-        self.depthwise = nn.Conv1d(
-            d_model, d_model, kernel, padding=kernel // 2, groups=d_model
-        )
+        self.depthwise = nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2, groups=d_model)
         self.norm_mid = nn.LayerNorm(d_model)
         self.act = _ACTIVATIONS[activation]()
         self.pointwise_out = nn.Linear(d_model, d_model)
@@ -149,6 +147,7 @@ def conformer_encoder(
     ffn_expansion: float = 4.0,
     conv_kernel: int = 15,
     subsampling_factor: int = 4,
+    subsampling_channels: int = 32,
     activation: str = "swish",
     dropout: float = 0.1,
 ) -> ConformerEncoder:
@@ -166,5 +165,10 @@ def conformer_encoder(
         _ConformerBlock(d_model, num_heads, ffn_dim, conv_kernel, activation, dropout)
         for _ in range(num_layers)
     ]
-    sub = Conv2dSubsampling(in_features=in_features, d_model=d_model, factor=subsampling_factor)
+    sub = Conv2dSubsampling(
+        in_features=in_features,
+        d_model=d_model,
+        factor=subsampling_factor,
+        channels=subsampling_channels,
+    )
     return ConformerEncoder(sub, blocks, d_model, dropout)

@@ -8,11 +8,13 @@ __all__ = ["PRESETS", "preset"]
 
 PRESETS: dict[str, ArchSpec] = {
     # About 1 M parameters: trains in minutes on two CPU cores.
-    "conformer-ctc-xs": ArchSpec(d_model=96, num_layers=3, num_heads=4, ffn_expansion=3.0,
-                                 conv_kernel=15, n_mels=80),
+    "conformer-ctc-xs": ArchSpec(
+        d_model=96, num_layers=3, num_heads=4, ffn_expansion=3.0, conv_kernel=15, n_mels=80
+    ),
     # About 4 M parameters.
-    "conformer-ctc-small": ArchSpec(d_model=144, num_layers=6, num_heads=4, ffn_expansion=4.0,
-                                    conv_kernel=15, n_mels=80),
+    "conformer-ctc-small": ArchSpec(
+        d_model=144, num_layers=6, num_heads=4, ffn_expansion=4.0, conv_kernel=15, n_mels=80
+    ),
 }
 
 

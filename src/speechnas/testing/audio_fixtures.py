@@ -4,6 +4,7 @@
 tones, so a tiny model can learn them in seconds. ``make_bad_files`` writes the four kinds of
 broken input that validation and training must survive.
 """
+
 from __future__ import annotations
 
 __all__ = ["WORDS", "make_bad_files", "make_corpus"]
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from speechnas.data.manifest import Utterance, write_manifest
+from speechnas.data.manifest import Utterance
 
 WORDS = {"yes": (300.0, 500.0), "no": (700.0, 400.0), "up": (1200.0, 900.0)}
 
@@ -39,7 +40,9 @@ def make_corpus(root: Path, n: int = 12, seed: int = 0) -> list[Utterance]:
         path = root / "audio" / f"u{i:03d}.wav"
         sf.write(path, wave.astype(np.float32), 16000, subtype="PCM_16")
         utts.append(
-            Utterance(f"u{i:03d}", str(path), round(wave.size / 16000, 3), " ".join(words), f"s{i % 3}")
+            Utterance(
+                f"u{i:03d}", str(path), round(wave.size / 16000, 3), " ".join(words), f"s{i % 3}"
+            )
         )
     return utts
 
@@ -60,5 +63,3 @@ def make_bad_files(root: Path) -> list[Utterance]:
         Utterance("bad_text", str(root / "notes.wav"), 0.0, "no", "bad"),
         Utterance("bad_missing", str(root / "missing.wav"), 0.0, "up", "bad"),
     ]
-
-

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from speechnas._config_io import dataclass_from_mapping, read_yaml
 from speechnas.arch import ArchSpec
@@ -47,7 +47,7 @@ class TrainConfig:
     dev_manifest: str | None = None
     out_dir: str = "runs/train"
     arch: ArchSpec = field(default_factory=ArchSpec)
-    tokenizer: str = "char"
+    tokenizer: Literal["char", "bpe"] = "char"
     vocab_size: int = 256
     max_epochs: int = 30
     max_steps: int | None = None
@@ -96,7 +96,9 @@ class TrainConfig:
         arch = data.get("arch")
         if isinstance(arch, str):
             if arch not in PRESETS:
-                raise ConfigError(f"{where}.arch: unknown preset {arch!r}; one of {sorted(PRESETS)}")
+                raise ConfigError(
+                    f"{where}.arch: unknown preset {arch!r}; one of {sorted(PRESETS)}"
+                )
             data["arch"] = PRESETS[arch].to_dict()
         elif isinstance(arch, dict) and "preset" in arch:
             arch = dict(arch)

@@ -7,7 +7,9 @@ import math
 __all__ = ["warmup_cosine"]
 
 
-def warmup_cosine(step: int, *, peak: float, warmup: int, total: int, floor: float = 0.05) -> float:
+def warmup_cosine(
+    step: int, *, peak: float, warmup: int, total: int, floor: float = 0.05
+) -> float:
     """Learning rate at optimiser step ``step`` (0-based).
 
     Rises linearly from ``peak / warmup`` to ``peak`` over ``warmup`` steps, then follows a

@@ -1,0 +1,36 @@
+"""speechnas's own manifests (written by :func:`~speechnas.data.manifest.write_manifest`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from speechnas.data.manifest import read_manifest
+from speechnas.data.readers._common import ReadResult, find_manifest, finish
+from speechnas.errors import UserError
+
+__all__ = ["read_canonical"]
+
+
+def read_canonical(src: str | os.PathLike[str], *, language: str = "en") -> ReadResult:
+    """Read a canonical manifest (``.jsonl`` or ``.jsonl.gz``) or a folder holding one.
+
+    Args:
+        src: The manifest file or its folder.
+        language: Unused: canonical records carry their language. Kept so that every reader
+            has the same signature.
+
+    Returns:
+        The utterances, sorted by id.
+
+    Raises:
+        UserError: no manifest, a malformed record, or duplicate ids.
+    """
+    del language
+    path = Path(src)
+    if path.is_dir():
+        found = find_manifest(path)
+        if found is None:
+            raise UserError(f"{path}: no manifest.jsonl in this folder")
+        path = found
+    return finish(read_manifest(path), [], source=path, format="manifest")

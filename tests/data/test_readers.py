@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechnas.data.readers import READERS, detect_format, guess_format, read_corpus
+from speechnas.data.readers.commonvoice import read_commonvoice
+from speechnas.data.readers.kaldi import read_kaldi
+from speechnas.data.readers.librispeech import read_librispeech
+from speechnas.data.readers.nemo import read_nemo
+from speechnas.errors import UserError
+
+from ._corpora import make_commonvoice, make_kaldi, make_librispeech, make_nemo
+
+# --- contract every reader meets ------------------------------------------------------------
+
+MAKERS = {
+    "nemo": make_nemo,
+    "kaldi": make_kaldi,
+    "librispeech": make_librispeech,
+    "commonvoice": make_commonvoice,
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(MAKERS))
+def test_reader_contract(tmp_path: Path, fmt: str) -> None:
+    made = MAKERS[fmt](tmp_path / "corpus")
+    src = tmp_path / "corpus"
+    assert detect_format(src) == fmt
+    assert guess_format(made) == fmt
+    result = READERS[fmt](src, language="xx")
+    ids = [u.id for u in result.utterances]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids) and ids
+    assert all(Path(u.audio_path).is_absolute() for u in result.utterances)
+    assert result.format == fmt
+    # deterministic
+    assert READERS[fmt](src, language="xx") == result
+
+
+def test_nemo(tmp_path: Path) -> None:
+    result = read_nemo(make_nemo(tmp_path))
+    by_id = {u.id: u for u in result.utterances}
+    assert sorted(by_id) == ["a", "b", "cee", "gone"]
+    assert by_id["a"].duration == pytest.approx(0.25)  # measured
+    assert by_id["a"].language == "de" and by_id["b"].language == "en"
+    assert by_id["b"].audio_path == str(tmp_path / "audio" / "b.wav")
+    assert by_id["cee"].speaker == "cee"  # falls back to the id
+    assert by_id["gone"].duration == 0.0
+    assert [(p.utt_id, p.reason) for p in result.problems] == [("gone", "missing")]
+
+
+def test_nemo_gz_and_folder(tmp_path: Path) -> None:
+    make_nemo(tmp_path, gz=True)
+    assert len(read_nemo(tmp_path).utterances) == 4
+
+
+def test_nemo_bad_line_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"audio_filepath": "a.wav", "text": "x"}\n{"text": "no path"}\n')
+    with pytest.raises(UserError, match=r"m\.jsonl:2"):
+        read_nemo(path)
+
+
+def test_duplicate_ids_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    recs = [{"audio_filepath": f"{d}/x.wav", "duration": 1.0, "text": "t"} for d in "ab"]
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    with pytest.raises(UserError, match="duplicate utterance ids: x"):
+        read_nemo(path)
+
+
+def test_kaldi(tmp_path: Path) -> None:
+    result = read_kaldi(make_kaldi(tmp_path / "k"), language="fr")
+    u1, u2 = result.utterances
+    assert (u1.id, u1.text, u1.speaker, u1.language) == ("u1", "HELLO WORLD", "spkA", "fr")
+    assert u1.audio_path == str(tmp_path / "k" / "wav" / "u1.wav")
+    assert u1.duration == pytest.approx(0.25) and u2.duration == pytest.approx(0.5)
+    assert u2.text == "GOOD  BYE"
+
+
+def test_kaldi_rejects_pipes_naming_the_line(tmp_path: Path) -> None:
+    root = make_kaldi(tmp_path / "k")
+    with open(root / "wav.scp", "a") as f:
+        f.write("u3 sox in.sph -t wav - |\n")
+    with pytest.raises(UserError, match=r"wav\.scp:3.*piped"):
+        read_kaldi(root)
+
+
+def test_kaldi_segments_not_supported(tmp_path: Path) -> None:
+    root = make_kaldi(tmp_path / "k")
+    (root / "segments").write_text("s1 u1 0.0 0.1\n")
+    with pytest.raises(UserError, match="segments are not supported yet"):
+        read_kaldi(root)
+
+
+def test_kaldi_duplicate_ids(tmp_path: Path) -> None:
+    root = make_kaldi(tmp_path / "k")
+    with open(root / "wav.scp", "a") as f:
+        f.write("u1 wav/u1.wav\n")
+    with pytest.raises(UserError, match="u1"):
+        read_kaldi(root)
+
+
+def test_librispeech(tmp_path: Path) -> None:
+    result = read_librispeech(make_librispeech(tmp_path / "ls"))
+    assert [u.id for u in result.utterances] == ["19-198-0000", "19-198-0001", "26-495-0000"]
+    first = result.utterances[0]
+    assert (first.speaker, first.text, first.language) == ("19", "WORDS NUMBER 0", "en")
+    assert result.utterances[1].duration == pytest.approx(0.5)
+    # a folder holding subsets reads too
+    assert detect_format(tmp_path) == "librispeech"
+    assert len(read_librispeech(tmp_path).utterances) == 3
+
+
+def test_librispeech_missing_flac_is_recorded(tmp_path: Path) -> None:
+    root = make_librispeech(tmp_path / "ls")
+    (root / "26" / "495" / "26-495-0000.flac").unlink()
+    result = read_librispeech(root)
+    assert len(result.utterances) == 3
+    assert [(p.utt_id, p.reason) for p in result.problems] == [("26-495-0000", "missing")]
+
+
+def test_commonvoice(tmp_path: Path) -> None:
+    result = read_commonvoice(make_commonvoice(tmp_path / "cv"))
+    u1, u2 = result.utterances
+    assert (u1.id, u1.speaker, u1.language, u1.text) == (
+        "common_voice_x_1",
+        "c1",
+        "de",
+        "Guten Tag.",
+    )
+    assert u2.text == 'He said "hi".'
+    assert u1.duration == pytest.approx(0.5)
+    # another tsv, named by the user
+    assert [u.id for u in read_commonvoice(tmp_path / "cv" / "train.tsv").utterances] == [
+        "common_voice_x_2"
+    ]
+
+
+def test_commonvoice_language_argument(tmp_path: Path) -> None:
+    make_commonvoice(tmp_path / "cv", locale=False)
+    result = read_corpus(tmp_path / "cv", language="eo")
+    assert {u.language for u in result.utterances} == {"eo"}
+
+
+def test_unknown_format_and_missing_path_name_the_path(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(UserError, match="cannot tell the corpus format"):
+        detect_format(tmp_path)
+    with pytest.raises(UserError, match="no such file or folder: .*nowhere"):
+        read_corpus(tmp_path / "nowhere")
+    with pytest.raises(UserError, match=f"{tmp_path}.*unknown format 'bogus'"):
+        read_corpus(tmp_path, format="bogus")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from speechnas.data.manifest import Utterance
+from speechnas.data.split import split_by_speaker
+from speechnas.errors import UserError
+
+
+def corpus(num_speakers: int = 40, seed: int = 0) -> list[Utterance]:
+    # Uneven speakers (1 to 20 utterances) so that the fraction rule matters.
+    rng = random.Random(seed)
+    utts = []
+    for s in range(num_speakers):
+        for i in range(rng.randint(1, 20)):
+            utts.append(Utterance(f"s{s:02d}-{i:02d}", f"/a/{s}-{i}.wav", 1.0, "t", f"spk{s}"))
+    return utts
+
+
+def speakers(utts: list[Utterance]) -> set[str]:
+    return {u.speaker for u in utts}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+@pytest.mark.parametrize("fraction", [0.05, 0.1, 0.3])
+def test_disjoint_complete_and_close_to_fraction(seed: int, fraction: float) -> None:
+    utts = corpus()
+    train, dev = split_by_speaker(utts, dev_fraction=fraction, seed=seed)
+    assert not speakers(train) & speakers(dev)
+    assert sorted(train + dev, key=lambda u: u.id) == sorted(utts, key=lambda u: u.id)
+    # documented bound: within half the largest speaker's count of the target
+    largest = max(sum(u.speaker == s for u in utts) for s in speakers(utts))
+    assert abs(len(dev) - fraction * len(utts)) <= largest / 2
+    assert [u.id for u in dev] == sorted(u.id for u in dev)
+
+
+def test_deterministic_under_seed_and_seed_matters() -> None:
+    utts = corpus()
+    first = split_by_speaker(utts, dev_fraction=0.2, seed=3)
+    assert split_by_speaker(utts, dev_fraction=0.2, seed=3) == first
+    others = {
+        frozenset(speakers(split_by_speaker(utts, dev_fraction=0.2, seed=s)[1])) for s in range(5)
+    }
+    assert len(others) > 1
+
+
+def test_independent_of_input_order() -> None:
+    utts = corpus()
+    shuffled = list(utts)
+    random.Random(1).shuffle(shuffled)
+    assert split_by_speaker(shuffled, dev_fraction=0.1, seed=0) == split_by_speaker(
+        utts, dev_fraction=0.1, seed=0
+    )
+
+
+def test_zero_fraction_and_fallback() -> None:
+    utts = corpus(5)
+    train, dev = split_by_speaker(utts, dev_fraction=0.0, seed=0)
+    assert dev == [] and len(train) == len(utts)
+    # two big speakers and a tiny target: dev still gets one whole speaker
+    big = [Utterance(f"{s}{i}", "/a.wav", 1.0, "t", s) for s in "ab" for i in range(10)]
+    train, dev = split_by_speaker(big, dev_fraction=0.01, seed=0)
+    assert len(speakers(dev)) == 1 and len(dev) == 10
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="dev_fraction"):
+        split_by_speaker(corpus(3), dev_fraction=1.0, seed=0)
+    one = [Utterance("a", "/a.wav", 1.0, "t", "only")]
+    with pytest.raises(UserError, match="two speakers"):
+        split_by_speaker(one, dev_fraction=0.1, seed=0)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from speechnas.data.manifest import Utterance
+from speechnas.data.stats import DURATION_BINS, compute_stats, render_stats
+
+
+def test_stats_counts_and_histogram() -> None:
+    utts = [
+        Utterance("a", "/a.wav", 0.5, "x", "s1", "en"),
+        Utterance("b", "/b.wav", 1.5, "y", "s1", "en"),
+        Utterance("c", "/c.wav", 40.0, "", "s2", "de"),
+        Utterance("d", "/d.wav", 0.0, "z", "s3", "en"),  # unknown duration
+    ]
+    stats = compute_stats(utts)
+    assert (stats.num_utterances, stats.num_speakers) == (4, 3)
+    assert stats.languages == {"de": 1, "en": 3}
+    assert stats.hours == pytest.approx(42.0 / 3600)
+    assert (stats.min_duration, stats.max_duration) == (0.5, 40.0)
+    assert stats.mean_duration == pytest.approx(14.0)
+    assert stats.num_unknown_duration == 1 and stats.num_empty_text == 1
+    counts = [n for _, _, n in stats.histogram]
+    assert len(counts) == len(DURATION_BINS) - 1 and sum(counts) == 3
+    assert counts[0] == counts[1] == counts[-1] == 1
+    assert stats.histogram[-1][1] == math.inf
+    text = render_stats(stats)
+    assert "utterances" in text and "de: 1, en: 3" in text and "30+ s" in text
+
+
+def test_stats_of_nothing() -> None:
+    stats = compute_stats([])
+    assert stats.num_utterances == 0 and stats.mean_duration == 0.0
+    assert "duration histogram" in render_stats(stats)
