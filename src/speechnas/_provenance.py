@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -10,7 +11,7 @@ from typing import Any
 
 from speechnas import __version__
 
-__all__ = ["run_info"]
+__all__ = ["cpu_name", "run_info"]
 
 _PACKAGES = ("torch", "numpy", "soundfile", "sentencepiece", "jiwer")
 
@@ -24,6 +25,17 @@ def _git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def cpu_name() -> str:
+    """The CPU model as the kernel reports it (``platform.processor()`` is often empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def run_info() -> dict[str, Any]:
@@ -41,7 +53,8 @@ def run_info() -> dict[str, Any]:
         "git_commit": _git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
+        "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "versions": versions,
     }
