@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from speechnas.demo import DemoSettings
+
 __all__ = ["register"]
 
 
@@ -12,9 +14,11 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from speechnas.demo import DemoSettings, run_demo
+    from speechnas.demo import run_demo
 
-    settings = DemoSettings(hours=args.hours, train_minutes=args.train_minutes, seed=args.seed)
+    settings = DemoSettings(
+        hours=args.hours, epochs=args.epochs, train_minutes=args.train_minutes, seed=args.seed
+    )
     payload = run_demo(args.out, settings)
     table = Table(title="speechnas demo")
     for col in ("model", "test set", "utts", "WER", "CER", "RTF"):
@@ -37,7 +41,14 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="synthesise the default corpus, train, evaluate, report")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--hours", type=float, default=1.0, help="synthetic audio to generate")
-    p.add_argument("--train-minutes", type=float, default=6.0, help="training time budget")
+    defaults = DemoSettings()
+    p.add_argument("--hours", type=float, default=defaults.hours, help="synthetic audio (h)")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    p.add_argument(
+        "--train-minutes",
+        type=float,
+        default=defaults.train_minutes,
+        help="cap on training time, for slow machines",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_run)
