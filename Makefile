@@ -12,7 +12,6 @@ install: $(STAMP)
 # torch first, pinned to the CPU build; then the project in editable mode.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0 numpy
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)

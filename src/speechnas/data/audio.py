@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from math import gcd
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -29,6 +30,15 @@ def _check_file(path: Path) -> None:
         raise AudioError(str(path), "unreadable", "not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(str(path), "empty")
+
+
+def _header(path: Path) -> Any:
+    """The file's soundfile header; missing, empty and non-audio files raise AudioError."""
+    _check_file(path)
+    try:
+        return sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as e:
+        raise AudioError(str(path), "not audio", str(e)) from e
 
 
 def _riff_truncation(path: Path) -> str | None:
@@ -54,11 +64,7 @@ def audio_duration(path: str | os.PathLike[str]) -> float:
         AudioError: missing, empty, not audio, or zero duration.
     """
     p = Path(path)
-    _check_file(p)
-    try:
-        info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(str(p), "not audio", str(e)) from e
+    info = _header(p)
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(str(p), "zero duration")
     return float(info.frames) / float(info.samplerate)
@@ -89,11 +95,7 @@ def load_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> 
             file) or ``zero duration``.
     """
     p = Path(path)
-    _check_file(p)
-    try:
-        info = sf.info(str(p))
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise AudioError(str(p), "not audio", str(e)) from e
+    info = _header(p)
     truncated = _riff_truncation(p)
     if truncated:
         raise AudioError(str(p), "unreadable", truncated)

@@ -179,9 +179,13 @@ class LogMel(Frontend):
         self.normalize = normalize
         self.log_eps = 1e-6
 
+    def filters(self) -> Tensor:
+        """The filterbank applied to the power spectrum, ``(n_fft // 2 + 1, n_mels)``."""
+        return self.fbank
+
     def forward(self, wave: Tensor, wave_lens: Tensor) -> tuple[Tensor, Tensor]:
         """Compute log-mel features ``(B, T, n_mels)`` and frame lengths ``(B,)``."""
         power, lens = self.spectrum(wave, wave_lens)  # (B, T, K)
-        mel = power @ self.fbank.to(power.dtype)  # (B, T, K) -> (B, T, n_mels)
+        mel = power @ self.filters().to(power.dtype)  # (B, T, K) -> (B, T, n_mels)
         feats = torch.log(mel + self.log_eps)
         return finish_features(feats, lens, self.normalize), lens
