@@ -22,25 +22,28 @@ import logging
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from speechnas._provenance import cpu_name
-from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.data.manifest import Utterance, read_manifest, write_manifest
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.data.split import split_by_speaker
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.reports import update_section
 from speechnas.synth import synthesize_corpus
-from speechnas.train import load_model, load_train_config, train
+from speechnas.train import TrainConfig, load_model, load_train_config, train
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 OUT = REPO / "runs" / "speechocean762"
 
 
-def _train_and_eval(config, label: str, tests: dict[str, list]) -> dict:  # type: ignore[no-untyped-def]
+def _train_and_eval(
+    config: TrainConfig, label: str, tests: dict[str, list[Utterance]]
+) -> dict[str, Any]:
     last = Path(config.out_dir) / "last.pt"
     start = time.perf_counter()
     result = train(config, resume=last if last.exists() else None)
@@ -62,7 +65,11 @@ def _train_and_eval(config, label: str, tests: dict[str, list]) -> dict:  # type
     }
 
 
-def _table(results: list[dict], info: dict) -> str:
+def _rtf(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _table(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         f"Measured on {info['cpu']} with {info['threads']} torch threads, "
         f"torch {info['torch']}; dev = speaker-disjoint 10% of the speechocean762 train "
@@ -79,7 +86,7 @@ def _table(results: list[dict], info: dict) -> str:
             lines.append(
                 f"| {r['arch_name']} | {r['label']} | {name} | {100 * t['cer']:.1f}% "
                 f"| {100 * t['wer']:.1f}% | {r['params']:,} | {r['epochs']} "
-                f"| {r['train_seconds'] / 60:.1f} min | {t['rtf']:.4f} |"
+                f"| {r['train_seconds'] / 60:.1f} min | {_rtf(t['rtf'])} |"
             )
     lines += ["", "Reproduce: `.venv/bin/python recipes/speechocean762/run.py`"]
     return "\n".join(lines)

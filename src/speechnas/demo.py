@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from speechnas.errors import ConfigError
+
 if TYPE_CHECKING:
     from speechnas.evaluate.runner import EvalResult
 
@@ -35,6 +37,11 @@ class DemoSettings:
     preset: str = "conformer-ctc-xs"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("hours", "epochs", "train_minutes"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"demo: {name} must be > 0, got {getattr(self, name)!r}")
+
 
 def _row(label: str, r: EvalResult) -> dict[str, Any]:
     return {"model": label, **r.to_dict()}
@@ -49,7 +56,8 @@ def _markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "in training.",
         f"Model: `{info['preset']}` ({info['params']:,} parameters, arch_id "
         f"`{info['arch_id']}`), trained {info['steps']} steps in {info['train_seconds']:.0f} s "
-        f"on the CPU ({info['threads']} threads).",
+        f"on the CPU ({info['threads']} threads)"
+        + (" (stopped early by the time cap)." if info["stopped_by_budget"] else "."),
         "",
         "| model | test set | utterances | WER | CER | RTF |",
         "|---|---|---:|---:|---:|---:|",
@@ -88,7 +96,8 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     from speechnas.models import build_model
     from speechnas.models.presets import preset
     from speechnas.synth import synthesize_corpus
-    from speechnas.train import TrainConfig, load_model, train
+    from speechnas.train import TrainConfig, load_checkpoint, load_model, train
+    from speechnas.train.loop import config_changes
 
     settings = settings or DemoSettings()
     out = Path(out_dir)
@@ -108,8 +117,12 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         eval_every=5,
         seed=settings.seed,
     )
-    resume = out / "train" / "last.pt"
-    result = train(config, resume=resume if resume.exists() else None)
+    # Continue an interrupted demo of the same settings; start afresh after a change.
+    last = out / "train" / "last.pt"
+    resume = None
+    if last.exists() and not config_changes(load_checkpoint(last).get("config", {}), config):
+        resume = last
+    result = train(config, resume=resume, overwrite=resume is None)
     model, tokenizer, state = load_model(result.best_checkpoint)
     torch.manual_seed(settings.seed)
     untrained = build_model(config.arch, vocab_size=tokenizer.vocab_size).eval()
@@ -136,6 +149,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         "arch_id": config.arch.arch_id,
         "steps": state["step"],
         "train_seconds": result.train_seconds,
+        "stopped_by_budget": result.stopped_by_budget,
         "threads": torch.get_num_threads(),
         "examples": examples,
     }

@@ -101,3 +101,47 @@ def test_train_user_errors_exit_2(
     assert "bogus_key" in capsys.readouterr().err
     assert main(["train", "--config", str(tmp_path / "missing.yaml")]) == 2
     assert main(["evaluate", "--checkpoint", str(tmp_path / "none.pt"), "--test", "x.jsonl"]) == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "split", "m.jsonl", "--dev-fraction", "1.5", "--out-dir", "x"],
+        ["data", "validate", "m.jsonl", "--workers", "0"],
+        ["demo", "--epochs", "0"],
+        ["train", "--config", "c.yaml", "--set", "x=["],
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("train_manifest: m.jsonl\n")
+    argv = [str(tmp_path / a) if a in ("m.jsonl", "c.yaml", "x") else a for a in argv]
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse rejects bad values itself, with exit 2
+        code = int(e.code or 0)
+    assert code == 2
+
+
+def test_non_utf8_manifest_is_a_user_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b'{"id": "\xff\xfe"}\n')
+    assert main(["data", "stats", str(path)]) == 2
+    assert main(["train", "--config", str(_cfg(tmp_path, path))]) == 2
+
+
+def _cfg(tmp_path: Path, manifest: Path) -> Path:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"train_manifest: {manifest}\nout_dir: {tmp_path / 'run'}\n")
+    return cfg
+
+
+def test_fresh_run_refuses_to_mix_with_an_earlier_one(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg = _write_config(tmp_path / "c.yaml", corpus, tmp_path / "run")
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 0
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 2
+    assert main(["train", "--config", str(cfg), "--no-progress", "--resume", "auto"]) == 0
+    # A resume with a changed training key (not a budget) is refused.
+    assert main(["train", "--config", str(cfg), "--resume", "auto", "--set", "lr=0.1"]) == 2
+    assert main(["train", "--config", str(cfg), "--no-progress", "--overwrite"]) == 0

@@ -67,3 +67,13 @@ def test_bad_files_raise_with_reason(tmp_path: Path) -> None:
             load_audio(tmp_path / name)
         assert info.value.reason == reason
         assert name in str(info.value)
+
+
+def test_streamed_wav_with_unknown_riff_size_decodes(tmp_path: Path) -> None:
+    # Tools writing WAV to a pipe leave the RIFF size at 0xFFFFFFFF; that is not truncation.
+    path = tmp_path / "streamed.wav"
+    sf.write(path, _tone(16_000), 16_000, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[4:8] = (0xFFFFFFFF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    assert load_audio(path).shape == (16_000,)

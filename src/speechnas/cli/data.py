@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from speechnas.cli import data_synth
+from speechnas.cli._types import fraction, positive_int
 from speechnas.data.manifest import Utterance, write_manifest
 from speechnas.data.readers import FORMATS, read_corpus
 from speechnas.data.validate import ProgressFn
@@ -45,7 +46,7 @@ def _register_prepare(group: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl.gz)")
     _add_format(p)
     p.add_argument("--language", default=None, help="language where the corpus has none (en)")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="decoding threads (default 2)")
     p.set_defaults(func=_prepare)
 
 
@@ -60,7 +61,7 @@ def _register_split(group: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = group.add_parser("split", help="split a manifest into train and dev")
     p.add_argument("manifest", type=Path, help="manifest or any corpus a reader detects")
     p.add_argument("--by", choices=["speaker"], default="speaker", help="keep these disjoint")
-    p.add_argument("--dev-fraction", type=float, default=0.1, help="share of utterances in dev")
+    p.add_argument("--dev-fraction", type=fraction, default=0.1, help="share of utterances in dev")
     p.add_argument("--seed", type=int, default=0, help="seed of the speaker shuffle")
     p.add_argument("--out-dir", type=Path, required=True, help="where train/dev.jsonl.gz go")
     _add_format(p)
@@ -74,7 +75,7 @@ def _register_validate(group: argparse._SubParsersAction[argparse.ArgumentParser
     p.add_argument("src", type=Path, help="manifest, corpus folder, folder of audio, or a file")
     _add_format(p)
     p.add_argument("--language", default=None, help="language where the corpus has none (en)")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="decoding threads (default 2)")
     p.set_defaults(func=_validate)
 
 

@@ -3,31 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 
+from speechnas.cli._types import positive_float, positive_int
 from speechnas.errors import UserError
 
 __all__ = ["register"]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text!r}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument(
-        "--hours", type=_positive_float, default=1.0, help="total audio (default 1.0)"
+        "--hours", type=positive_float, default=1.0, help="total audio (default 1.0)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -51,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="comma-separated engines to use (default: all installed of espeak,flite,festival)",
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=2, help="parallel synthesis jobs (default 2)"
+        "--workers", type=positive_int, default=2, help="parallel synthesis jobs (default 2)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=_run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from speechnas.cli._types import positive_float, positive_int
 from speechnas.demo import DemoSettings
 
 __all__ = ["register"]
@@ -42,11 +43,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="synthesise the default corpus, train, evaluate, report")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     defaults = DemoSettings()
-    p.add_argument("--hours", type=float, default=defaults.hours, help="synthetic audio (h)")
-    p.add_argument("--epochs", type=int, default=defaults.epochs, help="training epochs")
+    p.add_argument(
+        "--hours", type=positive_float, default=defaults.hours, help="synthetic audio (h)"
+    )
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs, help="training epochs")
     p.add_argument(
         "--train-minutes",
-        type=float,
+        type=positive_float,
         default=defaults.train_minutes,
         help="cap on training time, for slow machines",
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from speechnas.cli._types import positive_int
 from speechnas.errors import UserError
 
 __all__ = ["register"]
@@ -88,5 +89,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--out", help="write the results JSON here")
     p.add_argument("--rtf-utterances", type=int, default=50, help="utterances timed for RTF")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads")
     p.set_defaults(func=_run)

@@ -19,7 +19,10 @@ def _parse_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {e}") from e
     return out
 
 
@@ -31,8 +34,10 @@ def _run(args: argparse.Namespace) -> int:
     if resume == "auto":
         last = Path(config.out_dir) / "last.pt"
         resume = last if last.exists() else None
-    result = train(config, resume=resume, progress=not args.no_progress)
+    result = train(config, resume=resume, overwrite=args.overwrite, progress=not args.no_progress)
     print(f"trained {result.steps} steps, {result.epochs} epochs in {result.train_seconds:.0f} s")
+    if result.stopped_by_budget:
+        print("stopped by the time/step budget before max_epochs")
     print(f"parameters: {result.num_params:,}")
     if result.last_dev:
         print(f"dev WER {result.last_dev['wer']:.3f}  CER {result.last_dev['cer']:.3f}")
@@ -56,6 +61,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an out_dir holding a run"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_run)

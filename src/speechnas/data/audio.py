@@ -50,7 +50,10 @@ def _riff_truncation(path: Path) -> str | None:
         head = f.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return None
-    declared = int.from_bytes(head[4:8], "little") + 8
+    riff_size = int.from_bytes(head[4:8], "little")
+    if riff_size in (0, 0xFFFFFFFF):
+        return None  # written to a pipe: the size was never filled in, so it says nothing
+    declared = riff_size + 8
     actual = path.stat().st_size
     if declared > actual:
         return f"truncated: header declares {declared} bytes, file has {actual}"

@@ -86,18 +86,22 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Utterance]:
         raise UserError(f"manifest not found: {src}")
     out: list[Utterance] = []
     opener = gzip.open if src.suffix == ".gz" else open
-    with opener(src, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                unknown = set(rec) - set(MANIFEST_FIELDS)
-                if unknown:
-                    raise ValueError(f"unknown fields {sorted(unknown)}")
-                out.append(Utterance(**rec))
-            except (ValueError, TypeError) as e:
-                raise UserError(f"{src}:{lineno}: not a speechnas manifest record: {e}") from e
+    try:
+        with opener(src, "rt", encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise UserError(f"{src}: cannot read the manifest as UTF-8 JSON lines: {e}") from e
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            unknown = set(rec) - set(MANIFEST_FIELDS)
+            if unknown:
+                raise ValueError(f"unknown fields {sorted(unknown)}")
+            out.append(Utterance(**rec))
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{src}:{lineno}: not a speechnas manifest record: {e}") from e
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from speechnas.models import SpeechModel
 from speechnas.text import Tokenizer
 
 __all__ = ["EvalResult", "evaluate_model", "measure_rtf", "transcribe"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,15 @@ def evaluate_model(
     """Transcribe ``utterances`` and score them (language: the most common in the set)."""
     dataset = SpeechDataset(utterances, tokenizer)
     hyps = transcribe(model, tokenizer, dataset, batch_seconds=batch_seconds)
+    if dataset.skipped:
+        # They are left out of WER/CER, so say so: the score covers fewer utterances.
+        log.warning(
+            "%s: %d of %d utterances could not be scored and are left out: %s",
+            name,
+            len(dataset.skipped),
+            len(dataset),
+            ", ".join(sorted(dataset.skipped)[:5]),
+        )
     scored = [
         (dataset.texts[i], hyps[u.id]) for i, u in enumerate(dataset.utterances) if u.id in hyps
     ]

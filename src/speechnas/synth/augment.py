@@ -14,11 +14,12 @@ a pitch/formant shift at the intended speaking rate. The engines' own pitch opti
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Literal
 
 import numpy as np
-from scipy.signal import fftconvolve, resample_poly
+from scipy.signal import fftconvolve
+
+from speechnas.features.perturb import speed_perturb
 
 __all__ = [
     "NOISE_COLOURS",
@@ -46,26 +47,21 @@ def _as_wave(wave: np.ndarray) -> np.ndarray:
 
 
 def change_speed(wave: np.ndarray, factor: float) -> np.ndarray:
-    """Play ``wave`` ``factor`` times faster by polyphase resampling.
+    """Play ``wave`` ``factor`` times faster: :func:`speechnas.features.speed_perturb`.
 
     Tempo and pitch change together, as in Kaldi/lhotse speed perturbation (typical factors
-    0.9-1.1). The factor is approximated by a fraction with denominator <= 200.
+    0.9-1.1).
 
     Args:
         wave: Waveform, shape ``(num_samples,)``.
         factor: Speed factor ``> 0``; ``1.1`` gives about ``num_samples / 1.1`` samples.
 
     Returns:
-        float32 waveform of shape ``(round(num_samples / factor),)`` (within one sample).
+        float32 waveform of shape ``(ceil(num_samples / factor),)``.
     """
     if not factor > 0:
         raise ValueError(f"factor must be > 0, got {factor}")
-    x = _as_wave(wave)
-    frac = Fraction(factor).limit_denominator(200)
-    if frac == 1:
-        return x.copy()
-    # Output rate / input rate = 1 / factor = denominator / numerator.
-    return np.asarray(resample_poly(x, frac.denominator, frac.numerator), dtype=np.float32)
+    return speed_perturb(_as_wave(wave), factor)
 
 
 def shift_pitch(wave: np.ndarray, semitones: float) -> np.ndarray:

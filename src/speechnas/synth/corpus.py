@@ -61,7 +61,7 @@ __all__ = ["SYNTH_VERSION", "SplitStats", "SynthResult", "synthesize_corpus"]
 logger = logging.getLogger(__name__)
 
 #: Bump whenever the output for a given seed changes (grammar, voices, augmentation).
-SYNTH_VERSION = "1"
+SYNTH_VERSION = "2"
 INSTALL_HINT = (
     "no offline TTS engine found; install at least one, e.g. on Debian/Ubuntu: "
     "sudo apt-get install espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts"

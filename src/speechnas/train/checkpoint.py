@@ -57,10 +57,13 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_model(path: str | os.PathLike[str]) -> tuple[SpeechModel, Tokenizer, dict[str, Any]]:
     """Rebuild the model and tokenizer stored in a checkpoint, in eval mode."""
     state = load_checkpoint(path)
-    spec = ArchSpec.from_dict(state["arch"])
-    tokenizer = tokenizer_from_state(state["tokenizer"])
-    specaug = bool(state.get("config", {}).get("specaugment", True))
-    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=specaug)
-    model.load_state_dict(state["model"])
+    try:
+        spec = ArchSpec.from_dict(state["arch"])
+        tokenizer = tokenizer_from_state(state["tokenizer"])
+        specaug = bool(state.get("config", {}).get("specaugment", True))
+        model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=specaug)
+        model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: the checkpoint does not match this speechnas: {e}") from e
     model.eval()
     return model, tokenizer, state

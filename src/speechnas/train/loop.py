@@ -1,11 +1,14 @@
-"""The training loop: one explicit function, read top to bottom.
+"""The training loop: one explicit loop, read top to bottom.
 
 AdamW with warm-up and cosine decay, gradient clipping, SpecAugment and speed perturbation,
-duration-bucketed batches, dev WER/CER after each epoch, atomic checkpoints (``last.pt`` after
-every epoch and when a budget ends, ``best.pt`` at the best dev WER) and exact resume from
-``last.pt``: the same seed and config give the same weights whether or not a run was resumed
-at an epoch boundary. Non-finite losses skip their step; too many in a row stop the run with
-an error, keeping the last checkpoint. Unreadable files are skipped and reported.
+duration-bucketed batches, dev WER/CER every ``eval_every`` epochs, atomic checkpoints
+(``last.pt`` after every epoch and when a budget ends, ``best.pt`` at the best dev WER) and
+exact resume from ``last.pt``: the same seed and config give the same weights whether or not a
+run was interrupted. Non-finite losses skip their step; too many in a row stop the run with an
+error, keeping the last checkpoint. Unreadable files are skipped, counted and reported.
+
+The global torch RNG (which dropout draws from) is forked for the run, so a caller's random
+state is left as it was; the thread count is restored too.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
-from speechnas.data.audio import audio_duration
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
-from speechnas.data.manifest import Utterance, read_manifest
-from speechnas.errors import AudioError, UserError
+from speechnas.data.manifest import Utterance, read_manifest, total_hours
+from speechnas.data.validate import validate
+from speechnas.errors import ConfigError, UserError
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.models import SpeechModel, build_model
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
@@ -39,6 +42,11 @@ from speechnas.train.schedule import warmup_cosine
 __all__ = ["TrainingDiverged", "TrainResult", "train"]
 
 log = logging.getLogger(__name__)
+
+#: Config keys a resumed run may change: budgets and where things go, not what is trained.
+RESUMABLE_CHANGES = frozenset(
+    {"max_epochs", "max_steps", "max_minutes", "threads", "out_dir", "eval_every"}
+)
 
 
 class TrainingDiverged(UserError):
@@ -58,6 +66,7 @@ class TrainResult:
     last_dev: dict[str, Any] | None
     skipped: dict[str, str] = field(default_factory=dict)
     nonfinite_steps: int = 0
+    stopped_by_budget: bool = False
 
     @property
     def last_checkpoint(self) -> Path:
@@ -69,247 +78,307 @@ class TrainResult:
         return best if best.exists() else self.last_checkpoint
 
 
-def _fill_durations(utts: list[Utterance], skipped: dict[str, str]) -> list[Utterance]:
-    """Measure missing durations from file headers; unreadable files are recorded as skipped."""
-    out = []
-    for u in utts:
-        if u.duration > 0:
-            out.append(u)
-            continue
-        try:
-            d = audio_duration(u.audio_path)
-        except AudioError as e:
-            skipped[u.id] = e.reason
-            log.warning("skipping %s (%s): %s", u.id, u.audio_path, e.reason)
-            d = 0.0
-        out.append(Utterance(u.id, u.audio_path, d, u.text, u.speaker, u.language))
-    return out
+def config_changes(saved: dict[str, Any], config: TrainConfig) -> list[str]:
+    """Keys whose values differ between a checkpoint's config and ``config``."""
+    now = json.loads(json.dumps(config.to_dict()))
+    keys = set(saved) | set(now)
+    return sorted(k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
 
 
-def _prepare_run_dir(config: TrainConfig) -> Path:
+def _known_durations(utts: list[Utterance], skipped: dict[str, str]) -> list[Utterance]:
+    """Measure missing durations (decoding the file); unusable files are recorded as skipped."""
+    unknown = [u for u in utts if u.duration <= 0]
+    if not unknown:
+        return utts
+    report = validate(unknown, check_text=False)
+    for problem in report.problems:
+        skipped[problem.utt_id] = problem.reason
+        log.warning("skipping %s (%s): %s", problem.utt_id, problem.path, problem.reason)
+    return report.fill_durations(utts)
+
+
+def _start_run_dir(config: TrainConfig, *, resuming: bool, overwrite: bool) -> Path:
     out = Path(config.out_dir)
+    leftovers = [out / n for n in ("last.pt", "best.pt", "history.jsonl") if (out / n).exists()]
+    if leftovers and not resuming:
+        if not overwrite:
+            raise UserError(
+                f"{out} already holds a run ({leftovers[0].name}); resume it "
+                "(--resume auto), choose another out_dir, or pass --overwrite"
+            )
+        for path in leftovers:
+            path.unlink()
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=True))
     (out / "run_info.json").write_text(json.dumps(run_info(), indent=2, sort_keys=True))
     return out
 
 
-def _init_state(
-    config: TrainConfig, train_utts: list[Utterance], resume: Path | None
-) -> tuple[SpeechModel, Tokenizer, torch.optim.Optimizer, dict[str, Any]]:
-    ckpt: dict[str, Any] = {}
-    if resume is not None:
-        ckpt = load_checkpoint(resume)
-        saved = ArchSpec.from_dict(ckpt["arch"])
-        if saved != config.arch:
-            raise UserError(f"{resume}: its architecture differs from the config's arch")
-        tokenizer = tokenizer_from_state(ckpt["tokenizer"])
-    else:
-        texts = [normalize(u.text, u.language) for u in train_utts]
-        tokenizer = build_tokenizer(
-            config.tokenizer, [t for t in texts if t], vocab_size=config.vocab_size
+class _Run:
+    """The mutable state of one run: model, optimiser, data, counters and generators."""
+
+    def __init__(self, config: TrainConfig, out: Path, ckpt: dict[str, Any]) -> None:
+        self.config = config
+        self.out = out
+        skipped: dict[str, str] = dict(ckpt.get("skipped", {}))
+        self.train_utts = _known_durations(read_manifest(config.train_manifest), skipped)
+        if not self.train_utts:
+            raise UserError(f"{config.train_manifest}: no utterances to train on")
+        self.dev_utts = read_manifest(config.dev_manifest) if config.dev_manifest else []
+        self.tokenizer = self._tokenizer(ckpt)
+        self.model: SpeechModel = build_model(
+            config.arch, vocab_size=self.tokenizer.vocab_size, specaugment=config.specaugment
         )
-    model = build_model(
-        config.arch, vocab_size=tokenizer.vocab_size, specaugment=config.specaugment
-    )
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    if ckpt:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        torch.set_rng_state(ckpt["torch_rng"])
-    return model, tokenizer, optimizer, ckpt
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.aug_rng = torch.Generator().manual_seed(config.seed)
+        self.dataset = SpeechDataset(
+            self.train_utts, self.tokenizer, speed_factors=config.speed_perturb, seed=config.seed
+        )
+        self.dataset.skipped.update(skipped)
+        self.sampler = DurationBatchSampler(
+            [u.duration for u in self.train_utts],
+            max_batch_seconds=config.batch_seconds,
+            max_batch_size=config.max_batch_size,
+            seed=config.seed,
+        )
+        self.steps_per_epoch = len(self.sampler.batches(0))
+        # The schedule's length is fixed when a run starts; a resume keeps it.
+        self.total_steps = int(
+            ckpt.get("total_steps", config.max_steps or self.steps_per_epoch * config.max_epochs)
+        )
+        self.step = int(ckpt.get("step", 0))
+        self.epoch = int(ckpt.get("epoch", 0))
+        self.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
+        self.best_dev: float | None = ckpt.get("best_dev")
+        self.elapsed = float(ckpt.get("train_seconds", 0.0))
+        self.nonfinite_run = self.nonfinite_total = 0
+        self.last_dev: dict[str, Any] | None = None
+        if ckpt:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            torch.set_rng_state(ckpt["torch_rng"])
+            self.aug_rng.set_state(ckpt["augment_rng"])
 
+    def _tokenizer(self, ckpt: dict[str, Any]) -> Tokenizer:
+        if ckpt:
+            return tokenizer_from_state(ckpt["tokenizer"])
+        texts = [normalize(u.text, u.language) for u in self.train_utts]
+        try:
+            return build_tokenizer(
+                self.config.tokenizer, [t for t in texts if t], vocab_size=self.config.vocab_size
+            )
+        except ValueError as e:
+            raise ConfigError(f"cannot build the {self.config.tokenizer} tokenizer: {e}") from e
 
-def train(
-    config: TrainConfig, *, resume: str | Path | None = None, progress: bool = True
-) -> TrainResult:
-    """Train ``config.arch`` on ``config.train_manifest``; see the module docstring.
-
-    Args:
-        config: the run.
-        resume: a checkpoint to continue from (``last.pt`` of an earlier run of this config).
-        progress: show a progress bar on stderr.
-
-    Raises:
-        UserError: a missing manifest, an empty training set, a bad checkpoint.
-        TrainingDiverged: ``config.max_nonfinite_steps`` non-finite losses in a row.
-    """
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    out = _prepare_run_dir(config)
-    skipped: dict[str, str] = {}
-    train_utts = _fill_durations(read_manifest(config.train_manifest), skipped)
-    dev_utts = read_manifest(config.dev_manifest) if config.dev_manifest else []
-    if not train_utts:
-        raise UserError(f"{config.train_manifest}: no utterances to train on")
-
-    model, tokenizer, optimizer, ckpt = _init_state(
-        config, train_utts, Path(resume) if resume else None
-    )
-    dataset = SpeechDataset(
-        train_utts, tokenizer, speed_factors=config.speed_perturb, seed=config.seed
-    )
-    dataset.skipped.update(skipped)
-    sampler = DurationBatchSampler(
-        [u.duration for u in train_utts],
-        max_batch_seconds=config.batch_seconds,
-        max_batch_size=config.max_batch_size,
-        seed=config.seed,
-    )
-    steps_per_epoch = len(sampler.batches(0))
-    total_steps = config.max_steps or steps_per_epoch * config.max_epochs
-    step = int(ckpt.get("step", 0))
-    epoch = int(ckpt.get("epoch", 0))
-    skip_batches = int(ckpt.get("batch_in_epoch", 0))
-    best_dev: float | None = ckpt.get("best_dev")
-    elapsed = float(ckpt.get("train_seconds", 0.0))
-    history_path = out / "history.jsonl"
-    log.info(
-        "training %s: %d params, %d utterances (%.2f h), %d steps/epoch, tokenizer %s (%d)",
-        config.arch.arch_id,
-        model.num_params(),
-        len(train_utts),
-        sum(u.duration for u in train_utts) / 3600,
-        steps_per_epoch,
-        config.tokenizer,
-        tokenizer.vocab_size,
-    )
-
-    def state(batch_in_epoch: int) -> dict[str, Any]:
+    def state(self) -> dict[str, Any]:
         return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "epoch": epoch,
-            "batch_in_epoch": batch_in_epoch,
-            "config": config.to_dict(),
-            "arch": config.arch.to_dict(),
-            "tokenizer": tokenizer.to_state(),
-            "best_dev": best_dev,
-            "train_seconds": elapsed,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "total_steps": self.total_steps,
+            "config": self.config.to_dict(),
+            "arch": self.config.arch.to_dict(),
+            "tokenizer": self.tokenizer.to_state(),
+            "best_dev": self.best_dev,
+            "train_seconds": self.elapsed,
+            "skipped": dict(self.dataset.skipped),
             "torch_rng": torch.get_rng_state(),
-            "augment_rng": aug_rng.get_state(),
+            "augment_rng": self.aug_rng.get_state(),
         }
 
-    def out_of_budget() -> bool:
-        if config.max_steps is not None and step >= config.max_steps:
+    def out_of_budget(self) -> bool:
+        c = self.config
+        if c.max_steps is not None and self.step >= c.max_steps:
             return True
-        return config.max_minutes is not None and elapsed >= 60.0 * config.max_minutes
+        return c.max_minutes is not None and self.elapsed >= 60.0 * c.max_minutes
 
-    aug_rng = torch.Generator().manual_seed(config.seed)
-    if "augment_rng" in ckpt:
-        aug_rng.set_state(ckpt["augment_rng"])
-    nonfinite_run = nonfinite_total = 0
-    last_dev: dict[str, Any] | None = None
-    console = Console(stderr=True)
-    bar = Progress(
+    def train_step(self, indices: list[int]) -> float | None:
+        """One optimiser step on a batch; returns its loss, or None if nothing was learned."""
+        batch = self.dataset.batch(indices, self.epoch)
+        if batch is None:
+            return None
+        lr = warmup_cosine(
+            self.step, peak=self.config.lr, warmup=self.config.warmup_steps, total=self.total_steps
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss = self.model(
+            batch.wave, batch.wave_lens, batch.targets, batch.target_lens, self.aug_rng
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        finite = bool(torch.isfinite(loss))
+        if finite:
+            loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+            finite = bool(torch.isfinite(norm))
+        if not finite:
+            self.nonfinite_run += 1
+            self.nonfinite_total += 1
+            log.warning("non-finite loss or gradient at step %d: step skipped", self.step)
+            if self.nonfinite_run >= self.config.max_nonfinite_steps:
+                raise TrainingDiverged(
+                    f"{self.nonfinite_run} non-finite losses in a row at step {self.step}; "
+                    f"lower lr (now {self.config.lr}) or check the data. "
+                    f"Last good checkpoint: {self.out / 'last.pt'}"
+                )
+            return None
+        self.optimizer.step()
+        self.step += 1
+        self.nonfinite_run = 0
+        return float(loss.item())
+
+    def run_epoch(self, bar: Progress) -> tuple[float, bool]:
+        """Train through this epoch's batches; returns (mean loss, finished the epoch)."""
+        batches = self.sampler.batches(self.epoch)
+        task = bar.add_task("train", total=len(batches), epoch=self.epoch + 1, loss="-")
+        bar.advance(task, self.batch_in_epoch)
+        self.model.train()
+        losses: list[float] = []
+        finished = True
+        for indices in batches[self.batch_in_epoch :]:
+            if self.out_of_budget():
+                finished = False
+                break
+            start = time.perf_counter()
+            loss = self.train_step(indices)
+            self.elapsed += time.perf_counter() - start
+            self.batch_in_epoch += 1
+            if loss is not None:
+                losses.append(loss)
+                bar.update(task, loss=f"{sum(losses) / len(losses):.3f}")
+            bar.advance(task)
+        bar.remove_task(task)
+        return (sum(losses) / len(losses) if losses else float("nan")), finished
+
+    def end_epoch(self, train_loss: float) -> None:
+        """Advance the epoch counter, score dev when due, checkpoint, append to the history."""
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        record: dict[str, Any] = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "train_loss": train_loss,
+            "train_seconds": round(self.elapsed, 2),
+        }
+        last_epoch = self.epoch >= self.config.max_epochs or self.out_of_budget()
+        if self.dev_utts and (self.epoch % self.config.eval_every == 0 or last_epoch):
+            dev = evaluate_model(
+                self.model, self.tokenizer, self.dev_utts, name="dev", rtf_utterances=0
+            )
+            record.update(dev_wer=dev.wer, dev_cer=dev.cer)
+            self.last_dev = {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
+            if self.best_dev is None or dev.wer < self.best_dev:
+                self.best_dev = dev.wer
+                save_checkpoint(self.out / "best.pt", self.state())
+        save_checkpoint(self.out / "last.pt", self.state())
+        with (self.out / "history.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        dev_text = (
+            f" dev WER {record['dev_wer']:.3f} CER {record['dev_cer']:.3f}"
+            if "dev_wer" in record
+            else ""
+        )
+        log.info(
+            "epoch %d step %d loss %.3f%s (%.0f s)",
+            self.epoch,
+            self.step,
+            train_loss,
+            dev_text,
+            self.elapsed,
+        )
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
         TextColumn("[bold]epoch {task.fields[epoch]}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} batches"),
         TextColumn("loss {task.fields[loss]}"),
         TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
+        console=Console(stderr=True),
+        disable=not enabled,
         transient=True,
     )
-    with bar:
-        while epoch < config.max_epochs and not out_of_budget():
-            batches = sampler.batches(epoch)
-            task = bar.add_task("train", total=len(batches), epoch=epoch + 1, loss="-")
-            model.train()
-            loss_sum, loss_count = 0.0, 0
-            stopped_mid_epoch = False
-            for b, indices in enumerate(batches):
-                if b < skip_batches:
-                    bar.advance(task)
-                    continue
-                if out_of_budget():
-                    save_checkpoint(out / "last.pt", state(b))
-                    stopped_mid_epoch = True
-                    break
-                start = time.perf_counter()
-                batch = dataset.batch(indices, epoch)
-                if batch is not None:
-                    lr = warmup_cosine(
-                        step, peak=config.lr, warmup=config.warmup_steps, total=total_steps
-                    )
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
-                    loss = model(
-                        batch.wave, batch.wave_lens, batch.targets, batch.target_lens, aug_rng
-                    )
-                    optimizer.zero_grad(set_to_none=True)
-                    finite = bool(torch.isfinite(loss))
-                    if finite:
-                        loss.backward()
-                        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                        finite = bool(torch.isfinite(norm))
-                    if finite:
-                        optimizer.step()
-                        step += 1
-                        nonfinite_run = 0
-                        loss_sum += loss.item()
-                        loss_count += 1
-                        bar.update(task, loss=f"{loss_sum / loss_count:.3f}")
-                    else:
-                        nonfinite_run += 1
-                        nonfinite_total += 1
-                        log.warning("non-finite loss or gradient at step %d: step skipped", step)
-                        if nonfinite_run >= config.max_nonfinite_steps:
-                            raise TrainingDiverged(
-                                f"{nonfinite_run} non-finite losses in a row at step {step}; "
-                                f"lower lr (now {config.lr}) or check the data. "
-                                f"Last good checkpoint: {out / 'last.pt'}"
-                            )
-                elapsed += time.perf_counter() - start
-                bar.advance(task)
-            bar.remove_task(task)
-            if stopped_mid_epoch:
-                break
-            skip_batches = 0
-            epoch += 1
-            record: dict[str, Any] = {
-                "epoch": epoch,
-                "step": step,
-                "train_loss": loss_sum / max(loss_count, 1),
-                "train_seconds": round(elapsed, 2),
-            }
-            if dev_utts and (epoch % config.eval_every == 0 or out_of_budget()):
-                dev = evaluate_model(model, tokenizer, dev_utts, name="dev", rtf_utterances=0)
-                record.update(dev_wer=dev.wer, dev_cer=dev.cer)
-                last_dev = {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
-                if best_dev is None or dev.wer < best_dev:
-                    best_dev = dev.wer
-                    save_checkpoint(out / "best.pt", state(0))
-            save_checkpoint(out / "last.pt", state(0))
-            with history_path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-            log.info(
-                "epoch %d step %d loss %.3f%s (%.0f s)",
-                epoch,
-                step,
-                record["train_loss"],
-                f" dev WER {record['dev_wer']:.3f} CER {record['dev_cer']:.3f}"
-                if "dev_wer" in record
-                else "",
-                elapsed,
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``config.arch`` on ``config.train_manifest``; see the module docstring.
+
+    Args:
+        config: the run.
+        resume: a checkpoint to continue from (``last.pt`` of an earlier run of this config;
+            only the keys in :data:`RESUMABLE_CHANGES` may differ).
+        overwrite: start afresh in an ``out_dir`` that holds an earlier run, deleting its
+            checkpoints and history.
+        progress: show a progress bar on stderr.
+
+    Raises:
+        UserError: a missing manifest, an empty training set, a bad or mismatched checkpoint,
+            an ``out_dir`` holding another run.
+        TrainingDiverged: ``config.max_nonfinite_steps`` non-finite losses in a row.
+    """
+    ckpt: dict[str, Any] = load_checkpoint(resume) if resume is not None else {}
+    if ckpt:
+        changed = config_changes(ckpt.get("config", {}), config)
+        if changed or ArchSpec.from_dict(ckpt["arch"]) != config.arch:
+            raise UserError(
+                f"{resume} was trained with another config (differs in {changed or ['arch']}); "
+                "only these may change on resume: " + ", ".join(sorted(RESUMABLE_CHANGES))
             )
-    if not (out / "last.pt").exists():
-        save_checkpoint(out / "last.pt", state(0))
-    if dataset.skipped:
-        log.warning("skipped %d utterance(s) that could not be used", len(dataset.skipped))
-    log.info("trained %d steps in %.1f s", step, elapsed)
+    out = _start_run_dir(config, resuming=bool(ckpt), overwrite=overwrite)
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        try:
+            run = _Run(config, out, ckpt)
+            log.info(
+                "training %s: %d params, %d utterances (%.2f h), %d steps/epoch, "
+                "tokenizer %s (%d)",
+                config.arch.arch_id,
+                run.model.num_params(),
+                len(run.train_utts),
+                total_hours(run.train_utts),
+                run.steps_per_epoch,
+                config.tokenizer,
+                run.tokenizer.vocab_size,
+            )
+            stopped = False
+            with _progress(progress) as bar:
+                while run.epoch < config.max_epochs and not stopped:
+                    loss, finished = run.run_epoch(bar)
+                    if finished:
+                        run.end_epoch(loss)
+                    else:
+                        save_checkpoint(out / "last.pt", run.state())
+                    stopped = run.out_of_budget()
+            if not (out / "last.pt").exists():
+                save_checkpoint(out / "last.pt", run.state())
+        finally:
+            torch.set_num_threads(threads)
+    if run.dataset.skipped:
+        log.warning("skipped %d utterance(s) that could not be used", len(run.dataset.skipped))
+    log.info("trained %d steps in %.1f s", run.step, run.elapsed)
     return TrainResult(
         out_dir=out,
-        steps=step,
-        epochs=epoch,
-        train_seconds=elapsed,
-        num_params=model.num_params(),
-        best_dev_wer=best_dev,
-        last_dev=last_dev,
-        skipped=dict(dataset.skipped),
-        nonfinite_steps=nonfinite_total,
+        steps=run.step,
+        epochs=run.epoch,
+        train_seconds=run.elapsed,
+        num_params=run.model.num_params(),
+        best_dev_wer=run.best_dev,
+        last_dev=run.last_dev,
+        skipped=dict(run.dataset.skipped),
+        nonfinite_steps=run.nonfinite_total,
+        stopped_by_budget=stopped and run.epoch < config.max_epochs,
     )

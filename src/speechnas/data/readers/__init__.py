@@ -91,4 +91,7 @@ def read_corpus(
     """
     fmt = resolve_format(src, format)
     reader = READERS[fmt]
-    return reader(src) if language is None else reader(src, language=language)
+    try:
+        return reader(src) if language is None else reader(src, language=language)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{src}: a {fmt} text file is not UTF-8 ({e})") from e
