@@ -34,7 +34,13 @@ from speechnas.data.split import split_by_speaker
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.reports import update_section
 from speechnas.synth import synthesize_corpus
-from speechnas.train import TrainConfig, load_model, load_train_config, train
+from speechnas.train import (
+    TrainConfig,
+    load_model,
+    load_train_config,
+    resumable_checkpoint,
+    train,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -44,9 +50,9 @@ OUT = REPO / "runs" / "speechocean762"
 def _train_and_eval(
     config: TrainConfig, label: str, tests: dict[str, list[Utterance]]
 ) -> dict[str, Any]:
-    last = Path(config.out_dir) / "last.pt"
+    resume = resumable_checkpoint(config)
     start = time.perf_counter()
-    result = train(config, resume=last if last.exists() else None)
+    result = train(config, resume=resume, overwrite=resume is None)
     wall = time.perf_counter() - start
     model, tokenizer, state = load_model(result.best_checkpoint)
     rows = {}
@@ -97,6 +103,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="shared data root")
     parser.add_argument("--max-epochs", type=int, default=None, help="override the config")
     parser.add_argument("--synth-hours", type=float, default=1.5)
+    parser.add_argument("--synth-epochs", type=int, default=30)
     parser.add_argument("--skip-synth", action="store_true", help="real-data model only")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -130,6 +137,7 @@ def main() -> None:
             train_manifest=str(synth_dir / "train.jsonl"),
             dev_manifest=str(synth_dir / "dev.jsonl"),
             out_dir=str(OUT / "conformer-ctc-xs-synth"),
+            max_epochs=args.synth_epochs,
         )
         synth = _train_and_eval(
             synth_config,

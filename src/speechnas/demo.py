@@ -96,8 +96,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     from speechnas.models import build_model
     from speechnas.models.presets import preset
     from speechnas.synth import synthesize_corpus
-    from speechnas.train import TrainConfig, load_checkpoint, load_model, train
-    from speechnas.train.loop import config_changes
+    from speechnas.train import TrainConfig, load_model, resumable_checkpoint, train
 
     settings = settings or DemoSettings()
     out = Path(out_dir)
@@ -118,10 +117,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         seed=settings.seed,
     )
     # Continue an interrupted demo of the same settings; start afresh after a change.
-    last = out / "train" / "last.pt"
-    resume = None
-    if last.exists() and not config_changes(load_checkpoint(last).get("config", {}), config):
-        resume = last
+    resume = resumable_checkpoint(config)
     result = train(config, resume=resume, overwrite=resume is None)
     model, tokenizer, state = load_model(result.best_checkpoint)
     torch.manual_seed(settings.seed)

@@ -39,7 +39,7 @@ from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
 from speechnas.train.schedule import warmup_cosine
 
-__all__ = ["TrainingDiverged", "TrainResult", "train"]
+__all__ = ["TrainResult", "TrainingDiverged", "config_changes", "resumable_checkpoint", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,22 @@ def config_changes(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     now = json.loads(json.dumps(config.to_dict()))
     keys = set(saved) | set(now)
     return sorted(k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
+
+
+def resumable_checkpoint(config: TrainConfig) -> Path | None:
+    """``out_dir/last.pt`` when it exists and was written by this config, else ``None``.
+
+    Lets a job continue where an interrupted run of the same config stopped and start afresh
+    after a change (pass ``overwrite=True`` to :func:`train` in that case).
+    """
+    last = Path(config.out_dir) / "last.pt"
+    if not last.exists():
+        return None
+    try:
+        saved = load_checkpoint(last).get("config", {})
+    except UserError:
+        return None
+    return None if config_changes(saved, config) else last
 
 
 def _known_durations(utts: list[Utterance], skipped: dict[str, str]) -> list[Utterance]:
