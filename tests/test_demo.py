@@ -19,6 +19,7 @@ def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     report = (out / "report.md").read_text()
     assert "| trained | test |" in report and "| untrained | test |" in report
+    assert (out / "training_curves.png").stat().st_size > 1000
     payload = json.loads((out / "results.json").read_text())
     models = {(r["model"], r["name"]) for r in payload["results"]}
     assert models == {(m, s) for m in ("trained", "untrained") for s in ("dev", "test")}

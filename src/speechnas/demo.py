@@ -73,6 +73,10 @@ def _markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "WER and CER are corpus-level, after normalisation (NFKC, lower case, punctuation "
         "removed). RTF: compute seconds per audio second, greedy decoding, batch 1, CPU.",
         "",
+        "## Training curves",
+        "",
+        "![training curves](training_curves.png)",
+        "",
         "## Examples (trained model, test set)",
         "",
     ]
@@ -95,6 +99,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     from speechnas.evaluate.runner import evaluate_model
     from speechnas.models import build_model
     from speechnas.models.presets import preset
+    from speechnas.reports import plot_history
     from speechnas.synth import synthesize_corpus
     from speechnas.train import TrainConfig, load_model, resumable_checkpoint, train
 
@@ -157,5 +162,6 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         "run_info": run_info(),
     }
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    plot_history(result.out_dir / "history.jsonl", out / "training_curves.png")
     (out / "report.md").write_text(_markdown(rows, info), encoding="utf-8")
     return payload

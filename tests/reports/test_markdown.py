@@ -15,3 +15,15 @@ def test_update_section_appends_then_replaces(tmp_path: Path) -> None:
     assert "| 2 |" in text and "| 1 |" not in text
     assert text.count("## Section A") == 1
     assert text.index("Section A") < text.index("Section B")
+
+
+def test_plot_history_writes_png(tmp_path: Path) -> None:
+    from speechnas.reports import plot_history
+
+    history = tmp_path / "history.jsonl"
+    history.write_text(
+        '{"epoch": 1, "train_loss": 3.0}\n'
+        '{"epoch": 2, "train_loss": 2.0, "dev_wer": 0.9, "dev_cer": 0.5}\n'
+    )
+    out = plot_history(history, tmp_path / "c.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

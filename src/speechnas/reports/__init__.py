@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from speechnas.reports.curves import plot_history, read_history
 from speechnas.reports.markdown import update_section
 
-__all__ = ["update_section"]
+__all__ = ["plot_history", "read_history", "update_section"]
