@@ -9,7 +9,7 @@ import torch
 from speechnas.arch import ArchSpec
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import read_manifest, write_manifest
-from speechnas.errors import ConfigError
+from speechnas.errors import ConfigError, UserError
 from speechnas.models.model import SpeechModel
 from speechnas.testing.audio_fixtures import make_bad_files
 from speechnas.train import (
@@ -149,3 +149,20 @@ def test_config_rejects_unknown_tokenizer(tmp_path: Path) -> None:
     path.write_text("train_manifest: x.jsonl\ntokenizer: words\n")
     with pytest.raises(ConfigError, match="tokenizer"):
         load_train_config(path)
+
+
+def test_init_checkpoint_fine_tunes_from_weights(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    base = train(_config(tiny_corpus, tmp_path / "base", max_epochs=1), progress=False)
+    cfg = _config(
+        tiny_corpus, tmp_path / "ft", max_epochs=1, init_checkpoint=str(base.last_checkpoint)
+    )
+    tuned = train(replace(cfg, lr=1e-12, warmup_steps=0), progress=False)
+    wa, wb = _weights(base.last_checkpoint), _weights(tuned.last_checkpoint)
+    # With a negligible learning rate the fine-tuned weights stay those it started from.
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=0)
+    other = replace(cfg, arch=replace(TINY, d_model=32), out_dir=str(tmp_path / "bad"))
+    with pytest.raises(UserError, match="architecture"):
+        train(other, progress=False)

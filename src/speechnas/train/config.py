@@ -41,6 +41,8 @@ class TrainConfig:
             before the run stops with an error.
         seed: seed of initialisation, batching, perturbation and augmentation.
         threads: torch intra-op threads (``None``: torch's default).
+        init_checkpoint: start from this checkpoint's weights and tokenizer (fine-tuning); the
+            optimiser, schedule and counters start afresh. Its architecture must be ``arch``.
     """
 
     train_manifest: str
@@ -64,6 +66,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 20
     seed: int = 0
     threads: int | None = None
+    init_checkpoint: str | None = None
 
     def __post_init__(self) -> None:
         checks = {

@@ -141,10 +141,13 @@ class _Run:
         if not self.train_utts:
             raise UserError(f"{config.train_manifest}: no utterances to train on")
         self.dev_utts = read_manifest(config.dev_manifest) if config.dev_manifest else []
+        self.init = self._init_checkpoint() if not ckpt else None
         self.tokenizer = self._tokenizer(ckpt)
         self.model: SpeechModel = build_model(
             config.arch, vocab_size=self.tokenizer.vocab_size, specaugment=config.specaugment
         )
+        if self.init is not None:
+            self.model.load_state_dict(self.init["model"])
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -180,6 +183,8 @@ class _Run:
     def _tokenizer(self, ckpt: dict[str, Any]) -> Tokenizer:
         if ckpt:
             return tokenizer_from_state(ckpt["tokenizer"])
+        if self.init is not None:
+            return tokenizer_from_state(self.init["tokenizer"])
         texts = [normalize(u.text, u.language) for u in self.train_utts]
         try:
             return build_tokenizer(
@@ -187,6 +192,16 @@ class _Run:
             )
         except ValueError as e:
             raise ConfigError(f"cannot build the {self.config.tokenizer} tokenizer: {e}") from e
+
+    def _init_checkpoint(self) -> dict[str, Any] | None:
+        path = self.config.init_checkpoint
+        if path is None:
+            return None
+        init = load_checkpoint(path)
+        if ArchSpec.from_dict(init["arch"]) != self.config.arch:
+            raise UserError(f"init_checkpoint {path}: its architecture differs from arch")
+        log.info("initialising weights and tokenizer from %s", path)
+        return init
 
     def state(self) -> dict[str, Any]:
         return {
