@@ -33,7 +33,7 @@ def main() -> None:
         )
         wall = time.perf_counter() - start
     everything = result.splits["all"]
-    hours, utts, speakers = everything.hours, everything.utterances, everything.speakers
+    hours, utts, speakers = everything.hours, everything.utterances, len(everything.speakers)
     body = "\n".join(
         [
             f"`speechnas data synth --hours {args.hours}` from an empty folder, "
