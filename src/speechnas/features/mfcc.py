@@ -10,13 +10,14 @@ optional per-utterance normalisation (cepstral mean and variance normalisation) 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from speechnas.features._base import Frontend
 from speechnas.features._framing import Normalize, check_normalize, finish_features
-from speechnas.features.mel import LogMel, MelScale
+from speechnas.features.mel import LogMel
 
 __all__ = ["MFCC", "dct_matrix"]
 
@@ -53,9 +54,9 @@ class MFCC(Frontend):
         n_mfcc: Coefficients kept (``num_features``). Default 13; 40 with ``n_mels=40`` gives
             Kaldi-style "high-resolution" MFCCs.
         n_mels: Mel bands before the DCT, ``>= n_mfcc``. Default 80.
-        sample_rate, n_fft, win_length, hop_length, f_min, f_max, mel_scale: As for
-            :class:`~speechnas.features.LogMel`.
         normalize: ``"utterance"`` (default, CMVN over the valid frames) or ``"none"``.
+        **framing: ``sample_rate``, ``n_fft``, ``win_length``, ``hop_length``, ``f_min``,
+            ``f_max``, ``mel_scale``: as for :class:`~speechnas.features.LogMel`.
 
     Example:
         >>> fe = MFCC(n_mfcc=13, n_mels=40)
@@ -68,34 +69,19 @@ class MFCC(Frontend):
         n_mfcc: int = 13,
         *,
         n_mels: int = 80,
-        sample_rate: int = 16_000,
-        n_fft: int = 512,
-        win_length: int = 400,
-        hop_length: int = 160,
-        f_min: float = 20.0,
-        f_max: float | None = None,
-        mel_scale: MelScale = "htk",
         normalize: Normalize = "utterance",
+        **framing: Any,
     ) -> None:
         super().__init__()
         check_normalize(normalize)
         dct = dct_matrix(n_mels, n_mfcc)  # validates n_mfcc before the filterbank is built
-        self.logmel = LogMel(
-            n_mels,
-            sample_rate=sample_rate,
-            n_fft=n_fft,
-            win_length=win_length,
-            hop_length=hop_length,
-            f_min=f_min,
-            f_max=f_max,
-            mel_scale=mel_scale,
-            normalize="none",
-        )
+        # Normalisation happens after the DCT, so the log-mel stage stays raw.
+        self.logmel = LogMel(n_mels, normalize="none", **framing)
         self.dct: Tensor
         self.register_buffer("dct", dct, persistent=False)  # (n_mels, n_mfcc)
         self.num_features = n_mfcc
-        self.hop_length = hop_length
-        self.win_length = win_length
+        self.hop_length = self.logmel.hop_length
+        self.win_length = self.logmel.win_length
         self.normalize = normalize
 
     def forward(self, wave: Tensor, wave_lens: Tensor) -> tuple[Tensor, Tensor]:
