@@ -130,3 +130,18 @@ def find_manifest(folder: Path) -> Path | None:
         names = ", ".join(p.name for p in candidates)
         raise UserError(f"{folder}: several manifests ({names}); name the file to use")
     return candidates[0] if candidates else None
+
+
+def manifest_in(src: str | os.PathLike[str]) -> Path:
+    """``src`` itself, or the manifest :func:`find_manifest` picks when ``src`` is a folder.
+
+    Raises:
+        UserError: ``src`` is a folder with no manifest in it.
+    """
+    path = Path(src)
+    if path.is_dir():
+        found = find_manifest(path)
+        if found is None:
+            raise UserError(f"{path}: no manifest.jsonl in this folder")
+        path = found
+    return path

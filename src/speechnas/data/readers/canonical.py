@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from speechnas.data.manifest import read_manifest
-from speechnas.data.readers._common import ReadResult, find_manifest, finish
-from speechnas.errors import UserError
+from speechnas.data.readers._common import ReadResult, finish, manifest_in
 
 __all__ = ["read_canonical"]
 
@@ -27,10 +25,5 @@ def read_canonical(src: str | os.PathLike[str], *, language: str = "en") -> Read
         UserError: no manifest, a malformed record, or duplicate ids.
     """
     del language
-    path = Path(src)
-    if path.is_dir():
-        found = find_manifest(path)
-        if found is None:
-            raise UserError(f"{path}: no manifest.jsonl in this folder")
-        path = found
+    path = manifest_in(src)
     return finish(read_manifest(path), [], source=path, format="manifest")

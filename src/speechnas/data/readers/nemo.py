@@ -14,8 +14,8 @@ from speechnas.data.readers._common import (
     ReadResult,
     absolute,
     check_language,
-    find_manifest,
     finish,
+    manifest_in,
     measure_duration,
     open_text,
 )
@@ -43,12 +43,7 @@ def read_nemo(src: str | os.PathLike[str], *, language: str = "en") -> ReadResul
     Raises:
         UserError: no manifest, a malformed line (file and line number named), or duplicate ids.
     """
-    path = Path(src)
-    if path.is_dir():
-        found = find_manifest(path)
-        if found is None:
-            raise UserError(f"{path}: no manifest.jsonl in this folder")
-        path = found
+    path = manifest_in(src)
     if not path.is_file():
         raise UserError(f"NeMo manifest not found: {path}")
     language = check_language(language)
