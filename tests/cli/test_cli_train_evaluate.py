@@ -56,35 +56,16 @@ def test_train_then_evaluate(
     for utt in ("bad_truncated", "bad_empty", "bad_text", "bad_missing"):
         assert utt in out
     results = tmp_path / "results.json"
-    code = main(
-        [
-            "evaluate",
-            "--checkpoint",
-            str(tmp_path / "run" / "last.pt"),
-            "--test",
-            f"dev={corpus['dev']}",
-            "--test",
-            f"dev={corpus['dev']}",
-            "--out",
-            str(results),
-            "--rtf-utterances",
-            "2",
-        ]
-    )
-    assert code == 2  # the same name twice is a user error
-    code = main(
-        [
-            "evaluate",
-            "--checkpoint",
-            str(tmp_path / "run" / "last.pt"),
-            "--test",
-            f"dev={corpus['dev']}",
-            "--out",
-            str(results),
-            "--rtf-utterances",
-            "2",
-        ]
-    )
+
+    def evaluate(*tests: str) -> int:
+        test_args = [a for t in tests for a in ("--test", t)]
+        checkpoint = str(tmp_path / "run" / "last.pt")
+        options = ["--out", str(results), "--rtf-utterances", "2"]
+        return main(["evaluate", "--checkpoint", checkpoint, *test_args, *options])
+
+    dev_set = f"dev={corpus['dev']}"
+    assert evaluate(dev_set, dev_set) == 2  # the same name twice is a user error
+    code = evaluate(dev_set)
     assert code == 0
     payload = json.loads(results.read_text())
     dev = payload["sets"]["dev"]
