@@ -106,11 +106,9 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     settings = settings or DemoSettings()
     out = Path(out_dir)
     corpus = synthesize_corpus(out / "corpus", hours=settings.hours, seed=settings.seed)
-    corpus_dir = out / "corpus"
-    train_manifest = corpus_dir / "train.jsonl"
     config = TrainConfig(
-        train_manifest=str(train_manifest),
-        dev_manifest=str(corpus_dir / "dev.jsonl"),
+        train_manifest=str(corpus.manifests["train"]),
+        dev_manifest=str(corpus.manifests["dev"]),
         out_dir=str(out / "train"),
         arch=preset(settings.preset),
         max_epochs=settings.epochs,
@@ -131,7 +129,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     rows = []
     examples: list[dict[str, str]] = []
     for name in ("dev", "test"):
-        utts = read_manifest(corpus_dir / f"{name}.jsonl")
+        utts = read_manifest(corpus.manifests[name])
         trained_r = evaluate_model(model, tokenizer, utts, name=name)
         rows.append(
             _row(
@@ -143,8 +141,8 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
         if name == "test":
             examples = trained_r.examples
     info = {
-        "corpus_hours": sum(u.duration for u in read_manifest(corpus_dir / "all.jsonl")) / 3600,
-        "train_utterances": len(read_manifest(train_manifest)),
+        "corpus_hours": corpus.splits["all"].hours,
+        "train_utterances": corpus.splits["train"].utterances,
         "preset": settings.preset,
         "params": model.num_params(),
         "arch_id": config.arch.arch_id,
@@ -156,7 +154,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     }
     payload = {
         "settings": settings.__dict__,
-        "corpus": str(corpus),
+        "corpus": str(corpus.out_dir),
         "results": rows,
         "info": info,
         "run_info": run_info(),
