@@ -98,7 +98,7 @@ def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[
     from speechnas.data.manifest import read_manifest
     from speechnas.evaluate.runner import evaluate_model
     from speechnas.models import build_model
-    from speechnas.models.presets import preset
+    from speechnas.presets import preset
     from speechnas.reports import plot_history
     from speechnas.synth import synthesize_corpus
     from speechnas.train import TrainConfig, load_model, resumable_checkpoint, train

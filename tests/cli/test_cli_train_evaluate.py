@@ -25,7 +25,7 @@ def _write_config(path: Path, corpus: dict[str, Path], out: Path, extra: str = "
         f"train_manifest: {corpus['train']}\n"
         f"dev_manifest: {corpus['dev']}\n"
         f"out_dir: {out}\n"
-        "arch: {d_model: 16, num_layers: 1, num_heads: 2, n_mels: 40, conv_kernel: 3}\n"
+        "arch: {n_mels: 40, layers: [{width: 16, heads: 2, kernel: 3}]}\n"
         "max_epochs: 1\nbatch_seconds: 6.0\nthreads: 1\n" + extra
     )
     return path

@@ -21,7 +21,7 @@ from speechnas.train import (
     train,
 )
 
-TINY = ArchSpec(d_model=16, num_layers=1, num_heads=2, ffn_expansion=2.0, conv_kernel=3, n_mels=40)
+TINY = ArchSpec.uniform(num_layers=1, width=16, heads=2, ffn_expansion=2.0, kernel=3, n_mels=40)
 
 
 def _config(corpus: dict[str, Path], out: Path, **kw: object) -> TrainConfig:
@@ -133,15 +133,15 @@ def test_config_rejects_unknown_keys(tmp_path: Path) -> None:
     path.write_text("train_manifest: x.jsonl\nlearning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rate"):
         load_train_config(path)
-    path.write_text("train_manifest: x.jsonl\narch: {d_model: 64, num_heads: 5}\n")
-    with pytest.raises(ConfigError, match="num_heads"):
+    path.write_text("train_manifest: x.jsonl\narch: {layers: [{width: 64, heads: 5}]}\n")
+    with pytest.raises(ConfigError, match="heads=5"):
         load_train_config(path)
     path.write_text("train_manifest: x.jsonl\nlr: fast\n")
     with pytest.raises(ConfigError, match="lr"):
         load_train_config(path)
     path.write_text("train_manifest: x.jsonl\narch: conformer-ctc-xs\nspeed_perturb: [1.0]\n")
     cfg = load_train_config(path)
-    assert cfg.arch.d_model == 96 and cfg.speed_perturb == (1.0,)
+    assert cfg.arch.output_width == 96 and cfg.speed_perturb == (1.0,)
 
 
 def test_config_rejects_unknown_tokenizer(tmp_path: Path) -> None:
@@ -163,6 +163,6 @@ def test_init_checkpoint_fine_tunes_from_weights(
     # With a negligible learning rate the fine-tuned weights stay those it started from.
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=0)
-    other = replace(cfg, arch=replace(TINY, d_model=32), out_dir=str(tmp_path / "bad"))
+    other = replace(cfg, arch=TINY.with_layer(0, width=32), out_dir=str(tmp_path / "bad"))
     with pytest.raises(UserError, match="architecture"):
         train(other, progress=False)

@@ -1,174 +1,216 @@
-"""Conformer encoder (Gulati et al., 2020): macaron FFNs around self-attention and convolution.
+"""Conformer encoder layer (Gulati et al., 2020): macaron feed-forwards around attention and
+convolution.
 
-Shapes: B batch, T frames, D ``d_model``. Every module takes ``(x, x_lens)`` and keeps padded
-frames out of the valid ones: attention masks padded keys, the convolution module zeroes
-padded frames before its depthwise convolution.
+Legend: B batch, T frames, C ``in_width``, D ``width``, F feed-forward hidden width,
+K convolution kernel.
+
+Every part keeps padded frames out of valid ones: attention masks padded keys and the
+depthwise convolution zeroes padded frames first, so an utterance's output does not depend on
+its neighbours in the batch. A causal layer uses chunked attention and a causal convolution,
+and streams whole chunks at a time (:attr:`ConformerLayer.step_multiple` is the chunk).
 """
 
 from __future__ import annotations
 
-import math
-
-import torch
 from torch import Tensor, nn
 
-from speechnas.models._masks import lengths_to_mask, zero_padding
-from speechnas.models.subsampling import Conv2dSubsampling
+from speechnas.models._blocks import Norm, TimeConv, make_activation
+from speechnas.models._layer import EncoderLayer
+from speechnas.models._masks import zero_padding
+from speechnas.models.attention import AttentionState, SelfAttention, check_attention_layer
+from speechnas.models.transformer import FeedForward
 
-__all__ = ["ConformerEncoder", "conformer_encoder"]
+__all__ = ["ConformerLayer", "ConformerState"]
 
-_ACTIVATIONS: dict[str, type[nn.Module]] = {"swish": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU}
-
-
-def _sinusoids(length: int, dim: int, device: torch.device) -> Tensor:
-    """(T, D) absolute sinusoidal position table; every utterance starts at position 0."""
-    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim, device=device)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
-    return table
-
-
-class _FeedForward(nn.Module):
-    def __init__(self, d_model: int, hidden: int, activation: str, dropout: float) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.LayerNorm(d_model),
-            nn.Linear(d_model, hidden),
-            _ACTIVATIONS[activation](),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, d_model),
-            nn.Dropout(dropout),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)  # type: ignore[no-any-return]
-
-
-class _SelfAttention(nn.Module):
-    def __init__(self, d_model: int, num_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(d_model)
-        self.attn = nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, pad_mask: Tensor) -> Tensor:
-        h = self.norm(x)
-        h, _ = self.attn(h, h, h, key_padding_mask=pad_mask, need_weights=False)
-        return self.dropout(h)  # type: ignore[no-any-return]
+#: Stream state: the attention's (key cache, value cache, position) and the depthwise
+#: convolution's last ``kernel - 1`` input frames ``(B, K - 1, D)``.
+ConformerState = tuple[AttentionState, Tensor]
 
 
 class _ConvModule(nn.Module):
-    """Pointwise conv + GLU, depthwise conv, norm, activation, pointwise conv.
+    """LayerNorm, Linear(D -> 2D), GLU, depthwise conv, Norm, activation, Linear, dropout.
 
-    The norm is a LayerNorm over channels rather than the paper's BatchNorm: it needs no
-    batch statistics, so outputs do not depend on padding or on the other batch items.
+    ``(B, T, D) -> (B, T, D)``; the depthwise convolution is centred or causal.
     """
 
-    def __init__(self, d_model: int, kernel: int, activation: str, dropout: float) -> None:
+    def __init__(
+        self, width: int, kernel: int, activation: str, norm: str, causal: bool, dropout: float
+    ) -> None:
         super().__init__()
-        self.norm_in = nn.LayerNorm(d_model)
-        self.pointwise_in = nn.Linear(d_model, 2 * d_model)
-        self.depthwise = nn.Conv1d(d_model, d_model, kernel, padding=kernel // 2, groups=d_model)
-        self.norm_mid = nn.LayerNorm(d_model)
-        self.act = _ACTIVATIONS[activation]()
-        self.pointwise_out = nn.Linear(d_model, d_model)
+        self.norm_in = nn.LayerNorm(width)
+        self.pointwise_in = nn.Linear(width, 2 * width)
+        self.depthwise = TimeConv(width, width, kernel, groups=width, causal=causal)
+        self.norm = Norm(norm, width)
+        self.act = make_activation(activation)
+        self.pointwise_out = nn.Linear(width, width)
+        self.dropout = nn.Dropout(dropout)
+
+    def _gated(self, x: Tensor) -> Tensor:
+        # (B, T, D) -> (B, T, 2D) -> GLU over channels -> (B, T, D)
+        return nn.functional.glu(self.pointwise_in(self.norm_in(x)), dim=-1)
+
+    def _output(self, h: Tensor, x_lens: Tensor | None) -> Tensor:
+        h = self.pointwise_out(self.act(self.norm(h, x_lens)))
+        return self.dropout(h)  # type: ignore[no-any-return]
+
+    def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
+        # TimeConv zeroes the padded frames of its input (non-zero here: norm and GLU biases).
+        return self._output(self.depthwise(self._gated(x), x_lens), x_lens)
+
+    def step(self, x: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
+        h, state = self.depthwise.step(self._gated(x), state)
+        return self._output(h, None), state
+
+
+class ConformerLayer(EncoderLayer):
+    """A Conformer layer: half FFN, self-attention, convolution module, half FFN, LayerNorm.
+
+    ``h = proj(x)`` (a Linear when ``in_width != width``, else ``x``), then
+
+    * ``h = h + 0.5 * FFN(LayerNorm(h))``
+    * ``h = h + dropout(MHSA(LayerNorm(h)))``
+    * ``h = h + ConvModule(h)``: LayerNorm, ``Linear(D -> 2D)``, GLU, depthwise convolution
+      of ``kernel`` frames, ``Norm(norm)`` (batchnorm in the paper), activation,
+      ``Linear(D -> D)``, dropout
+    * ``h = h + 0.5 * FFN2(LayerNorm(h))``; ``y = LayerNorm(h)`` with padded frames zeroed.
+
+    FFN is ``Linear(D -> F)``, activation, dropout, ``Linear(F -> D)``, dropout. A causal layer
+    uses chunked attention and a causal convolution, and streams with state
+    :data:`ConformerState`; every step but a stream's last gets a multiple of ``chunk`` frames.
+
+    Args:
+        in_width: Input channels ``C``.
+        width: Model and output width ``D``.
+        heads: Attention heads; must divide ``width``.
+        kernel: Depthwise convolution kernel in frames (odd unless causal).
+        ffn_expansion: Feed-forward hidden width ``F = round(width * ffn_expansion)``.
+        activation: ``swish``, ``gelu`` or ``relu`` (feed-forwards and convolution module).
+        norm: ``layernorm`` or ``batchnorm`` (length-masked) after the depthwise convolution.
+        attention: ``abs``, ``rel``, ``local`` or ``linear``.
+        window: Frames each side that ``local`` attention sees.
+        causal: Chunked attention, causal convolution and streaming; needs ``chunk`` and
+            ``left_context``.
+        chunk: Frames per attention chunk (causal only).
+        left_context: Frames before its chunk a query sees (causal only).
+        dropout: Dropout probability in training (attention weights, block outputs).
+
+    Raises:
+        ValueError: Naming the argument and value, for a non-positive width, ``heads`` not
+            dividing ``width``, a bad kernel, ``ffn_expansion``, activation, norm, attention,
+            ``window`` or ``dropout``, or streaming arguments that do not fit ``causal``.
+
+    Example:
+        >>> import torch
+        >>> layer = ConformerLayer(
+        ...     in_width=16, width=24, heads=4, kernel=5, ffn_expansion=2.0,
+        ...     activation="swish", norm="batchnorm", attention="rel",
+        ... ).eval()
+        >>> layer(torch.randn(2, 10, 16), torch.tensor([10, 7])).shape
+        torch.Size([2, 10, 24])
+    """
+
+    def __init__(
+        self,
+        *,
+        in_width: int,
+        width: int,
+        heads: int,
+        kernel: int,
+        ffn_expansion: float,
+        activation: str,
+        norm: str,
+        attention: str,
+        window: int = 16,
+        causal: bool = False,
+        chunk: int | None = None,
+        left_context: int | None = None,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        hidden = check_attention_layer(
+            in_width=in_width,
+            width=width,
+            ffn_expansion=ffn_expansion,
+            attention=attention,
+            causal=causal,
+            chunk=chunk,
+            left_context=left_context,
+            dropout=dropout,
+        )
+        self.in_width = in_width
+        self.width = width
+        self.kernel = kernel
+        self.hidden = hidden
+        self.causal = causal
+        self.step_multiple = chunk if causal and chunk is not None else 1
+        self.proj: nn.Module = nn.Linear(in_width, width) if in_width != width else nn.Identity()
+        self.ffn1_norm = nn.LayerNorm(width)
+        self.ffn1 = FeedForward(width, hidden, activation, dropout)
+        self.attn_norm = nn.LayerNorm(width)
+        self.attn = SelfAttention(
+            width=width,
+            heads=heads,
+            kind=attention,
+            window=window,
+            chunk=chunk,
+            left_context=left_context,
+            dropout=dropout,
+        )
+        self.conv = _ConvModule(width, kernel, activation, norm, causal, dropout)
+        self.ffn2_norm = nn.LayerNorm(width)
+        self.ffn2 = FeedForward(width, hidden, activation, dropout)
+        self.out_norm = nn.LayerNorm(width)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
-        h = nn.functional.glu(self.pointwise_in(self.norm_in(x)), dim=-1)  # (B, T, D)
-        h = zero_padding(h, x_lens)
-        h = self.depthwise(h.transpose(1, 2)).transpose(1, 2)  # (B, D, T) conv, back to (B, T, D)
-        h = self.pointwise_out(self.act(self.norm_mid(h)))
-        return self.dropout(h)  # type: ignore[no-any-return]
+        """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""
+        h = self.proj(x)  # (B, T, D)
+        h = h + 0.5 * self.ffn1(self.ffn1_norm(h))
+        h = h + self.dropout(self.attn(self.attn_norm(h), x_lens))
+        h = h + self.conv(h, x_lens)
+        h = h + 0.5 * self.ffn2(self.ffn2_norm(h))
+        return zero_padding(self.out_norm(h), x_lens)
 
+    def initial_state(self, batch_size: int) -> ConformerState:
+        """Causal layers only: empty attention caches and zero convolution history."""
+        if not self.causal:
+            return super().initial_state(batch_size)  # type: ignore[no-any-return]
+        return self.attn.initial_state(batch_size), self.conv.depthwise.initial_state(batch_size)
 
-class _ConformerBlock(nn.Module):
-    def __init__(
-        self,
-        d_model: int,
-        num_heads: int,
-        ffn_dim: int,
-        kernel: int,
-        activation: str,
-        dropout: float,
-    ) -> None:
-        super().__init__()
-        self.ffn1 = _FeedForward(d_model, ffn_dim, activation, dropout)
-        self.attn = _SelfAttention(d_model, num_heads, dropout)
-        self.conv = _ConvModule(d_model, kernel, activation, dropout)
-        self.ffn2 = _FeedForward(d_model, ffn_dim, activation, dropout)
-        self.norm_out = nn.LayerNorm(d_model)
+    def step(self, x: Tensor, state: ConformerState) -> tuple[Tensor, ConformerState]:
+        """(B, T_step, C) and state -> (B, T_step, D) and the new state.
 
-    def forward(self, x: Tensor, x_lens: Tensor, pad_mask: Tensor) -> Tensor:
-        x = x + 0.5 * self.ffn1(x)
-        x = x + self.attn(x, pad_mask)
-        x = x + self.conv(x, x_lens)
-        x = x + 0.5 * self.ffn2(x)
-        return self.norm_out(x)  # type: ignore[no-any-return]
+        ``T_step`` is a multiple of ``chunk`` except on a stream's last step.
+        """
+        if not self.causal:
+            return super().step(x, state)
+        attn_state, conv_state = state
+        h = self.proj(x)
+        h = h + 0.5 * self.ffn1(self.ffn1_norm(h))
+        a, attn_state = self.attn.step(self.attn_norm(h), attn_state)
+        h = h + self.dropout(a)
+        c, conv_state = self.conv.step(h, conv_state)
+        h = h + c
+        h = h + 0.5 * self.ffn2(self.ffn2_norm(h))
+        return self.out_norm(h), (attn_state, conv_state)
 
+    def macs(self, num_frames: int) -> int:
+        t, c, d = num_frames, self.in_width, self.width
+        proj = t * c * d if c != d else 0
+        ffns = 2 * (2 * t * d * self.hidden)
+        conv = t * d * 2 * d + t * d * self.kernel + t * d * d  # pointwise, depthwise, pointwise
+        return proj + ffns + self.attn.macs(t) + conv
 
-class ConformerEncoder(nn.Module):
-    """Conv2d subsampling followed by ``num_layers`` Conformer blocks.
-
-    Use :func:`conformer_encoder` to build one. ``forward(x, x_lens)`` maps features
-    ``(B, T, F)`` to ``(B, T', D)`` with ``T' = ceil-ish(T / subsampling_factor)``.
-    """
-
-    def __init__(
-        self,
-        subsampling: Conv2dSubsampling,
-        blocks: list[_ConformerBlock],
-        d_model: int,
-        dropout: float,
-    ) -> None:
-        super().__init__()
-        self.subsampling = subsampling
-        self.blocks = nn.ModuleList(blocks)
-        self.d_model = d_model
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
-        x, lens = self.subsampling(x, x_lens)  # (B, T, F) -> (B, T', D)
-        x = self.dropout(x + _sinusoids(x.shape[1], self.d_model, x.device)[None])
-        pad_mask = ~lengths_to_mask(lens, x.shape[1])  # True on padding, as attention expects
-        for block in self.blocks:
-            x = block(x, lens, pad_mask)
-        return zero_padding(x, lens), lens
-
-
-def conformer_encoder(
-    *,
-    in_features: int,
-    d_model: int = 144,
-    num_layers: int = 4,
-    num_heads: int = 4,
-    ffn_expansion: float = 4.0,
-    conv_kernel: int = 15,
-    subsampling_factor: int = 4,
-    subsampling_channels: int = 32,
-    activation: str = "swish",
-    dropout: float = 0.1,
-) -> ConformerEncoder:
-    """Build a :class:`ConformerEncoder`; every argument is validated here."""
-    if d_model % num_heads:
-        raise ValueError(f"num_heads={num_heads!r} must divide d_model={d_model!r}")
-    if num_layers < 1:
-        raise ValueError(f"num_layers={num_layers!r} must be >= 1")
-    if conv_kernel % 2 == 0:
-        raise ValueError(f"conv_kernel={conv_kernel!r} must be odd")
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f"activation={activation!r}; expected one of {sorted(_ACTIVATIONS)}")
-    ffn_dim = int(round(d_model * ffn_expansion))
-    blocks = [
-        _ConformerBlock(d_model, num_heads, ffn_dim, conv_kernel, activation, dropout)
-        for _ in range(num_layers)
-    ]
-    sub = Conv2dSubsampling(
-        in_features=in_features,
-        d_model=d_model,
-        factor=subsampling_factor,
-        channels=subsampling_channels,
-    )
-    return ConformerEncoder(sub, blocks, d_model, dropout)
+    def activation_elements(self, num_frames: int) -> int:
+        # x (T * C) is alive throughout and h (T * D) from the projection on. Busiest:
+        # * a feed-forward: h, its normalised copy, the hidden pre-activation and activation
+        #   (2 * T * F) and the block output;
+        # * attention: h and its normalised copy (the attention's input, counted by it);
+        # * the depthwise convolution: h, the GLU output, its zeroed and time-padded copies
+        #   ((T + K - 1) * D), the raw and the zeroed convolution output;
+        # * the end: h, the normalised and the zeroed output.
+        t, c, d, f = num_frames, self.in_width, self.width, self.hidden
+        ffn = 3 * t * d + 2 * t * f
+        attention = t * d + self.attn.activation_elements(t)
+        conv = 5 * t * d + (t + self.kernel - 1) * d
+        return t * c + max(ffn, attention, conv, 3 * t * d)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from speechnas._config_io import dataclass_from_mapping, read_yaml
 from speechnas.arch import ArchSpec
 from speechnas.errors import ConfigError
-from speechnas.models.presets import PRESETS
+from speechnas.presets import PRESETS
 
 __all__ = ["TrainConfig", "load_train_config"]
 

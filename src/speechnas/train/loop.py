@@ -81,6 +81,7 @@ class TrainResult:
 def config_changes(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     """Keys whose values differ between a checkpoint's config and ``config``."""
     now = json.loads(json.dumps(config.to_dict()))
+    saved = json.loads(json.dumps(saved))  # tuples and lists compare equal once in JSON form
     keys = set(saved) | set(now)
     return sorted(k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
 

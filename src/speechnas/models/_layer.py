@@ -1,0 +1,62 @@
+"""The encoder-layer interface every family implements.
+
+Legend: B batch, T frames (at the layer's frame rate), C input width, D output width.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from torch import Tensor, nn
+
+__all__ = ["EncoderLayer"]
+
+
+class EncoderLayer(nn.Module, abc.ABC):
+    """One encoder layer, built from a :class:`~speechnas.arch.LayerSpec`.
+
+    Contract (``tests/models/test_layers.py`` runs every family through it):
+
+    * ``forward(x (B, T, C), x_lens (B,)) -> (B, T, D)`` with ``C = in_width`` and
+      ``D = width``. Input frames past ``x_lens`` are zero and so are the output's.
+    * Padding invariance: in eval mode an utterance's output does not depend on the other
+      items of its batch.
+    * A layer built with ``causal=True`` reads no future frame beyond what its streaming
+      configuration allows, and runs chunk by chunk: starting from ``initial_state(B)``,
+      feeding consecutive chunks of a batch whose items all have the full length through
+      ``step(chunk, state) -> (out, state)`` and concatenating the outputs gives
+      ``forward`` on the whole (within 1e-4), for any chunk sizes the encoder uses.
+    * ``macs(num_frames)``: multiply-accumulates of ``forward`` on one utterance of
+      ``num_frames`` frames, counting matrix products (``nn.Linear``, convolutions, LSTMs and
+      :class:`~speechnas.models._blocks.MatMul`) only; equal to what forward hooks on those
+      modules count.
+    * ``activation_elements(num_frames)``: the largest number of activation elements alive at
+      once inside ``forward`` for one utterance (input and output included), for memory
+      estimates.
+    """
+
+    in_width: int
+    width: int
+    #: Frames per ``step`` must be a multiple of this (a stream's last step may be shorter).
+    step_multiple: int = 1
+
+    @abc.abstractmethod
+    def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
+        """Full-sequence forward; see the class docstring."""
+
+    def initial_state(self, batch_size: int) -> Any:
+        """State before the first chunk of a stream."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        """Process the next chunk ``(B, T_chunk, C)`` of a stream."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream")
+
+    @abc.abstractmethod
+    def macs(self, num_frames: int) -> int:
+        """Analytic multiply-accumulates for one utterance of ``num_frames`` frames."""
+
+    @abc.abstractmethod
+    def activation_elements(self, num_frames: int) -> int:
+        """Peak live activation elements inside ``forward`` for one utterance."""

@@ -1,0 +1,5 @@
+"""Search spaces of speech architectures (pure Python: importing this never imports torch)."""
+
+from speechnas.space._space import SpeechSpace
+
+__all__ = ["SpeechSpace"]
