@@ -33,7 +33,7 @@ from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.data.split import split_by_speaker
 from speechnas.evaluate.runner import evaluate_model
-from speechnas.reports import update_section
+from speechnas.reports import markdown_table, update_section
 from speechnas.synth import synthesize_corpus
 from speechnas.train import (
     TrainConfig,
@@ -84,17 +84,25 @@ def _table(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "Greedy CTC decoding; WER/CER after normalisation (NFKC, lower case, no punctuation). "
         "RTF: compute seconds per audio second, batch 1. Training time: optimiser steps and "
         "data loading, excluding dev scoring.",
-        "",
-        "| model | trained on | test set | CER | WER | params | epochs | training time | RTF |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
-        for name, t in r["tests"].items():
-            lines.append(
-                f"| {r['arch_name']} | {r['label']} | {name} | {100 * t['cer']:.1f}% "
-                f"| {100 * t['wer']:.1f}% | {r['params']:,} | {r['epochs']} "
-                f"| {r['train_seconds'] / 60:.1f} min | {_rtf(t['rtf'])} |"
-            )
+    header = ["model", "trained on", "test set", "CER", "WER", "params", "epochs"]
+    header += ["training time", "RTF"]
+    body = [
+        [
+            r["arch_name"],
+            r["label"],
+            name,
+            f"{100 * t['cer']:.1f}%",
+            f"{100 * t['wer']:.1f}%",
+            f"{r['params']:,}",
+            r["epochs"],
+            f"{r['train_seconds'] / 60:.1f} min",
+            _rtf(t["rtf"]),
+        ]
+        for r in results
+        for name, t in r["tests"].items()
+    ]
+    lines += ["", markdown_table(header, body, left=3)]
     lines += ["", "Reproduce: `.venv/bin/python recipes/speechocean762/run.py`"]
     return "\n".join(lines)
 

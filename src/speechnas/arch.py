@@ -366,7 +366,10 @@ class ArchSpec:
         return float((chunk + self.streaming.lookahead) * self.frame_ms)
 
     def summary(self) -> str:
-        """One line for tables and logs, e.g. ``conformer x6 w144 rel | conv2d/4 | ctc``."""
+        """One line for tables and logs.
+
+        Example: ``conformer x6 w144 rel · logmel80 conv2d/4 · ctc``.
+        """
         kept = self.kept_layers
         widths = sorted({lay.width for lay in kept})
         width = f"w{widths[0]}" if len(widths) == 1 else f"w{widths[0]}-{widths[-1]}"
@@ -379,7 +382,7 @@ class ArchSpec:
         parts = [enc, stem, self.decoder.kind]
         if self.algorithmic_latency_ms is not None:
             parts.append(f"streaming {self.algorithmic_latency_ms:.0f} ms")
-        return " | ".join(parts)
+        return " · ".join(parts)
 
     # --- identity ------------------------------------------------------------------------
 

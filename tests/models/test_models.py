@@ -106,6 +106,18 @@ def test_random_samples_build_train_and_are_padding_invariant() -> None:
     assert {dec for _, dec, _ in seen} == set(SMALL.decoders)
 
 
+def test_default_space_samples_build_and_train() -> None:
+    """200 uniform draws from the full default space (streaming and not), at full size."""
+    space = SpeechSpace(streaming="both")
+    rng = np.random.default_rng(0)
+    spaces = [dataclasses.replace(space, encoders=(enc,)) for enc in space.encoders]
+    for i in range(200):
+        spec = spaces[i % len(spaces)].sample(rng)
+        _check_trains(spec)
+        if i % 5 == 0:
+            _check_padding_invariance(spec)
+
+
 def _streaming_specs() -> list[ArchSpec]:
     stream = StreamingSpec(chunk=4, left_context=8, lookahead=2)
     base = dict(n_mels=40, subsampling_channels=8, streaming=stream)
@@ -181,6 +193,10 @@ def test_analytic_macs_match_hooks(spec: ArchSpec) -> None:
     counted = count_macs(model.encoder, feats, torch.tensor([frames]))
     analytic = model.encoder.macs(frames)
     assert abs(analytic - counted) <= 0.05 * counted, (analytic, counted)
+    if spec.decoder.kind == "ctc":  # the whole model per second of audio, head included
+        enc, _ = model.encoder(feats, torch.tensor([frames]))
+        counted += count_macs(model.head.proj, enc)  # type: ignore[arg-type]
+        assert abs(model.macs(2.0) - counted) <= 0.05 * counted
 
 
 def test_cost_estimates_grow_with_size() -> None:

@@ -27,3 +27,14 @@ def test_plot_history_writes_png(tmp_path: Path) -> None:
     )
     out = plot_history(history, tmp_path / "c.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_table_aligns_and_escapes() -> None:
+    from speechnas.reports import markdown_table
+
+    text = markdown_table(["name", "arch", "WER"], [["a", "x | y", "1.0%"]], left=2)
+    assert text.splitlines() == [
+        "| name | arch | WER |",
+        "|---|---|---:|",
+        "| a | x \\| y | 1.0% |",
+    ]

@@ -9,12 +9,14 @@ blocks that look along time (:class:`TimeConv`) can also run chunk by chunk thro
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
 from speechnas.models._masks import lengths_to_mask, zero_padding
 
-__all__ = ["MatMul", "Norm", "TimeConv", "make_activation"]
+__all__ = ["MatMul", "Norm", "TimeConv", "make_activation", "sinusoids"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"swish": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU}
 
@@ -126,3 +128,15 @@ class TimeConv(nn.Module):
         h = torch.cat([state, x], dim=1)  # (B, K - 1 + T_chunk, C)
         y = self.conv(h.transpose(1, 2)).transpose(1, 2)  # (B, T_chunk, C_out)
         return y, h[:, h.shape[1] - (self.kernel - 1) :]
+
+
+def sinusoids(positions: Tensor, dim: int) -> Tensor:
+    """(R,) positions -> (R, dim) interleaved sin/cos embeddings (Vaswani et al., 2017)."""
+    half = (dim + 1) // 2
+    freq = torch.exp(
+        torch.arange(half, device=positions.device, dtype=torch.float32)
+        * (-2.0 * math.log(10000.0) / dim)
+    )
+    angles = positions.to(torch.float32)[:, None] * freq[None, :]  # (R, half)
+    table = torch.stack([angles.sin(), angles.cos()], dim=-1)  # (R, half, 2)
+    return table.reshape(len(positions), 2 * half)[:, :dim]  # (R, half, 2) -> (R, dim)

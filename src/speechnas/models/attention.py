@@ -27,13 +27,12 @@ blocks) is whichever costs the fewest score entries; the mask makes them all exa
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from speechnas.models._blocks import MatMul
+from speechnas.models._blocks import MatMul, sinusoids
 from speechnas.models._masks import lengths_to_mask, zero_padding
 
 __all__ = [
@@ -106,18 +105,6 @@ class _Layout(NamedTuple):
     def rows(self, num_queries: int) -> int:
         """Query rows after padding ``num_queries`` up to whole blocks."""
         return -(-num_queries // self.block) * self.block
-
-
-def _sinusoids(positions: Tensor, dim: int) -> Tensor:
-    """(R,) positions -> (R, dim) interleaved sin/cos embeddings (Vaswani et al., 2017)."""
-    half = (dim + 1) // 2
-    freq = torch.exp(
-        torch.arange(half, device=positions.device, dtype=torch.float32)
-        * (-2.0 * math.log(10000.0) / dim)
-    )
-    angles = positions.to(torch.float32)[:, None] * freq[None, :]  # (R, half)
-    table = torch.stack([angles.sin(), angles.cos()], dim=-1)  # (R, half, 2)
-    return table.reshape(len(positions), 2 * half)[:, :dim]  # (R, half, 2) -> (R, dim)
 
 
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -259,7 +246,7 @@ class SelfAttention(nn.Module):
         num = layout.block + layout.span - 1
         device = self.pos_proj.weight.device
         distances = (layout.block - 1 + layout.left) - torch.arange(num, device=device)
-        emb = _sinusoids(distances, self.width).to(self.pos_proj.weight.dtype)  # (R, D)
+        emb = sinusoids(distances, self.width).to(self.pos_proj.weight.dtype)  # (R, D)
         p: Tensor = self.pos_proj(emb).view(num, self.heads, self.head_width)  # (R,D)->(R,H,d)
         return p.permute(1, 2, 0)[None, :, None]  # (R, H, d) -> (1, H, 1, d, R)
 

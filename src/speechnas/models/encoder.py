@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from speechnas.models._blocks import sinusoids
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 from speechnas.models.subsampling import (
@@ -24,17 +25,7 @@ from speechnas.models.subsampling import (
     PairReduction,
 )
 
-__all__ = ["Encoder", "sinusoids"]
-
-
-def sinusoids(length: int, dim: int, device: torch.device, offset: int = 0) -> Tensor:
-    """(T, D) absolute sinusoidal positions ``offset .. offset + length - 1``."""
-    pos = torch.arange(offset, offset + length, device=device, dtype=torch.float32)[:, None]
-    freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(10000.0) / dim))
-    table = torch.zeros(length, dim, device=device)
-    table[:, 0::2] = torch.sin(pos * freq)
-    table[:, 1::2] = torch.cos(pos * freq[: dim // 2])
-    return table
+__all__ = ["Encoder"]
 
 
 class Encoder(nn.Module):
@@ -82,7 +73,8 @@ class Encoder(nn.Module):
 
     def _post_stem(self, x: Tensor, offset: int) -> Tensor:
         if self.positions:
-            x = x + sinusoids(x.shape[1], x.shape[2], x.device, offset)[None]
+            pos = torch.arange(offset, offset + x.shape[1], device=x.device)
+            x = x + sinusoids(pos, x.shape[2])[None]
         return self.dropout(x)  # type: ignore[no-any-return]
 
     def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:

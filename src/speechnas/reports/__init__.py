@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from speechnas.reports.curves import plot_history, read_history
-from speechnas.reports.markdown import update_section
+from speechnas.reports.markdown import markdown_table, update_section
 
-__all__ = ["plot_history", "read_history", "update_section"]
+__all__ = ["markdown_table", "plot_history", "read_history", "update_section"]

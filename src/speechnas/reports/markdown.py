@@ -7,9 +7,10 @@ Benchmark scripts own a section each, delimited by ``<!-- KEY:begin -->`` and
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["update_section"]
+__all__ = ["markdown_table", "update_section"]
 
 
 def update_section(path: str | os.PathLike[str], key: str, title: str, body: str) -> Path:
@@ -33,3 +34,18 @@ def update_section(path: str | os.PathLike[str], key: str, title: str, body: str
         text = text.rstrip() + f"\n\n## {title}\n\n{block}\n"
     p.write_text(text, encoding="utf-8")
     return p
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], *, left: int = 1
+) -> str:
+    """A Markdown table: the first ``left`` columns left-aligned, the others right-aligned.
+
+    Cells are written with ``str``; a ``|`` inside a cell is escaped.
+    """
+
+    def line(cells: Sequence[object]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---" if i < left else "---:" for i in range(len(header))]
+    return "\n".join([line(header), "|" + "|".join(align) + "|", *(line(r) for r in rows)])

@@ -1,0 +1,191 @@
+"""Baseline table: every hand-designed preset trained with the same budget, then scored.
+
+Runs, from the repository root:
+
+    .venv/bin/python benchmarks/presets.py [--data ../shared/data] [--minutes-so762 10]
+        [--minutes-fsdd 2] [--presets NAME ...] [--datasets speechocean762 fsdd]
+
+For each dataset (speechocean762 train split, FSDD), a speaker-disjoint dev set is split off
+(seed 0). Every preset is trained from scratch with the same wall-clock budget on this CPU
+(2 torch threads, character tokens, the same optimiser settings), then decoded greedily on
+dev. The table in BENCHMARKS.md gives WER/CER, parameters, analytic MACs per second of audio,
+estimated peak activation memory, and measured CPU latency to transcribe 5 s of audio at
+batch 1. Results are cached per (dataset, preset) in ``runs/benchmarks/presets``: re-running
+skips finished rows (``--force`` redoes them). Run nothing else heavy meanwhile: the budget is
+wall-clock time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechnas._provenance import cpu_name, run_info
+from speechnas.data.manifest import Utterance, write_manifest
+from speechnas.data.paths import default_data_root
+from speechnas.data.prepare import prepare
+from speechnas.data.split import split_by_speaker
+from speechnas.evaluate.runner import evaluate_model
+from speechnas.models import SpeechModel
+from speechnas.presets import PRESETS
+from speechnas.reports import markdown_table, update_section
+from speechnas.train import TrainConfig, load_model, train
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "runs" / "benchmarks" / "presets"
+THREADS = 2
+DATASETS = {
+    # name: (folder under the data root, dev share in utterances)
+    "speechocean762": ("speechocean762/train", 0.1),
+    "fsdd": ("fsdd", 0.17),  # 6 speakers: one goes to dev
+}
+
+
+def _split(name: str, data_root: Path) -> tuple[Path, Path, list[Utterance]]:
+    folder, share = DATASETS[name]
+    out = OUT / "data" / name
+    utts = prepare(data_root / folder, out / "all.jsonl.gz")
+    train_utts, dev_utts = split_by_speaker(utts, dev_fraction=share, seed=0)
+    write_manifest(train_utts, out / "train.jsonl.gz")
+    write_manifest(dev_utts, out / "dev.jsonl.gz")
+    return out / "train.jsonl.gz", out / "dev.jsonl.gz", dev_utts
+
+
+def latency_5s(model: SpeechModel, repeats: int = 10) -> float:
+    """Median seconds to transcribe 5 s of audio at batch 1 (after two warm-up runs)."""
+    g = torch.Generator().manual_seed(0)
+    wave = 0.1 * torch.randn(1, 80000, generator=g)
+    lens = torch.tensor([80000])
+    model.eval()
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 2):
+            start = time.perf_counter()
+            model.transcribe_ids(wave, lens)
+            if i >= 2:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def run_one(
+    dataset: str,
+    preset: str,
+    train_path: Path,
+    dev_path: Path,
+    dev: list[Utterance],
+    minutes: float,
+) -> dict[str, Any]:
+    config = TrainConfig(
+        train_manifest=str(train_path),
+        dev_manifest=str(dev_path),
+        out_dir=str(OUT / dataset / preset),
+        arch=PRESETS[preset],
+        tokenizer="char",
+        max_epochs=1000,
+        max_minutes=minutes,
+        batch_seconds=80.0,
+        lr=2e-3,
+        warmup_steps=100,
+        eval_every=1000,  # dev is scored once, at the end
+        seed=0,
+        threads=THREADS,
+    )
+    result = train(config, overwrite=True, progress=False)
+    model, tokenizer, state = load_model(result.last_checkpoint)
+    scores = evaluate_model(model, tokenizer, dev, name=f"{dataset} dev", rtf_utterances=0)
+    return {
+        "dataset": dataset,
+        "preset": preset,
+        "summary": PRESETS[preset].summary(),
+        "arch_id": PRESETS[preset].arch_id,
+        "params": model.num_params(),
+        "macs_per_second": model.macs(1.0),
+        "activation_mib_5s": model.activation_bytes(5.0) / 2**20,
+        "latency_5s": latency_5s(model),
+        "algorithmic_latency_ms": PRESETS[preset].algorithmic_latency_ms,
+        "steps": state["step"],
+        "epochs": result.epochs,
+        "train_seconds": result.train_seconds,
+        "budget_minutes": minutes,
+        "wer": scores.wer,
+        "cer": scores.cer,
+        "dev_utts": len(dev),
+        "dev_speakers": len({u.speaker for u in dev}),
+    }
+
+
+def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    lines = [
+        f"Measured on {info['cpu']}, {THREADS} torch threads, torch {info['torch']}. Each "
+        "preset is trained from scratch with the same wall-clock budget per dataset (column "
+        "budget), character tokens, batches of 80 s of audio, AdamW lr 2e-3 with 100 warm-up "
+        "steps, then decoded greedily on a speaker-disjoint dev split. MACs: analytic, per "
+        "second of audio (encoder and head; a head that emits tokens counts 12 tokens/s). "
+        "Memory: estimated peak activations for 5 s at batch 1. Latency: measured median "
+        "time to transcribe 5 s of audio at batch 1 on this CPU.",
+    ]
+    header = ["dataset", "preset", "architecture", "WER", "CER", "params", "MMAC/s"]
+    header += ["act. MiB", "latency 5 s", "budget", "steps"]
+    body = [
+        [
+            f"{r['dataset']} ({r['dev_utts']} dev utts, {r['dev_speakers']} spk)",
+            r["preset"],
+            r["summary"],
+            f"{100 * r['wer']:.1f}%",
+            f"{100 * r['cer']:.1f}%",
+            f"{r['params'] / 1e6:.2f} M",
+            f"{r['macs_per_second'] / 1e6:.0f}",
+            f"{r['activation_mib_5s']:.1f}",
+            f"{1000 * r['latency_5s']:.0f} ms",
+            f"{r['budget_minutes']:g} min",
+            r["steps"],
+        ]
+        for r in rows
+    ]
+    lines += ["", markdown_table(header, body, left=3)]
+    lines += ["", "Reproduce: `.venv/bin/python benchmarks/presets.py`"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="shared data root")
+    parser.add_argument("--minutes-so762", type=float, default=10.0)
+    parser.add_argument("--minutes-fsdd", type=float, default=2.0)
+    parser.add_argument("--presets", nargs="*", default=sorted(PRESETS))
+    parser.add_argument("--datasets", nargs="*", default=["fsdd", "speechocean762"])
+    parser.add_argument("--force", action="store_true", help="redo cached rows")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(THREADS)
+    data_root = args.data or default_data_root()
+    minutes = {"speechocean762": args.minutes_so762, "fsdd": args.minutes_fsdd}
+    OUT.mkdir(parents=True, exist_ok=True)
+    for dataset in args.datasets:
+        train_path, dev_path, dev = _split(dataset, data_root)
+        for preset in args.presets:
+            cache = OUT / f"{dataset}__{preset}.json"
+            if cache.exists() and not args.force:
+                continue
+            row = run_one(dataset, preset, train_path, dev_path, dev, minutes[dataset])
+            cache.write_text(json.dumps(row, indent=2))
+            print(json.dumps(row))
+    rows = [json.loads(p.read_text()) for p in sorted(OUT.glob("*__*.json"))]
+    order = {name: i for i, name in enumerate(["fsdd", "speechocean762"])}
+    rows.sort(key=lambda r: (order.get(r["dataset"], 9), r["preset"]))
+    info = {"cpu": cpu_name(), "torch": torch.__version__, "run": run_info()}
+    (OUT / "results.json").write_text(json.dumps({"info": info, "rows": rows}, indent=2))
+    text = table(rows, info)
+    update_section(REPO / "BENCHMARKS.md", "presets", "Preset baselines", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
