@@ -143,6 +143,15 @@ def test_dp_count_equals_brute_force(space: SpeechSpace) -> None:
     assert space.count() == len(ids)
 
 
+@pytest.mark.parametrize("space", [LAYERS, GLOBALS], ids=["layers", "globals"])
+def test_spec_at_numbers_every_architecture_once(space: SpeechSpace) -> None:
+    specs = [space.spec_at(i) for i in range(space.count())]
+    assert all(space.contains(s) for s in specs)
+    assert {s.arch_id for s in specs} == _brute_force_ids(space)  # a bijection onto the space
+    with pytest.raises(IndexError, match="outside"):
+        space.spec_at(space.count())
+
+
 def test_samples_are_in_space_and_uniform() -> None:
     space = SpeechSpace(**{**LAYERS.to_dict(), "max_layers": 2, "widths": (8, 12)})
     n = space.count()

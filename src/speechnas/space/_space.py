@@ -8,9 +8,10 @@ Distinct architectures are distinct :meth:`ArchSpec.canonical` forms: skipped la
 inactive fields do not make new ones. :meth:`SpeechSpace.count` counts them exactly, and
 :meth:`SpeechSpace.sample` draws them uniformly, with a dynamic programme over the layers:
 ``ways[i][s]`` is the number of ways to fill the first ``i`` layers, where ``s`` says whether
-the mid-encoder time reduction has been placed yet (it needs a layer on each side). Sampling
-walks that table backwards, so every architecture has exactly the same probability; there is
-no rejection step to bias it.
+the mid-encoder time reduction has been placed yet (it needs a layer on each side).
+:meth:`SpeechSpace.spec_at` numbers the architectures through the same tables (unranking), so
+sampling is ``spec_at`` of a uniform integer below ``count()``: every architecture has exactly
+the same probability, with no rejection step to bias it, and a grid is ``spec_at(0), ...``.
 
 Example:
     >>> space = SpeechSpace(encoders=("lstm",), widths=(64, 128), min_layers=1, max_layers=2,
@@ -26,7 +27,7 @@ import dataclasses
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import numpy as np
 
@@ -52,7 +53,6 @@ from speechnas.arch import (
 __all__ = ["SpeechSpace"]
 
 StreamingMode = Literal["off", "on", "both"]
-_T = TypeVar("_T")
 
 
 def _randbelow(rng: np.random.Generator, n: int) -> int:
@@ -67,14 +67,13 @@ def _randbelow(rng: np.random.Generator, n: int) -> int:
             return r % n
 
 
-def _weighted(rng: np.random.Generator, weights: list[int]) -> int:
-    """Index ``i`` with probability ``weights[i] / sum(weights)``, exactly."""
-    r = _randbelow(rng, sum(weights))
-    for i, w in enumerate(weights):
-        if r < w:
-            return i
-        r -= w
-    raise AssertionError("unreachable: r < sum(weights)")
+def _split(index: int, sizes: list[int]) -> tuple[int, int]:
+    """``(i, rest)``: ``index`` falls in part ``i`` of consecutive parts of ``sizes``."""
+    for i, size in enumerate(sizes):
+        if index < size:
+            return i, index
+        index -= size
+    raise IndexError("index beyond the sum of sizes")
 
 
 @dataclass(frozen=True)
@@ -326,41 +325,66 @@ class SpeechSpace:
         The returned spec has exactly its kept layers (no skipped ones) and inactive fields at
         their defaults.
         """
+        return self.spec_at(_randbelow(rng, self.count()))
+
+    def spec_at(self, index: int) -> ArchSpec:
+        """The architecture numbered ``index`` in ``[0, count())``: a bijection (unranking).
+
+        The numbering walks the same tables as :meth:`count`: family block, then total factor,
+        then depth and whether a mid-encoder reduction is placed, then where, then each layer's
+        choice, then the remaining global choices. ``spec_at(randbelow(count()))`` is a uniform
+        draw; ``spec_at(0), spec_at(1), ...`` enumerates the space (a grid).
+        """
+        total = self.count()
+        if not 0 <= index < total:
+            raise IndexError(f"index {index} outside [0, {total})")
         blocks = self._blocks
-        weights = [self._block_multiplier(b) * sum(self._chain_counts(b)) for b in blocks]
-        block = blocks[_weighted(rng, weights)]
+        b, r = _split(
+            index, [self._block_multiplier(x) * sum(self._chain_counts(x)) for x in blocks]
+        )
+        block = blocks[b]
         chain = self._chain_counts(block)
-        fi = _weighted(rng, chain)
+        r, globals_index = divmod(r, self._block_multiplier(block))
+        fi, r = _split(r, chain)
         factor = self.subsampling_factors[fi]
         per_layer = len(block.layer_options)
         ways = self._ways(per_layer, self.time_reduction)
         mid = self._mid_allowed(factor)
-        # Choose depth and whether a reduction is placed, each in proportion to its stacks.
         ends = [
             (n, s)
             for n in range(self.min_layers, self.max_layers + 1)
             for s in ((0, 1) if mid else (0,))
         ]
-        depth, state = ends[_weighted(rng, [ways[n][s] for n, s in ends])]
-        # Walk the table back to find before which layer the reduction sits.
+        e, r = _split(r, [ways[n][s] for n, s in ends])
+        depth, state = ends[e]
+        # A stack of ``depth`` layers with the reduction placed: one of ``depth - 1`` positions
+        # (before layers 1 .. depth-1), times per_layer**depth layer fillings.
         position = 0
-        i, s = depth, state
-        while s == 1:
-            stay = ways[i - 1][1]
-            enter = ways[i - 1][0] if i - 1 >= 1 else 0
-            if _weighted(rng, [stay, enter]) == 1:
-                position, s = i - 1, 0
-            i -= 1
-        layers = tuple(block.layer_options[_randbelow(rng, per_layer)] for _ in range(depth))
-        attention, window = block.attentions[_randbelow(rng, len(block.attentions))]
-
-        def pick(xs: tuple[_T, ...]) -> _T:
-            return xs[_randbelow(rng, len(xs))]
-
+        if state:
+            p, r = divmod(r, per_layer**depth)
+            position = 1 + p
+        picks: list[int] = []
+        for _ in range(depth):
+            r, k = divmod(r, per_layer)
+            picks.append(k)
+        layers = tuple(block.layer_options[k] for k in picks)
+        sizes = [
+            len(self.frontends),
+            len(self.n_mels),
+            len(self.subsamplings),
+            len(block.attentions),
+            len(block.stream_options),
+            len(block.decoders),
+        ]
+        digits = []
+        for size in sizes:
+            globals_index, d = divmod(globals_index, size)
+            digits.append(d)
+        attention, window = block.attentions[digits[3]]
         return ArchSpec(
-            frontend=pick(self.frontends),
-            n_mels=pick(self.n_mels),
-            subsampling=pick(self.subsamplings),
+            frontend=self.frontends[digits[0]],
+            n_mels=self.n_mels[digits[1]],
+            subsampling=self.subsamplings[digits[2]],
             subsampling_factor=factor,
             subsampling_channels=self.subsampling_channels,
             time_reduction_layer=position,
@@ -368,8 +392,8 @@ class SpeechSpace:
             attention=attention,
             attention_window=window,
             layers=layers,
-            streaming=pick(block.stream_options),
-            decoder=pick(block.decoders),
+            streaming=block.stream_options[digits[4]],
+            decoder=block.decoders[digits[5]],
             dropout=self.dropout,
         )
 
