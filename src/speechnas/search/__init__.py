@@ -1,0 +1,1 @@
+"""Architecture search: strategies, Pareto fronts, and the search loop."""
