@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +30,8 @@ from speechnas.data.manifest import Utterance, write_manifest
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.data.split import split_by_speaker
+from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
-from speechnas.models import SpeechModel
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
 from speechnas.train import TrainConfig, load_model, train
@@ -56,22 +54,6 @@ def _split(name: str, data_root: Path) -> tuple[Path, Path, list[Utterance]]:
     write_manifest(train_utts, out / "train.jsonl.gz")
     write_manifest(dev_utts, out / "dev.jsonl.gz")
     return out / "train.jsonl.gz", out / "dev.jsonl.gz", dev_utts
-
-
-def latency_5s(model: SpeechModel, repeats: int = 10) -> float:
-    """Median seconds to transcribe 5 s of audio at batch 1 (after two warm-up runs)."""
-    g = torch.Generator().manual_seed(0)
-    wave = 0.1 * torch.randn(1, 80000, generator=g)
-    lens = torch.tensor([80000])
-    model.eval()
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 2):
-            start = time.perf_counter()
-            model.transcribe_ids(wave, lens)
-            if i >= 2:
-                times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run_one(
@@ -108,7 +90,7 @@ def run_one(
         "params": model.num_params(),
         "macs_per_second": model.macs(1.0),
         "activation_mib_5s": model.activation_bytes(5.0) / 2**20,
-        "latency_5s": latency_5s(model),
+        "latency_5s": measure_latency(model, repeats=10).median_s,
         "algorithmic_latency_ms": PRESETS[preset].algorithmic_latency_ms,
         "steps": state["step"],
         "epochs": result.epochs,

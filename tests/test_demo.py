@@ -15,12 +15,28 @@ from speechnas.cli import main
 )
 def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "demo"
-    code = main(["demo", "--out", str(out), "--hours", "0.03", "--epochs", "1"])
-    assert code == 0
-    report = (out / "report.md").read_text()
-    assert "| trained | test |" in report and "| untrained | test |" in report
-    assert (out / "training_curves.png").stat().st_size > 1000
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--hours",
+        "0.03",
+        "--trials",
+        "3",
+        "--final-epochs",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == 0
     payload = json.loads((out / "results.json").read_text())
-    models = {(r["model"], r["name"]) for r in payload["results"]}
-    assert models == {(m, s) for m in ("trained", "untrained") for s in ("dev", "test")}
+    assert payload["trials"] == 3 and payload["front"]
+    (final,) = payload["final"]
+    assert set(final["scores"]) == {"dev", "test"}
+    assert (out / "search" / "best.pt").is_file()
+    assert (out / "search" / "report" / "pareto_wer_latency.png").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "## Pareto front" in report and "- test: WER" in report
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
+    # Run again: everything is found finished, nothing is trained again.
+    assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["trials"] == 3

@@ -62,6 +62,14 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         inner = args[0] if args else Any
         return tuple(_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        key_type, value_type = args if args else (Any, Any)
+        return {
+            _coerce(k, key_type, where): _coerce(v, value_type, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if annotation is Any:
         return value
     if annotation is bool:

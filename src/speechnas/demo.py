@@ -1,165 +1,189 @@
-"""The built-in demo job: synthesise the default corpus, train, evaluate, report.
+"""The built-in demo job: synthesise the default corpus, search architectures, report.
 
 It needs no data of the user's. The corpus is the seeded synthetic voice-assistant corpus
-(:mod:`speechnas.synth`), split so that dev and test voices are unseen in training. The report
-compares the trained model with the same architecture untrained, so the gain is visible.
+(:mod:`speechnas.synth`), split so that dev and test voices are unseen in training. The search
+is multi-objective (dev WER and measured CPU latency) over a space of small encoders, with
+multi-fidelity estimation (a ladder of data fractions and epochs, successive halving between
+rungs); the best of the front is retrained on all the training data and tested. Everything is
+resumable: run it again and it continues where it stopped.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from speechnas.errors import ConfigError
+from speechnas.search.config import (
+    DataConfig,
+    FidelityConfig,
+    FinalConfig,
+    Rung,
+    SearchConfig,
+    TrainSettings,
+)
+from speechnas.space import SpeechSpace
 
-if TYPE_CHECKING:
-    from speechnas.evaluate.runner import EvalResult
-
-__all__ = ["DemoSettings", "run_demo"]
+__all__ = ["DEMO_SPACE", "DemoSettings", "demo_search_config", "run_demo"]
 
 log = logging.getLogger(__name__)
+
+#: Small CTC encoders of four families: what two CPU cores can train in a minute or so.
+DEMO_SPACE = SpeechSpace(
+    frontends=("logmel",),
+    n_mels=(40, 80),
+    subsamplings=("conv2d",),
+    subsampling_factors=(4,),
+    time_reduction=False,
+    encoders=("conformer", "transformer", "cnn", "lstm"),
+    attentions=("rel",),
+    min_layers=2,
+    max_layers=4,
+    widths=(64, 96, 128),
+    kernels=(5, 11, 15),
+    heads=(2, 4),
+    ffn_expansions=(2.0, 3.0, 4.0),
+    activations=("swish",),
+    norms=("layernorm",),
+    decoders=("ctc",),
+)
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Knobs of the demo; the defaults fit in about 15 minutes on two CPU cores.
+    """Knobs of the demo; the defaults fit in about 30 minutes on two CPU cores.
 
-    Training runs for ``epochs`` epochs (so the result is reproducible), and stops early only
-    if ``train_minutes`` of training time run out first on a slow machine.
+    Attributes:
+        hours: synthetic audio to generate.
+        trials: architectures to evaluate.
+        final_epochs: epochs of the final retraining of the best architecture.
+        final_minutes: cap on that retraining, for slow machines.
+        seed: seeds the corpus, the proposals and the training.
     """
 
     hours: float = 1.5
-    epochs: int = 30
-    train_minutes: float = 9.0
-    preset: str = "conformer-ctc-xs"
+    trials: int = 20
+    final_epochs: int = 20
+    final_minutes: float = 5.0
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("hours", "epochs", "train_minutes"):
+        for name in ("hours", "trials", "final_epochs", "final_minutes"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"demo: {name} must be > 0, got {getattr(self, name)!r}")
 
 
-def _row(label: str, r: EvalResult) -> dict[str, Any]:
-    return {"model": label, **r.to_dict()}
+def demo_search_config(
+    settings: DemoSettings, manifests: dict[str, Path], out_root: Path
+) -> SearchConfig:
+    """The demo's search over ``manifests`` (``train``, ``dev``, ``test``)."""
+    return SearchConfig(
+        name="search",
+        out_root=str(out_root),
+        data=DataConfig(
+            train_manifest=str(manifests["train"]),
+            dev_manifest=str(manifests["dev"]),
+            test_manifests={"test": str(manifests["test"])},
+        ),
+        space=DEMO_SPACE,
+        strategy="tpe",
+        strategy_options={"n_startup_trials": 8},
+        n_trials=settings.trials,
+        seed=settings.seed,
+        objectives=("wer", "latency_ms"),
+        fidelity=FidelityConfig(
+            rungs=(Rung(0.2, 3), Rung(0.5, 4), Rung(1.0, 8)),
+            pruner="successive_halving",
+            reduction_factor=3,
+            min_trials=3,
+            early_stop_patience=3,
+            metric="cer",
+            dev_utterances=120,
+        ),
+        train=TrainSettings(batch_seconds=80.0, lr=3e-3, warmup_steps=30),
+        final=FinalConfig(
+            top_k=1, epochs=settings.final_epochs, max_minutes=settings.final_minutes
+        ),
+    )
 
 
-def _markdown(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+def _markdown(summary: Any, final: list[dict[str, Any]], config: SearchConfig) -> str:
+    stopped = sum(summary.stopped_at_rung.values())
     lines = [
         "# speechnas demo report",
         "",
-        f"Corpus: synthetic voice-assistant English, {info['corpus_hours']:.2f} h "
-        f"({info['train_utterances']} training utterances); dev and test voices are unseen "
-        "in training.",
-        f"Model: `{info['preset']}` ({info['params']:,} parameters, arch_id "
-        f"`{info['arch_id']}`), trained {info['steps']} steps in {info['train_seconds']:.0f} s "
-        f"on the CPU ({info['threads']} threads)"
-        + (" (stopped early by the time cap)." if info["stopped_by_budget"] else "."),
+        f"A {config.strategy.upper()} search of {config.n_trials} architectures "
+        f"(objectives: {', '.join(config.objectives)}) on the synthetic voice-assistant "
+        "corpus; dev and test voices are unseen in training.",
+        f"Ladder {config.fidelity.signature}: {summary.complete} trials reached the last "
+        f"rung, {stopped} were stopped early by successive halving.",
         "",
-        "| model | test set | utterances | WER | CER | RTF |",
-        "|---|---|---:|---:|---:|---:|",
+        "## Pareto front (dev WER vs CPU latency)",
+        "",
+        "| trial | architecture | dev WER | dev CER | latency (5 s audio) | params |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        rtf = "-" if r["rtf"] is None else f"{r['rtf']:.4f}"
+    for r in summary.front:
         lines.append(
-            f"| {r['model']} | {r['name']} | {r['utterances']} | {100 * r['wer']:.1f}% "
-            f"| {100 * r['cer']:.1f}% | {rtf} |"
+            f"| {r.number} | {r.spec.summary()} | {100 * r.metrics['wer']:.1f}% "
+            f"| {100 * r.metrics['cer']:.1f}% | {r.metrics['latency_ms']:.0f} ms "
+            f"| {int(r.metrics['params']):,} |"
         )
+    lines += ["", "## Best architecture, retrained on all the training data", ""]
+    for f in final:
+        lines.append(f"- trial {f['trial']}: {f['summary']} ({f['params']:,} parameters)")
+        for name, s in f["scores"].items():
+            lines.append(
+                f"  - {name}: WER {100 * s['wer']:.1f}%, CER {100 * s['cer']:.1f}% "
+                f"({s['utterances']} utterances)"
+            )
     lines += [
         "",
-        "WER and CER are corpus-level, after normalisation (NFKC, lower case, punctuation "
-        "removed). RTF: compute seconds per audio second, greedy decoding, batch 1, CPU.",
-        "",
-        "## Training curves",
-        "",
-        "![training curves](training_curves.png)",
-        "",
-        "## Examples (trained model, test set)",
-        "",
+        "Plots and every trial: [search/report/index.html](search/report/index.html). "
+        "Best checkpoint: `search/best.pt`.",
     ]
-    for ex in info["examples"]:
-        lines += [f"- ref: `{ex['ref']}`", f"  hyp: `{ex['hyp']}`"]
     return "\n".join(lines) + "\n"
 
 
-def run_demo(out_dir: str | Path, settings: DemoSettings | None = None) -> dict[str, Any]:
+def run_demo(
+    out_dir: str | Path, settings: DemoSettings | None = None, *, progress: bool = True
+) -> dict[str, Any]:
     """Run the whole demo into ``out_dir``; returns the report's data.
 
-    Writes ``out_dir/corpus/`` (cached), ``out_dir/train/`` (checkpoints),
-    ``out_dir/results.json`` and ``out_dir/report.md``.
+    Writes ``out_dir/corpus/`` (cached), ``out_dir/search/`` (the study database, trials,
+    final model ``best.pt`` and the HTML report), ``out_dir/results.json`` and
+    ``out_dir/report.md``.
     """
-    # Imported here so that the CLI can read DemoSettings without loading torch.
-    import torch
-
-    from speechnas._provenance import run_info
-    from speechnas.data.manifest import read_manifest
-    from speechnas.evaluate.runner import evaluate_model
-    from speechnas.models import build_model
-    from speechnas.presets import preset
-    from speechnas.reports import plot_history
+    from speechnas.search.final import run_final
+    from speechnas.search.reporting import write_report
+    from speechnas.search.runner import run_search
     from speechnas.synth import synthesize_corpus
-    from speechnas.train import TrainConfig, load_model, resumable_checkpoint, train
 
     settings = settings or DemoSettings()
     out = Path(out_dir)
     corpus = synthesize_corpus(out / "corpus", hours=settings.hours, seed=settings.seed)
-    config = TrainConfig(
-        train_manifest=str(corpus.manifests["train"]),
-        dev_manifest=str(corpus.manifests["dev"]),
-        out_dir=str(out / "train"),
-        arch=preset(settings.preset),
-        max_epochs=settings.epochs,
-        max_minutes=settings.train_minutes,
-        batch_seconds=80.0,
-        lr=3e-3,
-        warmup_steps=150,
-        eval_every=5,
-        seed=settings.seed,
-    )
-    # Continue an interrupted demo of the same settings; start afresh after a change.
-    resume = resumable_checkpoint(config)
-    result = train(config, resume=resume, overwrite=resume is None)
-    model, tokenizer, state = load_model(result.best_checkpoint)
-    torch.manual_seed(settings.seed)
-    untrained = build_model(config.arch, vocab_size=tokenizer.vocab_size).eval()
-
-    rows = []
-    examples: list[dict[str, str]] = []
-    for name in ("dev", "test"):
-        utts = read_manifest(corpus.manifests[name])
-        trained_r = evaluate_model(model, tokenizer, utts, name=name)
-        rows.append(
-            _row(
-                "untrained",
-                evaluate_model(untrained, tokenizer, utts, name=name, rtf_utterances=0),
-            )
-        )
-        rows.append(_row("trained", trained_r))
-        if name == "test":
-            examples = trained_r.examples
-    info = {
-        "corpus_hours": corpus.splits["all"].hours,
-        "train_utterances": corpus.splits["train"].utterances,
-        "preset": settings.preset,
-        "params": model.num_params(),
-        "arch_id": config.arch.arch_id,
-        "steps": state["step"],
-        "train_seconds": result.train_seconds,
-        "stopped_by_budget": result.stopped_by_budget,
-        "threads": torch.get_num_threads(),
-        "examples": examples,
-    }
+    config = demo_search_config(settings, dict(corpus.manifests), out)
+    summary = run_search(config, progress=progress)
+    final = run_final(summary.front, config)
+    report = write_report(config)
     payload = {
-        "settings": settings.__dict__,
-        "corpus": str(corpus.out_dir),
-        "results": rows,
-        "info": info,
-        "run_info": run_info(),
+        "settings": asdict(settings),
+        "corpus": {"path": str(corpus.out_dir), "hours": corpus.splits["all"].hours},
+        "trials": summary.finished,
+        "complete": summary.complete,
+        "stopped_at_rung": summary.stopped_at_rung,
+        "front": [
+            {"trial": r.number, "arch_id": r.arch_id, "summary": r.spec.summary(), **r.metrics}
+            for r in summary.front
+            if r.spec is not None
+        ],
+        "final": final,
+        "report": str(report),
+        "checkpoint": str(config.run_dir / "best.pt"),
     }
     (out / "results.json").write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    plot_history(result.out_dir / "history.jsonl", out / "training_curves.png")
-    (out / "report.md").write_text(_markdown(rows, info), encoding="utf-8")
+    (out / "report.md").write_text(_markdown(summary, final, config), encoding="utf-8")
     return payload

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tests.space.test_space import GLOBALS, LAYERS
 
 from speechnas.presets import PRESETS
 from speechnas.space import SpaceEncoding, SpeechSpace
-from tests.space.test_space import GLOBALS, LAYERS
 
 
 @pytest.mark.parametrize("space", [LAYERS, GLOBALS], ids=["layers", "globals"])

@@ -166,3 +166,38 @@ def test_init_checkpoint_fine_tunes_from_weights(
     other = replace(cfg, arch=TINY.with_layer(0, width=32), out_dir=str(tmp_path / "bad"))
     with pytest.raises(UserError, match="architecture"):
         train(other, progress=False)
+
+
+def test_early_stop_when_dev_wer_stalls(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    # An lr this small cannot move dev WER off its first value: patience 1 stops at epoch 2.
+    config = _config(tiny_corpus, tmp_path / "es", max_epochs=6, lr=1e-9, early_stop_patience=1)
+    result = train(config, progress=False)
+    assert result.stopped_early
+    assert result.epochs == 2
+    history = (tmp_path / "es" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2
+
+
+def test_tokenizer_from_another_manifest(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:
+    utts = read_manifest(tiny_corpus["train"])
+    subset = write_manifest(utts[:2], tmp_path / "subset.jsonl")
+    own = train(
+        _config(tiny_corpus, tmp_path / "own", train_manifest=str(subset), max_epochs=1),
+        progress=False,
+    )
+    shared = train(
+        _config(
+            tiny_corpus,
+            tmp_path / "shared",
+            train_manifest=str(subset),
+            tokenizer_manifest=str(tiny_corpus["train"]),
+            max_epochs=1,
+        ),
+        progress=False,
+    )
+    full = train(_config(tiny_corpus, tmp_path / "full", max_epochs=1), progress=False)
+    vocab = {
+        name: load_model(r.last_checkpoint)[1].vocab_size
+        for name, r in [("own", own), ("shared", shared), ("full", full)]
+    }
+    assert vocab["shared"] == vocab["full"] > vocab["own"]

@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so that `speechnas --version` does not import torch.
-    from speechnas.cli import data, demo, evaluate, space, train
+    from speechnas.cli import data, demo, evaluate, search, space, train
 
     parser = _Parser(
         prog="speechnas",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speechnas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (data, train, evaluate, demo, space):
+    for module in (data, train, evaluate, search, demo, space):
         module.register(sub)
     return parser
 
@@ -49,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # Optuna announces every study it opens
+        logging.getLogger("optuna").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR if args.command is None else EXIT_OK

@@ -1,4 +1,4 @@
-"""``speechnas demo``: the built-in end-to-end job on the synthetic default corpus."""
+"""``speechnas demo``: the built-in search on the synthetic default corpus."""
 
 from __future__ import annotations
 
@@ -18,40 +18,55 @@ def _run(args: argparse.Namespace) -> int:
     from speechnas.demo import run_demo
 
     settings = DemoSettings(
-        hours=args.hours, epochs=args.epochs, train_minutes=args.train_minutes, seed=args.seed
+        hours=args.hours,
+        trials=args.trials,
+        final_epochs=args.final_epochs,
+        final_minutes=args.final_minutes,
+        seed=args.seed,
     )
-    payload = run_demo(args.out, settings)
-    table = Table(title="speechnas demo")
-    for col in ("model", "test set", "utts", "WER", "CER", "RTF"):
-        table.add_column(col, justify="left" if col in ("model", "test set") else "right")
-    for r in payload["results"]:
-        rtf = "-" if r["rtf"] is None else f"{r['rtf']:.4f}"
+    payload = run_demo(args.out, settings, progress=not args.no_progress)
+    table = Table(title="Pareto front: dev WER vs CPU latency")
+    for col in ("trial", "architecture", "dev WER", "latency ms", "params"):
+        table.add_column(col, justify="left" if col == "architecture" else "right")
+    for r in payload["front"]:
         table.add_row(
-            r["model"],
-            r["name"],
-            str(r["utterances"]),
+            str(r["trial"]),
+            r["summary"],
             f"{100 * r['wer']:.1f}%",
-            f"{100 * r['cer']:.1f}%",
-            rtf,
+            f"{r['latency_ms']:.0f}",
+            f"{int(r['params']):,}",
         )
     Console().print(table)
-    print(f"report: {Path(args.out) / 'report.md'}")
+    for f in payload["final"]:
+        scores = ", ".join(f"{k} WER {100 * v['wer']:.1f}%" for k, v in f["scores"].items())
+        print(f"best, retrained: trial {f['trial']} {f['summary']}: {scores}")
+    print(f"checkpoint: {payload['checkpoint']}")
+    print(f"report: {Path(args.out) / 'report.md'} and {payload['report']}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("demo", help="synthesise the default corpus, train, evaluate, report")
+    p = sub.add_parser("demo", help="synthesise the default corpus, search, retrain, report")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     defaults = DemoSettings()
     p.add_argument(
         "--hours", type=positive_float, default=defaults.hours, help="synthetic audio (h)"
     )
-    p.add_argument("--epochs", type=positive_int, default=defaults.epochs, help="training epochs")
     p.add_argument(
-        "--train-minutes",
+        "--trials", type=positive_int, default=defaults.trials, help="architectures to try"
+    )
+    p.add_argument(
+        "--final-epochs",
+        type=positive_int,
+        default=defaults.final_epochs,
+        help="epochs of the best architecture's retraining",
+    )
+    p.add_argument(
+        "--final-minutes",
         type=positive_float,
-        default=defaults.train_minutes,
-        help="cap on training time, for slow machines",
+        default=defaults.final_minutes,
+        help="cap on that retraining, for slow machines",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(func=_run)

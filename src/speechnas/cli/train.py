@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from speechnas.errors import ConfigError
+from speechnas.cli._overrides import parse_overrides
 
 __all__ = ["register"]
-
-
-def _parse_overrides(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {e}") from e
-    return out
 
 
 def _run(args: argparse.Namespace) -> int:
     from speechnas.train import load_train_config, train
 
-    config = load_train_config(args.config, _parse_overrides(args.set))
+    config = load_train_config(args.config, parse_overrides(args.set))
     resume = args.resume
     if resume == "auto":
         last = Path(config.out_dir) / "last.pt"

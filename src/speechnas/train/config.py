@@ -43,6 +43,12 @@ class TrainConfig:
         threads: torch intra-op threads (``None``: torch's default).
         init_checkpoint: start from this checkpoint's weights and tokenizer (fine-tuning); the
             optimiser, schedule and counters start afresh. Its architecture must be ``arch``.
+        tokenizer_manifest: build the tokenizer from this manifest's texts instead of the
+            training set's (a run on a subset then shares the full set's vocabulary).
+        early_stop_patience: stop when the dev score has not improved for this many dev
+            scorings (``None``: never stop early).
+        select_metric: the dev score (``wer`` or ``cer``) that picks ``best.pt`` and drives
+            early stopping; CER still moves while a young model's WER sits at 100%.
     """
 
     train_manifest: str
@@ -67,10 +73,14 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     init_checkpoint: str | None = None
+    tokenizer_manifest: str | None = None
+    early_stop_patience: int | None = None
+    select_metric: Literal["wer", "cer"] = "wer"
 
     def __post_init__(self) -> None:
         checks = {
             "tokenizer": self.tokenizer in ("char", "bpe"),
+            "select_metric": self.select_metric in ("wer", "cer"),
             "vocab_size": self.vocab_size >= 8,
             "max_epochs": self.max_epochs >= 1,
             "max_steps": self.max_steps is None or self.max_steps >= 1,
@@ -83,6 +93,8 @@ class TrainConfig:
             "speed_perturb": bool(self.speed_perturb) and min(self.speed_perturb) > 0,
             "eval_every": self.eval_every >= 1,
             "threads": self.threads is None or self.threads >= 1,
+            "early_stop_patience": self.early_stop_patience is None
+            or self.early_stop_patience >= 1,
         }
         for name, ok in checks.items():
             if not ok:

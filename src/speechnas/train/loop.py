@@ -45,7 +45,15 @@ log = logging.getLogger(__name__)
 
 #: Config keys a resumed run may change: budgets and where things go, not what is trained.
 RESUMABLE_CHANGES = frozenset(
-    {"max_epochs", "max_steps", "max_minutes", "threads", "out_dir", "eval_every"}
+    {
+        "max_epochs",
+        "max_steps",
+        "max_minutes",
+        "threads",
+        "out_dir",
+        "eval_every",
+        "early_stop_patience",
+    }
 )
 
 
@@ -62,11 +70,12 @@ class TrainResult:
     epochs: int
     train_seconds: float
     num_params: int
-    best_dev_wer: float | None
+    best_dev_score: float | None
     last_dev: dict[str, Any] | None
     skipped: dict[str, str] = field(default_factory=dict)
     nonfinite_steps: int = 0
     stopped_by_budget: bool = False
+    stopped_early: bool = False
 
     @property
     def last_checkpoint(self) -> Path:
@@ -172,6 +181,7 @@ class _Run:
         self.epoch = int(ckpt.get("epoch", 0))
         self.batch_in_epoch = int(ckpt.get("batch_in_epoch", 0))
         self.best_dev: float | None = ckpt.get("best_dev")
+        self.scorings_since_best = int(ckpt.get("scorings_since_best", 0))
         self.elapsed = float(ckpt.get("train_seconds", 0.0))
         self.nonfinite_run = self.nonfinite_total = 0
         self.last_dev: dict[str, Any] | None = None
@@ -186,7 +196,10 @@ class _Run:
             return tokenizer_from_state(ckpt["tokenizer"])
         if self.init is not None:
             return tokenizer_from_state(self.init["tokenizer"])
-        texts = [normalize(u.text, u.language) for u in self.train_utts]
+        source = self.train_utts
+        if self.config.tokenizer_manifest:
+            source = read_manifest(self.config.tokenizer_manifest)
+        texts = [normalize(u.text, u.language) for u in source]
         try:
             return build_tokenizer(
                 self.config.tokenizer, [t for t in texts if t], vocab_size=self.config.vocab_size
@@ -216,6 +229,7 @@ class _Run:
             "arch": self.config.arch.to_dict(),
             "tokenizer": self.tokenizer.to_state(),
             "best_dev": self.best_dev,
+            "scorings_since_best": self.scorings_since_best,
             "train_seconds": self.elapsed,
             "skipped": dict(self.dataset.skipped),
             "torch_rng": torch.get_rng_state(),
@@ -227,6 +241,11 @@ class _Run:
         if c.max_steps is not None and self.step >= c.max_steps:
             return True
         return c.max_minutes is not None and self.elapsed >= 60.0 * c.max_minutes
+
+    def no_progress(self) -> bool:
+        """The dev score has not improved for ``early_stop_patience`` scorings."""
+        patience = self.config.early_stop_patience
+        return patience is not None and self.scorings_since_best >= patience
 
     def train_step(self, indices: list[int]) -> float | None:
         """One optimiser step on a batch; returns its loss, or None if nothing was learned."""
@@ -303,9 +322,13 @@ class _Run:
             )
             record.update(dev_wer=dev.wer, dev_cer=dev.cer)
             self.last_dev = {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
-            if self.best_dev is None or dev.wer < self.best_dev:
-                self.best_dev = dev.wer
+            score = dev.wer if self.config.select_metric == "wer" else dev.cer
+            if self.best_dev is None or score < self.best_dev:
+                self.best_dev = score
+                self.scorings_since_best = 0
                 save_checkpoint(self.out / "best.pt", self.state())
+            else:
+                self.scorings_since_best += 1
         save_checkpoint(self.out / "last.pt", self.state())
         with (self.out / "history.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
@@ -386,15 +409,21 @@ def train(
                 config.tokenizer,
                 run.tokenizer.vocab_size,
             )
-            stopped = False
+            stopped = early = run.no_progress()
             with _progress(progress) as bar:
-                while run.epoch < config.max_epochs and not stopped:
+                while run.epoch < config.max_epochs and not (stopped or early):
                     loss, finished = run.run_epoch(bar)
                     if finished:
                         run.end_epoch(loss)
                     else:
                         save_checkpoint(out / "last.pt", run.state())
                     stopped = run.out_of_budget()
+                    early = run.no_progress()
+            if early:
+                log.info(
+                    "stopped early: dev WER did not improve in %d scorings",
+                    run.scorings_since_best,
+                )
             if not (out / "last.pt").exists():
                 save_checkpoint(out / "last.pt", run.state())
         finally:
@@ -408,9 +437,10 @@ def train(
         epochs=run.epoch,
         train_seconds=run.elapsed,
         num_params=run.model.num_params(),
-        best_dev_wer=run.best_dev,
+        best_dev_score=run.best_dev,
         last_dev=run.last_dev,
         skipped=dict(run.dataset.skipped),
         nonfinite_steps=run.nonfinite_total,
         stopped_by_budget=stopped and run.epoch < config.max_epochs,
+        stopped_early=early and run.epoch < config.max_epochs,
     )

@@ -1,0 +1,148 @@
+"""``speechnas search | results | report``: run a search, list its results, write its report.
+
+``search`` takes a YAML :class:`~speechnas.search.config.SearchConfig`; ``results`` and
+``report`` take the same ``--config`` or a run folder (``--run runs/NAME``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from speechnas.cli._overrides import merge, parse_overrides
+from speechnas.cli._types import positive_float, positive_int
+from speechnas.errors import ConfigError
+
+__all__ = ["register"]
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from speechnas._config_io import read_yaml
+    from speechnas.search.config import load_run_config, search_config_from_dict
+
+    if getattr(args, "config", None):
+        data = merge(read_yaml(args.config), parse_overrides(getattr(args, "set", [])))
+        return search_config_from_dict(data, where=args.config)
+    if getattr(args, "run", None):
+        return load_run_config(args.run)
+    raise ConfigError("give --config SEARCH.yaml or --run RUN_DIR")
+
+
+def _search(args: argparse.Namespace) -> int:
+    from speechnas.search.final import run_final
+    from speechnas.search.reporting import write_report
+    from speechnas.search.runner import run_search
+
+    config = _config(args)
+    summary = run_search(config, progress=not args.no_progress, max_new_trials=args.max_new_trials)
+    print(
+        f"{summary.finished}/{config.n_trials} trials finished: {summary.complete} complete, "
+        f"{sum(summary.stopped_at_rung.values())} stopped early, {summary.constrained} over a "
+        f"constraint, {summary.failed} failed; Pareto front: {len(summary.front)}"
+    )
+    if summary.finished < config.n_trials:
+        print("budget not reached yet; run the same command again to continue")
+        return 0
+    if config.final.top_k and not args.no_final:
+        for r in run_final(summary.front, config):
+            scores = "  ".join(f"{k} WER {100 * v['wer']:.1f}%" for k, v in r["scores"].items())
+            print(f"final: trial {r['trial']} {r['summary']}: {scores}")
+    path = write_report(config)
+    print(f"database: {config.storage_url}")
+    print(f"report: {path}")
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from speechnas.search.runner import open_store, summarise
+    from speechnas.search.select import select_for_target
+
+    config = _config(args)
+    records = open_store(config, for_search=False).records()
+    summary = summarise(records, config.objectives)
+    front = {r.number for r in summary.front}
+    table = Table(title=f"{config.name}: {len(records)} trials")
+    for col in (
+        "trial",
+        "state",
+        "rung",
+        "architecture",
+        "WER %",
+        "latency ms",
+        "params",
+        "front",
+    ):
+        table.add_column(col)
+    for r in records:
+        if args.front and r.number not in front:
+            continue
+        table.add_row(
+            str(r.number),
+            r.state.lower() + (f" ({r.reason})" if r.reason else ""),
+            str(r.rung) if r.rung >= 0 else "-",
+            r.spec.summary() if r.spec else "",
+            f"{100 * r.metrics['wer']:.1f}" if "wer" in r.metrics else "-",
+            f"{r.metrics['latency_ms']:.1f}" if "latency_ms" in r.metrics else "-",
+            f"{int(r.metrics['params']):,}" if "params" in r.metrics else "-",
+            "*" if r.number in front else "",
+        )
+    Console().print(table)
+    if args.max_latency_ms is not None or args.max_params is not None:
+        pick = select_for_target(records, args.max_latency_ms, args.max_params)
+        if pick is None:
+            print("no complete trial fits that budget")
+            return 1
+        assert pick.spec is not None
+        print(f"selected trial {pick.number}: {pick.spec.summary()}")
+        print(pick.spec.to_json())
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from speechnas.search.reporting import write_report
+
+    config = _config(args)
+    path = write_report(config, Path(args.out) if args.out else None)
+    print(f"report: {path}")
+    return 0
+
+
+def _source(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("--config", help="the search's YAML config")
+    group.add_argument("--run", help="the search's run folder (runs/NAME)")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("search", help="search architectures (resumable: rerun to continue)")
+    p.add_argument("--config", required=True, help="YAML file with SearchConfig keys")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key; dots reach into sections (fidelity.pruner=none)",
+    )
+    p.add_argument(
+        "--max-new-trials", type=positive_int, help="stop after this many trials in this call"
+    )
+    p.add_argument("--no-final", action="store_true", help="skip the final retraining")
+    p.add_argument("--no-progress", action="store_true", help="no live progress display")
+    p.set_defaults(func=_search)
+
+    p = sub.add_parser("results", help="list a search's trials and its Pareto front")
+    _source(p)
+    p.add_argument("--front", action="store_true", help="only the Pareto front")
+    p.add_argument("--max-latency-ms", type=positive_float, help="select for this latency")
+    p.add_argument("--max-params", type=positive_float, help="select for this size")
+    p.set_defaults(func=_results)
+
+    p = sub.add_parser("report", help="write a search's HTML report with plots")
+    _source(p)
+    p.add_argument("--out", help="output folder (default RUN/report)")
+    p.set_defaults(func=_report)

@@ -1,0 +1,258 @@
+"""``SearchConfig``: a whole search as one frozen dataclass, read from YAML.
+
+Example ``search.yaml``::
+
+    name: so762
+    data:
+      train_manifest: runs/data/train.jsonl.gz
+      dev_manifest: runs/data/dev.jsonl.gz
+      test_manifests: {test: runs/data/test.jsonl.gz}
+    space: {encoders: [conformer, cnn, lstm], max_layers: 6, widths: [96, 144, 192]}
+    strategy: evolution
+    n_trials: 40
+    objectives: [wer, latency_ms]
+    constraints: {max_params: 5000000}
+    fidelity:
+      rungs: [{fraction: 0.1, epochs: 2}, {fraction: 0.3, epochs: 5}, {fraction: 1.0, epochs: 10}]
+      pruner: successive_halving
+
+Unknown keys anywhere are errors that name the key and list the known ones.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from speechnas._config_io import dataclass_from_mapping, read_yaml
+from speechnas.errors import ConfigError
+from speechnas.search.objectives import OBJECTIVES
+from speechnas.space import SpeechSpace
+
+__all__ = [
+    "Constraints",
+    "DataConfig",
+    "FidelityConfig",
+    "FinalConfig",
+    "Rung",
+    "SearchConfig",
+    "TrainSettings",
+    "load_run_config",
+    "load_search_config",
+    "search_config_from_dict",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Manifests: trials train on ``train``, are scored on ``dev``; the final stage is also
+    evaluated on every ``test_manifests`` entry (name -> manifest)."""
+
+    train_manifest: str
+    dev_manifest: str
+    test_manifests: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One step of the fidelity ladder: train on ``fraction`` of the training set for
+    ``epochs`` epochs (continuing from the previous rung's weights)."""
+
+    fraction: float
+    epochs: int
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"rung fraction={self.fraction!r}; expected 0 < fraction <= 1")
+        if self.epochs < 1:
+            raise ValueError(f"rung epochs={self.epochs!r}; expected >= 1")
+
+
+@dataclass(frozen=True)
+class FidelityConfig:
+    """The multi-fidelity ladder and the pruner that decides promotions between rungs.
+
+    Attributes:
+        rungs: increasing fidelities; a trial that is not stopped runs all of them.
+        pruner: ``successive_halving``, ``hyperband``, ``median`` or ``none`` (Optuna's).
+        reduction_factor: keep the best 1/``reduction_factor`` at each rung.
+        min_trials: trials that must reach a rung before the pruner may stop anything there.
+        early_stop_patience: within a rung, stop after this many epochs without a better
+            dev score (``None``: never).
+        metric: the dev score the pruner and early stopping judge by (``wer``, or ``cer``,
+            which separates young models whose WER is still near 100%).
+        dev_utterances: score trials on this many dev utterances (a seeded sample) instead of
+            all of them; the final stage always uses the whole dev set.
+    """
+
+    rungs: tuple[Rung, ...] = (Rung(0.1, 2), Rung(0.3, 5), Rung(1.0, 10))
+    pruner: Literal["successive_halving", "hyperband", "median", "none"] = "successive_halving"
+    reduction_factor: int = 3
+    min_trials: int = 3
+    early_stop_patience: int | None = 3
+    metric: Literal["wer", "cer"] = "wer"
+    dev_utterances: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.rungs:
+            raise ValueError("fidelity.rungs is empty; give at least one rung")
+        fractions = [r.fraction for r in self.rungs]
+        if fractions != sorted(fractions):
+            raise ValueError(f"fidelity.rungs: fractions must not decrease, got {fractions}")
+        if self.reduction_factor < 2:
+            raise ValueError(f"fidelity.reduction_factor={self.reduction_factor}; need >= 2")
+
+    @property
+    def signature(self) -> str:
+        """Identifies the ladder: results at one ladder are reused only for the same one."""
+        ladder = "/".join(f"{r.fraction:g}x{r.epochs}" for r in self.rungs)
+        return ladder if self.dev_utterances is None else f"{ladder}@dev{self.dev_utterances}"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings shared by every trial (see :class:`~speechnas.train.TrainConfig`)."""
+
+    tokenizer: Literal["char", "bpe"] = "char"
+    vocab_size: int = 256
+    batch_seconds: float = 120.0
+    max_batch_size: int = 64
+    lr: float = 2e-3
+    warmup_steps: int = 100
+    weight_decay: float = 1e-2
+    specaugment: bool = True
+    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
+    threads: int | None = None
+    max_minutes_per_rung: float | None = None
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Hard limits, checked on cheap measurements before any training; ``None``: no limit."""
+
+    max_latency_ms: float | None = None
+    max_params: int | None = None
+    max_memory_mb: float | None = None
+    max_macs: float | None = None
+
+    def violations(self, metrics: dict[str, float]) -> list[str]:
+        """Why ``metrics`` break the limits (empty when they do not)."""
+        limits = {
+            "latency_ms": self.max_latency_ms,
+            "params": self.max_params,
+            "memory_mb": self.max_memory_mb,
+            "macs": self.max_macs,
+        }
+        out = []
+        for name, limit in limits.items():
+            if limit is not None and metrics[name] > limit:
+                out.append(f"{name} {metrics[name]:.4g} > {limit:.4g}")
+        return out
+
+
+@dataclass(frozen=True)
+class FinalConfig:
+    """The final stage: retrain the best ``top_k`` of the front on all the training data."""
+
+    top_k: int = 3
+    epochs: int = 20
+    max_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A search.
+
+    Attributes:
+        name: the study name; results go to ``out_root/name``.
+        data: manifests.
+        space: the space's choices (keys of :class:`~speechnas.space.SpeechSpace`).
+        strategy: one of :data:`~speechnas.search.strategies.STRATEGIES`.
+        strategy_options: strategy-specific settings.
+        warm_start: preset names the ``transfer`` strategy starts from.
+        n_trials: trials to finish (complete or stopped; failed ones are retried).
+        seed: seeds proposals and training.
+        objectives: what to minimise (:data:`~speechnas.search.objectives.OBJECTIVES`).
+        latency_target_ms, latency_weight: when set, the first objective ``x`` is replaced by
+            the scalarised ``x + latency_weight * |latency_ms - latency_target_ms| / 1000``.
+        constraints: hard limits on cheap measurements.
+        fidelity: the multi-fidelity ladder and pruner.
+        train: training settings of every trial.
+        final: the final retraining of the front.
+        latency_seconds, latency_repeats: what latency measures (audio length, repeats).
+        storage: an SQLAlchemy URL (e.g. ``postgresql://...``); default SQLite in the run.
+        out_root: where runs go.
+    """
+
+    name: str
+    data: DataConfig
+    space: SpeechSpace = field(default_factory=SpeechSpace)
+    strategy: str = "tpe"
+    strategy_options: dict[str, Any] = field(default_factory=dict)
+    warm_start: tuple[str, ...] = ()
+    n_trials: int = 20
+    seed: int = 0
+    objectives: tuple[str, ...] = ("wer", "latency_ms")
+    latency_target_ms: float | None = None
+    latency_weight: float = 0.0
+    constraints: Constraints = field(default_factory=Constraints)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    final: FinalConfig = field(default_factory=FinalConfig)
+    latency_seconds: float = 5.0
+    latency_repeats: int = 5
+    storage: str | None = None
+    out_root: str = "runs"
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\ "):
+            raise ValueError(f"name={self.name!r}: a non-empty name without slashes or spaces")
+        if self.n_trials < 1:
+            raise ValueError(f"n_trials={self.n_trials}; need >= 1")
+        if not self.objectives:
+            raise ValueError("objectives is empty; give at least one")
+        unknown = [o for o in self.objectives if o not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"objectives {unknown} are unknown; known: {sorted(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ValueError(f"objectives {list(self.objectives)} repeat one")
+        if self.latency_target_ms is not None and self.latency_weight <= 0:
+            raise ValueError("latency_target_ms needs latency_weight > 0")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_root) / self.name
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_search_config(
+    path: str | os.PathLike[str], overrides: dict[str, Any] | None = None
+) -> SearchConfig:
+    """Read a YAML search config; ``overrides`` set top-level keys (``--set``)."""
+    data = read_yaml(path)
+    data.update(overrides or {})
+    return search_config_from_dict(data, where=str(path))
+
+
+def search_config_from_dict(data: dict[str, Any], where: str = "config") -> SearchConfig:
+    if "data" not in data:
+        raise ConfigError(f"{where}: missing key 'data' (train_manifest, dev_manifest)")
+    if "name" not in data:
+        raise ConfigError(f"{where}: missing key 'name'")
+    return dataclass_from_mapping(SearchConfig, data, where)
+
+
+def load_run_config(run_dir: str | os.PathLike[str]) -> SearchConfig:
+    """The config a search in ``run_dir`` was started with (its ``config.yaml``)."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no search run here (missing {path.name})")
+    return search_config_from_dict(read_yaml(path), where=str(path))

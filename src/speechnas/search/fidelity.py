@@ -1,0 +1,214 @@
+"""Multi-fidelity estimation: train up a ladder of (data fraction, epochs) rungs, stopping early.
+
+A trial trains on the first rung's fraction of the training set, is scored on dev after every
+epoch, and reports its best dev WER of the rung to the fidelity twin (at step
+``reduction_factor ** k`` for rung ``k``, so Optuna's successive halving and Hyperband rungs
+are exactly the ladder's). The pruner then stops it or promotes it to the next rung, which
+continues from its best weights on a larger fraction. Within a rung, training stops once dev
+WER has not improved for ``early_stop_patience`` epochs.
+
+Subsets are nested (each fraction's utterances include every smaller fraction's) and the
+tokenizer is always built from the whole training set, so the vocabulary does not change
+between rungs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from speechnas.arch import ArchSpec
+from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.search.config import FidelityConfig, SearchConfig
+from speechnas.train import TrainConfig, train
+
+__all__ = [
+    "FidelityOutcome",
+    "PatientPruner",
+    "dev_manifest",
+    "make_pruner",
+    "subset_manifests",
+    "train_ladder",
+]
+
+
+class PatientPruner(optuna.pruners.BasePruner):
+    """Stops a trial only once ``min_trials`` trials have reported at its step.
+
+    ``inner`` is always consulted, so that it records the trial at its rungs (successive
+    halving ranks each newcomer against every trial recorded before), but its verdict is
+    ignored while fewer than ``min_trials`` trials have reached the step: on its own,
+    successive halving judges the second trial of a rung against the first alone.
+    """
+
+    def __init__(self, inner: optuna.pruners.BasePruner, min_trials: int) -> None:
+        self.inner = inner
+        self.min_trials = min_trials
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        verdict = self.inner.prune(study, trial)
+        reached = sum(1 for t in study.get_trials(deepcopy=False) if step in t.intermediate_values)
+        return verdict and reached >= self.min_trials
+
+
+def make_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
+    """Optuna's pruner for the ladder: rung ``k`` reports at step ``reduction_factor ** k``."""
+    eta = config.reduction_factor
+    top = eta ** (len(config.rungs) - 1)
+    inner: optuna.pruners.BasePruner
+    if config.pruner == "none" or len(config.rungs) == 1:
+        return optuna.pruners.NopPruner()
+    if config.pruner == "successive_halving":
+        inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
+    elif config.pruner == "hyperband":
+        inner = optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=top, reduction_factor=eta
+        )
+    else:
+        inner = optuna.pruners.MedianPruner(n_startup_trials=0, n_warmup_steps=0)
+    return PatientPruner(inner, config.min_trials)
+
+
+def dev_manifest(config: SearchConfig) -> Path:
+    """The dev set trials are scored on: all of it, or a seeded sample (written once)."""
+    n = config.fidelity.dev_utterances
+    if n is None:
+        return Path(config.data.dev_manifest)
+    path = config.run_dir / "data" / f"dev_{n}.jsonl.gz"
+    if not path.exists():
+        utts = read_manifest(config.data.dev_manifest)
+        keep = sorted(random.Random(config.seed).sample(range(len(utts)), min(n, len(utts))))
+        write_manifest([utts[i] for i in keep], path)
+    return path
+
+
+def subset_manifests(config: SearchConfig) -> dict[float, Path]:
+    """One manifest per rung fraction (nested, seeded); written once into the run folder."""
+    utts = read_manifest(config.data.train_manifest)
+    order = list(range(len(utts)))
+    random.Random(config.seed).shuffle(order)
+    out: dict[float, Path] = {}
+    for rung in config.fidelity.rungs:
+        if rung.fraction >= 1.0:
+            out[rung.fraction] = Path(config.data.train_manifest)
+            continue
+        path = config.run_dir / "data" / f"train_{rung.fraction:g}.jsonl.gz"
+        if not path.exists():
+            keep = sorted(order[: max(1, math.ceil(rung.fraction * len(utts)))])
+            write_manifest([utts[i] for i in keep], path)
+        out[rung.fraction] = path
+    return out
+
+
+@dataclass
+class FidelityOutcome:
+    """Where a trial's training ended.
+
+    Attributes:
+        rung: the highest rung trained (0-based).
+        pruned: stopped by the pruner before the last rung.
+        wer, cer: dev scores of the best epoch (by the ladder's metric) of the highest rung.
+        curve: one record per epoch (rung, epoch, dev WER/CER, training seconds).
+        checkpoint: best weights of the highest rung.
+        train_seconds: training time over all rungs.
+    """
+
+    rung: int
+    pruned: bool
+    wer: float
+    cer: float
+    checkpoint: Path
+    train_seconds: float
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+    def score(self, metric: str) -> float:
+        return self.wer if metric == "wer" else self.cer
+
+
+def _best_epoch(history: Path, metric: str) -> dict[str, Any]:
+    records = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    scored = [r for r in records if "dev_wer" in r]
+    if not scored:
+        raise RuntimeError(f"{history}: no dev scores were recorded")
+    return min(scored, key=lambda r: (r[f"dev_{metric}"], r["epoch"]))
+
+
+def train_ladder(
+    spec: ArchSpec,
+    config: SearchConfig,
+    twin: optuna.Trial,
+    out_dir: Path,
+    subsets: dict[float, Path],
+    dev: Path,
+) -> FidelityOutcome:
+    """Train ``spec`` up the ladder, reporting to ``twin``; stops where the pruner says."""
+    fid, settings = config.fidelity, config.train
+    init: str | None = None
+    curve: list[dict[str, Any]] = []
+    seconds = 0.0
+    outcome: FidelityOutcome | None = None
+    for k, rung in enumerate(fid.rungs):
+        train_config = TrainConfig(
+            train_manifest=str(subsets[rung.fraction]),
+            dev_manifest=str(dev),
+            tokenizer_manifest=config.data.train_manifest,
+            out_dir=str(out_dir / f"rung{k}"),
+            arch=spec,
+            tokenizer=settings.tokenizer,
+            vocab_size=settings.vocab_size,
+            max_epochs=rung.epochs,
+            max_minutes=settings.max_minutes_per_rung,
+            batch_seconds=settings.batch_seconds,
+            max_batch_size=settings.max_batch_size,
+            lr=settings.lr,
+            warmup_steps=settings.warmup_steps,
+            weight_decay=settings.weight_decay,
+            speed_perturb=settings.speed_perturb,
+            specaugment=settings.specaugment,
+            eval_every=1,
+            early_stop_patience=fid.early_stop_patience,
+            select_metric=fid.metric,
+            seed=config.seed,
+            threads=settings.threads,
+            init_checkpoint=init,
+        )
+        result = train(train_config, overwrite=True, progress=False)
+        seconds += result.train_seconds
+        history = result.out_dir / "history.jsonl"
+        for line in history.read_text().splitlines():
+            rec = json.loads(line)
+            curve.append(
+                {
+                    "rung": k,
+                    "epoch": rec["epoch"],
+                    "dev_wer": rec.get("dev_wer"),
+                    "dev_cer": rec.get("dev_cer"),
+                    "train_seconds": seconds - result.train_seconds + rec["train_seconds"],
+                }
+            )
+        best = _best_epoch(history, fid.metric)
+        outcome = FidelityOutcome(
+            rung=k,
+            pruned=False,
+            wer=float(best["dev_wer"]),
+            cer=float(best["dev_cer"]),
+            checkpoint=result.best_checkpoint,
+            train_seconds=seconds,
+            curve=curve,
+        )
+        twin.report(outcome.score(fid.metric), step=fid.reduction_factor**k)
+        if k < len(fid.rungs) - 1 and twin.should_prune():
+            outcome.pruned = True
+            return outcome
+        init = str(result.best_checkpoint)
+    assert outcome is not None
+    return outcome

@@ -1,0 +1,113 @@
+"""The final stage: retrain the best of the front on all the training data and test them.
+
+The front's complete trials are ranked by :func:`~speechnas.search.pareto.scalar_fitness`
+(the front spread over its objectives, normalised), the best ``top_k`` are retrained from
+scratch on the whole training set for ``final.epochs`` epochs, then scored on dev and on every
+configured test set, with their latency measured again on the trained model. Each model's
+result is written to ``final/<arch_id>/result.json`` as it finishes, so a rerun skips it; the
+model with the lowest dev WER is copied to ``best.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from speechnas.data.manifest import read_manifest
+from speechnas.evaluate.latency import measure_latency
+from speechnas.evaluate.runner import evaluate_model
+from speechnas.search.config import SearchConfig
+from speechnas.search.pareto import scalar_fitness
+from speechnas.search.store import TrialRecord
+from speechnas.train import TrainConfig, load_model, train
+
+__all__ = ["final_candidates", "run_final"]
+
+log = logging.getLogger(__name__)
+
+
+def final_candidates(
+    front: list[TrialRecord], objectives: tuple[str, ...], k: int
+) -> list[TrialRecord]:
+    """The ``k`` front members with the best normalised objective mean (ties: trial number)."""
+    if not front:
+        return []
+    fitness = scalar_fitness([tuple(r.values[o] for o in objectives) for r in front])
+    order = sorted(range(len(front)), key=lambda i: (fitness[i], front[i].number))
+    return [front[i] for i in order[:k]]
+
+
+def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, Any]:
+    assert record.spec is not None
+    s = config.train
+    train_config = TrainConfig(
+        train_manifest=config.data.train_manifest,
+        dev_manifest=config.data.dev_manifest,
+        out_dir=str(out),
+        arch=record.spec,
+        tokenizer=s.tokenizer,
+        vocab_size=s.vocab_size,
+        max_epochs=config.final.epochs,
+        max_minutes=config.final.max_minutes,
+        batch_seconds=s.batch_seconds,
+        max_batch_size=s.max_batch_size,
+        lr=s.lr,
+        warmup_steps=s.warmup_steps,
+        weight_decay=s.weight_decay,
+        speed_perturb=s.speed_perturb,
+        specaugment=s.specaugment,
+        eval_every=1,
+        seed=config.seed,
+        threads=s.threads,
+    )
+    result = train(train_config, overwrite=True, progress=False)
+    model, tokenizer, _ = load_model(result.best_checkpoint)
+    sets = {"dev": config.data.dev_manifest, **config.data.test_manifests}
+    scores = {}
+    for name, path in sets.items():
+        r = evaluate_model(model, tokenizer, read_manifest(path), name=name, rtf_utterances=0)
+        scores[name] = {"wer": r.wer, "cer": r.cer, "utterances": r.utterances}
+    latency = measure_latency(
+        model,
+        audio_seconds=config.latency_seconds,
+        repeats=config.latency_repeats,
+        threads=s.threads,
+    )
+    return {
+        "trial": record.number,
+        "arch_id": record.spec.arch_id,
+        "summary": record.spec.summary(),
+        "search_values": record.values,
+        "params": model.num_params(),
+        "latency_ms": latency.median_ms,
+        "epochs": result.epochs,
+        "train_seconds": result.train_seconds,
+        "checkpoint": str(result.best_checkpoint),
+        "scores": scores,
+    }
+
+
+def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:
+    """Retrain and test the best ``config.final.top_k`` of ``front``; see the module doc."""
+    results = []
+    for record in final_candidates(front, config.objectives, config.final.top_k):
+        assert record.spec is not None
+        out = config.run_dir / "final" / record.spec.arch_id
+        done = out / "result.json"
+        if done.exists():
+            results.append(json.loads(done.read_text()))
+            continue
+        log.info("final stage: retraining trial %d (%s)", record.number, record.spec.summary())
+        result = _retrain(record, config, out)
+        done.write_text(json.dumps(result, indent=2, sort_keys=True))
+        results.append(result)
+    if results:
+        best = min(results, key=lambda r: (r["scores"]["dev"]["wer"], r["trial"]))
+        shutil.copyfile(best["checkpoint"], config.run_dir / "best.pt")
+        (config.run_dir / "final.json").write_text(
+            json.dumps({"best": best["arch_id"], "models": results}, indent=2, sort_keys=True)
+        )
+    return results

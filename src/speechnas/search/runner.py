@@ -1,0 +1,329 @@
+"""The search loop: propose, check cheaply, estimate, record; resumable from its database.
+
+For every trial, in order:
+
+1. the strategy proposes an architecture (Optuna ask);
+2. an architecture already finished in this study is not trained again: its result is copied;
+3. cheap measurements (parameters, MACs, memory, measured CPU latency) are taken on the
+   untrained model, and a trial breaking a hard constraint is recorded as pruned, untrained;
+4. the rest train up the fidelity ladder (:mod:`speechnas.search.fidelity`), where the
+   pruner may stop them;
+5. the result goes to the database (Optuna tell) before the next trial starts.
+
+Run it again with the same config and it continues: finished trials are kept, a trial left
+running by a killed process is marked failed and retried, and proposals continue as if
+nothing had happened (see :func:`~speechnas.search.strategies.proposal_index`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import TrialState
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from speechnas.data.manifest import read_manifest
+from speechnas.errors import UserError
+from speechnas.presets import preset
+from speechnas.search.config import SearchConfig
+from speechnas.search.cost import cheap_metrics
+from speechnas.search.fidelity import dev_manifest, make_pruner, subset_manifests, train_ladder
+from speechnas.search.objectives import scalarised
+from speechnas.search.pareto import pareto_front
+from speechnas.search.store import SearchStore, TrialRecord
+from speechnas.search.strategies import StrategyContext, make_sampler, suggest_spec
+from speechnas.space import SpaceEncoding
+from speechnas.text import build_tokenizer, normalize
+from speechnas.train import TrainingDiverged
+
+__all__ = ["SearchSummary", "open_store", "run_search", "summarise"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchSummary:
+    """Where a search stands.
+
+    Attributes:
+        finished: complete plus pruned trials.
+        complete: trials that reached the last rung.
+        stopped_at_rung: trials the pruner stopped, by rung (0-based).
+        constrained: trials pruned by a hard constraint before training.
+        cached: trials whose architecture had been evaluated before.
+        failed: failed trials (interrupted ones included).
+        front: complete trials on the Pareto front of the objectives.
+        best: the complete trial with the lowest first objective.
+    """
+
+    finished: int = 0
+    complete: int = 0
+    stopped_at_rung: dict[int, int] = field(default_factory=dict)
+    constrained: int = 0
+    cached: int = 0
+    failed: int = 0
+    front: list[TrialRecord] = field(default_factory=list)
+    best: TrialRecord | None = None
+
+
+def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> SearchSummary:
+    out = SearchSummary()
+    complete = [r for r in records if r.state == "COMPLETE" and len(r.values) == len(objectives)]
+    out.complete = len(complete)
+    out.finished = sum(r.finished for r in records)
+    out.failed = sum(r.state == "FAIL" for r in records)
+    out.cached = sum(r.cached_from is not None for r in records)
+    for r in records:
+        if r.state != "PRUNED":
+            continue
+        if r.rung < 0:
+            out.constrained += 1
+        else:
+            out.stopped_at_rung[r.rung] = out.stopped_at_rung.get(r.rung, 0) + 1
+    points = [tuple(r.values[o] for o in objectives) for r in complete]
+    out.front = sorted((complete[i] for i in pareto_front(points)), key=lambda r: r.number)
+    if complete:
+        out.best = min(complete, key=lambda r: (r.values[objectives[0]], r.number))
+    return out
+
+
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock: one local search process per run at a time."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (run_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise UserError(f"another search is running in {run_dir}") from e
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
+    """The run's database; with ``for_search``, with the strategy's sampler and the pruner."""
+    sampler = pruner = None
+    if for_search:
+        context = StrategyContext(
+            encoding=SpaceEncoding(config.space),
+            seed=config.seed,
+            directions=("minimize",) * len(config.objectives),
+            warm_start=tuple(preset(name) for name in config.warm_start),
+            options=config.strategy_options,
+        )
+        try:
+            sampler = make_sampler(config.strategy, context)
+        except ValueError as e:
+            raise UserError(f"strategy: {e}") from e
+        pruner = make_pruner(config.fidelity)
+    return SearchStore(
+        config.storage_url,
+        config.name,
+        config.objectives,
+        config.to_dict(),
+        sampler=sampler,
+        pruner=pruner,
+    )
+
+
+def _vocab_size(config: SearchConfig) -> int:
+    if config.train.tokenizer == "bpe":
+        return config.train.vocab_size
+    utts = read_manifest(config.data.train_manifest)
+    texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
+    return build_tokenizer("char", texts).vocab_size
+
+
+def _objective_values(metrics: dict[str, float], config: SearchConfig) -> list[float]:
+    values = [float(metrics[o]) for o in config.objectives]
+    if config.latency_target_ms is not None:
+        values[0] = scalarised(
+            values[0], metrics["latency_ms"], config.latency_target_ms, config.latency_weight
+        )
+    return values
+
+
+class _Search:
+    """One process's part of a search (state that lives only as long as the process)."""
+
+    def __init__(self, config: SearchConfig, store: SearchStore) -> None:
+        self.config = config
+        self.store = store
+        self.encoding = SpaceEncoding(config.space)
+        self.vocab_size = _vocab_size(config)
+        self.subsets = subset_manifests(config)
+        self.dev = dev_manifest(config)
+
+    def run_trial(self) -> TrialRecord:
+        study, config = self.store.study, self.config
+        trial = study.ask()
+        spec = suggest_spec(trial, self.encoding)
+        start = time.perf_counter()
+        trial.set_user_attr("spec", spec.to_dict())
+        trial.set_user_attr("arch_id", spec.arch_id)
+        trial.set_user_attr("fidelity", config.fidelity.signature)
+        log.info("trial %d: %s (%s)", trial.number, spec.summary(), spec.arch_id)
+
+        earlier = self.store.cached(spec.arch_id)
+        if earlier is not None:
+            self._copy(trial, earlier)
+        else:
+            self._evaluate(trial, spec, start)
+        frozen = study.get_trials(deepcopy=False)[trial.number]
+        return TrialRecord.from_frozen(frozen, config.objectives)
+
+    def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> None:
+        for key in ("metrics", "rung", "curve", "values", "reason"):
+            if key in earlier.user_attrs:
+                trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr("cached_from", earlier.number)
+        trial.set_user_attr("wall_seconds", 0.0)
+        log.info(
+            "trial %d: same architecture as trial %d, not trained again",
+            trial.number,
+            earlier.number,
+        )
+        if earlier.state == TrialState.COMPLETE:
+            self.store.study.tell(trial, earlier.values)
+        else:
+            self.store.study.tell(trial, state=TrialState.PRUNED)
+
+    def _evaluate(self, trial: optuna.Trial, spec: Any, start: float) -> None:
+        config, study = self.config, self.store.study
+        metrics = cheap_metrics(
+            spec,
+            vocab_size=self.vocab_size,
+            audio_seconds=config.latency_seconds,
+            repeats=config.latency_repeats,
+            threads=config.train.threads,
+        )
+        trial.set_user_attr("metrics", metrics)
+        broken = config.constraints.violations(metrics)
+        if broken:
+            trial.set_user_attr("rung", -1)
+            trial.set_user_attr("reason", "constraint: " + "; ".join(broken))
+            trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+            log.info("trial %d pruned before training: %s", trial.number, "; ".join(broken))
+            study.tell(trial, state=TrialState.PRUNED)
+            return
+        twin = self.store.fidelity.ask()
+        trial.set_user_attr("twin", twin.number)
+        out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
+        try:
+            outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev)
+        except TrainingDiverged as e:
+            trial.set_user_attr("reason", f"diverged: {e}")
+            trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+            self.store.fidelity.tell(twin, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL)
+            log.warning("trial %d failed: %s", trial.number, e)
+            return
+        metrics = {**metrics, "wer": outcome.wer, "cer": outcome.cer}
+        values = _objective_values(metrics, config)
+        trial.set_user_attr("metrics", metrics)
+        trial.set_user_attr("rung", outcome.rung)
+        trial.set_user_attr("curve", outcome.curve)
+        trial.set_user_attr("checkpoint", str(outcome.checkpoint))
+        trial.set_user_attr("train_seconds", outcome.train_seconds)
+        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+        if outcome.pruned:
+            trial.set_user_attr("values", values)
+            trial.set_user_attr("reason", f"stopped at rung {outcome.rung}")
+            self.store.fidelity.tell(twin, state=TrialState.PRUNED)
+            study.tell(trial, state=TrialState.PRUNED)
+        else:
+            self.store.fidelity.tell(twin, outcome.score(config.fidelity.metric))
+            study.tell(trial, values)
+        log.info(
+            "trial %d: rung %d, dev WER %.3f, latency %.0f ms%s",
+            trial.number,
+            outcome.rung,
+            outcome.wer,
+            metrics["latency_ms"],
+            " (stopped)" if outcome.pruned else "",
+        )
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        TextColumn("[bold]search"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=not enabled,
+    )
+
+
+def _status(summary: SearchSummary, config: SearchConfig) -> str:
+    best = "-"
+    if summary.best is not None:
+        best = f"{summary.best.values[config.objectives[0]]:.3f}"
+    return f"best {config.objectives[0]} {best} | front {len(summary.front)}"
+
+
+def run_search(
+    config: SearchConfig, *, progress: bool = True, max_new_trials: int | None = None
+) -> SearchSummary:
+    """Run (or continue) ``config``'s search until ``n_trials`` trials have finished.
+
+    Args:
+        max_new_trials: stop after this many trials in this call (for tests and slices of
+            work); ``None`` runs to the budget.
+
+    Raises:
+        UserError: a bad config, database, data folder, or another search running here.
+    """
+    run_dir = config.run_dir
+    with _exclusive(run_dir):
+        (run_dir / "config.yaml").write_text(
+            yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8"
+        )
+        store = open_store(config)
+        interrupted = store.recover()
+        if interrupted:
+            log.warning("trial(s) %s were interrupted; they are retried", interrupted)
+        search = _Search(config, store)
+        summary = summarise(store.records(), config.objectives)
+        new = 0
+        with _progress(progress) as bar:
+            task = bar.add_task(
+                "search",
+                total=config.n_trials,
+                completed=min(summary.finished, config.n_trials),
+                status=_status(summary, config),
+            )
+            while summary.finished < config.n_trials:
+                if max_new_trials is not None and new >= max_new_trials:
+                    break
+                search.run_trial()
+                new += 1
+                summary = summarise(store.records(), config.objectives)
+                bar.update(
+                    task,
+                    completed=min(summary.finished, config.n_trials),
+                    status=_status(summary, config),
+                )
+    return summary

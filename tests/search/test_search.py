@@ -1,0 +1,239 @@
+"""The search loop end to end on a tiny corpus: database contents, constraints, the cache,
+pruning, the final stage, the report and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+
+from speechnas.cli import main
+from speechnas.errors import ConfigError, UserError
+from speechnas.search.config import (
+    Constraints,
+    FidelityConfig,
+    Rung,
+    search_config_from_dict,
+)
+from speechnas.search.fidelity import make_pruner
+from speechnas.search.objectives import scalarised
+from speechnas.search.runner import open_store, run_search
+from speechnas.search.select import select_for_target
+from speechnas.search.store import TrialRecord
+from speechnas.testing.search import tiny_search
+from speechnas.train import TrainConfig, TrainResult
+
+
+def _records(config: Any) -> list[TrialRecord]:
+    return open_store(config, for_search=False).records()
+
+
+def test_every_trial_is_recorded_with_spec_metrics_and_curve(tmp_path: Path) -> None:
+    config = search_config_from_dict(tiny_search(tmp_path, n_trials=4))
+    summary = run_search(config, progress=False)
+    assert summary.finished == 4
+    records = _records(config)
+    assert len(records) == 4
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    for r, t in zip(records, study.trials, strict=True):
+        assert r.spec is not None and r.spec.arch_id == r.arch_id
+        assert config.space.contains(r.spec)
+        assert t.user_attrs["fidelity"] == "0.5x2/1x3"
+        if r.cached_from is not None:
+            continue
+        for key in ("wer", "cer", "latency_ms", "rtf", "params", "macs", "memory_mb"):
+            assert key in r.metrics, key
+        assert r.wall_seconds > 0
+        assert [p["rung"] for p in r.curve][:2] == [0, 0]  # dev scored after each epoch
+        if r.state == "COMPLETE":
+            assert t.values == [r.metrics["wer"], r.metrics["params"]]
+    assert Path(config.storage_url.removeprefix("sqlite:///")).is_file()
+
+
+def test_hard_constraints_prune_before_training(tmp_path: Path) -> None:
+    config = search_config_from_dict(
+        tiny_search(tmp_path, n_trials=3, constraints={"max_params": 1000})
+    )
+    summary = run_search(config, progress=False)
+    assert summary.constrained + summary.cached == 3
+    for r in _records(config):
+        assert r.state == "PRUNED" and r.rung == -1
+        assert "wer" not in r.metrics
+        if r.cached_from is None:
+            assert r.reason.startswith("constraint: params")
+    assert not (config.run_dir / "trials").exists()
+
+
+def test_an_architecture_is_not_trained_twice(tmp_path: Path) -> None:
+    one = {**tiny_search(tmp_path)["space"], "encoders": ["lstm"], "widths": [16]}
+    one["max_layers"] = 1
+    config = search_config_from_dict(
+        tiny_search(tmp_path, n_trials=3, space=one, strategy="random", strategy_options={})
+    )
+    assert config.space.count() == 1
+    run_search(config, progress=False)
+    records = _records(config)
+    assert [r.cached_from for r in records] == [None, 0, 0]
+    assert records[1].metrics == records[0].metrics
+    assert sorted(p.name for p in (config.run_dir / "trials").iterdir()) == ["0000"]
+
+
+def test_successive_halving_over_the_ladder_stops_the_worse_half() -> None:
+    fidelity = FidelityConfig(
+        rungs=(Rung(0.1, 1), Rung(0.3, 1), Rung(1.0, 1)), reduction_factor=2, min_trials=4
+    )
+    study = optuna.create_study(pruner=make_pruner(fidelity))
+    decisions = {}
+    for wer in (0.5, 0.4, 0.9, 0.3, 0.8, 0.2):
+        trial = study.ask()
+        trial.report(wer, step=1)  # rung 0
+        decisions[wer] = trial.should_prune()
+        if decisions[wer]:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, wer)
+    # Fewer than min_trials at the rung: nobody is stopped; then only the worse half is.
+    assert decisions == {0.5: False, 0.4: False, 0.9: False, 0.3: False, 0.8: True, 0.2: False}
+
+
+def _fake_train(config: TrainConfig, **_: Any) -> TrainResult:
+    """Training whose dev WER is a known function of the architecture (wider, better)."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    width = sum(lay.width for lay in config.arch.kept_layers)
+    wer = 1.0 / width
+    with (out / "history.jsonl").open("w") as f:
+        for epoch in range(1, config.max_epochs + 1):
+            record = {
+                "epoch": epoch,
+                "train_seconds": 0.1 * epoch,
+                "dev_wer": wer,
+                "dev_cer": wer / 2,
+            }
+            f.write(json.dumps(record) + "\n")
+    (out / "best.pt").write_bytes(b"")
+    return TrainResult(out, 1, config.max_epochs, 0.1 * config.max_epochs, 1, wer, None)
+
+
+def test_pruned_trials_count_per_rung_and_keep_their_lower_fidelity_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("speechnas.search.fidelity.train", _fake_train)
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=8,
+            strategy="random",
+            strategy_options={},
+            fidelity={
+                "rungs": [{"fraction": 0.25, "epochs": 1}, {"fraction": 1.0, "epochs": 2}],
+                "min_trials": 2,
+                "reduction_factor": 2,
+            },
+        )
+    )
+    summary = run_search(config, progress=False)
+    records = [r for r in _records(config) if r.cached_from is None]
+    stopped = [r for r in records if r.state == "PRUNED"]
+    assert stopped, "successive halving stopped nothing"
+    assert summary.stopped_at_rung == {0: len(stopped)}
+    for r in stopped:
+        assert r.reason == "stopped at rung 0" and "wer" in r.metrics
+        assert {p["rung"] for p in r.curve} == {0}
+        # Stopped only when worse than the best half of the trials before it at rung 0.
+        earlier = sorted(q.metrics["wer"] for q in records if q.number < r.number)
+        assert r.metrics["wer"] > earlier[(len(earlier) + 1) // 2 - 1]
+    complete = [r for r in records if r.state == "COMPLETE"]
+    assert complete and all({p["rung"] for p in r.curve} == {0, 1} for r in complete)
+
+
+def test_final_stage_report_and_results_cli(
+    tiny_search_yaml: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", "--config", str(tiny_search_yaml), "--no-progress"]) == 0
+    run = tiny_search_yaml.parent / "runs" / "tiny"
+    final = json.loads((run / "final.json").read_text())
+    (model,) = final["models"]
+    assert set(model["scores"]) == {"dev", "test"}
+    assert (run / "best.pt").is_file()
+    report = run / "report"
+    for png in ("pareto_wer_latency", "pareto_wer_params", "best_so_far", "rung_cost"):
+        assert (report / f"{png}.png").stat().st_size > 1000
+    page = (report / "index.html").read_text()
+    assert "Pareto front" in page and model["arch_id"] in page
+    capsys.readouterr()
+    assert main(["results", "--run", str(run), "--front"]) == 0
+    assert "tiny: 6 trials" in capsys.readouterr().out
+    assert main(["results", "--run", str(run), "--max-params", "1e9"]) == 0
+    assert '"encoder"' in capsys.readouterr().out
+    assert main(["results", "--run", str(run), "--max-params", "10"]) == 1
+    assert main(["report", "--run", str(run), "--out", str(run / "r2")]) == 0
+    assert (run / "r2" / "index.html").is_file()
+
+
+def test_config_errors_name_the_key(tmp_path: Path) -> None:
+    base = tiny_search(tmp_path)
+    with pytest.raises(ConfigError, match="fidelty"):
+        search_config_from_dict({**base, "fidelty": {}})
+    with pytest.raises(ConfigError, match="objectives"):
+        search_config_from_dict({**base, "objectives": ["bleu"]})
+    with pytest.raises(ConfigError, match=r"fidelity\.rungs\[0\]"):
+        search_config_from_dict({**base, "fidelity": {"rungs": [{"fraction": 2, "epochs": 1}]}})
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({**base, "strategy": "annealing"}))
+    assert main(["search", "--config", str(path), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "search",
+                "--config",
+                str(path),
+                "--set",
+                "strategy=random",
+                "--set",
+                "fidelity.pruner=bogus",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+
+
+def test_resuming_with_another_config_is_refused(tmp_path: Path) -> None:
+    config = search_config_from_dict(tiny_search(tmp_path, n_trials=1))
+    run_search(config, progress=False)
+    grown = search_config_from_dict(tiny_search(tmp_path, n_trials=2))
+    run_search(grown, progress=False)  # a bigger budget is fine
+    changed = search_config_from_dict(tiny_search(tmp_path, n_trials=2, seed=5))
+    with pytest.raises(UserError, match=r"\['seed'\]"):
+        run_search(changed, progress=False)
+
+
+def test_scalarised_latency_penalty_and_select_for_target() -> None:
+    assert scalarised(0.2, 150.0, 100.0, 2.0) == pytest.approx(0.3)
+    assert scalarised(0.2, 50.0, 100.0, 2.0) == pytest.approx(0.3)
+
+    def rec(n: int, wer: float, lat: float, params: float, state: str = "COMPLETE") -> Any:
+        metrics = {"wer": wer, "latency_ms": lat, "params": params}
+        return TrialRecord(n, state, None, str(n), {}, metrics, 0, "", 1.0, None, [])
+
+    records = [
+        rec(0, 0.3, 10, 1e5),
+        rec(1, 0.2, 50, 1e6),
+        rec(2, 0.1, 90, 5e6),
+        rec(3, 0.05, 20, 1e5, state="PRUNED"),
+    ]
+    assert select_for_target(records).number == 2
+    assert select_for_target(records, max_latency_ms=60).number == 1
+    assert select_for_target(records, max_latency_ms=60, max_params=5e5).number == 0
+    assert select_for_target(records, max_latency_ms=5) is None
+
+
+def test_constraints_name_what_is_over() -> None:
+    c = Constraints(max_latency_ms=50, max_params=1e6)
+    metrics = {"latency_ms": 80.0, "params": 2e6, "memory_mb": 1.0, "macs": 1.0}
+    assert c.violations(metrics) == ["latency_ms 80 > 50", "params 2e+06 > 1e+06"]
