@@ -17,6 +17,7 @@ from speechnas.search.config import (
     Constraints,
     FidelityConfig,
     Rung,
+    load_search_config,
     search_config_from_dict,
 )
 from speechnas.search.fidelity import make_pruner
@@ -237,3 +238,26 @@ def test_constraints_name_what_is_over() -> None:
     c = Constraints(max_latency_ms=50, max_params=1e6)
     metrics = {"latency_ms": 80.0, "params": 2e6, "memory_mb": 1.0, "macs": 1.0}
     assert c.violations(metrics) == ["latency_ms 80 > 50", "params 2e+06 > 1e+06"]
+
+
+def test_results_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    config = search_config_from_dict(tiny_search(tmp_path, n_trials=3, storage=postgres_url))
+    summary = run_search(config, progress=False)
+    assert summary.finished == 3
+    assert not (config.run_dir / "study.db").exists()
+    records = _records(config)
+    assert len(records) == 3 and all(r.spec is not None for r in records)
+    # Resuming against the same server continues the same study.
+    more = search_config_from_dict(tiny_search(tmp_path, n_trials=4, storage=postgres_url))
+    assert run_search(more, progress=False).finished == 4
+    assert main(["results", "--run", str(config.run_dir), "--storage", postgres_url]) == 0
+
+
+def test_the_recipe_config_loads_and_warm_start_names_presets(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    config = load_search_config(repo / "recipes" / "speechocean762" / "search.yaml")
+    assert config.space.count() > 10**6
+    assert config.fidelity.metric == "cer" and len(config.fidelity.rungs) == 3
+    base = tiny_search(tmp_path)
+    with pytest.raises(ConfigError, match="conformer-ctc-xxl"):
+        search_config_from_dict({**base, "warm_start": ["conformer-ctc-xxl"]})

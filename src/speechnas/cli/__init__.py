@@ -49,8 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:  # Optuna announces every study it opens
-        logging.getLogger("optuna").setLevel(logging.WARNING)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR if args.command is None else EXIT_OK

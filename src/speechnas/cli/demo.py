@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from speechnas.cli._logging import quiet_optuna
 from speechnas.cli._types import positive_float, positive_int
 from speechnas.demo import DemoSettings
 
@@ -17,6 +18,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from speechnas.demo import run_demo
 
+    quiet_optuna(args)
     settings = DemoSettings(
         hours=args.hours,
         trials=args.trials,

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
+from speechnas.cli._logging import quiet_optuna
 from speechnas.cli._overrides import merge, parse_overrides
 from speechnas.cli._types import positive_float, positive_int
 from speechnas.errors import ConfigError
@@ -20,11 +22,16 @@ def _config(args: argparse.Namespace) -> Any:
     from speechnas._config_io import read_yaml
     from speechnas.search.config import load_run_config, search_config_from_dict
 
+    quiet_optuna(args)
+    overrides = parse_overrides(getattr(args, "set", []))
+    if args.storage:
+        overrides["storage"] = args.storage
     if getattr(args, "config", None):
-        data = merge(read_yaml(args.config), parse_overrides(getattr(args, "set", [])))
+        data = merge(read_yaml(args.config), overrides)
         return search_config_from_dict(data, where=args.config)
     if getattr(args, "run", None):
-        return load_run_config(args.run)
+        config = load_run_config(args.run)
+        return replace(config, **overrides) if overrides else config
     raise ConfigError("give --config SEARCH.yaml or --run RUN_DIR")
 
 
@@ -90,6 +97,12 @@ def _results(args: argparse.Namespace) -> int:
             "*" if r.number in front else "",
         )
     Console().print(table)
+    stopped = ", ".join(f"rung {k}: {n}" for k, n in sorted(summary.stopped_at_rung.items()))
+    print(
+        f"{summary.finished}/{config.n_trials} finished; reached the last rung: "
+        f"{summary.complete}; stopped early: {stopped or 'none'}; over a constraint: "
+        f"{summary.constrained}; reused: {summary.cached}; failed: {summary.failed}"
+    )
     if args.max_latency_ms is not None or args.max_params is not None:
         pick = select_for_target(records, args.max_latency_ms, args.max_params)
         if pick is None:
@@ -112,10 +125,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="results database, any SQLAlchemy URL (default sqlite:///RUN/study.db), "
+        "e.g. postgresql+psycopg://user@host/db",
+    )
+
+
 def _source(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--config", help="the search's YAML config")
     group.add_argument("--run", help="the search's run folder (runs/NAME)")
+    _storage(p)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -131,6 +154,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-new-trials", type=positive_int, help="stop after this many trials in this call"
     )
+    _storage(p)
     p.add_argument("--no-final", action="store_true", help="skip the final retraining")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(func=_search)

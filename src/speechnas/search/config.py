@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from speechnas._config_io import dataclass_from_mapping, read_yaml
 from speechnas.errors import ConfigError
+from speechnas.presets import PRESETS
 from speechnas.search.objectives import OBJECTIVES
 from speechnas.space import SpeechSpace
 
@@ -58,16 +59,20 @@ class DataConfig:
 @dataclass(frozen=True)
 class Rung:
     """One step of the fidelity ladder: train on ``fraction`` of the training set for
-    ``epochs`` epochs (continuing from the previous rung's weights)."""
+    ``epochs`` epochs (continuing from the previous rung's weights), or until ``max_minutes``
+    of training time run out."""
 
     fraction: float
     epochs: int
+    max_minutes: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"rung fraction={self.fraction!r}; expected 0 < fraction <= 1")
         if self.epochs < 1:
             raise ValueError(f"rung epochs={self.epochs!r}; expected >= 1")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"rung max_minutes={self.max_minutes!r}; expected > 0")
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,10 @@ class FidelityConfig:
     @property
     def signature(self) -> str:
         """Identifies the ladder: results at one ladder are reused only for the same one."""
-        ladder = "/".join(f"{r.fraction:g}x{r.epochs}" for r in self.rungs)
+        ladder = "/".join(
+            f"{r.fraction:g}x{r.epochs}" + (f"<{r.max_minutes:g}min" if r.max_minutes else "")
+            for r in self.rungs
+        )
         return ladder if self.dev_utterances is None else f"{ladder}@dev{self.dev_utterances}"
 
 
@@ -125,7 +133,6 @@ class TrainSettings:
     specaugment: bool = True
     speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
     threads: int | None = None
-    max_minutes_per_rung: float | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +225,9 @@ class SearchConfig:
             raise ValueError(f"objectives {unknown} are unknown; known: {sorted(OBJECTIVES)}")
         if len(set(self.objectives)) != len(self.objectives):
             raise ValueError(f"objectives {list(self.objectives)} repeat one")
+        unknown = [n for n in self.warm_start if n not in PRESETS]
+        if unknown:
+            raise ValueError(f"warm_start {unknown} are not presets; known: {sorted(PRESETS)}")
         if self.latency_target_ms is not None and self.latency_weight <= 0:
             raise ValueError("latency_target_ms needs latency_weight > 0")
 

@@ -166,7 +166,7 @@ def train_ladder(
             tokenizer=settings.tokenizer,
             vocab_size=settings.vocab_size,
             max_epochs=rung.epochs,
-            max_minutes=settings.max_minutes_per_rung,
+            max_minutes=rung.max_minutes,
             batch_seconds=settings.batch_seconds,
             max_batch_size=settings.max_batch_size,
             lr=settings.lr,

@@ -1,0 +1,339 @@
+"""A real search on speechocean762, its front plotted against the hand-designed presets.
+
+Runs, from the repository root (nothing else heavy meanwhile: budgets are wall-clock):
+
+    .venv/bin/python benchmarks/search_so762.py [--data ../shared/data] [--trials 16]
+        [--strategy tpe] [--minutes 10] [--top-k 3]
+
+The split is the presets benchmark's (speaker-disjoint dev, seed 0). The search is
+multi-objective (dev WER, measured CPU latency for 5 s of audio) over CTC encoders, with a
+three-rung ladder whose rungs are capped in minutes; the best ``--top-k`` of its front are
+then retrained from scratch on the whole training set with exactly the presets' per-model
+budget (``--minutes`` of wall-clock training, the same optimiser settings) and scored on the
+whole dev set, so searched models and presets are compared on equal terms.
+
+Each stage's results are kept in ``benchmarks/results/`` (the presets' rows and the search's
+trials and retrained models, as JSON), so a stage that is there is not run again
+(``--redo presets search``); the section "Search on speechocean762" of BENCHMARKS.md and
+``benchmarks/figures/search_so762.png`` are written from them. ``--stages search`` runs the
+search alone (the presets take about 70 minutes, the search about 80).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import presets as preset_bench  # noqa: E402  (the presets benchmark, beside this file)
+
+from speechnas._provenance import cpu_name  # noqa: E402
+from speechnas.data.paths import default_data_root  # noqa: E402
+from speechnas.presets import PRESETS  # noqa: E402
+from speechnas.reports import markdown_table, update_section  # noqa: E402
+from speechnas.search.config import (  # noqa: E402
+    DataConfig,
+    FidelityConfig,
+    FinalConfig,
+    Rung,
+    SearchConfig,
+    TrainSettings,
+)
+from speechnas.search.final import run_final  # noqa: E402
+from speechnas.search.pareto import dominates  # noqa: E402
+from speechnas.search.reporting import write_report  # noqa: E402
+from speechnas.search.runner import run_search  # noqa: E402
+from speechnas.space import SpeechSpace  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "runs" / "benchmarks" / "search_so762"
+FIGURE = REPO / "benchmarks" / "figures" / "search_so762.png"
+RESULTS = REPO / "benchmarks" / "results"
+DATASET = "speechocean762"
+
+SPACE = SpeechSpace(
+    frontends=("logmel", "mfcc"),
+    n_mels=(40, 80),
+    subsamplings=("conv2d", "conv1d"),
+    subsampling_factors=(4,),
+    time_reduction=False,
+    encoders=("conformer", "transformer", "cnn", "lstm", "blstm", "cnn_lstm"),
+    attentions=("rel", "abs"),
+    min_layers=2,
+    max_layers=6,
+    widths=(96, 144, 192, 256),
+    kernels=(5, 11, 15),
+    heads=(2, 4),
+    ffn_expansions=(2.0, 4.0),
+    activations=("swish", "relu"),
+    norms=("layernorm", "batchnorm"),
+    decoders=("ctc",),
+)
+
+
+def search_config(args: argparse.Namespace, train: Path, dev: Path) -> SearchConfig:
+    # The same optimiser settings and threads as benchmarks/presets.py.
+    settings = TrainSettings(batch_seconds=80.0, lr=2e-3, warmup_steps=100, threads=2)
+    return SearchConfig(
+        name=f"so762_{args.strategy}_s{args.seed}_{args.minutes:g}min_{args.trials}",
+        out_root=str(OUT),
+        data=DataConfig(train_manifest=str(train), dev_manifest=str(dev)),
+        space=SPACE,
+        strategy=args.strategy,
+        n_trials=args.trials,
+        seed=args.seed,
+        objectives=("wer", "latency_ms"),
+        fidelity=FidelityConfig(
+            rungs=(
+                # Capped at 10%, 20% and 40% of the per-model budget: 1, 2 and 4 minutes.
+                Rung(0.2, 100, max_minutes=0.1 * args.minutes),
+                Rung(0.5, 100, max_minutes=0.2 * args.minutes),
+                Rung(1.0, 100, max_minutes=0.4 * args.minutes),
+            ),
+            reduction_factor=3,
+            min_trials=3,
+            early_stop_patience=4,
+            metric="cer",
+            dev_utterances=100,
+        ),
+        train=settings,
+        final=FinalConfig(top_k=args.top_k, epochs=1000, max_minutes=args.minutes),
+        latency_repeats=10,
+    )
+
+
+def preset_rows(data_root: Path, minutes: float) -> list[dict[str, Any]]:
+    """Every preset on the same split and budget (one row each, kept as it finishes)."""
+    train, dev, dev_utts = preset_bench._split(DATASET, data_root)
+    path = RESULTS / "presets_speechocean762.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    done = {r["preset"] for r in rows if r["budget_minutes"] == minutes}
+    for name in sorted(PRESETS):
+        if name in done:
+            continue
+        rows = [r for r in rows if r["preset"] != name]
+        rows.append(preset_bench.run_one(DATASET, name, train, dev, dev_utts, minutes))
+        path.write_text(json.dumps({"machine": cpu_name(), "rows": rows}, indent=2))
+    return sorted(rows, key=lambda r: r["preset"])
+
+
+def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
+    """Search, retrain the best of the front, and keep everything needed to report it."""
+    from speechnas.search.runner import open_store
+
+    train, dev, _ = preset_bench._split(DATASET, data_root)
+    config = search_config(args, train, dev)
+    start = time.perf_counter()
+    summary = run_search(config, progress=False)
+    final = run_final(summary.front, config)
+    write_report(config)
+    records = open_store(config, for_search=False).records()
+    payload = {
+        "machine": cpu_name(),
+        "torch": torch.__version__,
+        "minutes": args.minutes,
+        "seconds": time.perf_counter() - start,
+        "config": config.to_dict(),
+        "summary": {
+            "finished": summary.finished,
+            "complete": summary.complete,
+            "stopped_at_rung": summary.stopped_at_rung,
+            "constrained": summary.constrained,
+            "cached": summary.cached,
+            "failed": summary.failed,
+        },
+        "trials": [
+            {
+                "number": r.number,
+                "state": r.state,
+                "rung": r.rung,
+                "arch_id": r.arch_id,
+                "summary": r.spec.summary() if r.spec else "",
+                "metrics": r.metrics,
+                "reason": r.reason,
+                "cached_from": r.cached_from,
+            }
+            for r in records
+        ],
+        "final": final,
+    }
+    (RESULTS / "search_so762.json").write_text(json.dumps(payload, indent=2, default=str))
+    return payload
+
+
+def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    tried = [t for t in search["trials"] if "wer" in t["metrics"] and t["cached_from"] is None]
+    ax.scatter(
+        [t["metrics"]["latency_ms"] for t in tried],
+        [100 * t["metrics"]["wer"] for t in tried],
+        color="0.7",
+        marker="x",
+        label="search trials (search fidelity, dev subset)",
+    )
+    final = search["final"]
+    ax.scatter(
+        [f["latency_ms"] for f in final],
+        [100 * f["scores"]["dev"]["wer"] for f in final],
+        color="tab:blue",
+        s=60,
+        label=f"searched, retrained ({search['minutes']:g} min each)",
+    )
+    for f in final:
+        xy = (f["latency_ms"], 100 * f["scores"]["dev"]["wer"])
+        ax.annotate(
+            f"trial {f['trial']}", xy, textcoords="offset points", xytext=(5, -10), fontsize=8
+        )
+    ax.scatter(
+        [1000 * p["latency_5s"] for p in presets],
+        [100 * p["wer"] for p in presets],
+        color="tab:red",
+        marker="*",
+        s=150,
+        label="hand-designed presets (same budget)",
+    )
+    for p in presets:
+        xy = (1000 * p["latency_5s"], 100 * p["wer"])
+        ax.annotate(p["preset"], xy, textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(
+        xlabel="CPU latency, 5 s of audio (ms)",
+        ylabel="dev WER (%)",
+        title="speechocean762: searched vs hand-designed",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(FIGURE, dpi=110)
+    plt.close(fig)
+
+
+def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
+    config, summary, final = search["config"], search["summary"], search["final"]
+    rows = [
+        [
+            f"searched (trial {f['trial']})",
+            f["summary"],
+            f"{100 * f['scores']['dev']['wer']:.1f}%",
+            f"{100 * f['scores']['dev']['cer']:.1f}%",
+            f"{f['params'] / 1e6:.2f} M",
+            f"{f['latency_ms']:.0f} ms",
+        ]
+        for f in final
+    ]
+    rows += [
+        [
+            p["preset"],
+            p["summary"],
+            f"{100 * p['wer']:.1f}%",
+            f"{100 * p['cer']:.1f}%",
+            f"{p['params'] / 1e6:.2f} M",
+            f"{1000 * p['latency_5s']:.0f} ms",
+        ]
+        for p in presets
+    ]
+    verdicts = []
+    for p in presets:
+        ref = (p["wer"], 1000 * p["latency_5s"])
+        winners = [
+            f"trial {f['trial']}"
+            for f in final
+            if dominates((f["scores"]["dev"]["wer"], f["latency_ms"]), ref)
+        ]
+        verdicts.append(
+            f"- `{p['preset']}`: "
+            + (
+                f"dominated (WER and latency no worse, one better) by {', '.join(winners)}."
+                if winners
+                else "not dominated by any retrained searched architecture."
+            )
+        )
+    if not presets:
+        verdicts = ["- the preset rows have not been measured yet (`--stages presets`)."]
+    fid = config["fidelity"]
+    ladder = "/".join(
+        f"{r['fraction']:g}x{r['epochs']}<{r['max_minutes']:g}min" for r in fid["rungs"]
+    )
+    stopped = ", ".join(f"rung {k}: {n}" for k, n in sorted(summary["stopped_at_rung"].items()))
+    lines = [
+        f"Measured on {search['machine']}, 2 torch threads, torch {search['torch']}. Search: "
+        f"{config['strategy']}, seed {config['seed']}, {summary['finished']} trials over CTC "
+        "encoders (6 families, 2-6 layers, per-layer widths, kernels, heads, FFN sizes), "
+        "objectives dev WER and measured CPU latency; ladder "
+        f"{ladder} (data fraction x epochs, capped in minutes), successive halving (factor "
+        f"{fid['reduction_factor']}; stopped early: {stopped or 'none'}), trials scored by "
+        f"{fid['metric'].upper()} on {fid['dev_utterances']} dev utterances. Then the best "
+        f"{config['final']['top_k']} of the front were retrained from scratch on the whole "
+        f"training split with the presets' budget ({search['minutes']:g} min of training "
+        "each, same optimiser settings) and scored on the whole dev split, like the presets. "
+        f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time.",
+        "",
+        markdown_table(
+            ["model", "architecture", "dev WER", "dev CER", "params", "latency 5 s"],
+            rows,
+            left=2,
+        ),
+        "",
+        "![searched vs presets](benchmarks/figures/search_so762.png)",
+        "",
+        "Which presets a retrained searched architecture dominates (dev WER and latency):",
+        *verdicts,
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/search_so762.py`",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="shared data root")
+    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--strategy", default="tpe")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--minutes", type=float, default=10.0, help="per-model budget")
+    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--stages", nargs="*", default=["presets", "search"])
+    parser.add_argument("--redo", nargs="*", default=[], help="stages to run again")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(2)
+    data_root = args.data or default_data_root()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for stage in args.redo:
+        (
+            RESULTS
+            / {"presets": "presets_speechocean762.json", "search": "search_so762.json"}[stage]
+        ).unlink(missing_ok=True)
+    presets: list[dict[str, Any]] = []
+    if "presets" in args.stages:
+        presets = preset_rows(data_root, args.minutes)
+    elif (RESULTS / "presets_speechocean762.json").exists():
+        presets = json.loads((RESULTS / "presets_speechocean762.json").read_text())["rows"]
+    search_path = RESULTS / "search_so762.json"
+    if search_path.exists():
+        search = json.loads(search_path.read_text())
+    elif "search" in args.stages:
+        search = search_stage(args, data_root)
+    else:
+        print("no search results yet: run with --stages search")
+        return
+    plot(search, presets)
+    text = section(search, presets)
+    update_section(REPO / "BENCHMARKS.md", "search_so762", "Search on speechocean762", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
