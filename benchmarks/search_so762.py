@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -308,6 +309,7 @@ def main() -> None:
     parser.add_argument("--redo", nargs="*", default=[], help="stages to run again")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(2)
     data_root = args.data or default_data_root()
     RESULTS.mkdir(parents=True, exist_ok=True)

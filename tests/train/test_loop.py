@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -201,3 +202,15 @@ def test_tokenizer_from_another_manifest(tiny_corpus: dict[str, Path], tmp_path:
         for name, r in [("own", own), ("shared", shared), ("full", full)]
     }
     assert vocab["shared"] == vocab["full"] > vocab["own"]
+
+
+def test_a_budget_that_ends_inside_an_epoch_still_scores_dev(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    result = train(_config(tiny_corpus, tmp_path / "cut", max_steps=1), progress=False)
+    assert result.steps == 1 and result.epochs == 0 and result.stopped_by_budget
+    (record,) = [
+        json.loads(x) for x in (tmp_path / "cut" / "history.jsonl").read_text().splitlines()
+    ]
+    assert 0 < record["epoch"] < 1 and "dev_wer" in record
+    assert result.best_checkpoint.name == "best.pt"

@@ -305,12 +305,19 @@ class _Run:
         bar.remove_task(task)
         return (sum(losses) / len(losses) if losses else float("nan")), finished
 
-    def end_epoch(self, train_loss: float) -> None:
-        """Advance the epoch counter, score dev when due, checkpoint, append to the history."""
-        self.epoch += 1
-        self.batch_in_epoch = 0
+    def end_epoch(self, train_loss: float, *, complete: bool = True) -> None:
+        """Advance the epoch counter, score dev when due, checkpoint, append to the history.
+
+        ``complete=False``: the budget ran out inside the epoch. The counters stay where they
+        are (a resume continues the epoch), and dev is scored on what was learned, so a run
+        cut short by its time budget still ends with a score (``epoch`` is then fractional).
+        """
+        if complete:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        done = self.epoch + self.batch_in_epoch / max(1, self.steps_per_epoch)
         record: dict[str, Any] = {
-            "epoch": self.epoch,
+            "epoch": self.epoch if complete else round(done, 3),
             "step": self.step,
             "train_loss": train_loss,
             "train_seconds": round(self.elapsed, 2),
@@ -338,8 +345,8 @@ class _Run:
             else ""
         )
         log.info(
-            "epoch %d step %d loss %.3f%s (%.0f s)",
-            self.epoch,
+            "epoch %s step %d loss %.3f%s (%.0f s)",
+            record["epoch"],
             self.step,
             train_loss,
             dev_text,
@@ -413,10 +420,7 @@ def train(
             with _progress(progress) as bar:
                 while run.epoch < config.max_epochs and not (stopped or early):
                     loss, finished = run.run_epoch(bar)
-                    if finished:
-                        run.end_epoch(loss)
-                    else:
-                        save_checkpoint(out / "last.pt", run.state())
+                    run.end_epoch(loss, complete=finished)
                     stopped = run.out_of_budget()
                     early = run.no_progress()
             if early:
