@@ -24,13 +24,16 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from speechnas._config_io import dataclass_from_mapping, read_yaml
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
 from speechnas.search.objectives import OBJECTIVES
 from speechnas.space import SpeechSpace
+
+if TYPE_CHECKING:
+    from speechnas.train.config import TrainConfig
 
 __all__ = [
     "Constraints",
@@ -133,6 +136,13 @@ class TrainSettings:
     specaugment: bool = True
     speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
     threads: int | None = None
+
+    def train_config(self, **run: Any) -> TrainConfig:
+        """A :class:`~speechnas.train.TrainConfig` of these settings plus ``run``'s keys
+        (manifests, ``out_dir``, ``arch``, budgets, ...)."""
+        from speechnas.train.config import TrainConfig
+
+        return TrainConfig(**asdict(self), **run)
 
 
 @dataclass(frozen=True)

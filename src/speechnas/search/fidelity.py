@@ -26,7 +26,7 @@ import optuna
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.search.config import FidelityConfig, SearchConfig
-from speechnas.train import TrainConfig, train
+from speechnas.train import train
 
 __all__ = [
     "FidelityOutcome",
@@ -151,34 +151,24 @@ def train_ladder(
     dev: Path,
 ) -> FidelityOutcome:
     """Train ``spec`` up the ladder, reporting to ``twin``; stops where the pruner says."""
-    fid, settings = config.fidelity, config.train
+    fid = config.fidelity
     init: str | None = None
     curve: list[dict[str, Any]] = []
     seconds = 0.0
     outcome: FidelityOutcome | None = None
     for k, rung in enumerate(fid.rungs):
-        train_config = TrainConfig(
+        train_config = config.train.train_config(
             train_manifest=str(subsets[rung.fraction]),
             dev_manifest=str(dev),
             tokenizer_manifest=config.data.train_manifest,
             out_dir=str(out_dir / f"rung{k}"),
             arch=spec,
-            tokenizer=settings.tokenizer,
-            vocab_size=settings.vocab_size,
             max_epochs=rung.epochs,
             max_minutes=rung.max_minutes,
-            batch_seconds=settings.batch_seconds,
-            max_batch_size=settings.max_batch_size,
-            lr=settings.lr,
-            warmup_steps=settings.warmup_steps,
-            weight_decay=settings.weight_decay,
-            speed_perturb=settings.speed_perturb,
-            specaugment=settings.specaugment,
             eval_every=1,
             early_stop_patience=fid.early_stop_patience,
             select_metric=fid.metric,
             seed=config.seed,
-            threads=settings.threads,
             init_checkpoint=init,
         )
         result = train(train_config, overwrite=True, progress=False)

@@ -22,7 +22,7 @@ from speechnas.evaluate.runner import evaluate_model
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.store import TrialRecord
-from speechnas.train import TrainConfig, load_model, train
+from speechnas.train import load_model, train
 
 __all__ = ["final_candidates", "run_final"]
 
@@ -42,26 +42,15 @@ def final_candidates(
 
 def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, Any]:
     assert record.spec is not None
-    s = config.train
-    train_config = TrainConfig(
+    train_config = config.train.train_config(
         train_manifest=config.data.train_manifest,
         dev_manifest=config.data.dev_manifest,
         out_dir=str(out),
         arch=record.spec,
-        tokenizer=s.tokenizer,
-        vocab_size=s.vocab_size,
         max_epochs=config.final.epochs,
         max_minutes=config.final.max_minutes,
-        batch_seconds=s.batch_seconds,
-        max_batch_size=s.max_batch_size,
-        lr=s.lr,
-        warmup_steps=s.warmup_steps,
-        weight_decay=s.weight_decay,
-        speed_perturb=s.speed_perturb,
-        specaugment=s.specaugment,
         eval_every=1,
         seed=config.seed,
-        threads=s.threads,
     )
     result = train(train_config, overwrite=True, progress=False)
     model, tokenizer, _ = load_model(result.best_checkpoint)
@@ -74,7 +63,7 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         model,
         audio_seconds=config.latency_seconds,
         repeats=config.latency_repeats,
-        threads=s.threads,
+        threads=config.train.threads,
     )
     return {
         "trial": record.number,
