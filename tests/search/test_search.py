@@ -261,3 +261,37 @@ def test_the_recipe_config_loads_and_warm_start_names_presets(tmp_path: Path) ->
     base = tiny_search(tmp_path)
     with pytest.raises(ConfigError, match="conformer-ctc-xxl"):
         search_config_from_dict({**base, "warm_start": ["conformer-ctc-xxl"]})
+
+
+def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import speechnas.search.runner as runner
+
+    real = runner.train_ladder
+    calls = {"n": 0}
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("shape mismatch in layer 3")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "train_ladder", flaky)
+    config = search_config_from_dict(tiny_search(tmp_path, n_trials=3))
+    summary = run_search(config, progress=False)
+    assert summary.finished == 3 and summary.failed == 1
+    (failed,) = [r for r in _records(config) if r.state == "FAIL"]
+    assert failed.reason == "error: RuntimeError: shape mismatch in layer 3"
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("always")
+
+    monkeypatch.setattr(runner, "train_ladder", broken)
+    more = search_config_from_dict(tiny_search(tmp_path, n_trials=10))
+    with pytest.raises(RuntimeError, match="5 trials in a row failed"):
+        run_search(more, progress=False)
+    records = _records(more)
+    # The three finished trials are kept; new ones finished only by reusing them (cache).
+    assert all(r.cached_from is not None for r in records[4:] if r.state != "FAIL")
+    assert sum(r.state == "FAIL" for r in records[4:]) == 5

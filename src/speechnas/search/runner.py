@@ -57,6 +57,10 @@ __all__ = ["SearchSummary", "open_store", "run_search", "summarise"]
 
 log = logging.getLogger(__name__)
 
+#: A search stops (keeping what finished) after this many failed trials in a row: something
+#: is wrong beyond one architecture.
+MAX_FAILURES_IN_A_ROW = 5
+
 
 @dataclass
 class SearchSummary:
@@ -207,6 +211,13 @@ class _Search:
         else:
             self.store.study.tell(trial, state=TrialState.PRUNED)
 
+    def _fail(self, trial: optuna.Trial, twin: optuna.Trial, reason: str, start: float) -> None:
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+        self.store.fidelity.tell(twin, state=TrialState.FAIL)
+        self.store.study.tell(trial, state=TrialState.FAIL)
+        log.warning("trial %d failed: %s", trial.number, reason)
+
     def _evaluate(self, trial: optuna.Trial, spec: Any, start: float) -> None:
         config, study = self.config, self.store.study
         metrics = cheap_metrics(
@@ -231,11 +242,13 @@ class _Search:
         try:
             outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev)
         except TrainingDiverged as e:
-            trial.set_user_attr("reason", f"diverged: {e}")
-            trial.set_user_attr("wall_seconds", time.perf_counter() - start)
-            self.store.fidelity.tell(twin, state=TrialState.FAIL)
-            study.tell(trial, state=TrialState.FAIL)
-            log.warning("trial %d failed: %s", trial.number, e)
+            self._fail(trial, twin, f"diverged: {e}", start)
+            return
+        except UserError:
+            raise  # bad data or config: every trial would fail the same way
+        except Exception as e:  # one architecture's failure must not end the search
+            log.exception("trial %d (%s) failed", trial.number, spec.arch_id)
+            self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
             return
         metrics = {**metrics, "wer": outcome.wer, "cer": outcome.cer}
         values = _objective_values(metrics, config)
@@ -315,11 +328,19 @@ def run_search(
                 completed=min(summary.finished, config.n_trials),
                 status=_status(summary, config),
             )
+            failures_in_a_row = 0
             while summary.finished < config.n_trials:
                 if max_new_trials is not None and new >= max_new_trials:
                     break
-                search.run_trial()
+                record = search.run_trial()
                 new += 1
+                failures_in_a_row = failures_in_a_row + 1 if record.state == "FAIL" else 0
+                if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+                    raise RuntimeError(
+                        f"{failures_in_a_row} trials in a row failed (last: trial "
+                        f"{record.number}, {record.reason}); stopping the search. Finished "
+                        f"trials are kept in {config.storage_url}"
+                    )
                 summary = summarise(store.records(), config.objectives)
                 bar.update(
                     task,

@@ -177,9 +177,11 @@ class SearchStore:
         the run directory's lock). Returns the numbers of the interrupted trials.
         """
         interrupted = []
+        study_id = self.storage.get_study_id_from_name(self.name)
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            self.storage.set_trial_user_attr(t._trial_id, "reason", "interrupted")
-            self.storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+            self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
+            self.storage.set_trial_user_attr(trial_id, "interrupted", True)
             self.study.tell(t.number, state=TrialState.FAIL)
             if t.params:
                 self.study.enqueue_trial(
