@@ -275,8 +275,9 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
         "objectives dev WER and measured CPU latency; ladder "
         f"{ladder} (data fraction x epochs, capped in minutes), successive halving (factor "
         f"{fid['reduction_factor']}; stopped early: {stopped or 'none'}), trials scored by "
-        f"{fid['metric'].upper()} on {fid['dev_utterances']} dev utterances. Then the best "
-        f"{config['final']['top_k']} of the front were retrained from scratch on the whole "
+        f"{fid['metric'].upper()} on {fid['dev_utterances']} dev utterances; "
+        f"{summary['complete']} trials reached the last rung. Then the best {len(final)} of "
+        f"the front (at most {config['final']['top_k']}) were retrained from scratch on the whole "
         f"training split with the presets' budget ({search['minutes']:g} min of training "
         "each, same optimiser settings) and scored on the whole dev split, like the presets. "
         f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time.",

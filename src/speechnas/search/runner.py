@@ -71,7 +71,8 @@ class SearchSummary:
         complete: trials that reached the last rung.
         stopped_at_rung: trials the pruner stopped, by rung (0-based).
         constrained: trials pruned by a hard constraint before training.
-        cached: trials whose architecture had been evaluated before.
+        cached: trials whose architecture had been evaluated before (their copies are not
+            counted again as stopped or constrained).
         failed: failed trials (interrupted ones included).
         front: complete trials on the Pareto front of the objectives.
         best: the complete trial with the lowest first objective.
@@ -95,7 +96,7 @@ def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> Search
     out.failed = sum(r.state == "FAIL" for r in records)
     out.cached = sum(r.cached_from is not None for r in records)
     for r in records:
-        if r.state != "PRUNED":
+        if r.state != "PRUNED" or r.cached_from is not None:
             continue
         if r.rung < 0:
             out.constrained += 1
