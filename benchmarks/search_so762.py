@@ -198,17 +198,22 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
         ax.annotate(
             f"trial {f['trial']}", xy, textcoords="offset points", xytext=(5, -10), fontsize=8
         )
+    # A preset far off the chart (a decoder that never stops) is drawn at its top edge.
+    top = 150.0
     ax.scatter(
         [1000 * p["latency_5s"] for p in presets],
-        [100 * p["wer"] for p in presets],
+        [min(100 * p["wer"], top) for p in presets],
         color="tab:red",
         marker="*",
         s=150,
         label="hand-designed presets (same budget)",
     )
     for p in presets:
-        xy = (1000 * p["latency_5s"], 100 * p["wer"])
-        ax.annotate(p["preset"], xy, textcoords="offset points", xytext=(5, 4), fontsize=8)
+        xy = (1000 * p["latency_5s"], min(100 * p["wer"], top))
+        label = p["preset"] + (f" (WER {100 * p['wer']:.0f}%)" if 100 * p["wer"] > top else "")
+        ax.annotate(label, xy, textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_ylim(top=top + 5)
     ax.set(
         xlabel="CPU latency, 5 s of audio (ms)",
         ylabel="dev WER (%)",

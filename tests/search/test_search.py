@@ -295,3 +295,11 @@ def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
     # The three finished trials are kept; new ones finished only by reusing them (cache).
     assert all(r.cached_from is not None for r in records[4:] if r.state != "FAIL")
     assert sum(r.state == "FAIL" for r in records[4:]) == 5
+
+
+def test_results_of_a_search_that_never_ran_is_a_clear_error(tmp_path: Path) -> None:
+    config = tiny_search(tmp_path)
+    path = tmp_path / "never.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["results", "--config", str(path)]) == 2
+    assert main(["report", "--config", str(path)]) == 2

@@ -147,6 +147,7 @@ def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
         config.to_dict(),
         sampler=sampler,
         pruner=pruner,
+        create=for_search,
     )
 
 

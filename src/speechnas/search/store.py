@@ -85,6 +85,7 @@ class SearchStore:
         config: the search config as a plain dict; a study created by another config (other
             than in :data:`RESUMABLE_KEYS`) refuses to open.
         sampler, pruner: for the main study and the fidelity twin.
+        create: start the study when it does not exist (else a :class:`UserError`).
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class SearchStore:
         *,
         sampler: optuna.samplers.BaseSampler | None = None,
         pruner: optuna.pruners.BasePruner | None = None,
+        create: bool = True,
     ) -> None:
         self.url = url
         self.name = name
@@ -104,6 +106,8 @@ class SearchStore:
             self.storage = optuna.storages.RDBStorage(url)
         except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or server
             raise UserError(f"cannot open the results database {url!r}: {e}") from e
+        if not create and name not in optuna.get_all_study_names(storage=self.storage):
+            raise UserError(f"no search named {name!r} in {url}; run `speechnas search` first")
         self.study = optuna.create_study(
             storage=self.storage,
             study_name=name,
