@@ -303,3 +303,22 @@ def test_results_of_a_search_that_never_ran_is_a_clear_error(tmp_path: Path) -> 
     path.write_text(yaml.safe_dump(config))
     assert main(["results", "--config", str(path)]) == 2
     assert main(["report", "--config", str(path)]) == 2
+
+
+def test_transfer_starts_from_the_warm_start_presets(tmp_path: Path) -> None:
+    from speechnas.presets import PRESETS
+    from speechnas.space import SpaceEncoding
+
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=2,
+            strategy="transfer",
+            strategy_options={},
+            warm_start=["blstm-ctc", "conformer-ctc-xs"],
+        )
+    )
+    run_search(config, progress=False)
+    encoding = SpaceEncoding(config.space)
+    expected = [encoding.project(PRESETS[n]).arch_id for n in config.warm_start]
+    assert [r.arch_id for r in _records(config)] == expected
