@@ -174,6 +174,7 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
@@ -213,6 +214,8 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
         label = p["preset"] + (f" (WER {100 * p['wer']:.0f}%)" if 100 * p["wer"] > top else "")
         ax.annotate(label, xy, textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
     ax.set_ylim(top=top + 5)
     ax.set(
         xlabel="CPU latency, 5 s of audio (ms)",
@@ -266,8 +269,11 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
                 else "not dominated by any retrained searched architecture."
             )
         )
-    if not presets:
-        verdicts = ["- the preset rows have not been measured yet (`--stages presets`)."]
+    missing = sorted(set(PRESETS) - {p["preset"] for p in presets})
+    verdicts += [
+        f"- `{name}`: not measured yet on this split (`--stages presets` adds it)."
+        for name in missing
+    ]
     fid = config["fidelity"]
     ladder = "/".join(
         f"{r['fraction']:g}x{r['epochs']}<{r['max_minutes']:g}min" for r in fid["rungs"]
