@@ -42,11 +42,7 @@ def _search(args: argparse.Namespace) -> int:
 
     config = _config(args)
     summary = run_search(config, progress=not args.no_progress, max_new_trials=args.max_new_trials)
-    print(
-        f"{summary.finished}/{config.n_trials} trials finished: {summary.complete} complete, "
-        f"{sum(summary.stopped_at_rung.values())} stopped early, {summary.constrained} over a "
-        f"constraint, {summary.failed} failed; Pareto front: {len(summary.front)}"
-    )
+    print(summary.describe(config.n_trials))
     if summary.finished < config.n_trials:
         print("budget not reached yet; run the same command again to continue")
         return 0
@@ -97,12 +93,7 @@ def _results(args: argparse.Namespace) -> int:
             "*" if r.number in front else "",
         )
     Console().print(table)
-    stopped = ", ".join(f"rung {k}: {n}" for k, n in sorted(summary.stopped_at_rung.items()))
-    print(
-        f"{summary.finished}/{config.n_trials} finished; reached the last rung: "
-        f"{summary.complete}; stopped early: {stopped or 'none'}; over a constraint: "
-        f"{summary.constrained}; reused: {summary.cached}; failed: {summary.failed}"
-    )
+    print(summary.describe(config.n_trials))
     if args.max_latency_ms is not None or args.max_params is not None:
         pick = select_for_target(records, args.max_latency_ms, args.max_params)
         if pick is None:

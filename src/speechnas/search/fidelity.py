@@ -14,7 +14,6 @@ between rungs.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import optuna
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.reports.curves import read_history
 from speechnas.search.config import FidelityConfig, SearchConfig
 from speechnas.train import train
 
@@ -134,8 +134,7 @@ class FidelityOutcome:
         return self.wer if metric == "wer" else self.cer
 
 
-def _best_epoch(history: Path, metric: str) -> dict[str, Any]:
-    records = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+def _best_epoch(history: Path, records: list[dict[str, Any]], metric: str) -> dict[str, Any]:
     scored = [r for r in records if "dev_wer" in r]
     if not scored:
         raise RuntimeError(f"{history}: no dev scores were recorded")
@@ -174,8 +173,8 @@ def train_ladder(
         result = train(train_config, overwrite=True, progress=False)
         seconds += result.train_seconds
         history = result.out_dir / "history.jsonl"
-        for line in history.read_text().splitlines():
-            rec = json.loads(line)
+        records = read_history(history)
+        for rec in records:
             curve.append(
                 {
                     "rung": k,
@@ -185,7 +184,7 @@ def train_ladder(
                     "train_seconds": seconds - result.train_seconds + rec["train_seconds"],
                 }
             )
-        best = _best_epoch(history, fid.metric)
+        best = _best_epoch(history, records, fid.metric)
         outcome = FidelityOutcome(
             rung=k,
             pruned=False,

@@ -26,15 +26,8 @@ def write_report(
     summary = summarise(records, config.objectives)
     final_path = config.run_dir / "final.json"
     final = json.loads(final_path.read_text())["models"] if final_path.exists() else None
-    stopped = (
-        ", ".join(f"rung {k}: {n}" for k, n in sorted(summary.stopped_at_rung.items())) or "none"
-    )
     facts = [
-        f"Strategy {config.strategy}, seed {config.seed}; {summary.finished} of "
-        f"{config.n_trials} trials finished ({summary.complete} reached the last rung; "
-        f"stopped early by the pruner: {stopped}; pruned by constraints before training: "
-        f"{summary.constrained}; same architecture as an earlier trial: {summary.cached}; "
-        f"failed: {summary.failed}).",
+        f"Strategy {config.strategy}, seed {config.seed}. {summary.describe(config.n_trials)}",
         f"Fidelity ladder (data fraction x epochs): {config.fidelity.signature}; pruner "
         f"{config.fidelity.pruner}, reduction factor {config.fidelity.reduction_factor}.",
         f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "

@@ -87,6 +87,16 @@ class SearchSummary:
     front: list[TrialRecord] = field(default_factory=list)
     best: TrialRecord | None = None
 
+    def describe(self, n_trials: int) -> str:
+        """One sentence of counts, as the CLI and the report print it."""
+        stopped = ", ".join(f"rung {k}: {n}" for k, n in sorted(self.stopped_at_rung.items()))
+        return (
+            f"{self.finished} of {n_trials} trials finished: {self.complete} reached the last "
+            f"rung; stopped early by the pruner: {stopped or 'none'}; pruned by constraints "
+            f"before training: {self.constrained}; same architecture as an earlier trial: "
+            f"{self.cached}; failed: {self.failed}; Pareto front: {len(self.front)}."
+        )
+
 
 def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> SearchSummary:
     out = SearchSummary()

@@ -159,10 +159,6 @@ class SearchStore:
             for t in self.study.get_trials(deepcopy=False)
         ]
 
-    def finished_count(self) -> int:
-        states = (TrialState.COMPLETE, TrialState.PRUNED)
-        return len(self.study.get_trials(deepcopy=False, states=states))
-
     def cached(self, arch_id: str) -> FrozenTrial | None:
         """The first finished trial of ``arch_id`` (same study: same ladder and data)."""
         for t in self.study.get_trials(
