@@ -54,7 +54,10 @@ def test_sigkill_then_resume_keeps_finished_trials_and_reaches_the_budget(
         except Exception:  # the database is being created
             continue
         finished = [t for t in trials if t.state in DONE]
-        running = [t for t in trials if t.state == TrialState.RUNNING]
+        # Mid-trial: its architecture is recorded, so it is measuring or training.
+        running = [
+            t for t in trials if t.state == TrialState.RUNNING and "arch_id" in t.user_attrs
+        ]
         if len(finished) >= 2 and running:
             os.kill(proc.pid, signal.SIGKILL)
             killed_while_running = True
