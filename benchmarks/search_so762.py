@@ -209,13 +209,16 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
         s=150,
         label="hand-designed presets (same budget)",
     )
-    for p in presets:
+    for i, p in enumerate(sorted(presets, key=lambda p: p["latency_5s"])):
         xy = (1000 * p["latency_5s"], min(100 * p["wer"], top))
         label = p["preset"] + (f" (WER {100 * p['wer']:.0f}%)" if 100 * p["wer"] > top else "")
-        ax.annotate(label, xy, textcoords="offset points", xytext=(5, 4), fontsize=8)
+        # Alternate above and below so neighbours at the same WER do not overprint.
+        offset = (-20, 6) if i % 2 == 0 else (-20, -12)
+        ax.annotate(label, xy, textcoords="offset points", xytext=offset, fontsize=8)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([5, 10, 20, 50, 100, 200]))
     ax.set_ylim(top=top + 5)
     ax.set(
         xlabel="CPU latency, 5 s of audio (ms)",
