@@ -322,3 +322,50 @@ def test_transfer_starts_from_the_warm_start_presets(tmp_path: Path) -> None:
     encoding = SpaceEncoding(config.space)
     expected = [encoding.project(PRESETS[n]).arch_id for n in config.warm_start]
     assert [r.arch_id for r in _records(config)] == expected
+
+
+def test_predicted_latency_prunes_before_anything_is_built(tmp_path: Path) -> None:
+    """isSafe: a spec predicted over the latency budget is pruned with its prediction and
+    never trained; every other finished trial's measured latency is within the budget or
+    the trial is pruned on it, saying so."""
+    from speechnas.hardware import TorchCPUTarget
+    from speechnas.hardware.tables import profile_table, sample_specs
+
+    raw = tiny_search(tmp_path, n_trials=8, strategy="random", strategy_options={})
+    space = search_config_from_dict(raw).space
+    table = profile_table(
+        sample_specs(space, 12, seed=5), TorchCPUTarget(1), audio_s=1.0, warmup=1, repeats=3
+    )
+    table.save(tmp_path / "lut.json")
+    budget = sorted(m["latency_ms"] for m in table.models)[3]  # most of the space is over
+    config = search_config_from_dict(
+        {
+            **raw,
+            "hardware": {"table": str(tmp_path / "lut.json")},
+            "constraints": {"max_latency_ms": budget},
+        }
+    )
+    summary = run_search(config, progress=False)
+    records = _records(config)
+    predicted_out = [
+        r for r in records if r.reason.startswith("predicted:") and r.cached_from is None
+    ]
+    assert predicted_out and summary.predicted_over == len(predicted_out)
+    trained = (
+        {p.name for p in (config.run_dir / "trials").iterdir()}
+        if any(r.rung >= 0 for r in records)
+        else set()
+    )
+    for r in records:
+        if r.cached_from is not None or not r.finished:
+            continue
+        assert r.metrics["predicted_latency_ms"] > 0
+        if r in predicted_out:
+            assert r.state == "PRUNED" and r.rung == -1
+            assert r.metrics["predicted_latency_ms"] > budget
+            assert "latency_ms" not in r.metrics and f"{r.number:04d}" not in trained
+        else:
+            assert r.metrics["predicted_latency_ms"] <= budget
+            within = r.metrics["latency_ms"] <= budget
+            assert within or r.reason.startswith("constraint: latency_ms"), r
+    assert "on predicted latency" in summary.describe(config.n_trials)

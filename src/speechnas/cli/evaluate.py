@@ -12,7 +12,7 @@ from speechnas.errors import UserError
 __all__ = ["register"]
 
 
-def _test_sets(items: list[str]) -> dict[str, Path]:
+def test_sets(items: list[str]) -> dict[str, Path]:
     sets: dict[str, Path] = {}
     for item in items:
         name, sep, path = item.partition("=")
@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    sets = _test_sets(args.test)
+    sets = test_sets(args.test)
     model, tokenizer, state = load_model(args.checkpoint)
     results = {}
     for name, path in sets.items():

@@ -8,13 +8,12 @@ exception: an untrained one may run to its length cap, so its latency is an uppe
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 
 import torch
 
-from speechnas.data.audio import SAMPLE_RATE
+from speechnas.hardware.measure import noise, time_calls
+from speechnas.hardware.measure import threads as thread_count
 from speechnas.models import SpeechModel
 
 __all__ = ["Latency", "measure_latency"]
@@ -59,30 +58,20 @@ def measure_latency(
         raise ValueError(
             f"need repeats >= 1 and audio_seconds > 0, got {repeats}, {audio_seconds}"
         )
-    samples = int(round(audio_seconds * SAMPLE_RATE))
-    wave = 0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(0))
-    lens = torch.tensor([samples])
-    before = torch.get_num_threads()
+    wave = noise(audio_seconds)
+    lens = torch.tensor([wave.shape[1]])
     was_training = model.training
     model.eval()
-    times: list[float] = []
     try:
-        if threads:
-            torch.set_num_threads(threads)
-        for i in range(warmup + repeats):
-            start = time.perf_counter()
-            model.transcribe_ids(wave, lens)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-        used = torch.get_num_threads()
+        with thread_count(threads) as used:
+            t = time_calls(
+                lambda: model.transcribe_ids(wave, lens), warmup=warmup, repeats=repeats
+            )
     finally:
-        torch.set_num_threads(before)
         model.train(was_training)
-    times.sort()
-    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
     return Latency(
-        median_s=statistics.median(times),
-        p90_s=p90,
+        median_s=t.median_s,
+        p90_s=t.p90_s,
         audio_seconds=audio_seconds,
         repeats=repeats,
         threads=used,

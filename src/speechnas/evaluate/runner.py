@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
+from torch import nn
 
 from speechnas.data.audio import SAMPLE_RATE
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
 from speechnas.evaluate.wer import error_rates
-from speechnas.models import SpeechModel
+from speechnas.hardware._base import Recognizer
 from speechnas.text import Tokenizer
 
 __all__ = ["EvalResult", "evaluate_model", "measure_rtf", "transcribe"]
@@ -53,15 +54,20 @@ class EvalResult:
 
 @torch.no_grad()
 def transcribe(
-    model: SpeechModel,
+    model: Recognizer,
     tokenizer: Tokenizer,
     dataset: SpeechDataset,
     *,
     batch_seconds: float = 200.0,
 ) -> dict[str, str]:
-    """Greedy transcripts by utterance id; skipped utterances are absent."""
-    was_training = model.training
-    model.eval()
+    """Greedy transcripts by utterance id; skipped utterances are absent.
+
+    ``model`` is a :class:`~speechnas.models.SpeechModel` (put in eval mode while it runs) or
+    any other recognizer, such as an exported model in ONNX Runtime.
+    """
+    was_training = isinstance(model, nn.Module) and model.training
+    if isinstance(model, nn.Module):
+        model.eval()
     sampler = DurationBatchSampler(
         [u.duration for u in dataset.utterances], max_batch_seconds=batch_seconds, shuffle=False
     )
@@ -74,16 +80,18 @@ def transcribe(
             batch.ids, model.transcribe_ids(batch.wave, batch.wave_lens), strict=True
         ):
             out[utt_id] = tokenizer.decode(ids)
-    model.train(was_training)
+    if isinstance(model, nn.Module):
+        model.train(was_training)
     return out
 
 
 @torch.no_grad()
 def measure_rtf(
-    model: SpeechModel, dataset: SpeechDataset, *, max_utterances: int = 50
+    model: Recognizer, dataset: SpeechDataset, *, max_utterances: int = 50
 ) -> tuple[float | None, int]:
     """Real-time factor of batch-1 decoding over the first ``max_utterances`` loadable items."""
-    model.eval()
+    if isinstance(model, nn.Module):
+        model.eval()
     compute, audio, n = 0.0, 0.0, 0
     for i in range(len(dataset)):
         if n >= max_utterances:
@@ -102,7 +110,7 @@ def measure_rtf(
 
 
 def evaluate_model(
-    model: SpeechModel,
+    model: Recognizer,
     tokenizer: Tokenizer,
     utterances: Sequence[Utterance],
     *,

@@ -139,4 +139,4 @@ def sinusoids(positions: Tensor, dim: int) -> Tensor:
     )
     angles = positions.to(torch.float32)[:, None] * freq[None, :]  # (R, half)
     table = torch.stack([angles.sin(), angles.cos()], dim=-1)  # (R, half, 2)
-    return table.reshape(len(positions), 2 * half)[:, :dim]  # (R, half, 2) -> (R, dim)
+    return table.reshape(positions.shape[0], 2 * half)[:, :dim]  # (R, half, 2) -> (R, dim)

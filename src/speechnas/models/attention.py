@@ -92,11 +92,16 @@ def attention_mask(
 
 
 class _Layout(NamedTuple):
-    """Queries per block, and keys before the block's first / after its last query."""
+    """Queries per block, and keys before the block's first / after its last query.
+
+    ``dense``: one block holds every query and key (full context); its windows are plain
+    views, which also keeps the frame count symbolic when the model is exported.
+    """
 
     block: int
     left: int
     right: int
+    dense: bool = False
 
     @property
     def span(self) -> int:
@@ -104,7 +109,31 @@ class _Layout(NamedTuple):
 
     def rows(self, num_queries: int) -> int:
         """Query rows after padding ``num_queries`` up to whole blocks."""
-        return -(-num_queries // self.block) * self.block
+        if self.dense:
+            return num_queries
+        # Ceiling division written with non-negative operands only: exported graphs divide
+        # integers by truncation, which differs from floor division below zero.
+        return (num_queries + self.block - 1) // self.block * self.block
+
+
+def _window_index(span: int, step: int, count: int, device: torch.device) -> Tensor:
+    """(count, span): the frames of ``count`` windows of ``span`` frames, ``step`` apart."""
+    starts = torch.arange(count, device=device) * step
+    return starts[:, None] + torch.arange(span, device=device)[None, :]
+
+
+def _windows(x: Tensor, span: int, step: int, count: int) -> Tensor:
+    """(B, H, L, d) -> (B, H, count, d, span): windows of frames, as ``unfold(2, span, step)``.
+
+    ``unfold`` is a view; an exported graph gathers the windows instead, since the ONNX
+    conversion of ``unfold`` fixes the number of windows at the traced length.
+    """
+    if not torch.compiler.is_exporting():
+        return x.unfold(2, span, step)
+    index = _window_index(span, step, count, x.device).reshape(-1)
+    picked = x.index_select(2, index)  # (B, H, count * span, d)
+    b, h, _, d = x.shape
+    return picked.view(b, h, count, span, d).transpose(-1, -2)
 
 
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -209,7 +238,7 @@ class SelfAttention(nn.Module):
         or only ``window`` before it for ``local``); window blocks of ``window`` queries with
         ``window`` keys each side (``local`` only). Ties go to the earlier candidate.
         """
-        candidates = [_Layout(num_frames, 0, 0)]
+        candidates = [_Layout(num_frames, 0, 0, dense=True)]
         if self.chunk is not None and self.left_context is not None:
             left = self.left_context
             if self.kind == "local":
@@ -217,6 +246,12 @@ class SelfAttention(nn.Module):
             candidates.append(_Layout(self.chunk, left, 0))
         if self.kind == "local":
             candidates.append(_Layout(self.window, self.window, self.window))
+        if len(candidates) == 1:
+            return candidates[0]
+        if torch.compiler.is_exporting():
+            # Which layout is cheapest depends on the length, but an exported graph serves
+            # every length: take the blocked one, exact at any length.
+            return candidates[-1]
         return min(candidates, key=lambda lay: lay.rows(num_frames) * lay.span)
 
     def _mask(self, q_pos: Tensor, k_pos: Tensor) -> Tensor:
@@ -304,13 +339,16 @@ class SelfAttention(nn.Module):
         q = nn.functional.pad(q, (0, 0, 0, rows - num_queries))
         q = q.view(batch, heads, num_blocks, block, head_width)  # (B, H, rows, d) -> blocks
         # (B, H, rows + left + right, d) -> (B, H, N, d, S): overlapping windows of keys
-        k_t = nn.functional.pad(k, pad).unfold(2, span, block)
-        v_b = nn.functional.pad(v, pad).unfold(2, span, block).transpose(-1, -2)  # (B,H,N,S,d)
-
         device = q.device
         q_pos = (q_start + torch.arange(rows, device=device)).view(num_blocks, block)  # (N, Q)
-        k_pos = first_key + torch.arange(rows + layout.left + layout.right, device=device)
-        k_pos = k_pos.unfold(0, span, block)  # (N, S)
+        if layout.dense:  # the one window is everything
+            k_t = k.unsqueeze(2).transpose(-1, -2)
+            v_b = v.unsqueeze(2)
+            k_pos = (first_key + torch.arange(span, device=device))[None]  # (1, S)
+        else:
+            k_t = _windows(nn.functional.pad(k, pad), span, block, num_blocks)
+            v_b = _windows(nn.functional.pad(v, pad), span, block, num_blocks).transpose(-1, -2)
+            k_pos = first_key + _window_index(span, block, num_blocks, device)  # (N, S)
         allowed = self._mask(q_pos[:, :, None], k_pos[:, None, :])  # (N, Q, S)
         key_end = key_end.to(device)[:, None, None]
         present = (k_pos >= k_start) & (k_pos[None] < key_end)  # (B, N, S)

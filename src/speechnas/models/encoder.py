@@ -25,7 +25,7 @@ from speechnas.models.subsampling import (
     PairReduction,
 )
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "EncoderStream"]
 
 
 class Encoder(nn.Module):
@@ -114,7 +114,7 @@ class Encoder(nn.Module):
             raise ValueError(
                 f"chunk_frames={feed!r} must be a multiple of the stem stride {stride}"
             )
-        runner = _Stream(self)
+        runner = EncoderStream(self)
         outs = [runner.push(feats[:, s : s + feed]) for s in range(0, feats.shape[1], feed)]
         outs.append(runner.finish())
         return torch.cat([o for o in outs if o.numel()], dim=1)
@@ -156,8 +156,13 @@ class Encoder(nn.Module):
         return (t + 1) // 2 if self.reduction is not None else t
 
 
-class _Stream:
-    """The state of one chunk-by-chunk pass through an :class:`Encoder`."""
+class EncoderStream:
+    """The state of one chunk-by-chunk pass through a streaming :class:`Encoder`.
+
+    ``push(feats (B, T_chunk, F)) -> (B, T_out, D)`` returns the encoder frames that became
+    complete (possibly none: shape ``(0, 0, 0)``); ``finish()`` flushes what is left. The
+    profiler times ``push`` per chunk; :meth:`Encoder.stream` runs a whole utterance.
+    """
 
     def __init__(self, encoder: Encoder) -> None:
         if encoder.chunk is None:

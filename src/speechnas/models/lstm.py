@@ -38,6 +38,10 @@ def _run_packed(lstm: nn.LSTM, x: Tensor, x_lens: Tensor) -> Tensor:
     Frames past ``x_lens`` come out as zero. An empty item is run over one (zero) frame,
     since packing needs a positive length; its output is zeroed by the caller.
     """
+    if torch.compiler.is_exporting():
+        # An exported graph sees whole utterances (every item as long as the batch): packing,
+        # a data-dependent operation, changes nothing there.
+        return lstm(x)[0]  # type: ignore[no-any-return]
     lengths = x_lens.clamp(min=1).cpu()  # pack_padded_sequence wants lengths on the CPU
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, _ = lstm(packed)

@@ -100,7 +100,10 @@ class Conv2dSubsampling(_Stem):
         for i, s in enumerate(self.strides):
             h = self._conv(i, nn.functional.pad(h, (0, 0, *self._time_pad())))
             lens = _reduce_lens(lens, s)
-            h = h[:, :, : int(lens.max()) if lens.numel() else 0]
+            if not torch.compiler.is_exporting():
+                # Drop frames past the longest item (an exported graph sees whole utterances,
+                # where this keeps everything: the convolution already gives the reduced length).
+                h = h[:, :, : int(lens.max()) if lens.numel() else 0]
             # (B, C, T', F') -> zero frames past each length, along T'
             h = zero_padding(h.transpose(1, 2), lens).transpose(1, 2)
         return self._project(h), lens

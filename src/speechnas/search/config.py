@@ -170,6 +170,25 @@ class Constraints:
 
 
 @dataclass(frozen=True)
+class HardwareConfig:
+    """Latency prediction before anything is measured or trained (isSafe pruning).
+
+    Attributes:
+        table: a latency table written by ``speechnas profile --export`` on the target.
+        latency: where the ``latency_ms`` objective and constraint come from: ``measured``
+            on this machine (the table then only prunes early), or ``predicted`` from the
+            table (for a target other than this machine).
+    """
+
+    table: str
+    latency: str = "measured"
+
+    def __post_init__(self) -> None:
+        if self.latency not in ("measured", "predicted"):
+            raise ValueError(f"latency={self.latency!r}; expected 'measured' or 'predicted'")
+
+
+@dataclass(frozen=True)
 class FinalConfig:
     """The final stage: retrain the best ``top_k`` of the front on all the training data."""
 
@@ -195,6 +214,8 @@ class SearchConfig:
         latency_target_ms, latency_weight: when set, the first objective ``x`` is replaced by
             the scalarised ``x + latency_weight * |latency_ms - latency_target_ms| / 1000``.
         constraints: hard limits on cheap measurements.
+        hardware: a latency table; specs predicted over ``constraints.max_latency_ms`` are
+            pruned before they are even built for measuring.
         fidelity: the multi-fidelity ladder and pruner.
         train: training settings of every trial.
         final: the final retraining of the front.
@@ -215,6 +236,7 @@ class SearchConfig:
     latency_target_ms: float | None = None
     latency_weight: float = 0.0
     constraints: Constraints = field(default_factory=Constraints)
+    hardware: HardwareConfig | None = None
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     train: TrainSettings = field(default_factory=TrainSettings)
     final: FinalConfig = field(default_factory=FinalConfig)

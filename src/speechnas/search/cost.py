@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import torch
-
 from speechnas.arch import ArchSpec
 from speechnas.evaluate.latency import measure_latency
-from speechnas.models import build_model
+from speechnas.hardware.measure import untrained_model
 
 __all__ = ["cheap_metrics"]
 
@@ -24,9 +22,7 @@ def cheap_metrics(
     Latency is measured on this machine's CPU (see :func:`measure_latency`); the weights do
     not matter to it, so the model is built with a fixed seed and not trained.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = build_model(spec, vocab_size=vocab_size, specaugment=False)
+    model = untrained_model(spec, vocab_size)
     params = model.num_params()
     latency = measure_latency(model, audio_seconds=audio_seconds, repeats=repeats, threads=threads)
     memory = params * 4 + model.activation_bytes(audio_seconds)

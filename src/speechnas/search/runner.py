@@ -41,6 +41,8 @@ from rich.progress import (
 
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
+from speechnas.hardware.lut import LatencyTable
+from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
@@ -57,6 +59,9 @@ __all__ = ["SearchSummary", "open_store", "run_search", "summarise"]
 
 log = logging.getLogger(__name__)
 
+#: The reason of a trial pruned on predicted latency starts with this.
+PREDICTED_PRUNE = "predicted:"
+
 #: A search stops (keeping what finished) after this many failed trials in a row: something
 #: is wrong beyond one architecture.
 MAX_FAILURES_IN_A_ROW = 5
@@ -70,7 +75,11 @@ class SearchSummary:
         finished: complete plus pruned trials.
         complete: trials that reached the last rung.
         stopped_at_rung: trials the pruner stopped, by rung (0-based).
-        constrained: trials pruned by a hard constraint before training.
+        constrained: trials pruned by a hard constraint before training (with those below).
+        predicted_over: of those, trials pruned on predicted latency alone (never built for
+            measuring, never trained).
+        training_saved_s: the training the predicted prunes saved, estimated as their count
+            times the mean wall time of the trials that were trained.
         cached: trials whose architecture had been evaluated before (their copies are not
             counted again as stopped or constrained).
         failed: failed trials (interrupted ones included).
@@ -82,6 +91,8 @@ class SearchSummary:
     complete: int = 0
     stopped_at_rung: dict[int, int] = field(default_factory=dict)
     constrained: int = 0
+    predicted_over: int = 0
+    training_saved_s: float = 0.0
     cached: int = 0
     failed: int = 0
     front: list[TrialRecord] = field(default_factory=list)
@@ -93,8 +104,17 @@ class SearchSummary:
         return (
             f"{self.finished} of {n_trials} trials finished: {self.complete} reached the last "
             f"rung; stopped early by the pruner: {stopped or 'none'}; pruned by constraints "
-            f"before training: {self.constrained}; same architecture as an earlier trial: "
+            f"before training: {self.constrained}{self._predicted()}; same architecture as an "
+            "earlier trial: "
             f"{self.cached}; failed: {self.failed}; Pareto front: {len(self.front)}."
+        )
+
+    def _predicted(self) -> str:
+        if not self.predicted_over:
+            return ""
+        return (
+            f" ({self.predicted_over} on predicted latency, saving about "
+            f"{self.training_saved_s / 60:.0f} min of training)"
         )
 
 
@@ -110,8 +130,12 @@ def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> Search
             continue
         if r.rung < 0:
             out.constrained += 1
+            out.predicted_over += r.reason.startswith(PREDICTED_PRUNE)
         else:
             out.stopped_at_rung[r.rung] = out.stopped_at_rung.get(r.rung, 0) + 1
+    trained = [r.wall_seconds for r in records if r.rung >= 0 and r.cached_from is None]
+    if trained:
+        out.training_saved_s = out.predicted_over * sum(trained) / len(trained)
     points = [tuple(r.values[o] for o in objectives) for r in complete]
     out.front = sorted((complete[i] for i in pareto_front(points)), key=lambda r: r.number)
     if complete:
@@ -178,6 +202,25 @@ def _objective_values(metrics: dict[str, float], config: SearchConfig) -> list[f
     return values
 
 
+def _predictor(config: SearchConfig) -> LatencyPredictor | None:
+    """The latency predictor of ``config.hardware`` (fitted now), or ``None``."""
+    if config.hardware is None:
+        return None
+    table = LatencyTable.load(config.hardware.table)
+    if abs(table.audio_s - config.latency_seconds) > 1e-9:
+        raise UserError(
+            f"hardware.table {config.hardware.table} was measured on {table.audio_s:g} s of "
+            f"audio but latency_seconds is {config.latency_seconds:g}"
+        )
+    log.info(
+        "latency predictor for %s (%s thread(s)) from %d profiled models",
+        table.target.get("target"),
+        table.target.get("threads"),
+        len(table.models),
+    )
+    return LatencyPredictor(table)
+
+
 class _Search:
     """One process's part of a search (state that lives only as long as the process)."""
 
@@ -188,6 +231,7 @@ class _Search:
         self.vocab_size = _vocab_size(config)
         self.subsets = subset_manifests(config)
         self.dev = dev_manifest(config)
+        self.predictor = _predictor(config)
 
     def run_trial(self) -> TrialRecord:
         study, config = self.store.study, self.config
@@ -230,8 +274,40 @@ class _Search:
         self.store.study.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, reason)
 
+    def _predicted_over(
+        self, trial: optuna.Trial, spec: Any, start: float
+    ) -> dict[str, float] | None:
+        """Predict latency; prune the trial (and return ``None``) if it is over budget."""
+        assert self.predictor is not None
+        pred = self.predictor.predict(spec)
+        predicted = {
+            "predicted_latency_ms": pred.latency_ms,
+            "predicted_low_ms": pred.low_ms,
+            "predicted_high_ms": pred.high_ms,
+        }
+        limit = self.config.constraints.max_latency_ms
+        if limit is None or pred.latency_ms <= limit:
+            return predicted
+        reason = (
+            f"{PREDICTED_PRUNE} latency_ms {pred.latency_ms:.4g} > {limit:.4g} "
+            f"(10-90% band {pred.low_ms:.4g}-{pred.high_ms:.4g})"
+        )
+        trial.set_user_attr("metrics", predicted)
+        trial.set_user_attr("rung", -1)
+        trial.set_user_attr("reason", reason)
+        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+        log.info("trial %d pruned before training: %s", trial.number, reason)
+        self.store.study.tell(trial, state=TrialState.PRUNED)
+        return None
+
     def _evaluate(self, trial: optuna.Trial, spec: Any, start: float) -> None:
         config, study = self.config, self.store.study
+        predicted: dict[str, float] = {}
+        if self.predictor is not None:
+            within = self._predicted_over(trial, spec, start)
+            if within is None:
+                return
+            predicted = within
         metrics = cheap_metrics(
             spec,
             vocab_size=self.vocab_size,
@@ -239,6 +315,12 @@ class _Search:
             repeats=config.latency_repeats,
             threads=config.train.threads,
         )
+        metrics.update(predicted)
+        if config.hardware is not None and config.hardware.latency == "predicted":
+            # The target is not this machine: its latency is the table's prediction.
+            metrics["measured_latency_ms"] = metrics["latency_ms"]
+            metrics["latency_ms"] = predicted["predicted_latency_ms"]
+            metrics["rtf"] = metrics["latency_ms"] / 1000.0 / config.latency_seconds
         trial.set_user_attr("metrics", metrics)
         broken = config.constraints.violations(metrics)
         if broken:

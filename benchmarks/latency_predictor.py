@@ -1,0 +1,223 @@
+"""Latency prediction on held-out architectures: lookup table, learned predictor and FLOPs.
+
+Runs, from the repository root (about 10 minutes per thread count; run nothing else heavy):
+
+    .venv/bin/python benchmarks/latency_predictor.py [--train 300] [--test 120] [--threads 1 2]
+
+For each CPU target (PyTorch eager, 1 and 2 threads): a latency table is profiled part by
+part on ``--train`` architectures sampled uniformly (seed 0) from the default space with CTC
+heads, streaming and full-context; the learned predictor is fitted on the same models. Then
+``--test`` other architectures (seed 1, none in the training sample) are measured whole
+(5 s of audio, batch 1, median of 10 runs after 2 warm-up runs) and predicted three ways:
+
+* table: the sum of the table's part latencies (unseen parts from their kind's fit);
+* learned: LightGBM on the table sum and the spec's size features;
+* FLOPs: a least-squares line of latency on MACs over the training models (the naive proxy).
+
+Reported per target and predictor: the share of held-out models predicted within +-10% of
+the measured latency (goal >= 95%), Kendall's tau between predicted and measured (goal >=
+0.9), and the median absolute relative error; for the learned predictor, how often the
+measured value fell inside its 10-90% band. Tables are kept in ``runs/benchmarks/latency``
+(an interrupted run resumes); results in ``benchmarks/results/latency_predictor.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau
+
+from speechnas._provenance import cpu_name, run_info
+from speechnas.arch import ArchSpec
+from speechnas.hardware import TorchCPUTarget
+from speechnas.hardware.lut import LatencyTable, measure_parts
+from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.predictor import LatencyPredictor
+from speechnas.hardware.tables import profile_table, sample_specs
+from speechnas.reports import markdown_table, update_section
+from speechnas.space import SpeechSpace
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "runs" / "benchmarks" / "latency"
+RESULTS = REPO / "benchmarks" / "results" / "latency_predictor.json"
+SPACE = SpeechSpace(decoders=("ctc",), streaming="both")
+AUDIO_S = 5.0
+LABELS = {"learned": "learned (LightGBM)", "table": "table sum", "flops": "FLOPs line"}
+
+
+def _table(threads_: int, n_train: int) -> LatencyTable:
+    path = WORK / f"cpu-torch-{threads_}t.json"
+    target = TorchCPUTarget(threads_)
+    table = LatencyTable.load(path) if path.exists() else LatencyTable(target.describe())
+    held = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
+    todo = [s for s in sample_specs(SPACE, n_train, seed=0) if s.arch_id not in held]
+    start = time.perf_counter()
+
+    def progress(i: int, spec: ArchSpec, ms: float) -> None:
+        if (i + 1) % 25 == 0:
+            table.save(path)
+            print(
+                f"  table {threads_}t: {i + 1}/{len(todo)} ({time.perf_counter() - start:.0f} s)"
+            )
+
+    profile_table(todo, target, audio_s=AUDIO_S, table=table, on_model=progress)
+    table.save(path)
+    return table
+
+
+def _measure_test(threads_: int, specs: list[ArchSpec]) -> list[dict[str, Any]]:
+    path = WORK / f"test-cpu-torch-{threads_}t.json"
+    done = json.loads(path.read_text()) if path.exists() else []
+    have = {d["arch_id"] for d in done}
+    with threads(threads_):
+        for spec in specs:
+            if spec.arch_id in have:
+                continue
+            model = untrained_model(spec)
+            _, _, total = measure_parts(model, spec, audio_s=AUDIO_S)
+            done.append(
+                {
+                    "arch_id": spec.arch_id,
+                    "spec": spec.to_dict(),
+                    "latency_ms": total,
+                    "macs": model.macs(AUDIO_S),
+                }
+            )
+            if len(done) % 25 == 0:
+                path.write_text(json.dumps(done))
+    path.write_text(json.dumps(done))
+    return done
+
+
+def _scores(predicted: list[float], measured: list[float]) -> dict[str, float]:
+    p, m = np.array(predicted), np.array(measured)
+    rel = np.abs(p - m) / m
+    return {
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "kendall_tau": float(kendalltau(p, m).statistic),
+        "median_rel_error": float(np.median(rel)),
+    }
+
+
+def evaluate(threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
+    print(f"cpu-torch, {threads_} thread(s): profiling {n_train} training models")
+    table = _table(threads_, n_train)
+    train_ids = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
+    test_specs = [
+        s for s in sample_specs(SPACE, n_test + 50, seed=1) if s.arch_id not in train_ids
+    ]
+    test_specs = test_specs[:n_test]
+    print(f"  measuring {len(test_specs)} held-out models")
+    test = _measure_test(threads_, test_specs)
+    test = [t for t in test if t["arch_id"] in {s.arch_id for s in test_specs}]
+    start = time.perf_counter()
+    predictor = LatencyPredictor(table)
+    fit_s = time.perf_counter() - start
+    # The naive proxy: latency = a + b * MACs, least squares over the training models.
+    train_macs = [
+        untrained_model(ArchSpec.from_dict(m["spec"])).macs(AUDIO_S) for m in table.models
+    ]
+    train_ms = [m["latency_ms"] for m in table.models]
+    a = np.vstack([np.ones(len(train_macs)), np.array(train_macs, dtype=float)]).T
+    coef = np.linalg.lstsq(a, np.array(train_ms), rcond=None)[0]
+    measured, by_table, learned, flops, inside = [], [], [], [], 0
+    start = time.perf_counter()
+    for t in test:
+        spec = ArchSpec.from_dict(t["spec"])
+        pred = predictor.predict(spec)
+        measured.append(t["latency_ms"])
+        by_table.append(pred.table_ms)
+        learned.append(pred.latency_ms)
+        flops.append(max(0.1, float(coef[0] + coef[1] * t["macs"])))
+        inside += pred.low_ms <= t["latency_ms"] <= pred.high_ms
+    predict_ms = 1000 * (time.perf_counter() - start) / len(test)
+    return {
+        "target": table.target,
+        "train_models": len(table.models),
+        "part_signatures": len(table),
+        "test_models": len(test),
+        "measured_ms": {
+            "min": min(measured),
+            "median": statistics.median(measured),
+            "max": max(measured),
+        },
+        "predictors": {
+            "table": _scores(by_table, measured),
+            "learned": _scores(learned, measured),
+            "flops": _scores(flops, measured),
+        },
+        "learned_band_coverage": inside / len(test),
+        "fit_s": fit_s,
+        "predict_ms": predict_ms,
+    }
+
+
+def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    rows = []
+    for r in results:
+        name = f"{r['target']['target']}, {r['target']['threads']} thread(s)"
+        for key, label in (
+            ("learned", "learned (LightGBM)"),
+            ("table", "table sum"),
+            ("flops", "FLOPs line"),
+        ):
+            s = r["predictors"][key]
+            rows.append(
+                [
+                    name,
+                    label,
+                    f"{100 * s['within_10pct']:.0f}%",
+                    f"{s['kendall_tau']:.3f}",
+                    f"{100 * s['median_rel_error']:.1f}%",
+                ]
+            )
+    header = ["target", "predictor", "within ±10%", "Kendall τ", "median error"]
+    lines = [
+        f"Measured on {info['cpu']} (torch {info['versions']['torch']}). Held-out "
+        "architectures drawn uniformly from the default space with CTC heads (streaming and "
+        "full-context, 2-12 layers, widths 64-256), none of them among the training models; "
+        "latency = transcribing 5 s of audio at batch 1 (median of 10 runs). Goals: >= 95% "
+        "within ±10%, τ >= 0.9.",
+        "",
+        markdown_table(header, rows, left=2),
+        "",
+    ]
+    for r in results:
+        m = r["measured_ms"]
+        lines.append(
+            f"- {r['target']['target']} {r['target']['threads']}t: table of "
+            f"{r['train_models']} models ({r['part_signatures']} part signatures); "
+            f"{r['test_models']} held-out models measuring {m['min']:.0f}-{m['max']:.0f} ms "
+            f"(median {m['median']:.0f}); the learned 10-90% band held the measured value for "
+            f"{100 * r['learned_band_coverage']:.0f}% of them; fit {r['fit_s']:.0f} s, "
+            f"{r['predict_ms']:.0f} ms per prediction (it builds the untrained model)."
+        )
+    lines += ["", "Reproduce: `.venv/bin/python benchmarks/latency_predictor.py`"]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--train", type=int, default=300)
+    parser.add_argument("--test", type=int, default=120)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    results = [evaluate(t, args.train, args.test) for t in args.threads]
+    info = run_info()
+    info["cpu"] = cpu_name()
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({"results": results, "run_info": info}, indent=2))
+    text = section(results, info)
+    update_section(REPO / "BENCHMARKS.md", "latency-predictor", "Latency prediction", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

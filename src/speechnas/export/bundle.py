@@ -1,0 +1,181 @@
+"""Export a trained model for deployment and measure what each precision costs and saves.
+
+``export_bundle`` writes, into one folder:
+
+* ``model.onnx`` (FP32) and, as asked, ``model.int8.onnx`` and ``model.fp16.onnx``;
+* ``deploy.json``: the architecture, the tokenizer and the front-end settings a runtime needs
+  to turn audio into features and ids into text;
+* ``export.json``: per variant (PyTorch, then each ONNX precision) its file size, measured CPU
+  latency on ``latency_s`` seconds of audio, and WER/CER on every given test set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechnas._provenance import run_info
+from speechnas.arch import ArchSpec
+from speechnas.data.manifest import Utterance
+from speechnas.errors import UserError
+from speechnas.evaluate.runner import evaluate_model
+from speechnas.export.onnx import export_onnx
+from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
+from speechnas.export.runtime import OnnxRecognizer
+from speechnas.hardware._base import Recognizer
+from speechnas.hardware.measure import noise, threads, time_calls
+from speechnas.models import SpeechModel
+from speechnas.text import Tokenizer
+
+__all__ = ["ExportReport", "Variant", "export_bundle"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One runnable form of the model and what it measured.
+
+    ``scores`` maps a test set to ``{"wer", "cer", "utterances"}``.
+    """
+
+    name: str
+    path: str | None
+    size_mb: float
+    latency_ms: float
+    latency_p90_ms: float
+    scores: dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    arch_id: str
+    latency_audio_s: float
+    threads: int
+    variants: list[Variant]
+    run_info: dict[str, Any]
+
+    def variant(self, name: str) -> Variant:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        raise KeyError(f"no variant {name!r}; have {[v.name for v in self.variants]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _measure(
+    name: str,
+    recognizer: Recognizer,
+    tokenizer: Tokenizer,
+    path: Path | None,
+    size_bytes: int,
+    test_sets: Mapping[str, Sequence[Utterance]],
+    latency_s: float,
+    repeats: int,
+) -> Variant:
+    wave = noise(latency_s)
+    lens = torch.tensor([wave.shape[1]])
+    with torch.no_grad():
+        t = time_calls(lambda: recognizer.transcribe_ids(wave, lens), repeats=repeats)
+    scores = {}
+    for set_name, utts in test_sets.items():
+        r = evaluate_model(recognizer, tokenizer, list(utts), name=set_name, rtf_utterances=0)
+        scores[set_name] = {"wer": r.wer, "cer": r.cer, "utterances": float(r.utterances)}
+    return Variant(
+        name=name,
+        path=str(path) if path is not None else None,
+        size_mb=size_bytes / 1e6,
+        latency_ms=1000 * t.median_s,
+        latency_p90_ms=1000 * t.p90_s,
+        scores=scores,
+    )
+
+
+def export_bundle(
+    model: SpeechModel,
+    spec: ArchSpec,
+    tokenizer: Tokenizer,
+    out_dir: str | os.PathLike[str],
+    *,
+    precisions: Sequence[str] = ("fp32", "int8"),
+    test_sets: Mapping[str, Sequence[Utterance]] | None = None,
+    num_threads: int = 1,
+    latency_s: float = 5.0,
+    repeats: int = 10,
+) -> ExportReport:
+    """Export ``model`` in each of ``precisions`` and measure every variant (module docstring).
+
+    Latency: batch 1, greedy, ``num_threads`` CPU threads for PyTorch and ONNX Runtime alike.
+
+    Raises:
+        UserError: not a CTC model, or an unknown precision.
+        ExportError: the exporter failed for this architecture.
+    """
+    unknown = [p for p in precisions if p not in PRECISIONS]
+    if unknown:
+        raise UserError(f"unknown precision(s) {unknown}; expected some of {list(PRECISIONS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = dict(test_sets or {})
+    model.eval()
+    fp32 = export_onnx(model, out / "model.onnx")
+    files = {"fp32": fp32}
+    if "int8" in precisions:
+        files["int8"] = to_int8(fp32, out / "model.int8.onnx")
+    if "fp16" in precisions:
+        files["fp16"] = to_fp16(fp32, out / "model.fp16.onnx")
+    variants = []
+    with threads(num_threads) as used:
+        torch_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        variants.append(
+            _measure("pytorch", model, tokenizer, None, torch_bytes, sets, latency_s, repeats)
+        )
+        for precision in PRECISIONS:
+            if precision not in files or precision not in precisions:
+                continue
+            path = files[precision]
+            runner = OnnxRecognizer(model.frontend, path, threads=used)
+            variants.append(
+                _measure(
+                    f"onnx-{precision}",
+                    runner,
+                    tokenizer,
+                    path,
+                    path.stat().st_size,
+                    sets,
+                    latency_s,
+                    repeats,
+                )
+            )
+    if "fp32" not in precisions:
+        fp32.unlink()
+    deploy = {
+        "arch": spec.to_dict(),
+        "arch_id": spec.arch_id,
+        "tokenizer": tokenizer.to_state(),
+        "frontend": {
+            "kind": spec.frontend,
+            "n_mels": spec.n_mels,
+            "sample_rate": 16000,
+            "hop_length": model.frontend.hop_length,
+            "win_length": model.frontend.win_length,
+        },
+        "input": "feats (B, T, F) float32, whole utterances",
+        "output": "log_probs (B, T', V); id 0 is the CTC blank",
+    }
+    (out / "deploy.json").write_text(json.dumps(deploy, indent=2, sort_keys=True))
+    report = ExportReport(
+        arch_id=spec.arch_id,
+        latency_audio_s=latency_s,
+        threads=used,
+        variants=variants,
+        run_info=run_info(),
+    )
+    (out / "export.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True))
+    return report

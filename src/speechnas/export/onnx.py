@@ -1,0 +1,105 @@
+"""ONNX export of a CTC model's encoder and head.
+
+Legend: B batch, T feature frames, F features, T' encoder frames, V vocabulary.
+
+The exported graph maps features to CTC log-probabilities, ``feats (B, T, F) -> log_probs
+(B, T', V)``, for whole utterances: every item of a batch is ``T`` frames long (batch 1 in
+deployment). The front-end (STFT and filterbank) stays outside the graph, in
+:class:`speechnas.export.runtime.OnnxRecognizer`, and so does the greedy collapse of the best
+path. Batch size and frame count are dynamic.
+
+The graph is captured with ``torch.export`` (the dynamo-based exporter); the model code keeps
+its data-dependent steps (trimming a batch to its longest item, packing LSTM inputs) out of
+an exported graph, where every item is whole and they change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from speechnas.errors import UserError
+from speechnas.models import SpeechModel
+from speechnas.models.ctc import CTCHead
+
+__all__ = ["ExportError", "EncoderCTC", "export_onnx"]
+
+log = logging.getLogger(__name__)
+
+#: ONNX operator set of the exported graphs (ONNX Runtime 1.20+ runs it).
+OPSET = 20
+INPUT_NAME = "feats"
+OUTPUT_NAME = "log_probs"
+
+
+class ExportError(RuntimeError):
+    """The exporter could not capture or convert a model (names the architecture)."""
+
+
+class EncoderCTC(nn.Module):
+    """``feats (B, T, F) -> log_probs (B, T', V)``: the part of a CTC model that is exported."""
+
+    def __init__(self, model: SpeechModel) -> None:
+        super().__init__()
+        if not isinstance(model.head, CTCHead):
+            raise UserError(
+                f"ONNX export covers CTC models; this model's head is "
+                f"{type(model.head).__name__} (transducer and attention decoders run a "
+                "search loop that is not exported yet)"
+            )
+        self.encoder = model.encoder
+        self.head = model.head
+
+    def forward(self, feats: Tensor) -> Tensor:
+        # Whole utterances: every item is as long as the batch.
+        lens = torch.full((feats.shape[0],), feats.shape[1], dtype=torch.long)
+        enc, _ = self.encoder(feats, lens)
+        return self.head.log_probs(enc)
+
+
+def export_onnx(
+    model: SpeechModel, path: str | os.PathLike[str], *, example_frames: int = 200
+) -> Path:
+    """Write ``model``'s encoder and CTC head to ``path`` as ONNX (see the module docstring).
+
+    Args:
+        model: a CTC model; it is put in eval mode and left there.
+        path: the ``.onnx`` file to write (parents are created).
+        example_frames: feature frames of the example input used to trace the graph; the
+            exported graph accepts any length.
+
+    Raises:
+        UserError: the model is not a CTC model.
+        ExportError: torch.export or the ONNX conversion failed for this architecture.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    wrapper = EncoderCTC(model).eval()
+    # A batch of two: torch.export fixes a dimension whose example size is 1.
+    example = torch.zeros(2, example_frames, model.frontend.num_features)
+    dynamic = torch.export.Dim.DYNAMIC
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(
+                wrapper,
+                (example,),
+                dynamo=True,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_shapes=({0: dynamic, 1: dynamic},),
+                opset_version=OPSET,
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as e:  # the exporter raises many types; report them as one
+        raise ExportError(f"ONNX export failed: {type(e).__name__}: {e}") from e
+    if program is None:
+        raise ExportError("ONNX export returned no program")
+    program.save(str(out))
+    log.info("exported %s (%.2f MB)", out, out.stat().st_size / 1e6)
+    return out

@@ -1,0 +1,60 @@
+"""Lower-precision copies of an exported ONNX model: dynamic INT8 and FP16.
+
+* INT8: ONNX Runtime's dynamic quantisation. Weights of matrix products (``MatMul``, ``Gemm``,
+  and with ``conv=True`` ``Conv``) are stored as signed 8-bit integers, per output channel;
+  activations are quantised on the fly per tensor. No calibration data is needed.
+* FP16: every float tensor and operator in half precision, inputs and outputs kept float32
+  (ONNX Runtime inserts the casts). On a CPU without native FP16 arithmetic this saves size,
+  not time; it is meant for GPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+
+__all__ = ["PRECISIONS", "to_fp16", "to_int8"]
+
+#: Precisions an exported model can be written in.
+PRECISIONS = ("fp32", "int8", "fp16")
+
+
+def to_int8(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, conv: bool = False
+) -> Path:
+    """Write a dynamically quantised INT8 copy of ``src`` to ``dst``.
+
+    Args:
+        conv: also quantise convolutions (ONNX Runtime's CPU kernel for dynamically quantised
+            ``ConvInteger`` is slower than float on many CPUs, so the default leaves them).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    ops = ["MatMul", "Gemm"] + (["Conv"] if conv else [])
+    out = Path(dst)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = onnx.load(str(src))
+    # The exporter's intermediate shape annotations can disagree with what the quantiser's
+    # shape inference derives after it rewrites nodes; it re-infers them without.
+    del model.graph.value_info[:]
+    quantize_dynamic(
+        model,
+        out,
+        op_types_to_quantize=ops,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+    )
+    return out
+
+
+def to_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Write an FP16 copy of ``src`` to ``dst`` (float32 inputs and outputs)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True)
+    out = Path(dst)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out

@@ -1,0 +1,387 @@
+"""Per-layer latency lookup tables: measured once per target, summed to predict a model.
+
+A model is cut into *parts*: the front-end, the stem, the look-ahead, each encoder layer, the
+mid-encoder reduction, the encoder's own glue (positions, padding masks, final norm) and the
+head with its greedy decoding. A part's *signature* names everything its latency depends on:
+its kind and settings, its input and output widths, and the frames it sees for
+``audio_s`` seconds of audio. Two models that share a signature share that part's cost.
+
+:func:`measure_parts` times every part of a model inside real whole-model runs (forward hooks
+mark where each part starts and ends, so caches and thread pools are as warm as in use).
+A :class:`LatencyTable` keeps the median per signature; :meth:`LatencyTable.estimate` sums a
+new model's parts, and for a signature it has not seen, fits that kind's measured parts
+(``ms ~ a + b * MACs + c * frames``, least squares) and uses the fit instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from speechnas.arch import ATTENTION_ENCODERS, ArchSpec
+from speechnas.hardware.measure import noise
+from speechnas.models import SpeechModel
+
+__all__ = ["LatencyTable", "Part", "measure_parts", "model_parts"]
+
+#: Bumped when signatures change meaning; tables of another version are refused.
+TABLE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Part:
+    """One timed piece of a model.
+
+    ``kind`` groups parts whose cost follows one curve (``layer:conformer:rel``);
+    ``signature`` identifies the exact piece; ``frames`` are its input frames; ``macs`` its
+    multiply-accumulates for the whole input.
+    """
+
+    kind: str
+    signature: str
+    frames: int
+    macs: int
+
+
+def _sig(*fields: object) -> str:
+    return "|".join(str(f) for f in fields)
+
+
+def model_parts(model: SpeechModel, spec: ArchSpec, audio_s: float) -> list[Part]:
+    """The parts of ``model`` (built from ``spec``) in the order a forward runs them."""
+    enc = model.encoder
+    samples = int(round(audio_s * 16000))
+    frames = model.feature_frames(audio_s)
+    stream = spec.streaming
+    causal = stream is not None
+    parts = [
+        Part(
+            "frontend",
+            _sig("frontend", spec.frontend, spec.n_mels, f"norm={not causal}", f"S={samples}"),
+            samples,
+            model.frontend_macs(audio_s),
+        )
+    ]
+    stem_width = enc.stem_width
+    parts.append(
+        Part(
+            f"stem:{spec.subsampling}",
+            _sig(
+                "stem",
+                spec.subsampling,
+                spec.stem_factor,
+                spec.subsampling_channels,
+                f"F={model.frontend.num_features}",
+                f"w={stem_width}",
+                f"causal={causal}",
+                f"T={frames}",
+            ),
+            frames,
+            enc.stem.macs(frames),
+        )
+    )
+    t = enc.frames_after_stem(frames)
+    if enc.lookahead is not None:
+        assert stream is not None
+        parts.append(
+            Part(
+                "lookahead",
+                _sig("lookahead", stream.lookahead, f"w={stem_width}", f"T={t}"),
+                t,
+                enc.lookahead.macs(t),
+            )
+        )
+    canonical = spec.canonical()
+    attention = ""
+    if spec.encoder in ATTENTION_ENCODERS:
+        attention = _sig(
+            spec.attention,
+            canonical.get("attention_window", ""),
+            json.dumps(canonical.get("streaming", {}), sort_keys=True),
+        )
+    in_width = stem_width
+    for i, (layer, fields) in enumerate(zip(enc._kept, canonical["layers"], strict=True)):
+        if i == enc.reduction_at:
+            assert enc.reduction is not None
+            parts.append(
+                Part(
+                    "reduction",
+                    _sig("reduction", f"w={in_width}", f"T={t}"),
+                    t,
+                    enc.reduction.macs(t),
+                )
+            )
+            t = (t + 1) // 2
+        kind = f"layer:{spec.encoder}" + (f":{spec.attention}" if attention else "")
+        parts.append(
+            Part(
+                kind,
+                _sig(
+                    "layer",
+                    spec.encoder,
+                    f"in={in_width}",
+                    json.dumps(fields, sort_keys=True),
+                    attention,
+                    f"causal={causal}",
+                    f"T={t}",
+                ),
+                t,
+                layer.macs(t),
+            )
+        )
+        in_width = layer.width
+    parts.append(
+        Part(
+            "encoder-glue",
+            _sig("glue", f"w={enc.width}", f"positions={enc.positions}", f"T={t}"),
+            t,
+            0,
+        )
+    )
+    tokens = round(12.0 * audio_s)
+    decoder = json.dumps(spec.decoder.active(), sort_keys=True)
+    parts.append(
+        Part(
+            f"head:{spec.decoder.kind}",
+            _sig("head", decoder, f"w={enc.width}", f"V={_vocab(model)}", f"T={t}"),
+            t,
+            model.head.macs(t, tokens),
+        )
+    )
+    return parts
+
+
+def _vocab(model: SpeechModel) -> int:
+    return int(getattr(model.head, "vocab_size", 0))
+
+
+class _Clock:
+    """Forward hooks that record when each hooked module starts and ends."""
+
+    def __init__(self, modules: Sequence[nn.Module]) -> None:
+        self.starts: dict[int, float] = {}
+        self.ends: dict[int, float] = {}
+        self.handles = []
+        for i, m in enumerate(modules):
+            self.handles.append(m.register_forward_pre_hook(self._start(i)))
+            self.handles.append(m.register_forward_hook(self._end(i)))
+
+    def _start(self, i: int) -> Any:
+        def hook(*_: Any) -> None:
+            self.starts[i] = time.perf_counter()
+
+        return hook
+
+    def _end(self, i: int) -> Any:
+        def hook(*_: Any) -> None:
+            self.ends[i] = time.perf_counter()
+
+        return hook
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+@torch.no_grad()
+def measure_parts(
+    model: SpeechModel,
+    spec: ArchSpec,
+    *,
+    audio_s: float = 5.0,
+    warmup: int = 2,
+    repeats: int = 10,
+) -> tuple[list[Part], list[float], float]:
+    """Time each part of ``model`` inside whole transcriptions of ``audio_s`` s of noise.
+
+    Returns:
+        The parts, the median milliseconds of each, and the median whole-run milliseconds.
+        Parts and whole runs come from the same ``repeats`` runs.
+    """
+    model.eval()
+    parts = model_parts(model, spec, audio_s)
+    enc = model.encoder
+    hooked: list[nn.Module] = [model.frontend, enc, enc.stem]
+    if enc.lookahead is not None:
+        hooked.append(enc.lookahead)
+    if enc.reduction is not None:
+        hooked.append(enc.reduction)
+    hooked.extend(enc._kept)
+    clock = _Clock(hooked)
+    index = {id(m): i for i, m in enumerate(hooked)}
+    wave = noise(audio_s)
+    lens = torch.tensor([wave.shape[1]])
+    per_part: list[list[float]] = [[] for _ in parts]
+    totals: list[float] = []
+    try:
+        for run in range(warmup + repeats):
+            start = time.perf_counter()
+            model.transcribe_ids(wave, lens)
+            end = time.perf_counter()
+            if run < warmup:
+                continue
+            totals.append(end - start)
+
+            def span(m: nn.Module) -> float:
+                i = index[id(m)]
+                return clock.ends[i] - clock.starts[i]
+
+            times = [span(model.frontend), span(enc.stem)]
+            if enc.lookahead is not None:
+                times.append(span(enc.lookahead))
+            for i, layer in enumerate(enc._kept):
+                if i == enc.reduction_at:
+                    assert enc.reduction is not None
+                    times.append(span(enc.reduction))
+                times.append(span(layer))
+            encoder_total = span(enc)
+            times.append(encoder_total - sum(times[1:]))  # glue: what the parts do not cover
+            times.append(end - clock.ends[index[id(enc)]])  # head and decoding
+            for bucket, seconds in zip(per_part, times, strict=True):
+                bucket.append(1000 * seconds)
+    finally:
+        clock.remove()
+    return parts, [statistics.median(b) for b in per_part], 1000 * statistics.median(totals)
+
+
+@dataclass
+class _Entry:
+    kind: str
+    frames: int
+    macs: int
+    ms: list[float] = field(default_factory=list)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.ms)
+
+
+class LatencyTable:
+    """Measured part latencies of one target at one audio length, and whole-model records.
+
+    Args:
+        target: the target's :meth:`~speechnas.hardware.Target.describe` record.
+        audio_s: seconds of audio every entry was measured on.
+    """
+
+    def __init__(self, target: dict[str, Any], audio_s: float = 5.0) -> None:
+        self.target = target
+        self.audio_s = audio_s
+        self.entries: dict[str, _Entry] = {}
+        #: Whole models measured: ``{"spec": dict, "latency_ms": float}`` each.
+        self.models: list[dict[str, Any]] = []
+        self._fits: dict[str, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def add(
+        self, spec: ArchSpec, parts: Sequence[Part], ms: Sequence[float], total_ms: float
+    ) -> None:
+        """Record one model's measured parts and whole-run latency."""
+        for part, value in zip(parts, ms, strict=True):
+            entry = self.entries.setdefault(
+                part.signature, _Entry(part.kind, part.frames, part.macs)
+            )
+            entry.ms.append(float(value))
+        self.models.append({"spec": spec.to_dict(), "latency_ms": float(total_ms)})
+        self._fits = None
+
+    def lookup(self, part: Part) -> float | None:
+        entry = self.entries.get(part.signature)
+        return entry.median_ms if entry is not None else None
+
+    def _fit(self) -> dict[str, np.ndarray]:
+        """Per kind (and over all, key ``""``), least squares of ms on [1, MACs, frames]."""
+        if self._fits is None:
+            groups: dict[str, list[_Entry]] = defaultdict(list)
+            for e in self.entries.values():
+                groups[e.kind].append(e)
+                groups[""].append(e)
+            fits = {}
+            for kind, entries in groups.items():
+                x = np.array([[1.0, e.macs / 1e6, e.frames / 100.0] for e in entries])
+                y = np.array([e.median_ms for e in entries])
+                fits[kind] = np.linalg.lstsq(x, y, rcond=None)[0]
+            self._fits = fits
+        return self._fits
+
+    def estimate(self, parts: Sequence[Part]) -> tuple[float, float]:
+        """Predicted milliseconds of a model with these parts, and the share found exactly.
+
+        Unseen signatures are estimated from their kind's fit (or the fit over all parts when
+        the kind was never measured), never below zero.
+        """
+        if not self.entries:
+            raise ValueError("the latency table is empty: profile some models first")
+        fits = self._fit()
+        total, hits = 0.0, 0
+        for part in parts:
+            value = self.lookup(part)
+            if value is None:
+                coef = fits.get(part.kind, fits[""])
+                value = max(0.0, float(coef @ [1.0, part.macs / 1e6, part.frames / 100.0]))
+            else:
+                hits += 1
+            total += value
+        return total, hits / len(parts)
+
+    # --- files ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": TABLE_VERSION,
+            "target": self.target,
+            "audio_s": self.audio_s,
+            "entries": {sig: asdict(e) for sig, e in sorted(self.entries.items())},
+            "models": self.models,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1))
+        os.replace(tmp, out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LatencyTable:
+        """Read a table written by :meth:`save`.
+
+        Raises:
+            UserError: missing or unreadable file, or a table of another version.
+        """
+        from speechnas.errors import UserError
+
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text())
+        except FileNotFoundError:
+            raise UserError(f"latency table not found: {p}") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"{p}: not a readable latency table: {e}") from None
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != TABLE_VERSION:
+            raise UserError(
+                f"{p}: latency table version {version!r}, expected {TABLE_VERSION} "
+                "(profile the target again)"
+            )
+        table = cls(data["target"], float(data["audio_s"]))
+        for sig, raw in data["entries"].items():
+            table.entries[sig] = _Entry(
+                raw["kind"], int(raw["frames"]), int(raw["macs"]), list(raw["ms"])
+            )
+        table.models = list(data["models"])
+        return table

@@ -1,0 +1,256 @@
+"""Timed runs: whole utterances of several lengths and, for streaming models, chunk by chunk.
+
+Legend: B batch, S samples, T feature frames, D width.
+
+Every figure is a measurement on the target: warm-up runs first (not timed), then ``repeats``
+timed runs; the median and the 90th percentile are reported. Inputs are seeded noise: the
+compute of the models here does not depend on the signal, except for decoders that stop at an
+end token (an untrained one may run to its length cap, an upper bound).
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechnas._provenance import run_info
+from speechnas.arch import ArchSpec
+from speechnas.data.audio import SAMPLE_RATE
+from speechnas.hardware._base import Target
+from speechnas.models import SpeechModel, build_model
+
+__all__ = [
+    "ChunkProfile",
+    "Profile",
+    "Timing",
+    "UtteranceProfile",
+    "noise",
+    "profile_model",
+    "threads",
+    "time_calls",
+    "untrained_model",
+]
+
+#: Output tokens of the untrained models that are timed (a character vocabulary).
+UNTRAINED_VOCAB = 30
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds per call: median and 90th percentile of ``repeats`` timed calls."""
+
+    median_s: float
+    p90_s: float
+    repeats: int
+
+
+def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> Timing:
+    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+    return Timing(median_s=statistics.median(times), p90_s=p90, repeats=repeats)
+
+
+@contextmanager
+def threads(count: int | None) -> Iterator[int]:
+    """Run the block with ``count`` torch intra-op threads (``None``: unchanged)."""
+    before = torch.get_num_threads()
+    try:
+        if count:
+            torch.set_num_threads(count)
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def noise(seconds: float, seed: int = 0) -> torch.Tensor:
+    """(1, S) seeded noise at 16 kHz."""
+    samples = int(round(seconds * SAMPLE_RATE))
+    return 0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(seed))
+
+
+def untrained_model(spec: ArchSpec, vocab_size: int = UNTRAINED_VOCAB) -> SpeechModel:
+    """``spec`` built with seed 0 and no SpecAugment, in eval mode, for measuring.
+
+    Latency does not depend on the weights (see the module docstring), so one fixed set
+    serves every measurement; the global random state is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build_model(spec, vocab_size=vocab_size, specaugment=False).eval()
+
+
+@dataclass(frozen=True)
+class UtteranceProfile:
+    """Latency of transcribing one whole utterance of ``audio_s`` seconds (batch 1)."""
+
+    audio_s: float
+    median_ms: float
+    p90_ms: float
+    rtf: float
+    repeats: int
+
+
+@dataclass(frozen=True)
+class ChunkProfile:
+    """Chunk-by-chunk latency of a streaming model.
+
+    ``chunk_ms`` of audio arrive per step; ``algorithmic_ms`` is what the model must wait for
+    (its chunk and look-ahead); ``compute_*_ms`` is the time to process one chunk (front-end,
+    encoder step, head); ``latency_ms`` = algorithmic + median compute, the delay from the
+    last sample of a chunk's speech to its tokens; ``rtf`` = median compute / chunk_ms.
+    """
+
+    chunk_ms: float
+    algorithmic_ms: float
+    compute_median_ms: float
+    compute_p90_ms: float
+    latency_ms: float
+    rtf: float
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One model measured on one target."""
+
+    arch_id: str
+    summary: str
+    params: int
+    target: dict[str, Any]
+    warmup: int
+    utterances: list[UtteranceProfile]
+    streaming: ChunkProfile | None
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    def latency_ms(self, audio_s: float) -> float:
+        """Median milliseconds for ``audio_s`` seconds of audio (one of those measured)."""
+        for u in self.utterances:
+            if abs(u.audio_s - audio_s) < 1e-9:
+                return u.median_ms
+        raise KeyError(f"{audio_s} s was not measured; measured: {self.measured_lengths}")
+
+    @property
+    def measured_lengths(self) -> list[float]:
+        return [u.audio_s for u in self.utterances]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def profile_model(
+    model: SpeechModel,
+    spec: ArchSpec,
+    target: Target,
+    *,
+    lengths_s: Sequence[float] = (1.0, 5.0, 20.0),
+    warmup: int = 2,
+    repeats: int = 10,
+    stream_s: float = 10.0,
+    workdir: Path | None = None,
+) -> Profile:
+    """Measure ``model`` (built from ``spec``) on ``target``.
+
+    Whole utterances of each of ``lengths_s`` seconds; and, for a streaming spec on a target
+    that supports it, ``stream_s`` seconds fed chunk by chunk (every chunk timed, the first
+    ``warmup`` not).
+    """
+    with threads(target.threads), tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        recognizer = target.prepare(model, workdir or Path(tmp))
+        utterances = []
+        for seconds in lengths_s:
+            wave = noise(seconds)
+            lens = torch.tensor([wave.shape[1]])
+            t = time_calls(
+                functools.partial(recognizer.transcribe_ids, wave, lens),
+                warmup=warmup,
+                repeats=repeats,
+            )
+            utterances.append(
+                UtteranceProfile(
+                    audio_s=seconds,
+                    median_ms=1000 * t.median_s,
+                    p90_ms=1000 * t.p90_s,
+                    rtf=t.median_s / seconds,
+                    repeats=repeats,
+                )
+            )
+        streaming = None
+        if spec.streaming is not None and target.supports_streaming:
+            streaming = _profile_chunks(model, spec, seconds=stream_s, warmup=warmup)
+    return Profile(
+        arch_id=spec.arch_id,
+        summary=spec.summary(),
+        params=model.num_params(),
+        target=target.describe(),
+        warmup=warmup,
+        utterances=utterances,
+        streaming=streaming,
+        run_info=run_info(),
+    )
+
+
+def _profile_chunks(
+    model: SpeechModel, spec: ArchSpec, *, seconds: float, warmup: int
+) -> ChunkProfile:
+    """Feed ``seconds`` of noise one encoder chunk at a time and time every chunk.
+
+    Per chunk: the front-end on the chunk's samples plus the window overlap it needs, one
+    encoder :meth:`~speechnas.models.encoder.EncoderStream.push`, and the head's greedy
+    decoding of the frames that came out. A transducer's decoding restarts per chunk here
+    (its per-frame cost is the same as when it continues).
+    """
+    from speechnas.models.encoder import EncoderStream
+
+    model.eval()
+    encoder, frontend = model.encoder, model.frontend
+    feed = encoder.input_chunk  # feature frames per chunk
+    hop, win = frontend.hop_length, frontend.win_length
+    chunk_samples = feed * hop
+    wave = noise(seconds + win / SAMPLE_RATE)
+    stream = EncoderStream(encoder)
+    times: list[float] = []
+    start_sample = 0
+    while start_sample + chunk_samples + win - hop <= wave.shape[1]:
+        piece = wave[:, start_sample : start_sample + chunk_samples + win - hop]
+        start = time.perf_counter()
+        feats, _ = frontend(piece, torch.tensor([piece.shape[1]]))
+        out = stream.push(feats)
+        if out.numel():
+            model.head.greedy_decode(out, torch.tensor([out.shape[1]]))
+        times.append(time.perf_counter() - start)
+        start_sample += chunk_samples
+    timed = sorted(times[warmup:]) or sorted(times)
+    if not timed:
+        raise ValueError(f"{seconds} s is shorter than one chunk ({chunk_samples} samples)")
+    median = statistics.median(timed)
+    p90 = timed[min(len(timed) - 1, int(round(0.9 * (len(timed) - 1))))]
+    chunk_ms = 1000.0 * chunk_samples / SAMPLE_RATE
+    algorithmic = spec.algorithmic_latency_ms or 0.0
+    return ChunkProfile(
+        chunk_ms=chunk_ms,
+        algorithmic_ms=algorithmic,
+        compute_median_ms=1000 * median,
+        compute_p90_ms=1000 * p90,
+        latency_ms=algorithmic + 1000 * median,
+        rtf=1000 * median / chunk_ms,
+        chunks=len(timed),
+    )

@@ -1,0 +1,177 @@
+"""The measured targets: PyTorch eager on the CPU, ONNX Runtime on the CPU (FP32, INT8, FP16)
+and PyTorch on a CUDA GPU.
+
+A target is named ``<device>-<runtime>[-<precision>]``; the thread count is separate, so a
+lookup table is per (name, threads). Only targets that run on this machine are measured: no
+latency is invented for a device nobody profiled.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from speechnas._provenance import cpu_name
+from speechnas.errors import UserError
+from speechnas.hardware._base import Recognizer, Target
+from speechnas.models import SpeechModel
+
+__all__ = [
+    "TARGETS",
+    "OnnxCPUTarget",
+    "TorchCPUTarget",
+    "TorchCUDATarget",
+    "make_target",
+]
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class TorchCPUTarget(Target):
+    """PyTorch eager mode on this machine's CPU, float32."""
+
+    supports_streaming = True
+
+    def __init__(self, threads: int = 1) -> None:
+        self.name = "cpu-torch"
+        self.threads = threads
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
+        return model.eval()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "device": cpu_name(),
+            "runtime": "pytorch-eager",
+            "precision": "fp32",
+            "threads": self.threads,
+            "versions": {"torch": torch.__version__},
+        }
+
+
+class OnnxCPUTarget(Target):
+    """The exported encoder and CTC head in ONNX Runtime on the CPU; front-end in PyTorch.
+
+    Args:
+        precision: ``fp32``, ``int8`` (dynamic quantisation) or ``fp16``.
+    """
+
+    def __init__(self, threads: int = 1, precision: str = "fp32") -> None:
+        from speechnas.export.quantize import PRECISIONS
+
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision={precision!r}; expected one of {PRECISIONS}")
+        self.precision = precision
+        self.name = "cpu-onnx" + ("" if precision == "fp32" else f"-{precision}")
+        self.threads = threads
+
+    def unavailable(self) -> str | None:
+        if _version("onnxruntime") is None:
+            return "onnxruntime is not installed"
+        return None
+
+    def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
+        from speechnas.export import OnnxRecognizer, export_onnx, to_fp16, to_int8
+
+        path = export_onnx(model, workdir / "model.onnx")
+        if self.precision == "int8":
+            path = to_int8(path, workdir / "model.int8.onnx")
+        elif self.precision == "fp16":
+            path = to_fp16(path, workdir / "model.fp16.onnx")
+        return OnnxRecognizer(model.frontend, path, threads=self.threads)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "target": self.name,
+            "device": cpu_name(),
+            "runtime": "onnxruntime-cpu",
+            "precision": self.precision,
+            "threads": self.threads,
+            "versions": {
+                "torch": torch.__version__,
+                "onnx": _version("onnx"),
+                "onnxruntime": _version("onnxruntime"),
+            },
+        }
+
+
+class _OnCUDA:
+    """Moves each batch to the GPU; the model is already there."""
+
+    def __init__(self, model: SpeechModel) -> None:
+        self.model = model
+
+    def transcribe_ids(self, wave: Tensor, wave_lens: Tensor) -> list[list[int]]:
+        # Decoding ends in .tolist(), which waits for the GPU: times are complete.
+        return self.model.transcribe_ids(wave.cuda(), wave_lens.cuda())
+
+
+class TorchCUDATarget(Target):
+    """PyTorch eager mode on the first CUDA GPU, float32 (``threads``: host threads)."""
+
+    supports_streaming = False
+
+    def __init__(self, threads: int = 1) -> None:
+        self.name = "cuda-torch"
+        self.threads = threads
+
+    def unavailable(self) -> str | None:
+        return None if torch.cuda.is_available() else "no CUDA GPU on this machine"
+
+    def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
+        import copy
+
+        # A copy: the caller's model stays on the CPU.
+        return _OnCUDA(copy.deepcopy(model).eval().cuda())
+
+    def describe(self) -> dict[str, Any]:
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+        return {
+            "target": self.name,
+            "device": device,
+            "runtime": "pytorch-eager-cuda",
+            "precision": "fp32",
+            "threads": self.threads,
+            "versions": {"torch": torch.__version__, "cuda": torch.version.cuda},
+        }
+
+
+#: Target name -> factory(threads).
+TARGETS: dict[str, Any] = {
+    "cpu-torch": lambda threads: TorchCPUTarget(threads),
+    "cpu-onnx": lambda threads: OnnxCPUTarget(threads, "fp32"),
+    "cpu-onnx-int8": lambda threads: OnnxCPUTarget(threads, "int8"),
+    "cpu-onnx-fp16": lambda threads: OnnxCPUTarget(threads, "fp16"),
+    "cuda-torch": lambda threads: TorchCUDATarget(threads),
+}
+
+
+def make_target(name: str, threads: int = 1) -> Target:
+    """The target called ``name`` with ``threads`` CPU threads.
+
+    Raises:
+        UserError: unknown name (the message lists the known ones), or the target cannot run
+            on this machine (the message says why).
+    """
+    if name not in TARGETS:
+        raise UserError(f"unknown target {name!r}; expected one of {sorted(TARGETS)}")
+    if threads < 1:
+        raise UserError(f"threads={threads!r} must be >= 1")
+    target: Target = TARGETS[name](threads)
+    why = target.unavailable()
+    if why is not None:
+        raise UserError(f"target {name!r} cannot run here: {why}")
+    return target

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechnas.cli import main
+from speechnas.data.manifest import write_manifest
+from speechnas.hardware.lut import LatencyTable
+from speechnas.testing.audio_fixtures import make_corpus
+
+SPEC = {"encoder": "cnn", "n_mels": 40, "layers": [{"width": 16, "kernel": 3}]}
+
+
+def test_profile_a_spec_on_two_targets(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps(SPEC))
+    out = tmp_path / "profile.json"
+    args = ["profile", "--spec", str(spec), "--target", "cpu-torch", "--target", "cpu-onnx"]
+    assert main([*args, "--seconds", "1", "2", "--repeats", "2", "--out", str(out)]) == 0
+    profiles = json.loads(out.read_text())
+    assert [p["target"]["target"] for p in profiles] == ["cpu-torch", "cpu-onnx"]
+    for p in profiles:
+        assert [u["audio_s"] for u in p["utterances"]] == [1.0, 2.0]
+        assert p["target"]["threads"] == 1 and p["target"]["versions"]
+
+
+def test_profile_errors_name_the_problem(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["profile", "--preset", "no-such-preset"]) == 2
+    assert "no-such-preset" in capsys.readouterr().err
+    assert main(["profile", "--preset", "cnn-ctc", "--target", "tpu"]) == 2
+    assert "unknown target 'tpu'" in capsys.readouterr().err
+    assert main(["profile", "--spec", str(tmp_path / "missing.json")]) == 2
+    assert main(["profile"]) == 2
+    assert "--export" in capsys.readouterr().err
+
+
+def test_profile_export_writes_and_extends_a_table(tmp_path: Path) -> None:
+    lut = tmp_path / "lut.json"
+    base = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]
+    assert main([*base, "--specs", "2"]) == 0
+    assert len(LatencyTable.load(lut).models) == 2
+    assert main([*base, "--specs", "3"]) == 0  # the first two are not measured again
+    table = LatencyTable.load(lut)
+    assert len(table.models) == 3 and table.target["target"] == "cpu-torch"
+    assert main([*base, "--specs", "3", "--threads", "2"]) == 2  # another target's file
+
+
+def test_export_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    train = write_manifest(make_corpus(tmp_path / "train", n=8, seed=0), tmp_path / "t.jsonl")
+    dev = write_manifest(make_corpus(tmp_path / "dev", n=3, seed=1), tmp_path / "d.jsonl")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"train_manifest: {train}\ndev_manifest: {dev}\nout_dir: {tmp_path / 'run'}\n"
+        f"arch: {json.dumps(SPEC)}\nmax_epochs: 1\nbatch_seconds: 6.0\nthreads: 1\n"
+    )
+    assert main(["train", "--config", str(cfg), "--no-progress"]) == 0
+    out = tmp_path / "export"
+    checkpoint = str(tmp_path / "run" / "last.pt")
+    code = main(
+        ["export", "--checkpoint", checkpoint, "--out", str(out), "--test", f"dev={dev}"]
+        + ["--precision", "fp32", "int8"]
+    )
+    assert code == 0
+    report = json.loads((out / "export.json").read_text())
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["pytorch", "onnx-fp32", "onnx-int8"]
+    scores = {v["name"]: v["scores"]["dev"] for v in report["variants"]}
+    assert scores["onnx-fp32"] == scores["pytorch"]  # the same model, the same transcripts
+    assert (out / "model.onnx").is_file() and (out / "model.int8.onnx").is_file()
+    deploy = json.loads((out / "deploy.json").read_text())
+    assert deploy["arch_id"] == report["arch_id"] and deploy["tokenizer"]
+    assert "onnx-int8" in capsys.readouterr().out

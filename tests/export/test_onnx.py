@@ -1,0 +1,128 @@
+"""ONNX export: the exported graph computes what the PyTorch model computes.
+
+Tolerance: FP32 graphs match PyTorch's log-probabilities within 1e-4 (absolute, float32
+rounding of reordered sums); FP16 within 0.1 (half precision over a few layers); INT8 is
+checked for shape, finiteness and a bounded change, since quantisation changes values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speechnas.arch import ArchSpec, DecoderSpec
+from speechnas.errors import UserError
+from speechnas.export import (
+    EncoderCTC,
+    OnnxRecognizer,
+    export_onnx,
+    to_fp16,
+    to_int8,
+)
+from speechnas.models import SpeechModel, build_model
+
+VOCAB = 12
+FP32_TOL = 1e-4
+_SMALL = {"num_layers": 2, "width": 32, "n_mels": 40}
+
+# Every encoder family and every full-context attention kind.
+FAMILIES = {
+    "cnn": ArchSpec.uniform(encoder="cnn", kernel=5, norm="batchnorm", **_SMALL),
+    "lstm": ArchSpec.uniform(encoder="lstm", **_SMALL),
+    "blstm": ArchSpec.uniform(encoder="blstm", **_SMALL),
+    "cnn_lstm": ArchSpec.uniform(encoder="cnn_lstm", kernel=5, **_SMALL),
+    "transformer-abs": ArchSpec.uniform(
+        encoder="transformer", heads=2, ffn_expansion=2.0, attention="abs", **_SMALL
+    ),
+    "conformer-rel": ArchSpec.uniform(
+        heads=2, ffn_expansion=2.0, kernel=5, attention="rel", subsampling="conv1d", **_SMALL
+    ),
+    "conformer-local": ArchSpec.uniform(
+        heads=2, ffn_expansion=2.0, kernel=5, attention="local", attention_window=8, **_SMALL
+    ),
+    "conformer-linear": ArchSpec.uniform(
+        heads=2, ffn_expansion=2.0, kernel=5, attention="linear", **_SMALL
+    ),
+}
+
+
+def _model(spec: ArchSpec, seed: int = 0) -> SpeechModel:
+    torch.manual_seed(seed)
+    model = build_model(spec, vocab_size=VOCAB, specaugment=False)
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0.0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _max_diff(model: SpeechModel, path: Path, frames: tuple[int, ...]) -> float:
+    runner = OnnxRecognizer(model.frontend, path, threads=1)
+    reference = EncoderCTC(model).eval()
+    worst = 0.0
+    g = torch.Generator().manual_seed(1)
+    for t in frames:
+        feats = torch.randn(2, t, model.frontend.num_features, generator=g)
+        with torch.no_grad():
+            expected = reference(feats).numpy()
+        got = runner.log_probs(feats)
+        assert got.shape == expected.shape, (t, got.shape, expected.shape)
+        worst = max(worst, float(np.abs(got - expected).max()))
+    return worst
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_fp32_graph_matches_pytorch_at_any_length(family: str, tmp_path: Path) -> None:
+    model = _model(FAMILIES[family])
+    path = export_onnx(model, tmp_path / "model.onnx", example_frames=120)
+    # Lengths other than the traced one, including odd and much longer ones.
+    assert _max_diff(model, path, (37, 120, 613)) < FP32_TOL
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[SpeechModel, Path]:
+    # Wide enough that weights, not graph structure, make up the file.
+    model = _model(FAMILIES["conformer-rel"].with_layer(0, width=96).with_layer(1, width=96))
+    path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx")
+    return model, path
+
+
+def test_recognizer_transcribes_like_the_model(exported: tuple[SpeechModel, Path]) -> None:
+    model, path = exported
+    g = torch.Generator().manual_seed(2)
+    lengths = [16000, 9000, 12345]
+    wave = torch.zeros(3, max(lengths))
+    for i, n in enumerate(lengths):
+        wave[i, :n] = 0.1 * torch.randn(n, generator=g)
+    lens = torch.tensor(lengths)
+    with torch.no_grad():
+        expected = model.transcribe_ids(wave, lens)
+    assert OnnxRecognizer(model.frontend, path).transcribe_ids(wave, lens) == expected
+
+
+def test_int8_is_smaller_and_close(exported: tuple[SpeechModel, Path], tmp_path: Path) -> None:
+    model, path = exported
+    int8 = to_int8(path, tmp_path / "model.int8.onnx")
+    assert int8.stat().st_size < 0.8 * path.stat().st_size
+    diff = _max_diff(model, int8, (50, 300))
+    assert np.isfinite(diff) and 0.0 < diff < 1.0
+
+
+def test_fp16_is_close(exported: tuple[SpeechModel, Path], tmp_path: Path) -> None:
+    model, path = exported
+    fp16 = to_fp16(path, tmp_path / "model.fp16.onnx")
+    assert fp16.stat().st_size < 0.7 * path.stat().st_size
+    assert _max_diff(model, fp16, (50, 300)) < 0.1
+
+
+def test_only_ctc_models_export(tmp_path: Path) -> None:
+    spec = ArchSpec.uniform(
+        decoder=DecoderSpec(kind="rnnt", predictor="stateless", dim=16), **_SMALL
+    )
+    with pytest.raises(UserError, match="CTC"):
+        export_onnx(_model(spec), tmp_path / "m.onnx")
