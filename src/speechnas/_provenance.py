@@ -13,7 +13,17 @@ from speechnas import __version__
 
 __all__ = ["cpu_name", "run_info"]
 
-_PACKAGES = ("torch", "numpy", "soundfile", "sentencepiece", "jiwer")
+_PACKAGES = (
+    "torch",
+    "numpy",
+    "soundfile",
+    "sentencepiece",
+    "jiwer",
+    "optuna",
+    "onnx",
+    "onnxruntime",
+    "lightgbm",
+)
 
 
 def _git_commit() -> str | None:
