@@ -32,6 +32,9 @@ def onnx_session(path: str | os.PathLike[str], *, threads: int | None = None) ->
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3  # warnings about unused initialisers are noise here
+    # Idle workers would spin for the next operator and compete with PyTorch's own threads,
+    # which compute the features between runs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
