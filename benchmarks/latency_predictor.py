@@ -36,10 +36,10 @@ from scipy.stats import kendalltau
 from speechnas._provenance import cpu_name, run_info
 from speechnas.arch import ArchSpec
 from speechnas.hardware import TorchCPUTarget
-from speechnas.hardware.lut import LatencyTable, measure_parts
+from speechnas.hardware.lut import LatencyTable, Part, measure_parts
 from speechnas.hardware.measure import threads, untrained_model
 from speechnas.hardware.predictor import LatencyPredictor
-from speechnas.hardware.tables import profile_table, sample_specs
+from speechnas.hardware.tables import sample_specs
 from speechnas.reports import markdown_table, update_section
 from speechnas.space import SpeechSpace
 
@@ -48,49 +48,54 @@ WORK = REPO / "runs" / "benchmarks" / "latency"
 RESULTS = REPO / "benchmarks" / "results" / "latency_predictor.json"
 SPACE = SpeechSpace(decoders=("ctc",), streaming="both")
 AUDIO_S = 5.0
-LABELS = {"learned": "learned (LightGBM)", "table": "table sum", "flops": "FLOPs line"}
+LABELS = {
+    "learned": "learned (LightGBM)",
+    "table": "table sum",
+    "flops": "FLOPs line",
+    "remeasured": "re-measured (noise floor)",
+}
 
 
-def _table(threads_: int, n_train: int) -> LatencyTable:
-    path = WORK / f"cpu-torch-{threads_}t.json"
-    target = TorchCPUTarget(threads_)
-    table = LatencyTable.load(path) if path.exists() else LatencyTable(target.describe())
-    held = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
-    todo = [s for s in sample_specs(SPACE, n_train, seed=0) if s.arch_id not in held]
+def _measure_all(
+    threads_: int, train: list[ArchSpec], test: list[ArchSpec], repeat: list[ArchSpec]
+) -> dict[str, Any]:
+    """Measure every spec part by part, training and held-out ones interleaved.
+
+    Interleaving makes both sets meet the same machine conditions (a shared CPU drifts by
+    several percent over minutes). ``repeat`` specs are measured a second time at the end:
+    how far two measurements of one model differ is the floor under any predictor's error.
+    Results are cached per spec in ``WORK`` (an interrupted run resumes).
+    """
+    path = WORK / f"measured-cpu-torch-{threads_}t.json"
+    done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    ratio = max(1, len(train) // max(1, len(test)))
+    order: list[tuple[str, ArchSpec]] = []
+    tests = iter(test)
+    for i, spec in enumerate(train):
+        order.append((spec.arch_id, spec))
+        if i % ratio == ratio - 1:
+            nxt = next(tests, None)
+            if nxt is not None:
+                order.append((nxt.arch_id, nxt))
+    order += [(s.arch_id, s) for s in tests]
+    order += [(f"{s.arch_id}:again", s) for s in repeat]
     start = time.perf_counter()
-
-    def progress(i: int, spec: ArchSpec, ms: float) -> None:
-        if (i + 1) % 25 == 0:
-            table.save(path)
-            print(
-                f"  table {threads_}t: {i + 1}/{len(todo)} ({time.perf_counter() - start:.0f} s)"
-            )
-
-    profile_table(todo, target, audio_s=AUDIO_S, table=table, on_model=progress)
-    table.save(path)
-    return table
-
-
-def _measure_test(threads_: int, specs: list[ArchSpec]) -> list[dict[str, Any]]:
-    path = WORK / f"test-cpu-torch-{threads_}t.json"
-    done = json.loads(path.read_text()) if path.exists() else []
-    have = {d["arch_id"] for d in done}
     with threads(threads_):
-        for spec in specs:
-            if spec.arch_id in have:
+        for n, (key, spec) in enumerate(order):
+            if key in done:
                 continue
             model = untrained_model(spec)
-            _, _, total = measure_parts(model, spec, audio_s=AUDIO_S)
-            done.append(
-                {
-                    "arch_id": spec.arch_id,
-                    "spec": spec.to_dict(),
-                    "latency_ms": total,
-                    "macs": model.macs(AUDIO_S),
-                }
-            )
-            if len(done) % 25 == 0:
+            parts, ms, total = measure_parts(model, spec, audio_s=AUDIO_S)
+            done[key] = {
+                "parts": [[p.kind, p.signature, p.frames, p.macs] for p in parts],
+                "ms": ms,
+                "total": total,
+                "macs": model.macs(AUDIO_S),
+            }
+            if (n + 1) % 25 == 0:
                 path.write_text(json.dumps(done))
+                elapsed = time.perf_counter() - start
+                print(f"  {threads_}t: {n + 1}/{len(order)} measured ({elapsed:.0f} s)")
     path.write_text(json.dumps(done))
     return done
 
@@ -106,52 +111,51 @@ def _scores(predicted: list[float], measured: list[float]) -> dict[str, float]:
 
 
 def evaluate(threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
-    print(f"cpu-torch, {threads_} thread(s): profiling {n_train} training models")
-    table = _table(threads_, n_train)
-    train_ids = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
-    test_specs = [
-        s for s in sample_specs(SPACE, n_test + 50, seed=1) if s.arch_id not in train_ids
-    ]
-    test_specs = test_specs[:n_test]
-    print(f"  measuring {len(test_specs)} held-out models")
-    test = _measure_test(threads_, test_specs)
-    test = [t for t in test if t["arch_id"] in {s.arch_id for s in test_specs}]
+    print(f"cpu-torch, {threads_} thread(s): {n_train} training and {n_test} held-out models")
+    train = sample_specs(SPACE, n_train, seed=0)
+    train_ids = {s.arch_id for s in train}
+    test = [s for s in sample_specs(SPACE, n_test + 50, seed=1) if s.arch_id not in train_ids]
+    test = test[:n_test]
+    repeat = test[: n_test // 3]
+    measured = _measure_all(threads_, train, test, repeat)
+    table = LatencyTable(TorchCPUTarget(threads_).describe(), AUDIO_S)
+    for spec in train:
+        m = measured[spec.arch_id]
+        parts = [Part(kind, sig, frames, macs) for kind, sig, frames, macs in m["parts"]]
+        table.add(spec, parts, m["ms"], m["total"])
+    table.save(WORK / f"cpu-torch-{threads_}t.table.json")
     start = time.perf_counter()
     predictor = LatencyPredictor(table)
     fit_s = time.perf_counter() - start
     # The naive proxy: latency = a + b * MACs, least squares over the training models.
-    train_macs = [
-        untrained_model(ArchSpec.from_dict(m["spec"])).macs(AUDIO_S) for m in table.models
-    ]
-    train_ms = [m["latency_ms"] for m in table.models]
-    a = np.vstack([np.ones(len(train_macs)), np.array(train_macs, dtype=float)]).T
-    coef = np.linalg.lstsq(a, np.array(train_ms), rcond=None)[0]
-    measured, by_table, learned, flops, inside = [], [], [], [], 0
+    a = np.array([[1.0, measured[s.arch_id]["macs"]] for s in train])
+    coef = np.linalg.lstsq(a, np.array([measured[s.arch_id]["total"] for s in train]))[0]
+    truth, by_table, learned, flops, inside = [], [], [], [], 0
     start = time.perf_counter()
-    for t in test:
-        spec = ArchSpec.from_dict(t["spec"])
+    for spec in test:
+        m = measured[spec.arch_id]
         pred = predictor.predict(spec)
-        measured.append(t["latency_ms"])
+        truth.append(m["total"])
         by_table.append(pred.table_ms)
         learned.append(pred.latency_ms)
-        flops.append(max(0.1, float(coef[0] + coef[1] * t["macs"])))
-        inside += pred.low_ms <= t["latency_ms"] <= pred.high_ms
+        flops.append(max(0.1, float(coef[0] + coef[1] * m["macs"])))
+        inside += pred.low_ms <= m["total"] <= pred.high_ms
     predict_ms = 1000 * (time.perf_counter() - start) / len(test)
+    again = [measured[f"{s.arch_id}:again"]["total"] for s in repeat]
+    first = [measured[s.arch_id]["total"] for s in repeat]
     return {
         "target": table.target,
         "train_models": len(table.models),
         "part_signatures": len(table),
         "test_models": len(test),
-        "measured_ms": {
-            "min": min(measured),
-            "median": statistics.median(measured),
-            "max": max(measured),
-        },
+        "measured_ms": {"min": min(truth), "median": statistics.median(truth), "max": max(truth)},
         "predictors": {
-            "table": _scores(by_table, measured),
-            "learned": _scores(learned, measured),
-            "flops": _scores(flops, measured),
+            "table": _scores(by_table, truth),
+            "learned": _scores(learned, truth),
+            "flops": _scores(flops, truth),
+            "remeasured": _scores(again, first),
         },
+        "remeasured_models": len(repeat),
         "learned_band_coverage": inside / len(test),
         "fit_s": fit_s,
         "predict_ms": predict_ms,
@@ -162,11 +166,7 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     rows = []
     for r in results:
         name = f"{r['target']['target']}, {r['target']['threads']} thread(s)"
-        for key, label in (
-            ("learned", "learned (LightGBM)"),
-            ("table", "table sum"),
-            ("flops", "FLOPs line"),
-        ):
+        for key, label in LABELS.items():
             s = r["predictors"][key]
             rows.append(
                 [
@@ -182,8 +182,11 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"Measured on {info['cpu']} (torch {info['versions']['torch']}). Held-out "
         "architectures drawn uniformly from the default space with CTC heads (streaming and "
         "full-context, 2-12 layers, widths 64-256), none of them among the training models; "
-        "latency = transcribing 5 s of audio at batch 1 (median of 10 runs). Goals: >= 95% "
-        "within ±10%, τ >= 0.9.",
+        "latency = transcribing 5 s of audio at batch 1 (median of 10 runs). Training and "
+        "held-out models are measured interleaved, so both meet the same machine conditions. "
+        "The last row of each target re-measures a third of the held-out models at the end "
+        "of the run against their first measurement: the noise floor under every predictor. "
+        "Goals: >= 95% within ±10%, τ >= 0.9.",
         "",
         markdown_table(header, rows, left=2),
         "",

@@ -36,7 +36,7 @@ from speechnas.models import SpeechModel
 __all__ = ["LatencyTable", "Part", "measure_parts", "model_parts"]
 
 #: Bumped when signatures change meaning; tables of another version are refused.
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,8 @@ class LatencyTable:
         self.target = target
         self.audio_s = audio_s
         self.entries: dict[str, _Entry] = {}
-        #: Whole models measured: ``{"spec": dict, "latency_ms": float}`` each.
+        #: Whole models measured: ``{"spec": dict, "latency_ms": float, "parts":
+        #: [[signature, ms], ...]}`` each.
         self.models: list[dict[str, Any]] = []
         self._fits: dict[str, np.ndarray] | None = None
 
@@ -295,8 +296,33 @@ class LatencyTable:
                 part.signature, _Entry(part.kind, part.frames, part.macs)
             )
             entry.ms.append(float(value))
-        self.models.append({"spec": spec.to_dict(), "latency_ms": float(total_ms)})
+        self.models.append(
+            {
+                "spec": spec.to_dict(),
+                "latency_ms": float(total_ms),
+                "parts": [[p.signature, float(v)] for p, v in zip(parts, ms, strict=True)],
+            }
+        )
         self._fits = None
+
+    def without(self, indices: set[int]) -> LatencyTable:
+        """The table as if the models at ``indices`` (of :attr:`models`) were never profiled.
+
+        The learned predictor is fitted on features computed this way (cross-fitting), so that
+        it learns how far the table is off for models it has not seen, as at prediction time.
+        """
+        out = LatencyTable(self.target, self.audio_s)
+        for i, model in enumerate(self.models):
+            if i in indices:
+                continue
+            for signature, value in model["parts"]:
+                known = self.entries[signature]
+                entry = out.entries.setdefault(
+                    signature, _Entry(known.kind, known.frames, known.macs)
+                )
+                entry.ms.append(float(value))
+            out.models.append(model)
+        return out
 
     def lookup(self, part: Part) -> float | None:
         entry = self.entries.get(part.signature)

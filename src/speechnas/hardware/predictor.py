@@ -4,7 +4,8 @@
 :class:`~speechnas.hardware.lut.LatencyTable` holds. Its features are the table's estimate
 for the model, the share of parts the table knew exactly, and the spec's size (MACs, params,
 layers, widths, frames, family, attention, decoder, streaming). Three LightGBM models are
-fitted on log latency: the median (its prediction) and the 10th and 90th percentiles (its
+fitted, by five-fold cross-fitting (each model's features from a table without it), on log
+latency: the median (its prediction) and the 10th and 90th percentiles (its
 uncertainty band). With fewer than :data:`MIN_MODELS` records it predicts the table sum with
 a +-25% band.
 
@@ -29,6 +30,7 @@ __all__ = ["MIN_MODELS", "LatencyPredictor", "Prediction"]
 
 #: Whole-model records needed before the learned correction is used.
 MIN_MODELS = 30
+_FOLDS = 5
 _FAMILIES = ("conformer", "transformer", "lstm", "blstm", "cnn_lstm", "cnn")
 _ATTENTION = ("abs", "rel", "local", "linear")
 _DECODERS = ("ctc", "rnnt", "aed_lstm", "aed_transformer")
@@ -91,12 +93,21 @@ class LatencyPredictor:
     def _fit(self) -> None:
         import lightgbm as lgb
 
-        rows, targets = [], []
-        for record in self.table.models:
-            spec = ArchSpec.from_dict(record["spec"])
-            rows.append(_features(spec, untrained_model(spec), self.table)[0])
-            targets.append(math.log(record["latency_ms"]))
-        x, y = np.array(rows), np.array(targets)
+        # Cross-fitting: each model's features come from a table without its fold, so the
+        # model learns (and its band measures) the table's error on architectures it has not
+        # seen, which is what every prediction faces. With the table's own entries the table
+        # sum would look exact on the training set.
+        models = self.table.models
+        order = np.random.default_rng(self.seed).permutation(len(models))
+        rows: list[list[float]] = [[] for _ in models]
+        for k in range(_FOLDS):
+            held = {int(i) for i in order[k::_FOLDS]}
+            table = self.table.without(held)
+            for i in held:
+                spec = ArchSpec.from_dict(models[i]["spec"])
+                rows[i] = _features(spec, untrained_model(spec), table)[0]
+        x = np.array(rows)
+        y = np.array([math.log(m["latency_ms"]) for m in models])
         common: dict[str, Any] = {
             "n_estimators": 300,
             "learning_rate": 0.05,
