@@ -16,7 +16,9 @@ an exported graph, where every item is whole and they change nothing.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import tempfile
 from pathlib import Path
 
 import torch
@@ -62,7 +64,11 @@ class EncoderCTC(nn.Module):
 
 
 def export_onnx(
-    model: SpeechModel, path: str | os.PathLike[str], *, example_frames: int = 200
+    model: SpeechModel,
+    path: str | os.PathLike[str],
+    *,
+    example_frames: int = 200,
+    fresh_process_retry: bool = True,
 ) -> Path:
     """Write ``model``'s encoder and CTC head to ``path`` as ONNX (see the module docstring).
 
@@ -71,6 +77,9 @@ def export_onnx(
         path: the ``.onnx`` file to write (parents are created).
         example_frames: feature frames of the example input used to trace the graph; the
             exported graph accepts any length.
+        fresh_process_retry: the exported graph is checked at two other lengths against the
+            model; if it fails, export again in a new Python process. (A second export of an
+            LSTM model in one process can silently fix the length: seen with torch 2.13.)
 
     Raises:
         UserError: the model is not a CTC model.
@@ -101,5 +110,57 @@ def export_onnx(
     if program is None:
         raise ExportError("ONNX export returned no program")
     program.save(str(out))
+    try:
+        _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
+    except ExportError as e:
+        if not fresh_process_retry:
+            raise
+        log.warning("%s; exporting again in a fresh process", e)
+        _export_in_fresh_process(model, out, example_frames)
+        _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
     log.info("exported %s (%.2f MB)", out, out.stat().st_size / 1e6)
     return out
+
+
+def _export_in_fresh_process(model: SpeechModel, out: Path, example_frames: int) -> None:
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp:
+        blob = Path(tmp) / "model.pt"
+        torch.save(model, blob)
+        child = context.Process(target=_export_child, args=(str(blob), str(out), example_frames))
+        child.start()
+        child.join()
+    if child.exitcode != 0:
+        raise ExportError(
+            f"ONNX export in a fresh process failed too (exit code {child.exitcode})"
+        )
+
+
+def _export_child(blob: str, out: str, example_frames: int) -> None:
+    model = torch.load(blob, weights_only=False)  # our own file, written just now
+    export_onnx(model, out, example_frames=example_frames, fresh_process_retry=False)
+
+
+def _check_lengths(wrapper: EncoderCTC, path: Path, traced: int, features: int) -> None:
+    """Run the graph at lengths other than the traced one and compare with PyTorch.
+
+    The exporter can fix a dynamic length without an error (seen for a second LSTM export
+    in one process); such a graph must not be used.
+    """
+    from speechnas.export.runtime import onnx_session
+
+    session = onnx_session(path, threads=1)
+    g = torch.Generator().manual_seed(0)
+    for frames in (max(8, traced // 3 + 1), 2 * traced + 7):
+        feats = torch.randn(1, frames, features, generator=g)
+        with torch.no_grad():
+            expected = wrapper(feats).numpy()
+        try:
+            got = session.run(None, {INPUT_NAME: feats.numpy()})[0]  # type: ignore[attr-defined]
+        except Exception as e:  # ONNX Runtime raises its own types
+            raise ExportError(f"the exported graph fails at {frames} frames: {e}") from e
+        if got.shape != expected.shape or float(abs(got - expected).max()) > 1e-3:
+            raise ExportError(
+                f"the exported graph differs from the model at {frames} frames "
+                f"(traced at {traced})"
+            )
