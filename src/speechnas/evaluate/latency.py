@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from speechnas.hardware.measure import noise, time_calls
 from speechnas.hardware.measure import threads as thread_count
+from speechnas.hardware.measure import time_transcription
 from speechnas.models import SpeechModel
 
 __all__ = ["Latency", "measure_latency"]
@@ -58,15 +58,11 @@ def measure_latency(
         raise ValueError(
             f"need repeats >= 1 and audio_seconds > 0, got {repeats}, {audio_seconds}"
         )
-    wave = noise(audio_seconds)
-    lens = torch.tensor([wave.shape[1]])
     was_training = model.training
     model.eval()
     try:
         with thread_count(threads) as used:
-            t = time_calls(
-                lambda: model.transcribe_ids(wave, lens), warmup=warmup, repeats=repeats
-            )
+            t = time_transcription(model, audio_seconds, warmup=warmup, repeats=repeats)
     finally:
         model.train(was_training)
     return Latency(

@@ -18,8 +18,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import Utterance
@@ -29,7 +27,7 @@ from speechnas.export.onnx import export_onnx
 from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
 from speechnas.export.runtime import OnnxRecognizer
 from speechnas.hardware._base import Recognizer
-from speechnas.hardware.measure import noise, threads, time_calls
+from speechnas.hardware.measure import threads, time_transcription
 from speechnas.models import SpeechModel
 from speechnas.text import Tokenizer
 
@@ -79,10 +77,7 @@ def _measure(
     latency_s: float,
     repeats: int,
 ) -> Variant:
-    wave = noise(latency_s)
-    lens = torch.tensor([wave.shape[1]])
-    with torch.no_grad():
-        t = time_calls(lambda: recognizer.transcribe_ids(wave, lens), repeats=repeats)
+    t = time_transcription(recognizer, latency_s, repeats=repeats)
     scores = {}
     for set_name, utts in test_sets.items():
         r = evaluate_model(recognizer, tokenizer, list(utts), name=set_name, rtf_utterances=0)

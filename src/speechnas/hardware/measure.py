@@ -25,7 +25,7 @@ import torch
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.audio import SAMPLE_RATE
-from speechnas.hardware._base import Target
+from speechnas.hardware._base import Recognizer, Target
 from speechnas.models import SpeechModel, build_model
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "profile_model",
     "threads",
     "time_calls",
+    "time_transcription",
     "untrained_model",
 ]
 
@@ -64,9 +65,26 @@ def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) 
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    times.sort()
-    p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
-    return Timing(median_s=statistics.median(times), p90_s=p90, repeats=repeats)
+    return _timing(times)
+
+
+def _timing(times: Sequence[float]) -> Timing:
+    """Median and 90th percentile (nearest rank) of measured seconds."""
+    ordered = sorted(times)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return Timing(median_s=statistics.median(ordered), p90_s=p90, repeats=len(ordered))
+
+
+@torch.no_grad()
+def time_transcription(
+    recognizer: Recognizer, seconds: float, *, warmup: int = 2, repeats: int = 10
+) -> Timing:
+    """Time ``recognizer`` transcribing ``seconds`` of seeded noise at batch 1."""
+    wave = noise(seconds)
+    lens = torch.tensor([wave.shape[1]])
+    return time_calls(
+        functools.partial(recognizer.transcribe_ids, wave, lens), warmup=warmup, repeats=repeats
+    )
 
 
 @contextmanager
@@ -177,13 +195,7 @@ def profile_model(
         recognizer = target.prepare(model, workdir or Path(tmp))
         utterances = []
         for seconds in lengths_s:
-            wave = noise(seconds)
-            lens = torch.tensor([wave.shape[1]])
-            t = time_calls(
-                functools.partial(recognizer.transcribe_ids, wave, lens),
-                warmup=warmup,
-                repeats=repeats,
-            )
+            t = time_transcription(recognizer, seconds, warmup=warmup, repeats=repeats)
             utterances.append(
                 UtteranceProfile(
                     audio_s=seconds,
@@ -238,11 +250,11 @@ def _profile_chunks(
             model.head.greedy_decode(out, torch.tensor([out.shape[1]]))
         times.append(time.perf_counter() - start)
         start_sample += chunk_samples
-    timed = sorted(times[warmup:]) or sorted(times)
+    timed = times[warmup:] or times
     if not timed:
         raise ValueError(f"{seconds} s is shorter than one chunk ({chunk_samples} samples)")
-    median = statistics.median(timed)
-    p90 = timed[min(len(timed) - 1, int(round(0.9 * (len(timed) - 1))))]
+    t = _timing(timed)
+    median, p90 = t.median_s, t.p90_s
     chunk_ms = 1000.0 * chunk_samples / SAMPLE_RATE
     algorithmic = spec.algorithmic_latency_ms or 0.0
     return ChunkProfile(
