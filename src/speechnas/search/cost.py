@@ -5,6 +5,7 @@ from __future__ import annotations
 from speechnas.arch import ArchSpec
 from speechnas.evaluate.latency import measure_latency
 from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.memory import analytic_memory_bytes
 
 __all__ = ["cheap_metrics"]
 
@@ -25,7 +26,7 @@ def cheap_metrics(
     model = untrained_model(spec, vocab_size)
     params = model.num_params()
     latency = measure_latency(model, audio_seconds=audio_seconds, repeats=repeats, threads=threads)
-    memory = params * 4 + model.activation_bytes(audio_seconds)
+    memory = sum(analytic_memory_bytes(model, audio_seconds))
     algorithmic = spec.algorithmic_latency_ms
     return {
         "params": float(params),
