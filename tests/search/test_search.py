@@ -369,3 +369,81 @@ def test_predicted_latency_prunes_before_anything_is_built(tmp_path: Path) -> No
             within = r.metrics["latency_ms"] <= budget
             assert within or r.reason.startswith("constraint: latency_ms"), r
     assert "on predicted latency" in summary.describe(config.n_trials)
+
+
+def _memory_table(path: Path, specs: list[Any], audio_s: float) -> Path:
+    """A memory table whose records follow ``1.3 * analytic + 1 MB`` (with a seeded 2%
+    scatter), so the fitted predictions are known to the test."""
+    import numpy as np
+
+    from speechnas.hardware.measure import untrained_model
+    from speechnas.hardware.memory import MemoryModel, MemoryRecord, analytic_memory_bytes
+
+    memory = MemoryModel(audio_s, 1)
+    rng = np.random.default_rng(0)
+    for spec in specs:
+        weights, activations = (
+            b / 1e6 for b in analytic_memory_bytes(untrained_model(spec), audio_s)
+        )
+        measured = (1.0 + 1.3 * (weights + activations)) * (1 + 0.02 * rng.standard_normal())
+        memory.add(
+            MemoryRecord(spec, audio_s, 1, 300.0, 300.0 + measured - weights, weights, activations)
+        )
+    return memory.save(path)
+
+
+def test_predicted_memory_prunes_before_anything_is_built(tmp_path: Path) -> None:
+    """With a memory table, ``memory_mb`` is the fitted prediction, and a spec predicted over
+    ``max_memory_mb`` is pruned with its prediction, never built for measuring or trained."""
+    from speechnas.hardware.memory import MemoryModel
+    from speechnas.hardware.tables import sample_specs
+
+    raw = tiny_search(tmp_path, n_trials=8, strategy="random", strategy_options={})
+    space = search_config_from_dict(raw).space
+    specs = sample_specs(space, 12, seed=5)
+    path = _memory_table(tmp_path / "memory.json", specs, audio_s=1.0)
+    predicted = sorted(MemoryModel.load(path).predict(s).memory_mb for s in specs)
+    budget = predicted[len(predicted) // 3]  # most of the space is over
+    config = search_config_from_dict(
+        {**raw, "hardware": {"memory_table": str(path)}, "constraints": {"max_memory_mb": budget}}
+    )
+    summary = run_search(config, progress=False)
+    records = [r for r in _records(config) if r.cached_from is None and r.finished]
+    over = [r for r in records if r.reason.startswith("predicted: memory_mb")]
+    assert over and summary.predicted_over == len(over)
+    trained = {p.name for p in (config.run_dir / "trials").glob("*")}
+    for r in records:
+        assert r.metrics["predicted_memory_low_mb"] <= r.metrics["predicted_memory_mb"]
+        assert r.metrics["predicted_memory_mb"] <= r.metrics["predicted_memory_high_mb"]
+        assert "predicted_latency_ms" not in r.metrics  # no latency table was given
+        if r in over:
+            assert r.state == "PRUNED" and r.rung == -1
+            assert r.metrics["predicted_memory_mb"] > budget
+            assert "memory_mb" not in r.metrics and f"{r.number:04d}" not in trained
+        else:
+            assert r.metrics["predicted_memory_mb"] <= budget
+            assert r.metrics["memory_mb"] == r.metrics["predicted_memory_mb"]
+            assert r.metrics["analytic_memory_mb"] > 0
+    assert "on predicted latency or memory" in summary.describe(config.n_trials)
+
+
+def test_a_memory_table_is_checked_before_the_search_starts(tmp_path: Path) -> None:
+    from speechnas.hardware.tables import sample_specs
+
+    raw = tiny_search(tmp_path, n_trials=2)
+    with pytest.raises(ConfigError, match="memory_tabel"):
+        search_config_from_dict({**raw, "hardware": {"memory_tabel": "m.json"}})
+    with pytest.raises(ConfigError, match="memory_table"):
+        search_config_from_dict({**raw, "hardware": {}})
+    with pytest.raises(ConfigError, match="predicted needs a latency table"):
+        search_config_from_dict({**raw, "hardware": {"memory_table": "m", "latency": "predicted"}})
+    specs = sample_specs(search_config_from_dict(raw).space, 3, seed=0)
+    few = _memory_table(tmp_path / "few.json", specs, audio_s=1.0)
+    config = search_config_from_dict({**raw, "hardware": {"memory_table": str(few)}})
+    with pytest.raises(UserError, match=r"hardware.memory_table .*few.json: 3 measured"):
+        run_search(config, progress=False)
+    other = _memory_table(tmp_path / "5s.json", specs, audio_s=5.0)
+    hardware = {"memory_table": str(other)}
+    config = search_config_from_dict({**raw, "name": "tiny-5s", "hardware": hardware})
+    with pytest.raises(UserError, match="measured on 5 s of audio but latency_seconds is 1"):
+        run_search(config, progress=False)

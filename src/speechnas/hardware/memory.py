@@ -336,6 +336,15 @@ class MemoryModel:
         self.records.append(record)
         self._fit = None
 
+    def fit(self) -> MemoryModel:
+        """Fit now (predictions fit on first use otherwise); returns ``self``.
+
+        Raises:
+            ValueError: fewer than :data:`MIN_RECORDS` records.
+        """
+        self._fitted()
+        return self
+
     def _fitted(self) -> _Fit:
         if self._fit is None:
             if len(self.records) < MIN_RECORDS:

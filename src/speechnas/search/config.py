@@ -171,21 +171,30 @@ class Constraints:
 
 @dataclass(frozen=True)
 class HardwareConfig:
-    """Latency prediction before anything is measured or trained (isSafe pruning).
+    """Latency and memory prediction before anything is measured or trained (isSafe pruning).
 
     Attributes:
         table: a latency table written by ``speechnas profile --export`` on the target.
         latency: where the ``latency_ms`` objective and constraint come from: ``measured``
             on this machine (the table then only prunes early), or ``predicted`` from the
             table (for a target other than this machine).
+        memory_table: measured inference memory written by ``speechnas profile
+            --export-memory``; with it, ``memory_mb`` is the fitted model's prediction
+            instead of the analytic estimate, and specs predicted over
+            ``constraints.max_memory_mb`` are pruned before they are built for measuring.
     """
 
-    table: str
+    table: str | None = None
     latency: str = "measured"
+    memory_table: str | None = None
 
     def __post_init__(self) -> None:
         if self.latency not in ("measured", "predicted"):
             raise ValueError(f"latency={self.latency!r}; expected 'measured' or 'predicted'")
+        if self.table is None and self.memory_table is None:
+            raise ValueError("give a latency table, a memory_table or both")
+        if self.table is None and self.latency == "predicted":
+            raise ValueError("latency: predicted needs a latency table")
 
 
 @dataclass(frozen=True)
@@ -214,8 +223,9 @@ class SearchConfig:
         latency_target_ms, latency_weight: when set, the first objective ``x`` is replaced by
             the scalarised ``x + latency_weight * |latency_ms - latency_target_ms| / 1000``.
         constraints: hard limits on cheap measurements.
-        hardware: a latency table; specs predicted over ``constraints.max_latency_ms`` are
-            pruned before they are even built for measuring.
+        hardware: a latency table and/or a memory table; specs predicted over
+            ``constraints.max_latency_ms`` or ``max_memory_mb`` are pruned before they are
+            even built for measuring.
         fidelity: the multi-fidelity ladder and pruner.
         train: training settings of every trial.
         final: the final retraining of the front.

@@ -42,6 +42,8 @@ from rich.progress import (
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
+from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
@@ -59,7 +61,7 @@ __all__ = ["SearchSummary", "open_store", "run_search", "summarise"]
 
 log = logging.getLogger(__name__)
 
-#: The reason of a trial pruned on predicted latency starts with this.
+#: The reason of a trial pruned on predicted latency or memory starts with this.
 PREDICTED_PRUNE = "predicted:"
 
 #: A search stops (keeping what finished) after this many failed trials in a row: something
@@ -76,8 +78,8 @@ class SearchSummary:
         complete: trials that reached the last rung.
         stopped_at_rung: trials the pruner stopped, by rung (0-based).
         constrained: trials pruned by a hard constraint before training (with those below).
-        predicted_over: of those, trials pruned on predicted latency alone (never built for
-            measuring, never trained).
+        predicted_over: of those, trials pruned on predicted latency or memory alone (never
+            built for measuring, never trained).
         training_saved_s: the training the predicted prunes saved, estimated as their count
             times the mean wall time of the trials that were trained.
         cached: trials whose architecture had been evaluated before (their copies are not
@@ -113,7 +115,7 @@ class SearchSummary:
         if not self.predicted_over:
             return ""
         return (
-            f" ({self.predicted_over} on predicted latency, saving about "
+            f" ({self.predicted_over} on predicted latency or memory, saving about "
             f"{self.training_saved_s / 60:.0f} min of training)"
         )
 
@@ -204,7 +206,7 @@ def _objective_values(metrics: dict[str, float], config: SearchConfig) -> list[f
 
 def _predictor(config: SearchConfig) -> LatencyPredictor | None:
     """The latency predictor of ``config.hardware`` (fitted now), or ``None``."""
-    if config.hardware is None:
+    if config.hardware is None or config.hardware.table is None:
         return None
     table = LatencyTable.load(config.hardware.table)
     if abs(table.audio_s - config.latency_seconds) > 1e-9:
@@ -221,6 +223,37 @@ def _predictor(config: SearchConfig) -> LatencyPredictor | None:
     return LatencyPredictor(table)
 
 
+def _memory_model(config: SearchConfig) -> MemoryModel | None:
+    """The memory model of ``config.hardware`` (fitted now), or ``None``."""
+    if config.hardware is None or config.hardware.memory_table is None:
+        return None
+    path = config.hardware.memory_table
+    memory = MemoryModel.load(path)
+    if abs(memory.audio_s - config.latency_seconds) > 1e-9:
+        raise UserError(
+            f"hardware.memory_table {path} was measured on {memory.audio_s:g} s of audio but "
+            f"latency_seconds is {config.latency_seconds:g}"
+        )
+    try:
+        memory.fit()
+    except ValueError as e:
+        raise UserError(f"hardware.memory_table {path}: {e}") from None
+    log.info(
+        "memory model from %d measured models (%s thread(s), %s)",
+        len(memory),
+        memory.threads,
+        memory.machine.get("cpu"),
+    )
+    return memory
+
+
+def _over(name: str, value: float, low: float, high: float, limit: float | None) -> list[str]:
+    """Why a predicted ``value`` of metric ``name`` breaks ``limit`` (empty when it does not)."""
+    if limit is None or value <= limit:
+        return []
+    return [f"{name} {value:.4g} > {limit:.4g} (10-90% band {low:.4g}-{high:.4g})"]
+
+
 class _Search:
     """One process's part of a search (state that lives only as long as the process)."""
 
@@ -232,6 +265,7 @@ class _Search:
         self.subsets = subset_manifests(config)
         self.dev = dev_manifest(config)
         self.predictor = _predictor(config)
+        self.memory = _memory_model(config)
 
     def run_trial(self) -> TrialRecord:
         study, config = self.store.study, self.config
@@ -274,24 +308,39 @@ class _Search:
         self.store.study.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, reason)
 
+    def _predict(self, spec: Any) -> tuple[dict[str, float], list[str]]:
+        """Predicted latency and memory (as trial metrics), and why they break the limits."""
+        model = untrained_model(spec)  # one build serves both predictors
+        limits = self.config.constraints
+        predicted: dict[str, float] = {}
+        over: list[str] = []
+        if self.predictor is not None:
+            lat = self.predictor.predict(spec, model)
+            predicted["predicted_latency_ms"] = lat.latency_ms
+            predicted["predicted_low_ms"] = lat.low_ms
+            predicted["predicted_high_ms"] = lat.high_ms
+            over += _over(
+                "latency_ms", lat.latency_ms, lat.low_ms, lat.high_ms, limits.max_latency_ms
+            )
+        if self.memory is not None:
+            mem = self.memory.predict(spec, model)
+            predicted["predicted_memory_mb"] = mem.memory_mb
+            predicted["predicted_memory_low_mb"] = mem.low_mb
+            predicted["predicted_memory_high_mb"] = mem.high_mb
+            over += _over(
+                "memory_mb", mem.memory_mb, mem.low_mb, mem.high_mb, limits.max_memory_mb
+            )
+        return predicted, over
+
     def _predicted_over(
         self, trial: optuna.Trial, spec: Any, start: float
     ) -> dict[str, float] | None:
-        """Predict latency; prune the trial (and return ``None``) if it is over budget."""
-        assert self.predictor is not None
-        pred = self.predictor.predict(spec)
-        predicted = {
-            "predicted_latency_ms": pred.latency_ms,
-            "predicted_low_ms": pred.low_ms,
-            "predicted_high_ms": pred.high_ms,
-        }
-        limit = self.config.constraints.max_latency_ms
-        if limit is None or pred.latency_ms <= limit:
+        """Predict latency and memory; prune the trial (and return ``None``) if either is
+        over budget."""
+        predicted, over = self._predict(spec)
+        if not over:
             return predicted
-        reason = (
-            f"{PREDICTED_PRUNE} latency_ms {pred.latency_ms:.4g} > {limit:.4g} "
-            f"(10-90% band {pred.low_ms:.4g}-{pred.high_ms:.4g})"
-        )
+        reason = f"{PREDICTED_PRUNE} " + "; ".join(over)
         trial.set_user_attr("metrics", predicted)
         trial.set_user_attr("rung", -1)
         trial.set_user_attr("reason", reason)
@@ -303,7 +352,7 @@ class _Search:
     def _evaluate(self, trial: optuna.Trial, spec: Any, start: float) -> None:
         config, study = self.config, self.store.study
         predicted: dict[str, float] = {}
-        if self.predictor is not None:
+        if config.hardware is not None:
             within = self._predicted_over(trial, spec, start)
             if within is None:
                 return
@@ -321,6 +370,10 @@ class _Search:
             metrics["measured_latency_ms"] = metrics["latency_ms"]
             metrics["latency_ms"] = predicted["predicted_latency_ms"]
             metrics["rtf"] = metrics["latency_ms"] / 1000.0 / config.latency_seconds
+        if self.memory is not None:
+            # Measured on the memory table's machine and fitted: replaces the analytic estimate.
+            metrics["analytic_memory_mb"] = metrics["memory_mb"]
+            metrics["memory_mb"] = predicted["predicted_memory_mb"]
         trial.set_user_attr("metrics", metrics)
         broken = config.constraints.violations(metrics)
         if broken:
