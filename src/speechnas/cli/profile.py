@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from speechnas.cli._model_source import add_model_source, load_model_source
+from speechnas.cli._profile_memory import export_memory
 from speechnas.cli._types import positive_float, positive_int
 from speechnas.errors import UserError
 
@@ -72,6 +73,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from speechnas.hardware import make_target, profile_model
 
+    if args.export_memory:
+        return export_memory(args)
     if args.export:
         return _export_table(args)
     if not (args.preset or args.spec or args.checkpoint):
@@ -151,12 +154,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="instead of one model, profile --specs sampled CTC architectures part by part "
         "into a latency table (JSON) that a search can use; extends an existing table",
     )
-    p.add_argument("--specs", type=positive_int, default=200, help="models for --export")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed for --export")
+    p.add_argument(
+        "--export-memory",
+        metavar="FILE",
+        help="instead of one model, measure the peak inference memory of --specs sampled "
+        "architectures, each in a fresh process, into a memory table (JSON) that a search "
+        "can use (hardware.memory_table); extends an existing file",
+    )
+    p.add_argument(
+        "--specs", type=positive_int, default=200, help="models for --export, --export-memory"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="sampling seed for --export, --export-memory"
+    )
     p.add_argument(
         "--table-seconds",
         type=positive_float,
         default=5.0,
-        help="audio length the table is measured on (default 5)",
+        help="audio length a table (--export, --export-memory) is measured on (default 5)",
     )
     p.set_defaults(func=_run)
