@@ -3,10 +3,13 @@
 ``export_bundle`` writes, into one folder:
 
 * ``model.onnx`` (FP32) and, as asked, ``model.int8.onnx`` and ``model.fp16.onnx``;
+* for a streaming CTC model also the chunk step with its state, ``model.stream.onnx`` and
+  its ``.int8``/``.fp16`` copies (see :mod:`speechnas.export.streaming`);
 * ``deploy.json``: the architecture, the tokenizer and the front-end settings a runtime needs
   to turn audio into features and ids into text;
 * ``export.json``: per variant (PyTorch, then each ONNX precision) its file size, measured CPU
-  latency on ``latency_s`` seconds of audio, and WER/CER on every given test set.
+  latency on ``latency_s`` seconds of audio, and WER/CER on every given test set; a streamed
+  variant also has its compute per chunk.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import Utterance
@@ -26,8 +31,9 @@ from speechnas.evaluate.runner import evaluate_model
 from speechnas.export.onnx import export_onnx
 from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
 from speechnas.export.runtime import OnnxRecognizer
+from speechnas.export.streaming import OnnxStreamingRecognizer, StreamStep, export_streaming
 from speechnas.hardware._base import Recognizer
-from speechnas.hardware.measure import threads, time_transcription
+from speechnas.hardware.measure import noise, threads, time_transcription, timing_of
 from speechnas.models import SpeechModel
 from speechnas.text import Tokenizer
 
@@ -38,7 +44,8 @@ __all__ = ["ExportReport", "Variant", "export_bundle"]
 class Variant:
     """One runnable form of the model and what it measured.
 
-    ``scores`` maps a test set to ``{"wer", "cer", "utterances"}``.
+    ``scores`` maps a test set to ``{"wer", "cer", "utterances"}``. Streamed variants also
+    time each chunk step of the graph (``chunk_ms``, median; ``chunk_p90_ms``).
     """
 
     name: str
@@ -47,6 +54,8 @@ class Variant:
     latency_ms: float
     latency_p90_ms: float
     scores: dict[str, dict[str, float]]
+    chunk_ms: float | None = None
+    chunk_p90_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,12 @@ def _measure(
     repeats: int,
 ) -> Variant:
     t = time_transcription(recognizer, latency_s, repeats=repeats)
+    chunk = None
+    if isinstance(recognizer, OnnxStreamingRecognizer):
+        wave = noise(latency_s)
+        feats, _ = recognizer.frontend(wave, torch.tensor([wave.shape[1]]))
+        recognizer.chunk_seconds(feats.numpy())  # warm-up
+        chunk = timing_of(recognizer.chunk_seconds(feats.numpy()))
     scores = {}
     for set_name, utts in test_sets.items():
         r = evaluate_model(recognizer, tokenizer, list(utts), name=set_name, rtf_utterances=0)
@@ -89,7 +104,19 @@ def _measure(
         latency_ms=1000 * t.median_s,
         latency_p90_ms=1000 * t.p90_s,
         scores=scores,
+        chunk_ms=1000 * chunk.median_s if chunk else None,
+        chunk_p90_ms=1000 * chunk.p90_s if chunk else None,
     )
+
+
+def _precisions(fp32: Path, precisions: Sequence[str]) -> dict[str, Path]:
+    """``fp32`` and its quantised copies (``model.onnx`` -> ``model.int8.onnx``, ...)."""
+    files = {"fp32": fp32}
+    if "int8" in precisions:
+        files["int8"] = to_int8(fp32, fp32.with_name(f"{fp32.stem}.int8.onnx"))
+    if "fp16" in precisions:
+        files["fp16"] = to_fp16(fp32, fp32.with_name(f"{fp32.stem}.fp16.onnx"))
+    return files
 
 
 def export_bundle(
@@ -120,36 +147,42 @@ def export_bundle(
     sets = dict(test_sets or {})
     model.eval()
     fp32 = export_onnx(model, out / "model.onnx")
-    files = {"fp32": fp32}
-    if "int8" in precisions:
-        files["int8"] = to_int8(fp32, out / "model.int8.onnx")
-    if "fp16" in precisions:
-        files["fp16"] = to_fp16(fp32, out / "model.fp16.onnx")
+    files = _precisions(fp32, precisions)
+    streams = {}
+    if spec.streaming is not None:
+        streams = _precisions(export_streaming(model, out / "model.stream.onnx"), precisions)
     variants = []
     with threads(num_threads) as used:
         torch_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         variants.append(
             _measure("pytorch", model, tokenizer, None, torch_bytes, sets, latency_s, repeats)
         )
-        for precision in PRECISIONS:
-            if precision not in files or precision not in precisions:
-                continue
-            path = files[precision]
-            runner = OnnxRecognizer(model.frontend, path, threads=used)
-            variants.append(
-                _measure(
-                    f"onnx-{precision}",
-                    runner,
-                    tokenizer,
-                    path,
-                    path.stat().st_size,
-                    sets,
-                    latency_s,
-                    repeats,
+        for kind, paths in (("onnx", files), ("onnx-stream", streams)):
+            for precision, path in paths.items():
+                if precision not in precisions:
+                    continue
+                runner: Recognizer
+                if kind == "onnx":
+                    runner = OnnxRecognizer(model.frontend, path, threads=used)
+                else:
+                    runner = OnnxStreamingRecognizer(model, path, threads=used)
+                size = path.stat().st_size
+                variants.append(
+                    _measure(
+                        f"{kind}-{precision}",
+                        runner,
+                        tokenizer,
+                        path,
+                        size,
+                        sets,
+                        latency_s,
+                        repeats,
+                    )
                 )
-            )
     if "fp32" not in precisions:
-        fp32.unlink()
+        for kept in (files, streams):
+            if "fp32" in kept:
+                kept.pop("fp32").unlink()
     deploy = {
         "arch": spec.to_dict(),
         "arch_id": spec.arch_id,
@@ -164,6 +197,17 @@ def export_bundle(
         "input": "feats (B, T, F) float32, whole utterances",
         "output": "log_probs (B, T', V); id 0 is the CTC blank",
     }
+    if spec.streaming is not None:
+        step = StreamStep(model)
+        deploy["stream"] = {
+            "graph": "model.stream.onnx: feats (1, Cf, F), stem_valid, chunk_start, "
+            "chunk_valid (int64 scalars), state... -> log_probs (1, C', V), state...",
+            "feature_frames_per_chunk": step.feature_chunk,
+            "frames_per_chunk": step.chunk,
+            "output_frames_per_chunk": step.out_chunk,
+            "delay_chunks": step.delay,
+            "algorithmic_latency_ms": spec.algorithmic_latency_ms,
+        }
     (out / "deploy.json").write_text(json.dumps(deploy, indent=2, sort_keys=True))
     report = ExportReport(
         arch_id=spec.arch_id,

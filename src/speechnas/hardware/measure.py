@@ -38,6 +38,7 @@ __all__ = [
     "threads",
     "time_calls",
     "time_transcription",
+    "timing_of",
     "untrained_model",
 ]
 
@@ -65,10 +66,10 @@ def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) 
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return _timing(times)
+    return timing_of(times)
 
 
-def _timing(times: Sequence[float]) -> Timing:
+def timing_of(times: Sequence[float]) -> Timing:
     """Median and 90th percentile (nearest rank) of measured seconds."""
     ordered = sorted(times)
     p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
@@ -253,7 +254,7 @@ def _profile_chunks(
     timed = times[warmup:] or times
     if not timed:
         raise ValueError(f"{seconds} s is shorter than one chunk ({chunk_samples} samples)")
-    t = _timing(timed)
+    t = timing_of(timed)
     median, p90 = t.median_s, t.p90_s
     chunk_ms = 1000.0 * chunk_samples / SAMPLE_RATE
     algorithmic = spec.algorithmic_latency_ms or 0.0

@@ -27,6 +27,10 @@ class EncoderLayer(nn.Module, abc.ABC):
       feeding consecutive chunks of a batch whose items all have the full length through
       ``step(chunk, state) -> (out, state)`` and concatenating the outputs gives
       ``forward`` on the whole (within 1e-4), for any chunk sizes the encoder uses.
+      ``step(chunk, state, valid)`` with ``valid < T_chunk`` treats the frames after the
+      first ``valid`` as padding of a fixed-size last chunk: the first ``valid`` output
+      frames are those of an utterance that ends there. States may hold 0-dim integer
+      tensors where they hold ints (positions, frame counts), as in an exported stream step.
     * ``macs(num_frames)``: multiply-accumulates of ``forward`` on one utterance of
       ``num_frames`` frames, counting matrix products (``nn.Linear``, convolutions, LSTMs and
       :class:`~speechnas.models._blocks.MatMul`) only; equal to what forward hooks on those
@@ -49,8 +53,10 @@ class EncoderLayer(nn.Module, abc.ABC):
         """State before the first chunk of a stream."""
         raise NotImplementedError(f"{type(self).__name__} does not stream")
 
-    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
-        """Process the next chunk ``(B, T_chunk, C)`` of a stream."""
+    def step(
+        self, x: Tensor, state: Any, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, Any]:
+        """Process the next chunk ``(B, T_chunk, C)`` of a stream (``valid``: see above)."""
         raise NotImplementedError(f"{type(self).__name__} does not stream")
 
     @abc.abstractmethod

@@ -46,8 +46,9 @@ __all__ = [
 ATTENTION_KINDS = ("abs", "rel", "local", "linear")
 
 #: Stream state: cached keys and values of the last ``left_context`` frames, each
-#: ``(B, H, left_context, d)``, and the absolute position of the next frame.
-AttentionState = tuple[Tensor, Tensor, int]
+#: ``(B, H, left_context, d)``, and the absolute position of the next frame (an int, or a
+#: 0-dim integer tensor where the position is a graph input, as in an exported stream step).
+AttentionState = tuple[Tensor, Tensor, "int | Tensor"]
 
 
 def attention_mask(
@@ -309,18 +310,20 @@ class SelfAttention(nn.Module):
         k: Tensor,
         v: Tensor,
         *,
-        q_start: int,
-        k_start: int,
+        q_start: int | Tensor,
+        k_offset: int,
         key_end: Tensor,
         layout: _Layout,
     ) -> Tensor:
         """Softmax attention block by block.
 
         Args:
-            q: (B, H, Tq, d) queries of frames ``q_start, q_start + 1, ...``.
-            k: (B, H, Tk, d) keys of frames ``k_start, ...``; they must include every key a
-                block of ``layout`` reaches that exists (``k_start <= q_start - layout.left``
-                or the frames before ``k_start`` do not exist).
+            q: (B, H, Tq, d) queries of frames ``q_start, q_start + 1, ...``; ``q_start`` may
+                be a 0-dim tensor (a stream position that is a graph input).
+            k: (B, H, Tk, d) keys of frames ``q_start + k_offset, ...``; they must include
+                every key a block of ``layout`` reaches that exists
+                (``k_offset <= -layout.left`` or the frames before the first key do not
+                exist).
             v: (B, H, Tk, d) values, like ``k``.
             key_end: (B,) first frame past each item's keys (its length).
             layout: The block layout.
@@ -333,7 +336,8 @@ class SelfAttention(nn.Module):
         rows = layout.rows(num_queries)
         num_blocks = rows // block
         first_key = q_start - layout.left  # frame of key column 0 of block 0
-        pad_left = k_start - first_key
+        k_start = q_start + k_offset
+        pad_left = k_offset + layout.left  # k_start - first_key, known without q_start
         pad_right = rows + layout.left + layout.right - pad_left - k.shape[2]
         pad = (0, 0, pad_left, pad_right)
         q = nn.functional.pad(q, (0, 0, 0, rows - num_queries))
@@ -381,7 +385,7 @@ class SelfAttention(nn.Module):
             h = self._linear(q, k, v, x_lens)
         else:
             layout = self._layout(x.shape[1])
-            h = self._attend(q, k, v, q_start=0, k_start=0, key_end=x_lens, layout=layout)
+            h = self._attend(q, k, v, q_start=0, k_offset=0, key_end=x_lens, layout=layout)
         return zero_padding(self.out(self._merge(h)), x_lens)
 
     def initial_state(self, batch_size: int) -> AttentionState:
@@ -393,11 +397,19 @@ class SelfAttention(nn.Module):
         cache = torch.zeros(shape, device=w.device, dtype=w.dtype)
         return cache, cache.clone(), 0
 
-    def step(self, x: Tensor, state: AttentionState) -> tuple[Tensor, AttentionState]:
+    def step(
+        self, x: Tensor, state: AttentionState, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, AttentionState]:
         """Process the next frames ``(B, T_step, D)`` of a stream whose items all have full length.
 
         A step must start on a chunk boundary: every step but a stream's last gets a multiple
         of ``chunk`` frames. Equal to :meth:`forward` on the whole stream.
+
+        Args:
+            x: The step's frames.
+            state: From :meth:`initial_state` or the previous step.
+            valid: How many of the step's frames are speech; the rest pad a fixed-size last
+                step and are never attended to. ``None``: all of them.
 
         Returns:
             ``(B, T_step, D)`` outputs and the new state.
@@ -410,7 +422,7 @@ class SelfAttention(nn.Module):
         k_cache, v_cache, pos = state
         if x.shape[1] == 0:
             return self.out(x), state  # (B, 0, D)
-        if pos % self.chunk:
+        if isinstance(pos, int) and pos % self.chunk:
             raise ValueError(
                 f"x.shape[1]={x.shape[1]!r} is invalid at frame {pos}: the previous step "
                 f"ended inside a chunk of {self.chunk}; only a stream's last step may"
@@ -419,10 +431,11 @@ class SelfAttention(nn.Module):
         k = torch.cat([k_cache, k], dim=2)  # (B, H, left_context + T_step, d)
         v = torch.cat([v_cache, v], dim=2)
         end = pos + x.shape[1]
-        key_end = torch.full((x.shape[0],), end, device=x.device)
+        speech = x.shape[1] if valid is None else valid
+        key_end = torch.zeros(x.shape[0], dtype=torch.long, device=x.device) + (pos + speech)
         layout = _Layout(self.chunk, self.left_context, 0)
         h = self._attend(
-            q, k, v, q_start=pos, k_start=pos - self.left_context, key_end=key_end, layout=layout
+            q, k, v, q_start=pos, k_offset=-self.left_context, key_end=key_end, layout=layout
         )
         keep = k.shape[2] - self.left_context
         return self.out(self._merge(h)), (k[:, :, keep:], v[:, :, keep:], end)

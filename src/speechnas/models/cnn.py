@@ -23,7 +23,7 @@ __all__ = ["CNNBlock"]
 
 # Stream state: each sub-block's convolution history (B, kernel - 1, channels), the running
 # sum (B, D) of the squeezed frames and how many frames it holds.
-CNNBlockState = tuple[list[Tensor], Tensor, int]
+CNNBlockState = tuple[list[Tensor], Tensor, "int | Tensor"]
 
 
 class _SeparableConv(nn.Module):
@@ -154,8 +154,13 @@ class CNNBlock(EncoderLayer):
         convs = [conv.depthwise.initial_state(batch_size) for conv in self._sub_blocks()]
         return convs, running, 0
 
-    def step(self, x: Tensor, state: CNNBlockState) -> tuple[Tensor, CNNBlockState]:
-        """(B, T_chunk, C) and state -> (B, T_chunk, D) and the new state."""
+    def step(
+        self, x: Tensor, state: CNNBlockState, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, CNNBlockState]:
+        """(B, T_chunk, C) and state -> (B, T_chunk, D) and the new state.
+
+        Causal throughout, so padding after the ``valid`` frames cannot reach them.
+        """
         if not self.causal:
             return super().step(x, state)
         conv_states, running, seen = state
@@ -165,9 +170,8 @@ class CNNBlock(EncoderLayer):
             h, conv_state = conv.step(h, conv_state)
             new_states.append(conv_state)
         sums = running[:, None, :] + h.cumsum(dim=1)  # (B, T_chunk, D)
-        frames = torch.arange(
-            seen + 1, seen + h.shape[1] + 1, device=h.device, dtype=h.dtype
-        )  # (T_chunk,)
+        # (T_chunk,) frames seen so far at each step frame; ``seen`` may be a tensor
+        frames = torch.arange(1, h.shape[1] + 1, device=h.device, dtype=h.dtype) + seen
         gate = self._excite(sums / frames[:, None])
         return self._output(h, gate, x), (new_states, sums[:, -1], seen + h.shape[1])
 

@@ -177,7 +177,9 @@ class ConformerLayer(EncoderLayer):
             return super().initial_state(batch_size)  # type: ignore[no-any-return]
         return self.attn.initial_state(batch_size), self.conv.depthwise.initial_state(batch_size)
 
-    def step(self, x: Tensor, state: ConformerState) -> tuple[Tensor, ConformerState]:
+    def step(
+        self, x: Tensor, state: ConformerState, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, ConformerState]:
         """(B, T_step, C) and state -> (B, T_step, D) and the new state.
 
         ``T_step`` is a multiple of ``chunk`` except on a stream's last step.
@@ -187,7 +189,7 @@ class ConformerLayer(EncoderLayer):
         attn_state, conv_state = state
         h = self.proj(x)
         h = h + 0.5 * self.ffn1(self.ffn1_norm(h))
-        a, attn_state = self.attn.step(self.attn_norm(h), attn_state)
+        a, attn_state = self.attn.step(self.attn_norm(h), attn_state, valid)
         h = h + self.dropout(a)
         c, conv_state = self.conv.step(h, conv_state)
         h = h + c

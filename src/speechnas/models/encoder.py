@@ -71,9 +71,9 @@ class Encoder(nn.Module):
         self.stem_width = layers[0].in_width
         self.width = layers[-1].width
 
-    def _post_stem(self, x: Tensor, offset: int) -> Tensor:
+    def _post_stem(self, x: Tensor, offset: int | Tensor) -> Tensor:
         if self.positions:
-            pos = torch.arange(offset, offset + x.shape[1], device=x.device)
+            pos = torch.arange(x.shape[1], device=x.device) + offset
             x = x + sinusoids(pos, x.shape[2])[None]
         return self.dropout(x)  # type: ignore[no-any-return]
 

@@ -114,8 +114,13 @@ class LSTMLayer(EncoderLayer):
             return super().initial_state(batch_size)  # type: ignore[no-any-return]
         return _lstm_state(self.lstm, batch_size)
 
-    def step(self, x: Tensor, state: LSTMState) -> tuple[Tensor, LSTMState]:
-        """(B, T_chunk, C) and ``(h, c)`` -> (B, T_chunk, D) and the new ``(h, c)``."""
+    def step(
+        self, x: Tensor, state: LSTMState, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, LSTMState]:
+        """(B, T_chunk, C) and ``(h, c)`` -> (B, T_chunk, D) and the new ``(h, c)``.
+
+        Unidirectional, so padding after the ``valid`` frames cannot reach them.
+        """
         if self.bidirectional:
             return super().step(x, state)
         h, new_state = self.lstm(x, state)
@@ -211,9 +216,12 @@ class CNNLSTMLayer(EncoderLayer):
         return self.conv.initial_state(batch_size), _lstm_state(self.lstm, batch_size)
 
     def step(
-        self, x: Tensor, state: tuple[Tensor, LSTMState]
+        self, x: Tensor, state: tuple[Tensor, LSTMState], valid: int | Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, LSTMState]]:
-        """(B, T_chunk, C) and state -> (B, T_chunk, D) and the new state."""
+        """(B, T_chunk, C) and state -> (B, T_chunk, D) and the new state.
+
+        Causal, so padding after the ``valid`` frames cannot reach them.
+        """
         if not self.causal:
             return super().step(x, state)
         conv_state, lstm_state = state

@@ -142,7 +142,9 @@ class TransformerLayer(EncoderLayer):
             return super().initial_state(batch_size)  # type: ignore[no-any-return]
         return self.attn.initial_state(batch_size)
 
-    def step(self, x: Tensor, state: AttentionState) -> tuple[Tensor, AttentionState]:
+    def step(
+        self, x: Tensor, state: AttentionState, valid: int | Tensor | None = None
+    ) -> tuple[Tensor, AttentionState]:
         """(B, T_step, C) and state -> (B, T_step, D) and the new state.
 
         ``T_step`` is a multiple of ``chunk`` except on a stream's last step.
@@ -150,7 +152,7 @@ class TransformerLayer(EncoderLayer):
         if not self.causal:
             return super().step(x, state)
         h = self.proj(x)
-        a, state = self.attn.step(self.attn_norm(h), state)
+        a, state = self.attn.step(self.attn_norm(h), state, valid)
         h = h + self.dropout(a)
         return h + self.ffn(self.ffn_norm(h)), state
 

@@ -1,0 +1,386 @@
+"""ONNX export of a streaming CTC model's chunk step, with its whole state as tensors.
+
+Legend: B batch (1 in a stream), F features, Cf feature frames per chunk, C frames per chunk at
+the first layer's input rate (the stem's output rate), C' encoder frames per chunk, V
+vocabulary.
+
+One graph runs one chunk::
+
+    feats (1, Cf, F), stem_valid (), chunk_start (), chunk_valid (), *state
+        -> log_probs (1, C', V), *state
+
+Every piece of a stream's state is a fixed-shape tensor that goes in and comes out: the
+stem's convolution histories, the look-ahead's waiting frames, the frames buffered until a
+chunk is whole, and each layer's state (attention key/value caches and positions,
+convolution histories, LSTM states, running means). Nothing in the graph depends on how far
+the stream has got, so the same graph serves every chunk.
+
+Three integer scalars say which frames are speech, so that the first and last chunks need no
+graph of their own:
+
+* ``stem_valid``: how many of the chunk's stem frames are speech; the rest (a stream's padded
+  end) are zeroed, as whole-utterance inference zeroes frames past the end.
+* ``chunk_start``: the position of the layer chunk this step completes.
+* ``chunk_valid``: how many of that chunk's frames are speech. With 0 (a chunk before the
+  first, or after the last) the layers' states come out unchanged.
+
+A look-ahead of ``L`` stem frames delays the layers: the chunk that a step completes is
+``delay = ceil(L / C)`` chunks behind the chunk of features it was given, so a stream runs
+``delay`` extra steps on zero features at the end. :class:`ChunkSchedule` works out the
+scalars of every step for an utterance, and :func:`run_stream` drives any step function (the
+PyTorch module or the ONNX Runtime session) through it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from speechnas.errors import UserError
+from speechnas.export.onnx import OPSET, ExportError
+from speechnas.models import SpeechModel
+from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
+
+__all__ = [
+    "ChunkSchedule",
+    "OnnxStreamingRecognizer",
+    "StreamStep",
+    "export_streaming",
+    "run_stream",
+]
+
+FEATS = "feats"
+SCALARS = ("stem_valid", "chunk_start", "chunk_valid")
+LOG_PROBS = "log_probs"
+
+
+def _flatten(tree: Any) -> list[Tensor]:
+    """The tensors of nested lists/tuples, depth first."""
+    if isinstance(tree, (list, tuple)):
+        return [leaf for item in tree for leaf in _flatten(item)]
+    return [tree]
+
+
+def _unflatten(template: Any, leaves: Iterator[Tensor]) -> Any:
+    """Rebuild ``template``'s nesting around the next tensors of ``leaves``."""
+    if isinstance(template, tuple):
+        return tuple(_unflatten(item, leaves) for item in template)
+    if isinstance(template, list):
+        return [_unflatten(item, leaves) for item in template]
+    return next(leaves)
+
+
+def _as_tensors(tree: Any) -> Any:
+    """Ints (positions, frame counts) become 0-dim int64 tensors."""
+    if isinstance(tree, tuple):
+        return tuple(_as_tensors(item) for item in tree)
+    if isinstance(tree, list):
+        return [_as_tensors(item) for item in tree]
+    if isinstance(tree, int):
+        return torch.tensor(tree, dtype=torch.long)
+    return tree
+
+
+def _keep_valid(h: Tensor, valid: Tensor) -> Tensor:
+    """Zero the frames of ``h`` (B, T, D) from ``valid`` on."""
+    frames = torch.arange(h.shape[1], device=h.device)
+    return h * (frames < valid).to(h.dtype)[None, :, None]
+
+
+class StreamStep(nn.Module):
+    """One chunk of a streaming CTC model (see the module docstring), as an exportable module.
+
+    Args:
+        model: a CTC model whose encoder streams (built from a spec with ``streaming``).
+
+    Raises:
+        UserError: the model is not a CTC model or does not stream.
+    """
+
+    def __init__(self, model: SpeechModel) -> None:
+        super().__init__()
+        if not isinstance(model.head, CTCHead):
+            raise UserError(
+                f"streaming ONNX export covers CTC models; this model's head is "
+                f"{type(model.head).__name__}"
+            )
+        enc = model.encoder
+        if enc.chunk is None:
+            raise UserError(
+                "streaming ONNX export needs a streaming architecture (a spec with "
+                "'streaming' set); this one is full-context: export it whole instead"
+            )
+        self.encoder = enc
+        self.head = model.head
+        self.features = model.frontend.num_features
+        self.feature_chunk = enc.input_chunk
+        self.chunk = enc.chunk * (2 if enc.reduction is not None else 1)
+        lookahead = enc.lookahead.frames if enc.lookahead is not None else 0
+        self.lookahead = lookahead
+        self.delay = math.ceil(lookahead / self.chunk)
+        self.buffered = self.delay * self.chunk - lookahead
+        self.out_chunk = enc.chunk
+        self._template = self._initial()
+
+    def _initial(self) -> tuple[Any, ...]:
+        """The state before a stream's first chunk (ints as tensors), batch of one."""
+        enc = self.encoder
+        w = enc.norm.weight
+        with torch.no_grad():
+            zeros = torch.zeros(1, self.feature_chunk, self.features, dtype=w.dtype)
+            _, shapes = enc.stem.step(zeros, enc.stem.initial_state(1))
+        stem = [torch.zeros_like(s) for s in shapes if s is not None]
+        pending = torch.zeros(1, self.lookahead, enc.stem_width, dtype=w.dtype)
+        buffer = torch.zeros(1, self.buffered, enc.stem_width, dtype=w.dtype)
+        layers = [_as_tensors(layer.initial_state(1)) for layer in enc._kept]
+        return stem, pending, buffer, layers
+
+    def initial_state(self) -> list[Tensor]:
+        """The flat state tensors to feed the first step."""
+        return [t.clone() for t in _flatten(self._template)]
+
+    @property
+    def state_names(self) -> list[str]:
+        return [f"state{i}" for i in range(len(_flatten(self._template)))]
+
+    @property
+    def layer_state_count(self) -> int:
+        """How many of the (last) state tensors belong to the layers."""
+        return len(_flatten(self._template[3]))
+
+    def forward(
+        self,
+        feats: Tensor,
+        stem_valid: Tensor,
+        chunk_start: Tensor,
+        chunk_valid: Tensor,
+        *state: Tensor,
+    ) -> tuple[Tensor, ...]:
+        """One chunk; see the module docstring for the inputs and outputs."""
+        enc = self.encoder
+        stem_state, pending, buffer, layer_states = _unflatten(self._template, iter(state))
+        h, new_stem = enc.stem.step(feats, stem_state)  # (1, C, Ds)
+        h = _keep_valid(h, stem_valid)
+        if enc.lookahead is not None:
+            h, pending = enc.lookahead.step(h, pending)  # C frames complete, L still waiting
+        if self.delay:
+            whole = torch.cat([buffer, h], dim=1)
+            h, buffer = whole[:, : self.chunk], whole[:, self.chunk :]
+        valid = chunk_valid
+        h = _keep_valid(enc._post_stem(h, chunk_start), valid)
+        new_layers = []
+        for i, layer in enumerate(enc._kept):
+            if i == enc.reduction_at:
+                assert enc.reduction is not None
+                h = enc.reduction.step(h)
+                valid = torch.div(valid + 1, 2, rounding_mode="floor")
+            h, layer_state = layer.step(h, layer_states[i], valid)
+            h = _keep_valid(h, valid)
+            new_layers.append(layer_state)
+        log_probs = self.head.log_probs(enc.norm(h))
+        # A chunk with no speech (before the first, after the last) leaves the layers alone.
+        speech = chunk_valid > 0
+        kept = [
+            torch.where(speech, new, old)
+            for new, old in zip(_flatten(new_layers), _flatten(layer_states), strict=True)
+        ]
+        return (log_probs, *new_stem, pending, buffer, *kept)
+
+
+@dataclass(frozen=True)
+class ChunkSchedule:
+    """The scalars of every step of a stream of ``feature_frames`` frames.
+
+    ``steps`` lists ``(stem_valid, chunk_start, chunk_valid, out_valid)`` per step, where
+    ``out_valid`` is how many of the step's output frames belong to the utterance.
+    """
+
+    feature_frames: int
+    feature_chunk: int
+    steps: tuple[tuple[int, int, int, int], ...]
+
+    @classmethod
+    def for_utterance(cls, step: StreamStep, feature_frames: int) -> ChunkSchedule:
+        enc = step.encoder
+        stem_frames = enc.frames_after_stem(feature_frames)
+        c = step.chunk
+        chunks = -(-stem_frames // c)
+        halved = enc.reduction is not None
+        steps = []
+        for k in range(chunks + step.delay):
+            j = k - step.delay
+            chunk_valid = min(max(stem_frames - j * c, 0), c) if j >= 0 else 0
+            out_valid = (chunk_valid + 1) // 2 if halved else chunk_valid
+            steps.append((min(max(stem_frames - k * c, 0), c), j * c, chunk_valid, out_valid))
+        return cls(feature_frames, step.feature_chunk, tuple(steps))
+
+    def chunk_feats(self, feats: np.ndarray, k: int) -> np.ndarray:
+        """Step ``k``'s (1, Cf, F) features, zero past the utterance's end."""
+        part = feats[:, k * self.feature_chunk : (k + 1) * self.feature_chunk]
+        missing = self.feature_chunk - part.shape[1]
+        if missing:
+            part = np.pad(part, ((0, 0), (0, missing), (0, 0)))
+        return np.ascontiguousarray(part, dtype=np.float32)
+
+
+#: One step: feats, the three scalars and the state in; log-probs and the state out.
+StepFn = Callable[[np.ndarray, Sequence[np.ndarray], Sequence[np.ndarray]], list[np.ndarray]]
+
+
+def run_stream(
+    step: StepFn, schedule: ChunkSchedule, feats: np.ndarray, state: Sequence[np.ndarray]
+) -> np.ndarray:
+    """Feed ``feats`` (1, T, F) through ``step`` chunk by chunk -> (1, T', V) log-probs."""
+    outs = []
+    for k, (stem_valid, start, valid, out_valid) in enumerate(schedule.steps):
+        scalars = [np.asarray(v, dtype=np.int64) for v in (stem_valid, start, valid)]
+        log_probs, *state = step(schedule.chunk_feats(feats, k), scalars, state)
+        if out_valid:
+            outs.append(log_probs[:, :out_valid])
+    return np.concatenate(outs, axis=1)
+
+
+def torch_step_fn(module: StreamStep) -> StepFn:
+    """``module`` as a :data:`StepFn` (the reference an exported graph is checked against)."""
+
+    def run(
+        feats: np.ndarray, scalars: Sequence[np.ndarray], state: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        with torch.no_grad():
+            args = [torch.from_numpy(np.asarray(a)) for a in (feats, *scalars, *state)]
+            return [t.numpy() for t in module(*args)]
+
+    return run
+
+
+def onnx_step_fn(session: Any) -> StepFn:
+    """An ONNX Runtime session of an exported step as a :data:`StepFn`."""
+    names = [i.name for i in session.get_inputs()]
+
+    def run(
+        feats: np.ndarray, scalars: Sequence[np.ndarray], state: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        values = [feats, *scalars, *state]
+        return list(session.run(None, dict(zip(names, values, strict=True))))
+
+    return run
+
+
+def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
+    """Write ``model``'s chunk step to ``path`` as ONNX and check it against PyTorch.
+
+    The check streams a seeded utterance of four and a half chunks (first, steady, partial
+    last and, with look-ahead, the flush steps) through both and compares every output.
+
+    Raises:
+        UserError: the model is not a streaming CTC model.
+        ExportError: the exporter failed, or the graph differs from the model.
+    """
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    step = StreamStep(model).eval()
+    state = step.initial_state()
+    feats = torch.zeros(1, step.feature_chunk, step.features)
+    scalars = [torch.tensor(v, dtype=torch.long) for v in (step.chunk, 0, step.chunk)]
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(
+                step,
+                (feats, *scalars, *state),
+                dynamo=True,
+                input_names=[FEATS, *SCALARS, *step.state_names],
+                output_names=[LOG_PROBS, *(f"next_{n}" for n in step.state_names)],
+                opset_version=OPSET,
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as e:  # the exporter raises many types; report them as one
+        raise ExportError(f"streaming ONNX export failed: {type(e).__name__}: {e}") from e
+    if program is None:
+        raise ExportError("streaming ONNX export returned no program")
+    program.save(str(out))
+    _check(step, out)
+    return out
+
+
+def _check(step: StreamStep, path: Path) -> None:
+    from speechnas.export.runtime import onnx_session
+
+    frames = step.feature_chunk * 4 + step.feature_chunk // 2 + 1
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(1, frames, step.features, generator=g).numpy()
+    schedule = ChunkSchedule.for_utterance(step, frames)
+    state = [s.numpy() for s in step.initial_state()]
+    expected = run_stream(torch_step_fn(step), schedule, feats, state)
+    try:
+        got = run_stream(onnx_step_fn(onnx_session(path, threads=1)), schedule, feats, state)
+    except Exception as e:  # ONNX Runtime raises its own types
+        raise ExportError(f"the exported chunk step fails: {e}") from e
+    if got.shape != expected.shape or float(np.abs(got - expected).max()) > 1e-3:
+        raise ExportError("the exported chunk step differs from the model")
+
+
+class OnnxStreamingRecognizer:
+    """The exported chunk step run chunk by chunk: waveform in, token ids out (greedy).
+
+    The front-end runs in PyTorch on each whole utterance (a deployment computes the same
+    frames as audio arrives), then its frames go through the graph one chunk at a time, the
+    state carried from step to step, exactly as in a live stream.
+
+    Args:
+        model: the model the graph was exported from (its front-end and streaming layout).
+        path: the exported chunk-step ``.onnx`` file (any precision).
+        threads: ONNX Runtime intra-op threads.
+    """
+
+    def __init__(
+        self, model: SpeechModel, path: str | os.PathLike[str], *, threads: int | None = None
+    ) -> None:
+        from speechnas.export.runtime import onnx_session
+
+        self.frontend = model.frontend.eval()
+        self.step = StreamStep(model).eval()
+        self.initial = [s.numpy() for s in self.step.initial_state()]
+        self.run = onnx_step_fn(onnx_session(path, threads=threads))
+
+    def log_probs(self, feats: np.ndarray) -> np.ndarray:
+        """(1, T, F) features -> (1, T', V) log-probabilities, streamed."""
+        schedule = ChunkSchedule.for_utterance(self.step, feats.shape[1])
+        return run_stream(self.run, schedule, feats, self.initial)
+
+    def chunk_seconds(self, feats: np.ndarray) -> list[float]:
+        """Wall time of each step of streaming ``feats`` (1, T, F), in order."""
+        times: list[float] = []
+
+        def timed(
+            f: np.ndarray, scalars: Sequence[np.ndarray], state: Sequence[np.ndarray]
+        ) -> list[np.ndarray]:
+            start = time.perf_counter()
+            out = self.run(f, scalars, state)
+            times.append(time.perf_counter() - start)
+            return out
+
+        run_stream(
+            timed, ChunkSchedule.for_utterance(self.step, feats.shape[1]), feats, self.initial
+        )
+        return times
+
+    @torch.no_grad()
+    def transcribe_ids(self, wave: Tensor, wave_lens: Tensor) -> list[list[int]]:
+        feats, feat_lens = self.frontend(wave, wave_lens)
+        ids: list[list[int]] = []
+        for i in range(feats.shape[0]):
+            item = feats[i : i + 1, : int(feat_lens[i])].numpy()
+            best = self.log_probs(item)[0].argmax(axis=-1)
+            ids.append(greedy_ctc_collapse(best.tolist()))
+        return ids

@@ -1,0 +1,206 @@
+"""Streaming ONNX export: the chunk step, streamed with its state, computes the whole model.
+
+Tolerance: streamed FP32 log-probabilities match PyTorch's whole-utterance ones within 1e-4
+(absolute; float32 rounding of reordered sums), at lengths that end inside a chunk, so the
+first chunk, steady chunks, a partial last chunk and the look-ahead's flush steps all count.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
+from speechnas.errors import UserError
+from speechnas.export import EncoderCTC, export_bundle
+from speechnas.export.streaming import (
+    ChunkSchedule,
+    OnnxStreamingRecognizer,
+    StreamStep,
+    export_streaming,
+    run_stream,
+    torch_step_fn,
+)
+from speechnas.models import SpeechModel, build_model
+from speechnas.models.ctc import CTCHead
+from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.text.tokenizers import CharTokenizer
+
+VOCAB = 12
+FP32_TOL = 1e-4
+_SMALL: dict[str, Any] = {"n_mels": 40, "width": 32}
+
+
+def _stream(chunk: int, lookahead: int = 0, left: int = 8) -> StreamingSpec:
+    return StreamingSpec(chunk=chunk, left_context=left, lookahead=lookahead)
+
+
+# Every streaming family; look-ahead, a mid-encoder reduction and both stems among them.
+FAMILIES = {
+    "cnn+lookahead": ArchSpec.uniform(
+        encoder="cnn", num_layers=2, kernel=5, norm="batchnorm", streaming=_stream(4, 3), **_SMALL
+    ),
+    "lstm": ArchSpec.uniform(encoder="lstm", num_layers=2, streaming=_stream(4), **_SMALL),
+    "cnn_lstm+lookahead": ArchSpec.uniform(
+        encoder="cnn_lstm", num_layers=2, kernel=5, streaming=_stream(3, 5), **_SMALL
+    ),
+    "transformer-abs": ArchSpec.uniform(
+        encoder="transformer",
+        num_layers=2,
+        heads=2,
+        ffn_expansion=2.0,
+        attention="abs",
+        streaming=_stream(4),
+        **_SMALL,
+    ),
+    "conformer-rel+reduction+lookahead": ArchSpec.uniform(
+        num_layers=3,
+        heads=2,
+        ffn_expansion=2.0,
+        kernel=5,
+        attention="rel",
+        time_reduction_layer=1,
+        streaming=_stream(3, 2, left=6),
+        **_SMALL,
+    ),
+    "conformer-local-conv1d": ArchSpec.uniform(
+        num_layers=2,
+        heads=2,
+        ffn_expansion=2.0,
+        kernel=5,
+        attention="local",
+        attention_window=4,
+        subsampling="conv1d",
+        streaming=_stream(4),
+        **_SMALL,
+    ),
+}
+
+
+def _model(spec: ArchSpec, seed: int = 0) -> SpeechModel:
+    torch.manual_seed(seed)
+    model = build_model(spec, vocab_size=VOCAB, specaugment=False)
+    with torch.no_grad():  # non-trivial batch-norm statistics
+        for name, buf in model.named_buffers():
+            if name.endswith("running_mean"):
+                buf.normal_(0.0, 0.1)
+            elif name.endswith("running_var"):
+                buf.uniform_(0.5, 1.5)
+    return model.eval()
+
+
+def _whole(model: SpeechModel, feats: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return EncoderCTC(model).eval()(feats).numpy()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_streamed_graph_matches_the_whole_model(family: str, tmp_path: Path) -> None:
+    model = _model(FAMILIES[family])
+    path = export_streaming(model, tmp_path / "stream.onnx")
+    recognizer = OnnxStreamingRecognizer(model, path, threads=1)
+    g = torch.Generator().manual_seed(1)
+    for frames in (37, 120, 203):
+        feats = torch.randn(1, frames, model.frontend.num_features, generator=g)
+        expected = _whole(model, feats)
+        got = recognizer.log_probs(feats.numpy())
+        assert got.shape == expected.shape, (frames, got.shape, expected.shape)
+        assert float(np.abs(got - expected).max()) < FP32_TOL, frames
+
+
+def test_a_chunk_without_speech_leaves_the_layers_alone() -> None:
+    step = StreamStep(_model(FAMILIES["conformer-rel+reduction+lookahead"]))
+    state = step.initial_state()
+    feats = torch.randn(1, step.feature_chunk, step.features)
+    zero = torch.tensor(0)
+    with torch.no_grad():
+        _, *after = step(feats, torch.tensor(step.chunk), zero, zero, *state)
+    moved = [not torch.equal(a, b) for a, b in zip(after, state, strict=True)]
+    layers = step.layer_state_count
+    assert 0 < layers < len(state)
+    assert any(moved[:-layers])  # the stem's history and the look-ahead move on
+    assert not any(moved[-layers:])  # attention caches, positions, convolutions do not
+
+
+def test_schedule_covers_the_utterance_and_the_lookahead_delay() -> None:
+    step = StreamStep(_model(FAMILIES["cnn_lstm+lookahead"]))
+    assert step.delay == 2  # 5 frames of look-ahead with 3-frame chunks
+    schedule = ChunkSchedule.for_utterance(step, 50)
+    stem_frames = step.encoder.frames_after_stem(50)
+    assert sum(s[3] for s in schedule.steps) == step.encoder.output_frames(50)
+    assert sum(s[0] for s in schedule.steps) == stem_frames
+    assert [s[2] for s in schedule.steps[: step.delay]] == [0, 0]  # waiting for look-ahead
+
+
+def test_streamed_module_matches_the_encoders_own_stream() -> None:
+    model = _model(FAMILIES["transformer-abs"])
+    step = StreamStep(model)
+    feats = torch.randn(1, 3 * step.feature_chunk, step.features)
+    schedule = ChunkSchedule.for_utterance(step, feats.shape[1])
+    state = [s.numpy() for s in step.initial_state()]
+    got = run_stream(torch_step_fn(step), schedule, feats.numpy(), state)
+    head = model.head
+    assert isinstance(head, CTCHead)
+    with torch.no_grad():
+        expected = head.log_probs(model.encoder.stream(feats)).numpy()
+    assert float(np.abs(got - expected).max()) < FP32_TOL
+
+
+def test_recognizer_transcribes_like_the_model(tmp_path: Path) -> None:
+    model = _model(FAMILIES["conformer-rel+reduction+lookahead"])
+    path = export_streaming(model, tmp_path / "stream.onnx")
+    g = torch.Generator().manual_seed(2)
+    lengths = [16000, 9000, 12345]
+    wave = torch.zeros(3, max(lengths))
+    for i, n in enumerate(lengths):
+        wave[i, :n] = 0.1 * torch.randn(n, generator=g)
+    lens = torch.tensor(lengths)
+    with torch.no_grad():
+        expected = model.transcribe_ids(wave, lens)
+    assert OnnxStreamingRecognizer(model, path).transcribe_ids(wave, lens) == expected
+
+
+def test_only_streaming_ctc_models_stream(tmp_path: Path) -> None:
+    full = ArchSpec.uniform(encoder="cnn", num_layers=2, kernel=5, **_SMALL)
+    with pytest.raises(UserError, match="full-context"):
+        export_streaming(_model(full), tmp_path / "m.onnx")
+    rnnt = ArchSpec.uniform(
+        encoder="lstm",
+        num_layers=2,
+        streaming=_stream(4),
+        decoder=DecoderSpec(kind="rnnt", predictor="stateless", dim=16),
+        **_SMALL,
+    )
+    with pytest.raises(UserError, match="CTC"):
+        export_streaming(_model(rnnt), tmp_path / "m.onnx")
+
+
+def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> None:
+    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
+    tokenizer = CharTokenizer.train(u.text for u in utts)
+    spec = FAMILIES["cnn+lookahead"]
+    torch.manual_seed(0)
+    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=False).eval()
+    report = export_bundle(
+        model,
+        spec,
+        tokenizer,
+        tmp_path / "out",
+        precisions=("fp32", "int8"),
+        test_sets={"dev": utts},
+        latency_s=1.0,
+        repeats=2,
+    )
+    names = [v.name for v in report.variants]
+    assert names == ["pytorch", "onnx-fp32", "onnx-int8", "onnx-stream-fp32", "onnx-stream-int8"]
+    streamed = report.variant("onnx-stream-fp32")
+    assert streamed.scores["dev"] == report.variant("pytorch").scores["dev"]
+    assert streamed.chunk_ms is not None and 0 < streamed.chunk_ms < streamed.latency_ms
+    assert (tmp_path / "out" / "model.stream.int8.onnx").is_file()
+    deploy = json.loads((tmp_path / "out" / "deploy.json").read_text())
+    assert deploy["stream"]["delay_chunks"] == 1
