@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{report.threads} thread(s)"
     )
     table.add_column("variant")
-    for col in ("size", "latency", "p90"):
+    for col in ("size", "latency", "p90", "per chunk"):
         table.add_column(col, justify="right")
     for name in sets:
         table.add_column(f"{name} WER", justify="right")
@@ -48,6 +48,7 @@ def _run(args: argparse.Namespace) -> int:
             f"{v.size_mb:.2f} MB",
             f"{v.latency_ms:.1f} ms",
             f"{v.latency_p90_ms:.1f} ms",
+            f"{v.chunk_ms:.2f} ms" if v.chunk_ms is not None else "-",
         ]
         for name in sets:
             row += [f"{100 * v.scores[name]['wer']:.1f}%", f"{100 * v.scores[name]['cer']:.1f}%"]
