@@ -208,9 +208,10 @@ def measure_peak_memory(
 
     The untrained model (:func:`~speechnas.hardware.measure.untrained_model`) transcribes
     ``warmup_s`` seconds of seeded noise, then the peak resident memory is reset (writing
-    ``5`` to ``/proc/self/clear_refs``) and it transcribes ``audio_s`` seconds, batch 1,
-    greedily. There is no fallback where the peak cannot be reset: a peak since process
-    start would mostly measure model building and imports.
+    ``5`` to ``/proc/self/clear_refs`` sets it to the current resident memory) and it
+    transcribes ``audio_s`` seconds, batch 1, greedily; the input waveform already exists
+    before the baseline is read. There is no fallback where the peak cannot be reset: a peak
+    since process start would mostly measure model building and imports.
 
     Args:
         spec: the architecture.
