@@ -36,6 +36,7 @@ def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert (out / "search" / "report" / "pareto_wer_latency.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## Pareto front" in report and "- test: WER" in report
+    assert "export `onnx-int8`" in report  # the best model, exported and measured
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
     # Run again: everything is found finished, nothing is trained again.
     assert main(args) == 0

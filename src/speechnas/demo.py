@@ -105,7 +105,10 @@ def demo_search_config(
         ),
         train=TrainSettings(batch_seconds=80.0, lr=3e-3, warmup_steps=30),
         final=FinalConfig(
-            top_k=1, epochs=settings.final_epochs, max_minutes=settings.final_minutes
+            top_k=1,
+            epochs=settings.final_epochs,
+            max_minutes=settings.final_minutes,
+            export=("fp32", "int8"),
         ),
     )
 
@@ -139,6 +142,14 @@ def _markdown(summary: Any, final: list[dict[str, Any]], config: SearchConfig) -
             lines.append(
                 f"  - {name}: WER {100 * s['wer']:.1f}%, CER {100 * s['cer']:.1f}% "
                 f"({s['utterances']} utterances)"
+            )
+        for v in f.get("export", {}).get("variants", []):
+            wers = ", ".join(
+                f"{name} WER {100 * sc['wer']:.1f}%" for name, sc in v["scores"].items()
+            )
+            lines.append(
+                f"  - export `{v['name']}`: {v['size_mb']:.2f} MB, {v['latency_ms']:.1f} ms "
+                f"for {config.latency_seconds:g} s of audio; {wers}"
             )
     lines += [
         "",

@@ -155,17 +155,25 @@ def test_pruned_trials_count_per_rung_and_keep_their_lower_fidelity_values(
 def test_final_stage_report_and_results_cli(
     tiny_search_yaml: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    config = yaml.safe_load(tiny_search_yaml.read_text())
+    config["final"]["export"] = ["fp32", "int8"]
+    tiny_search_yaml.write_text(yaml.safe_dump(config))
     assert main(["search", "--config", str(tiny_search_yaml), "--no-progress"]) == 0
     run = tiny_search_yaml.parent / "runs" / "tiny"
     final = json.loads((run / "final.json").read_text())
     (model,) = final["models"]
     assert set(model["scores"]) == {"dev", "test"}
+    variants = {v["name"]: v for v in model["export"]["variants"]}
+    assert list(variants) == ["pytorch", "onnx-fp32", "onnx-int8"]
+    assert variants["onnx-fp32"]["scores"]["test"]["wer"] == model["scores"]["test"]["wer"]
+    assert variants["onnx-int8"]["size_mb"] < variants["onnx-fp32"]["size_mb"]
     assert (run / "best.pt").is_file()
     report = run / "report"
     for png in ("pareto_wer_latency", "pareto_wer_params", "best_so_far", "rung_cost"):
         assert (report / f"{png}.png").stat().st_size > 1000
     page = (report / "index.html").read_text()
     assert "Pareto front" in page and model["arch_id"] in page
+    assert "Deployable exports" in page and "onnx-int8" in page
     capsys.readouterr()
     assert main(["results", "--run", str(run), "--front"]) == 0
     assert "tiny: 6 trials" in capsys.readouterr().out
@@ -182,6 +190,8 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         search_config_from_dict({**base, "fidelty": {}})
     with pytest.raises(ConfigError, match="objectives"):
         search_config_from_dict({**base, "objectives": ["bleu"]})
+    with pytest.raises(ConfigError, match=r"final.*int4"):
+        search_config_from_dict({**base, "final": {"export": ["int4"]}})
     with pytest.raises(ConfigError, match=r"fidelity\.rungs\[0\]"):
         search_config_from_dict({**base, "fidelity": {"rungs": [{"fraction": 2, "epochs": 1}]}})
     path = tmp_path / "bad.yaml"

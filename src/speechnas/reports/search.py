@@ -264,6 +264,26 @@ def write_search_report(
                 ],
             ),
         ]
+        exported = [(f, v) for f in final for v in f.get("export", {}).get("variants", [])]
+        if exported:
+            parts += [
+                "<h2>Deployable exports of the final models</h2>",
+                _table(
+                    ["trial", "variant", "size MB", "latency ms", "per chunk ms"]
+                    + [f"{s} WER %" for s in sets],
+                    [
+                        [
+                            str(f["trial"]),
+                            html.escape(v["name"]),
+                            _fmt(v["size_mb"], digits=2),
+                            _fmt(v["latency_ms"]),
+                            _fmt(v.get("chunk_ms")),
+                        ]
+                        + [_fmt(v["scores"].get(s, {}).get("wer"), 100) for s in sets]
+                        for f, v in exported
+                    ],
+                ),
+            ]
     parts += [
         "<h2>Search progress</h2>",
         "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[2:]),

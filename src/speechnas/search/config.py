@@ -199,11 +199,25 @@ class HardwareConfig:
 
 @dataclass(frozen=True)
 class FinalConfig:
-    """The final stage: retrain the best ``top_k`` of the front on all the training data."""
+    """The final stage: retrain the best ``top_k`` of the front on all the training data.
+
+    ``export``: precisions (``fp32``, ``int8``, ``fp16``) to export each retrained CTC model
+    in (``speechnas export``'s bundle, streamed variants included for a streaming
+    architecture); every variant's size, latency and WER/CER are stored with the model's
+    final result. Empty: no export.
+    """
 
     top_k: int = 3
     epochs: int = 20
     max_minutes: float | None = None
+    export: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from speechnas.export.quantize import PRECISIONS
+
+        unknown = [p for p in self.export if p not in PRECISIONS]
+        if unknown:
+            raise ValueError(f"export={list(self.export)!r}; expected some of {list(PRECISIONS)}")
 
 
 @dataclass(frozen=True)

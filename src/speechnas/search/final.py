@@ -3,9 +3,11 @@
 The front's complete trials are ranked by :func:`~speechnas.search.pareto.scalar_fitness`
 (the front spread over its objectives, normalised), the best ``top_k`` are retrained from
 scratch on the whole training set for ``final.epochs`` epochs, then scored on dev and on every
-configured test set, with their latency measured again on the trained model. Each model's
-result is written to ``final/<arch_id>/result.json`` as it finishes, so a rerun skips it; the
-model with the lowest dev WER is copied to ``best.pt``.
+configured test set, with their latency measured again on the trained model. With
+``final.export`` set they are also exported (ONNX and its INT8/FP16 copies, streamed too for
+a streaming architecture), each variant's size, latency and WER stored in the model's
+result. Each model's result is written to ``final/<arch_id>/result.json`` as it finishes, so a
+rerun skips it; the model with the lowest dev WER is copied to ``best.pt``.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from speechnas.data.manifest import read_manifest
+from speechnas.errors import UserError
 from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
+from speechnas.export import ExportError, export_bundle
+from speechnas.models import SpeechModel
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.store import TrialRecord
+from speechnas.text import Tokenizer
 from speechnas.train import load_model, train
 
 __all__ = ["final_candidates", "run_final"]
@@ -65,7 +74,7 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         repeats=config.latency_repeats,
         threads=config.train.threads,
     )
-    return {
+    final = {
         "trial": record.number,
         "arch_id": record.spec.arch_id,
         "summary": record.spec.summary(),
@@ -77,6 +86,38 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         "checkpoint": str(result.best_checkpoint),
         "scores": scores,
     }
+    if config.final.export:
+        final["export"] = _export(model, record, tokenizer, config, out / "export")
+    return final
+
+
+def _export(
+    model: SpeechModel,
+    record: TrialRecord,
+    tokenizer: Tokenizer,
+    config: SearchConfig,
+    out: Path,
+) -> dict[str, Any]:
+    """Export a retrained model in ``config.final.export``'s precisions and measure each
+    variant; a model the exporter does not cover is recorded as skipped, with why."""
+    assert record.spec is not None
+    sets = {"dev": config.data.dev_manifest, **config.data.test_manifests}
+    try:
+        report = export_bundle(
+            model,
+            record.spec,
+            tokenizer,
+            out,
+            precisions=config.final.export,
+            test_sets={name: read_manifest(path) for name, path in sets.items()},
+            num_threads=config.train.threads or torch.get_num_threads(),
+            latency_s=config.latency_seconds,
+            repeats=config.latency_repeats,
+        )
+    except (UserError, ExportError) as e:
+        log.warning("final stage: trial %d not exported: %s", record.number, e)
+        return {"skipped": str(e)}
+    return {"dir": str(out), "variants": [asdict(v) for v in report.variants]}
 
 
 def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:
