@@ -134,8 +134,7 @@ def section(result: dict[str, Any]) -> str:
         m = t["metrics"]
         predicted = m.get("predicted_latency_ms")
         band = (
-            f"{predicted:.1f} ({m['predicted_low_ms']:.1f}-"
-            f"{m['predicted_high_ms']:.1f})"
+            f"{predicted:.1f} ({m['predicted_low_ms']:.1f}-{m['predicted_high_ms']:.1f})"
             if predicted is not None
             else "-"
         )

@@ -53,9 +53,7 @@ class EncoderLayer(nn.Module, abc.ABC):
         """State before the first chunk of a stream."""
         raise NotImplementedError(f"{type(self).__name__} does not stream")
 
-    def step(
-        self, x: Tensor, state: Any, valid: int | Tensor | None = None
-    ) -> tuple[Tensor, Any]:
+    def step(self, x: Tensor, state: Any, valid: int | Tensor | None = None) -> tuple[Tensor, Any]:
         """Process the next chunk ``(B, T_chunk, C)`` of a stream (``valid``: see above)."""
         raise NotImplementedError(f"{type(self).__name__} does not stream")
 
