@@ -36,20 +36,18 @@ def _export_table(args: argparse.Namespace) -> int:
     table = LatencyTable(target.describe(), args.table_seconds)
     if out.exists():
         table = LatencyTable.load(out)
-        held = (table.target.get("target"), table.target.get("threads"))
-        if held != (target.name, target.threads):
-            raise UserError(
-                f"{out} holds a table of {held[0]} with {held[1]} thread(s), not "
-                f"{target.name} with {target.threads}; write to another file"
-            )
+        table.check_target(target.describe(), source=out)
     measured = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
     space = SpeechSpace(decoders=("ctc",), streaming="both")
     specs = [s for s in sample_specs(space, args.specs, args.seed) if s.arch_id not in measured]
+    skipped: list[str] = []
     with Progress() as progress:
         task = progress.add_task(f"profiling on {target.name}", total=len(specs))
 
-        def saved(i: int, spec: ArchSpec, ms: float) -> None:
+        def saved(i: int, spec: ArchSpec, ms: float | None) -> None:
             progress.advance(task)
+            if ms is None:
+                skipped.append(spec.summary())
             if (i + 1) % 10 == 0:
                 table.save(out)
 
@@ -64,6 +62,10 @@ def _export_table(args: argparse.Namespace) -> int:
         )
     table.save(out)
     print(f"latency table: {out} ({len(table.models)} models, {len(table)} part signatures)")
+    if skipped:
+        print(f"{len(skipped)} architecture(s) cannot run on {target.name} and were skipped:")
+        for summary in skipped:
+            print(f"  {summary}")
     return 0
 
 

@@ -45,8 +45,24 @@ def to_int8(
         op_types_to_quantize=ops,
         per_channel=True,
         weight_type=QuantType.QInt8,
+        nodes_to_exclude=_products_without_matrix_weights(model),
     )
     return out
+
+
+def _products_without_matrix_weights(model: onnx.ModelProto) -> list[str]:
+    """``MatMul``/``Gemm`` nodes whose second input is not a stored 2-D matrix.
+
+    The exporter folds constant products into higher-rank initialisers (a relative-position
+    table of shape ``(1, H, 1, P, D)``); per-channel quantisation of those writes zero
+    points that ONNX Runtime's integer kernels refuse at run time, so they stay float.
+    """
+    matrices = {t.name for t in model.graph.initializer if len(t.dims) == 2}
+    return [
+        node.name
+        for node in model.graph.node
+        if node.op_type in ("MatMul", "Gemm") and node.input[1] not in matrices
+    ]
 
 
 def to_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:

@@ -19,15 +19,32 @@ from speechnas.models.ctc import greedy_ctc_collapse
 __all__ = ["OnnxRecognizer", "onnx_session"]
 
 
-def onnx_session(path: str | os.PathLike[str], *, threads: int | None = None) -> object:
+def onnx_session(
+    path: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    profile_prefix: str | os.PathLike[str] | None = None,
+    optimized_path: str | os.PathLike[str] | None = None,
+) -> object:
     """An ONNX Runtime CPU session for ``path`` with ``threads`` intra-op threads.
 
     ``None`` lets ONNX Runtime choose (one per physical core). Inter-op parallelism is off:
     the graphs are sequential, and one thread pool is what a thread count should mean.
+
+    Args:
+        profile_prefix: when given, ONNX Runtime's profiler records every kernel it runs;
+            ``session.end_profiling()`` writes the trace (``<prefix>_<date>.json``).
+        optimized_path: when given, the graph as ONNX Runtime rewrote it to run (fusions,
+            layouts; the node names its profiler uses) is saved there.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    if optimized_path is not None:
+        options.optimized_model_filepath = str(optimized_path)
     options.intra_op_num_threads = threads or 0
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -69,6 +86,10 @@ class OnnxRecognizer:
         ids: list[list[int]] = []
         for i in range(feats.shape[0]):
             item = feats[i : i + 1, : int(feat_lens[i])].contiguous()
-            best = self.log_probs(item)[0].argmax(axis=-1)
-            ids.append(greedy_ctc_collapse(best.tolist()))
+            ids.append(self.decode(self.log_probs(item)[0]))
         return ids
+
+    @staticmethod
+    def decode(log_probs: np.ndarray) -> list[int]:
+        """Greedy CTC: ``(T', V)`` log-probabilities of one utterance -> token ids."""
+        return greedy_ctc_collapse(log_probs.argmax(axis=-1).tolist())

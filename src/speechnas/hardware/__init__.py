@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from speechnas.hardware._base import Recognizer, Target
+from speechnas.hardware._base import NotMeasurable, Recognizer, Target
 from speechnas.hardware.measure import (
     ChunkProfile,
     Profile,
@@ -22,6 +22,7 @@ from speechnas.hardware.targets import (
 __all__ = [
     "TARGETS",
     "ChunkProfile",
+    "NotMeasurable",
     "OnnxCPUTarget",
     "Profile",
     "Recognizer",

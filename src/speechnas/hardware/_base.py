@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import Tensor
 
+from speechnas.errors import UserError
 from speechnas.models import SpeechModel
 
-__all__ = ["Recognizer", "Target"]
+if TYPE_CHECKING:
+    from speechnas.arch import ArchSpec
+    from speechnas.hardware.lut import Part
+
+__all__ = ["NotMeasurable", "Recognizer", "Target"]
+
+
+class NotMeasurable(Exception):
+    """This target cannot run this model (e.g. the exporter fails for its architecture)."""
 
 
 class Recognizer(Protocol):
@@ -40,6 +49,12 @@ class Target(abc.ABC):
     * ``describe()`` says what a measurement was taken on: device, runtime and precision,
       threads and library versions, as a JSON-safe dict.
     * ``supports_streaming``: whether chunk-by-chunk runs are measured on this target.
+    * ``measure_parts(model, spec, ...)`` times each part of
+      :func:`~speechnas.hardware.lut.model_parts` inside whole transcriptions on the target
+      and returns ``(parts, median ms per part, median whole-run ms)``; the parts add up to
+      the whole run (within the spread of medians), none is negative, and the same call
+      gives the same parts. A target without part timing raises :class:`UserError` (the
+      default); a model the target cannot run raises :class:`NotMeasurable`.
     """
 
     name: str
@@ -57,3 +72,30 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Device, runtime, precision, threads and versions (JSON-safe)."""
+
+    def measure_parts(
+        self,
+        model: SpeechModel,
+        spec: ArchSpec,
+        *,
+        audio_s: float = 5.0,
+        warmup: int = 2,
+        repeats: int = 10,
+        workdir: Path,
+    ) -> tuple[list[Part], list[float], float]:
+        """Time each part of ``model`` (built from ``spec``) on this target.
+
+        Runs with the caller's torch thread setting (see :func:`~speechnas.hardware.measure.
+        threads`). ``workdir`` holds any files the target needs; files a target documents as
+        reusable (exported graphs) are reused when they are already there, so give each
+        model its own.
+
+        Returns:
+            The parts, the median milliseconds of each, and the median whole-run
+            milliseconds, all from the same ``repeats`` transcriptions of ``audio_s`` s.
+
+        Raises:
+            UserError: this target has no part timing.
+            NotMeasurable: this target cannot run this model.
+        """
+        raise UserError(f"latency tables are not measured on target {self.name!r}")

@@ -6,8 +6,10 @@ head with its greedy decoding. A part's *signature* names everything its latency
 its kind and settings, its input and output widths, and the frames it sees for
 ``audio_s`` seconds of audio. Two models that share a signature share that part's cost.
 
-:func:`measure_parts` times every part of a model inside real whole-model runs (forward hooks
-mark where each part starts and ends, so caches and thread pools are as warm as in use).
+Parts are timed inside real whole-model runs on the table's target
+(:meth:`speechnas.hardware.Target.measure_parts`), so caches and thread pools are as warm as
+in use: :func:`measure_parts` does it for PyTorch with forward hooks that mark where each part
+starts and ends, :mod:`speechnas.hardware.onnx_parts` for ONNX Runtime from its profiler.
 A :class:`LatencyTable` keeps the median per signature; :meth:`LatencyTable.estimate` sums a
 new model's parts, and for a signature it has not seen, fits that kind's measured parts
 (``ms ~ a + b * MACs + c * frames``, least squares) and uses the fit instead.
@@ -33,7 +35,7 @@ from speechnas.arch import ATTENTION_ENCODERS, ArchSpec
 from speechnas.hardware.measure import noise
 from speechnas.models import SpeechModel
 
-__all__ = ["LatencyTable", "Part", "measure_parts", "model_parts"]
+__all__ = ["LatencyTable", "Part", "measure_parts", "model_parts", "part_modules"]
 
 #: Bumped when signatures change meaning; tables of another version are refused.
 TABLE_VERSION = 2
@@ -166,6 +168,23 @@ def _vocab(model: SpeechModel) -> int:
     return int(getattr(model.head, "vocab_size", 0))
 
 
+def part_modules(model: SpeechModel) -> list[nn.Module | None]:
+    """The module of each of :func:`model_parts`, in the same order.
+
+    The front-end, stem, look-ahead, reduction and layers are modules; the encoder's glue
+    and the head with its decoding are ``None`` (they are what the modules leave).
+    """
+    enc = model.encoder
+    modules: list[nn.Module | None] = [model.frontend, enc.stem]
+    if enc.lookahead is not None:
+        modules.append(enc.lookahead)
+    for i, layer in enumerate(enc._kept):
+        if i == enc.reduction_at:
+            modules.append(enc.reduction)
+        modules.append(layer)
+    return [*modules, None, None]
+
+
 class _Clock:
     """Forward hooks that record when each hooked module starts and ends."""
 
@@ -212,14 +231,9 @@ def measure_parts(
     model.eval()
     parts = model_parts(model, spec, audio_s)
     enc = model.encoder
-    hooked: list[nn.Module] = [model.frontend, enc, enc.stem]
-    if enc.lookahead is not None:
-        hooked.append(enc.lookahead)
-    if enc.reduction is not None:
-        hooked.append(enc.reduction)
-    hooked.extend(enc._kept)
+    timed = [m for m in part_modules(model) if m is not None]
+    hooked: list[nn.Module] = [enc, *timed]
     clock = _Clock(hooked)
-    index = {id(m): i for i, m in enumerate(hooked)}
     wave = noise(audio_s)
     lens = torch.tensor([wave.shape[1]])
     per_part: list[list[float]] = [[] for _ in parts]
@@ -232,27 +246,26 @@ def measure_parts(
             if run < warmup:
                 continue
             totals.append(end - start)
-
-            def span(m: nn.Module) -> float:
-                i = index[id(m)]
-                return clock.ends[i] - clock.starts[i]
-
-            times = [span(model.frontend), span(enc.stem)]
-            if enc.lookahead is not None:
-                times.append(span(enc.lookahead))
-            for i, layer in enumerate(enc._kept):
-                if i == enc.reduction_at:
-                    assert enc.reduction is not None
-                    times.append(span(enc.reduction))
-                times.append(span(layer))
-            encoder_total = span(enc)
+            # hooked[0] is the encoder, hooked[1:] the timed parts in order.
+            times = [clock.ends[i] - clock.starts[i] for i in range(1, len(hooked))]
+            encoder_total = clock.ends[0] - clock.starts[0]
             times.append(encoder_total - sum(times[1:]))  # glue: what the parts do not cover
-            times.append(end - clock.ends[index[id(enc)]])  # head and decoding
+            times.append(end - clock.ends[0])  # head and decoding
             for bucket, seconds in zip(per_part, times, strict=True):
                 bucket.append(1000 * seconds)
     finally:
         clock.remove()
     return parts, [statistics.median(b) for b in per_part], 1000 * statistics.median(totals)
+
+
+#: What makes two measurements comparable: the same target name, runtime, precision, threads.
+_TARGET_KEYS = ("target", "runtime", "precision", "threads")
+
+
+def _describe_target(info: dict[str, Any]) -> str:
+    return (
+        f"{info['target']} ({info['runtime']}, {info['precision']}, {info['threads']} thread(s))"
+    )
 
 
 @dataclass
@@ -323,6 +336,25 @@ class LatencyTable:
                 entry.ms.append(float(value))
             out.models.append(model)
         return out
+
+    def check_target(self, expected: dict[str, Any], source: object = "the table") -> None:
+        """Refuse a table measured elsewhere than ``expected`` (a target's ``describe()``).
+
+        The target name, runtime, precision and thread count must agree (an INT8 ONNX
+        Runtime table is not a PyTorch one, nor one thread two).
+
+        Raises:
+            UserError: the message names both targets and ``source`` (e.g. the file).
+        """
+        from speechnas.errors import UserError
+
+        held = {key: self.target.get(key) for key in _TARGET_KEYS}
+        wanted = {key: expected.get(key) for key in _TARGET_KEYS}
+        if held != wanted:
+            raise UserError(
+                f"{source} holds a latency table of {_describe_target(held)}, not "
+                f"{_describe_target(wanted)}"
+            )
 
     def lookup(self, part: Part) -> float | None:
         entry = self.entries.get(part.signature)

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from speechnas.arch import ArchSpec
 from speechnas.errors import UserError
-from speechnas.hardware._base import Target
-from speechnas.hardware.lut import LatencyTable, measure_parts
+from speechnas.hardware._base import NotMeasurable, Target
+from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import threads, untrained_model
 from speechnas.space import SpeechSpace
 
 __all__ = ["profile_table", "sample_specs"]
+
+log = logging.getLogger(__name__)
 
 
 def sample_specs(space: SpeechSpace, count: int, seed: int) -> list[ArchSpec]:
@@ -36,30 +41,42 @@ def profile_table(
     warmup: int = 2,
     repeats: int = 10,
     table: LatencyTable | None = None,
-    on_model: Callable[[int, ArchSpec, float], None] | None = None,
+    on_model: Callable[[int, ArchSpec, float | None], None] | None = None,
 ) -> LatencyTable:
     """Time every part of every spec on ``target`` into ``table`` (a new one by default).
 
-    Parts are timed with hooks inside PyTorch runs, so only PyTorch targets have tables.
+    Parts are timed by :meth:`~speechnas.hardware.Target.measure_parts`. A spec the target
+    cannot run (:class:`~speechnas.hardware.NotMeasurable`) is skipped with a warning.
 
     Args:
-        on_model: called after each model with its index, spec and whole-run milliseconds.
+        on_model: called after each spec with its index, the spec and its whole-run
+            milliseconds (``None``: skipped).
+
+    Raises:
+        UserError: ``table`` belongs to another target or audio length, or the target has
+            no part timing.
     """
-    if target.name != "cpu-torch":
-        raise UserError(
-            f"latency tables are measured part by part inside PyTorch runs; target "
-            f"{target.name!r} is not supported yet (use cpu-torch)"
-        )
     out = table if table is not None else LatencyTable(target.describe(), audio_s)
+    out.check_target(target.describe())
     if abs(out.audio_s - audio_s) > 1e-9:
         raise UserError(f"the table was measured on {out.audio_s} s of audio, not {audio_s} s")
     with threads(target.threads):
         for i, spec in enumerate(specs):
             model = untrained_model(spec)
-            parts, ms, total = measure_parts(
-                model, spec, audio_s=audio_s, warmup=warmup, repeats=repeats
-            )
-            out.add(spec, parts, ms, total)
+            total: float | None = None
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    parts, ms, total = target.measure_parts(
+                        model,
+                        spec,
+                        audio_s=audio_s,
+                        warmup=warmup,
+                        repeats=repeats,
+                        workdir=Path(tmp),
+                    )
+                out.add(spec, parts, ms, total)
+            except NotMeasurable as e:
+                log.warning("skipped on %s: %s", target.name, e)
             if on_model is not None:
                 on_model(i, spec, total)
     return out

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from speechnas._provenance import cpu_name
 from speechnas.errors import UserError
-from speechnas.hardware._base import Recognizer, Target
+from speechnas.hardware._base import NotMeasurable, Recognizer, Target
 from speechnas.models import SpeechModel
+
+if TYPE_CHECKING:
+    from speechnas.arch import ArchSpec
+    from speechnas.hardware.lut import Part
 
 __all__ = [
     "TARGETS",
@@ -50,6 +54,21 @@ class TorchCPUTarget(Target):
 
     def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
         return model.eval()
+
+    def measure_parts(
+        self,
+        model: SpeechModel,
+        spec: ArchSpec,
+        *,
+        audio_s: float = 5.0,
+        warmup: int = 2,
+        repeats: int = 10,
+        workdir: Path,
+    ) -> tuple[list[Part], list[float], float]:
+        """Parts timed with forward hooks (:func:`speechnas.hardware.lut.measure_parts`)."""
+        from speechnas.hardware.lut import measure_parts
+
+        return measure_parts(model, spec, audio_s=audio_s, warmup=warmup, repeats=repeats)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,14 +103,65 @@ class OnnxCPUTarget(Target):
         return None
 
     def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
-        from speechnas.export import OnnxRecognizer, export_onnx, to_fp16, to_int8
+        from speechnas.export import OnnxRecognizer
 
-        path = export_onnx(model, workdir / "model.onnx")
-        if self.precision == "int8":
-            path = to_int8(path, workdir / "model.int8.onnx")
-        elif self.precision == "fp16":
-            path = to_fp16(path, workdir / "model.fp16.onnx")
+        path = self._export(model, workdir, reuse=False)
         return OnnxRecognizer(model.frontend, path, threads=self.threads)
+
+    def _export(self, model: SpeechModel, workdir: Path, *, reuse: bool) -> Path:
+        """The graph in this precision: ``model.onnx``, then its quantised copy.
+
+        With ``reuse``, a file already in ``workdir`` is taken as it is (the FP32 graph
+        serves every precision, so one workdir per model saves exporting it again).
+        """
+        from speechnas.export import export_onnx, to_fp16, to_int8
+
+        path = workdir / "model.onnx"
+        if not (reuse and path.is_file()):
+            export_onnx(model, path)
+        if self.precision == "fp32":
+            return path
+        lower = workdir / f"model.{self.precision}.onnx"
+        if not (reuse and lower.is_file()):
+            (to_int8 if self.precision == "int8" else to_fp16)(path, lower)
+        return lower
+
+    def measure_parts(
+        self,
+        model: SpeechModel,
+        spec: ArchSpec,
+        *,
+        audio_s: float = 5.0,
+        warmup: int = 2,
+        repeats: int = 10,
+        workdir: Path,
+    ) -> tuple[list[Part], list[float], float]:
+        """Parts read from ONNX Runtime's profiler (:mod:`speechnas.hardware.onnx_parts`).
+
+        Graphs already exported into ``workdir`` (``model.onnx``, ``model.int8.onnx``,
+        ``model.fp16.onnx``) are reused.
+
+        Raises:
+            NotMeasurable: the model cannot be exported (not a CTC model, or the exporter
+                fails for its architecture).
+        """
+        from speechnas.export import ExportError
+        from speechnas.hardware.onnx_parts import measure_onnx_parts
+
+        try:
+            graph = self._export(model.eval(), workdir, reuse=True)
+        except (ExportError, UserError) as e:
+            raise NotMeasurable(f"{spec.summary()}: {e}") from e
+        return measure_onnx_parts(
+            model,
+            spec,
+            graph,
+            threads=self.threads,
+            workdir=workdir,
+            audio_s=audio_s,
+            warmup=warmup,
+            repeats=repeats,
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
