@@ -49,6 +49,33 @@ def test_profile_export_writes_and_extends_a_table(tmp_path: Path) -> None:
     assert main([*base, "--specs", "3", "--threads", "2"]) == 2  # another target's file
 
 
+def test_profile_export_on_an_onnx_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from speechnas.arch import ArchSpec, DecoderSpec
+    from speechnas.hardware import tables
+
+    # Small models (the default sample exports for minutes); a transducer cannot be exported.
+    small = [
+        ArchSpec.uniform(encoder="cnn", num_layers=2, width=16, kernel=3, n_mels=40),
+        ArchSpec.uniform(num_layers=1, width=16, heads=2, ffn_expansion=2.0, kernel=3),
+        ArchSpec.uniform(
+            encoder="cnn", num_layers=1, width=16, n_mels=40, decoder=DecoderSpec("rnnt")
+        ),
+    ]
+    monkeypatch.setattr(tables, "sample_specs", lambda space, count, seed: small[:count])
+    lut = tmp_path / "lut.json"
+    base = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]
+    assert main([*base, "--target", "cpu-onnx-int8", "--specs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "1 architecture(s) cannot run on cpu-onnx-int8" in out
+    table = LatencyTable.load(lut)
+    assert len(table.models) == 2
+    assert table.target["target"] == "cpu-onnx-int8" and table.target["precision"] == "int8"
+    assert main([*base, "--target", "cpu-torch", "--specs", "2"]) == 2  # another target's file
+    assert "cpu-onnx-int8" in capsys.readouterr().err
+
+
 def test_export_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     train = write_manifest(make_corpus(tmp_path / "train", n=8, seed=0), tmp_path / "t.jsonl")
     dev = write_manifest(make_corpus(tmp_path / "dev", n=3, seed=1), tmp_path / "d.jsonl")

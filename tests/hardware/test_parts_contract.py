@@ -1,0 +1,124 @@
+"""Every target with latency tables keeps the part-timing contract of
+:meth:`~speechnas.hardware.Target.measure_parts`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
+from speechnas.errors import UserError
+from speechnas.hardware import TARGETS, Target, TorchCUDATarget
+from speechnas.hardware.lut import LatencyTable, Part, model_parts
+from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.tables import profile_table
+
+#: Targets whose parts are timed (a CUDA table would need a GPU to profile on).
+PART_TARGETS = sorted(n for n in TARGETS if n != "cuda-torch")
+SPEC = ArchSpec.uniform(
+    num_layers=2,
+    width=32,
+    heads=2,
+    ffn_expansion=2.0,
+    kernel=5,
+    n_mels=40,
+    streaming=StreamingSpec(chunk=4, left_context=8, lookahead=2),
+)
+Measured = tuple[Target, list[Part], list[float], float]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One workdir for every ONNX target: the FP32 graph is exported once."""
+    return tmp_path_factory.mktemp("graphs")
+
+
+@pytest.fixture(scope="module", params=PART_TARGETS)
+def measured(request: pytest.FixtureRequest, exported: Path) -> Measured:
+    target: Target = TARGETS[request.param](1)
+    why = target.unavailable()
+    if why is not None:
+        pytest.skip(f"{target.name}: {why}")
+    with threads(1):
+        parts, ms, total = target.measure_parts(
+            untrained_model(SPEC), SPEC, audio_s=1.0, warmup=2, repeats=7, workdir=exported
+        )
+    return target, parts, ms, total
+
+
+def test_parts_are_the_models_and_add_up_to_the_whole_run(measured: Measured) -> None:
+    target, parts, ms, total = measured
+    assert [p.signature for p in parts] == [
+        p.signature for p in model_parts(untrained_model(SPEC), SPEC, 1.0)
+    ]
+    assert len(ms) == len(parts) and all(m >= 0 for m in ms)
+    timed = [m for p, m in zip(parts, ms, strict=True) if p.kind != "encoder-glue"]
+    assert all(m > 0 for m in timed), (target.name, ms)
+    # Medians of parts need not add up exactly to the median of wholes.
+    assert 0.7 * total <= sum(ms) <= 1.3 * total, (target.name, ms, total)
+
+
+def test_a_table_round_trips_and_refuses_other_targets(measured: Measured, tmp_path: Path) -> None:
+    target, parts, ms, total = measured
+    table = LatencyTable(target.describe(), audio_s=1.0)
+    table.add(SPEC, parts, ms, total)
+    again = LatencyTable.load(table.save(tmp_path / "lut.json"))
+    assert json.dumps(again.to_dict()) == json.dumps(table.to_dict())
+    again.check_target(target.describe())
+    estimate, hits = again.estimate(parts)
+    assert hits == 1.0 and estimate == pytest.approx(sum(ms))
+    for other in PART_TARGETS:
+        if other != target.name:
+            with pytest.raises(UserError, match=target.name):
+                again.check_target(TARGETS[other](1).describe(), source="lut.json")
+    with pytest.raises(UserError, match="2 thread"):
+        again.check_target(TARGETS[target.name](2).describe())
+    with pytest.raises(UserError, match="not"):
+        profile_table([SPEC], TARGETS[target.name](2), audio_s=1.0, table=again)
+
+
+def test_onnx_kernels_are_attributed_to_the_parts(measured: Measured, exported: Path) -> None:
+    import onnx
+
+    from speechnas.hardware.onnx_parts import node_parts
+
+    target = measured[0]
+    if not target.name.startswith("cpu-onnx"):
+        pytest.skip("ONNX Runtime targets only")
+    precision = target.describe()["precision"]
+    name = "model" if precision == "fp32" else f"model.{precision}"
+    model = untrained_model(SPEC)
+    labels = node_parts(
+        model,
+        onnx.load(str(exported / f"{name}.onnx")),
+        onnx.load(str(exported / f"{name}.ort.onnx")),
+    )
+    parts = model_parts(model, SPEC, 1.0)
+    found = {parts[i].kind for i in labels.values()}
+    assert {"stem:conv2d", "lookahead", "layer:conformer:rel", "head:ctc"} <= found
+    layers = [i for i, p in enumerate(parts) if p.kind.startswith("layer")]
+    assert all(i in labels.values() for i in layers)  # each layer, not only the first
+    glue = sum(parts[i].kind == "encoder-glue" for i in labels.values())
+    assert glue <= 0.05 * len(labels)  # little is left unattributed
+
+
+def test_a_model_a_target_cannot_run_is_skipped() -> None:
+    transducer = ArchSpec.uniform(
+        encoder="cnn", num_layers=1, width=16, kernel=3, n_mels=40, decoder=DecoderSpec("rnnt")
+    )
+    seen: list[float | None] = []
+    table = profile_table(
+        [transducer],
+        TARGETS["cpu-onnx"](1),
+        audio_s=1.0,
+        repeats=1,
+        on_model=lambda i, spec, ms: seen.append(ms),
+    )
+    assert seen == [None] and not table.models
+
+
+def test_a_target_without_part_timing_says_so(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cuda-torch"):
+        TorchCUDATarget(1).measure_parts(untrained_model(SPEC), SPEC, workdir=tmp_path)
