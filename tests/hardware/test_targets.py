@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from speechnas.arch import ArchSpec
+from speechnas.arch import ArchSpec, StreamingSpec
 from speechnas.errors import UserError
 from speechnas.hardware import TARGETS, Target, make_target
 from speechnas.models import build_model
@@ -48,6 +48,33 @@ def test_contract(name: str, tmp_path: Path) -> None:
         assert got == expected
     # The caller's model is unchanged and still on the CPU.
     assert next(model.parameters()).device.type == "cpu"
+
+
+STREAMING = ArchSpec.uniform(
+    encoder="cnn",
+    num_layers=2,
+    width=32,
+    kernel=5,
+    n_mels=40,
+    streaming=StreamingSpec(chunk=4, left_context=8, lookahead=6),
+)
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_streams_complete_whole_chunks_after_the_lookahead(name: str, tmp_path: Path) -> None:
+    target = _target(name)
+    if not target.supports_streaming:
+        pytest.skip(f"{name} does not stream")
+    torch.manual_seed(0)
+    model = build_model(STREAMING, vocab_size=12, specaugment=False).eval()
+    stream = target.open_stream(model, tmp_path)
+    enc = model.encoder
+    delay = 2  # 6 frames of look-ahead, 4-frame chunks
+    feats = torch.randn(1, 5 * enc.input_chunk, 40)
+    done = [
+        stream.push(feats[:, k * enc.input_chunk : (k + 1) * enc.input_chunk]) for k in range(5)
+    ]
+    assert done == [0] * delay + [enc.chunk] * (5 - delay)
 
 
 def test_cuda_says_why_without_a_gpu() -> None:

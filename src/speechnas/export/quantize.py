@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -39,14 +40,21 @@ def to_int8(
     # The exporter's intermediate shape annotations can disagree with what the quantiser's
     # shape inference derives after it rewrites nodes; it re-infers them without.
     del model.graph.value_info[:]
-    quantize_dynamic(
-        model,
-        out,
-        op_types_to_quantize=ops,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        nodes_to_exclude=_products_without_matrix_weights(model),
-    )
+    # The quantiser logs a line per unquantised tensor on the root logger: noise here.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(max(level, logging.WARNING))
+    try:
+        quantize_dynamic(
+            model,
+            out,
+            op_types_to_quantize=ops,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=_products_without_matrix_weights(model),
+        )
+    finally:
+        root.setLevel(level)
     return out
 
 

@@ -52,6 +52,7 @@ from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
 
 __all__ = [
     "ChunkSchedule",
+    "OnnxChunkStream",
     "OnnxStreamingRecognizer",
     "StreamStep",
     "export_streaming",
@@ -384,3 +385,29 @@ class OnnxStreamingRecognizer:
             best = self.log_probs(item)[0].argmax(axis=-1)
             ids.append(greedy_ctc_collapse(best.tolist()))
         return ids
+
+
+class OnnxChunkStream:
+    """A live stream through the exported chunk step: push chunks as they arrive.
+
+    ``push(feats (1, Cf, F)) -> (1, n, V)`` log-probabilities of the encoder frames that chunk
+    completes (none while the look-ahead delay fills). Every chunk is taken as whole speech;
+    the end of a stream (flush) is :func:`run_stream`'s business, which knows the length.
+    """
+
+    def __init__(self, model: SpeechModel, path: str | os.PathLike[str], *, threads: int) -> None:
+        from speechnas.export.runtime import onnx_session
+
+        self.step = StreamStep(model).eval()
+        self.state = [s.numpy() for s in self.step.initial_state()]
+        self.run = onnx_step_fn(onnx_session(path, threads=threads))
+        self.pushed = 0
+
+    def push(self, feats: np.ndarray) -> np.ndarray:
+        c = self.step.chunk
+        k, self.pushed = self.pushed, self.pushed + 1
+        valid = c if k >= self.step.delay else 0
+        start = (k - self.step.delay) * c
+        scalars = [np.asarray(v, dtype=np.int64) for v in (c, start, valid)]
+        log_probs, *self.state = self.run(feats, scalars, self.state)
+        return log_probs if valid else log_probs[:, :0]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from speechnas.arch import ArchSpec
     from speechnas.hardware.lut import Part
 
-__all__ = ["NotMeasurable", "Recognizer", "Target"]
+__all__ = ["ChunkStream", "NotMeasurable", "Recognizer", "Target"]
 
 
 class NotMeasurable(Exception):
@@ -30,6 +30,15 @@ class Recognizer(Protocol):
 
     def transcribe_ids(self, wave: Tensor, wave_lens: Tensor) -> list[list[int]]:
         """``wave (B, S)``, ``wave_lens (B,)`` -> token ids per utterance."""
+        ...
+
+
+class ChunkStream(Protocol):
+    """A live chunk-by-chunk run of a streaming model on a target."""
+
+    def push(self, feats: Tensor) -> int:
+        """Feed the next chunk's ``(1, Cf, F)`` feature frames; decode the encoder frames it
+        completes (greedily) and return how many there were."""
         ...
 
 
@@ -48,7 +57,11 @@ class Target(abc.ABC):
       (exported graphs). The model is not changed, except that it is put in eval mode.
     * ``describe()`` says what a measurement was taken on: device, runtime and precision,
       threads and library versions, as a JSON-safe dict.
-    * ``supports_streaming``: whether chunk-by-chunk runs are measured on this target.
+    * ``supports_streaming``: whether chunk-by-chunk runs are measured on this target; if so,
+      ``open_stream(model, workdir)`` returns a :class:`ChunkStream` for a streaming model,
+      and after ``k`` whole chunks it has completed ``(k - delay) * frames per chunk``
+      encoder frames, ``delay`` being the chunks its look-ahead holds back (the PyTorch
+      encoder's own stream, or the exported chunk step).
     * ``measure_parts(model, spec, ...)`` times each part of
       :func:`~speechnas.hardware.lut.model_parts` inside whole transcriptions on the target
       and returns ``(parts, median ms per part, median whole-run ms)``; the parts add up to
@@ -72,6 +85,10 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Device, runtime, precision, threads and versions (JSON-safe)."""
+
+    def open_stream(self, model: SpeechModel, workdir: Path) -> ChunkStream:
+        """A live chunk stream of ``model`` on this target (see the class docstring)."""
+        raise UserError(f"chunk-by-chunk runs are not measured on target {self.name!r}")
 
     def measure_parts(
         self,

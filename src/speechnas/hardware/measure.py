@@ -25,7 +25,7 @@ import torch
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.audio import SAMPLE_RATE
-from speechnas.hardware._base import Recognizer, Target
+from speechnas.hardware._base import ChunkStream, Recognizer, Target
 from speechnas.models import SpeechModel, build_model
 
 __all__ = [
@@ -208,7 +208,8 @@ def profile_model(
             )
         streaming = None
         if spec.streaming is not None and target.supports_streaming:
-            streaming = _profile_chunks(model, spec, seconds=stream_s, warmup=warmup)
+            stream = target.open_stream(model, workdir or Path(tmp))
+            streaming = _profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
     return Profile(
         arch_id=spec.arch_id,
         summary=spec.summary(),
@@ -222,33 +223,28 @@ def profile_model(
 
 
 def _profile_chunks(
-    model: SpeechModel, spec: ArchSpec, *, seconds: float, warmup: int
+    model: SpeechModel, spec: ArchSpec, stream: ChunkStream, *, seconds: float, warmup: int
 ) -> ChunkProfile:
     """Feed ``seconds`` of noise one encoder chunk at a time and time every chunk.
 
-    Per chunk: the front-end on the chunk's samples plus the window overlap it needs, one
-    encoder :meth:`~speechnas.models.encoder.EncoderStream.push`, and the head's greedy
-    decoding of the frames that came out. A transducer's decoding restarts per chunk here
-    (its per-frame cost is the same as when it continues).
+    Per chunk: the front-end on the chunk's samples plus the window overlap it needs, then
+    ``stream.push`` (the target's encoder step and the head's greedy decoding of the frames
+    that came out). A transducer's decoding restarts per chunk here (its per-frame cost is
+    the same as when it continues).
     """
-    from speechnas.models.encoder import EncoderStream
-
     model.eval()
     encoder, frontend = model.encoder, model.frontend
     feed = encoder.input_chunk  # feature frames per chunk
     hop, win = frontend.hop_length, frontend.win_length
     chunk_samples = feed * hop
     wave = noise(seconds + win / SAMPLE_RATE)
-    stream = EncoderStream(encoder)
     times: list[float] = []
     start_sample = 0
     while start_sample + chunk_samples + win - hop <= wave.shape[1]:
         piece = wave[:, start_sample : start_sample + chunk_samples + win - hop]
         start = time.perf_counter()
         feats, _ = frontend(piece, torch.tensor([piece.shape[1]]))
-        out = stream.push(feats)
-        if out.numel():
-            model.head.greedy_decode(out, torch.tensor([out.shape[1]]))
+        stream.push(feats)
         times.append(time.perf_counter() - start)
         start_sample += chunk_samples
     timed = times[warmup:] or times

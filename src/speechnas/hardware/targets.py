@@ -17,7 +17,7 @@ from torch import Tensor
 
 from speechnas._provenance import cpu_name
 from speechnas.errors import UserError
-from speechnas.hardware._base import NotMeasurable, Recognizer, Target
+from speechnas.hardware._base import ChunkStream, NotMeasurable, Recognizer, Target
 from speechnas.models import SpeechModel
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ class TorchCPUTarget(Target):
     def prepare(self, model: SpeechModel, workdir: Path) -> Recognizer:
         return model.eval()
 
+    def open_stream(self, model: SpeechModel, workdir: Path) -> ChunkStream:
+        return _TorchStream(model.eval())
+
     def measure_parts(
         self,
         model: SpeechModel,
@@ -81,12 +84,51 @@ class TorchCPUTarget(Target):
         }
 
 
+class _TorchStream:
+    """The encoder's own stream (:class:`~speechnas.models.encoder.EncoderStream`) and the
+    head's greedy decoding of the frames each chunk completes."""
+
+    def __init__(self, model: SpeechModel) -> None:
+        from speechnas.models.encoder import EncoderStream
+
+        self.model = model
+        self.stream = EncoderStream(model.encoder)
+
+    @torch.no_grad()
+    def push(self, feats: Tensor) -> int:
+        out = self.stream.push(feats)
+        if not out.numel():
+            return 0
+        self.model.head.greedy_decode(out, torch.tensor([out.shape[1]]))
+        return int(out.shape[1])
+
+
+class _OnnxStream:
+    """The exported chunk step and a greedy CTC collapse of the frames it completes."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def push(self, feats: Tensor) -> int:
+        from speechnas.models.ctc import greedy_ctc_collapse
+
+        log_probs = self.stream.push(feats.numpy())
+        if log_probs.shape[1]:
+            greedy_ctc_collapse(log_probs[0].argmax(axis=-1).tolist())
+        return int(log_probs.shape[1])
+
+
 class OnnxCPUTarget(Target):
     """The exported encoder and CTC head in ONNX Runtime on the CPU; front-end in PyTorch.
+
+    Streaming models are also measured chunk by chunk through the exported chunk step
+    (:mod:`speechnas.export.streaming`).
 
     Args:
         precision: ``fp32``, ``int8`` (dynamic quantisation) or ``fp16``.
     """
+
+    supports_streaming = True
 
     def __init__(self, threads: int = 1, precision: str = "fp32") -> None:
         from speechnas.export.quantize import PRECISIONS
@@ -108,23 +150,36 @@ class OnnxCPUTarget(Target):
         path = self._export(model, workdir, reuse=False)
         return OnnxRecognizer(model.frontend, path, threads=self.threads)
 
+    def open_stream(self, model: SpeechModel, workdir: Path) -> ChunkStream:
+        """The exported chunk step (``model.stream.onnx``, then its quantised copy)."""
+        from speechnas.export.streaming import OnnxChunkStream, export_streaming
+
+        path = export_streaming(model.eval(), workdir / "model.stream.onnx")
+        path = self._lower(path, workdir / f"model.stream.{self.precision}.onnx", reuse=False)
+        return _OnnxStream(OnnxChunkStream(model, path, threads=self.threads))
+
+    def _lower(self, path: Path, lower: Path, *, reuse: bool) -> Path:
+        """``path`` in this target's precision (``lower``, written unless reused)."""
+        from speechnas.export import to_fp16, to_int8
+
+        if self.precision == "fp32":
+            return path
+        if not (reuse and lower.is_file()):
+            (to_int8 if self.precision == "int8" else to_fp16)(path, lower)
+        return lower
+
     def _export(self, model: SpeechModel, workdir: Path, *, reuse: bool) -> Path:
         """The graph in this precision: ``model.onnx``, then its quantised copy.
 
         With ``reuse``, a file already in ``workdir`` is taken as it is (the FP32 graph
         serves every precision, so one workdir per model saves exporting it again).
         """
-        from speechnas.export import export_onnx, to_fp16, to_int8
+        from speechnas.export import export_onnx
 
         path = workdir / "model.onnx"
         if not (reuse and path.is_file()):
             export_onnx(model, path)
-        if self.precision == "fp32":
-            return path
-        lower = workdir / f"model.{self.precision}.onnx"
-        if not (reuse and lower.is_file()):
-            (to_int8 if self.precision == "int8" else to_fp16)(path, lower)
-        return lower
+        return self._lower(path, workdir / f"model.{self.precision}.onnx", reuse=reuse)
 
     def measure_parts(
         self,
