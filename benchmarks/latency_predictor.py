@@ -1,14 +1,22 @@
 """Latency prediction on held-out architectures: lookup table, learned predictor and FLOPs.
 
-Runs, from the repository root (about 10 minutes per thread count; run nothing else heavy):
+Runs, from the repository root (run nothing else heavy):
 
-    .venv/bin/python benchmarks/latency_predictor.py [--train 300] [--test 120] [--threads 1 2]
+    .venv/bin/python benchmarks/latency_predictor.py [--train 300] [--test 120] \
+        [--threads 1 2] [--target cpu-torch cpu-onnx cpu-onnx-int8]
 
-For each CPU target (PyTorch eager, 1 and 2 threads): a latency table is profiled part by
-part on ``--train`` architectures sampled uniformly (seed 0) from the default space with CTC
-heads, streaming and full-context; the learned predictor is fitted on the same models. Then
-``--test`` other architectures (seed 1, none in the training sample) are measured whole
-(5 s of audio, batch 1, median of 10 runs after 2 warm-up runs) and predicted three ways:
+About 10 minutes per thread count for cpu-torch. The ONNX targets export every model first
+(tens of seconds each for the deep ones, once per model for all ONNX targets and thread
+counts; the graphs are kept in ``runs/benchmarks/latency/graphs``), so their first run takes
+hours.
+
+For each target and thread count: a latency table is profiled part by part
+(``Target.measure_parts``) on ``--train`` architectures sampled uniformly (seed 0) from the
+default space with CTC heads, streaming and full-context; the learned predictor is fitted on
+the same models. Then ``--test`` other architectures (seed 1, none in the training sample)
+are measured whole (5 s of audio, batch 1, median of 10 runs after 2 warm-up runs) and
+predicted three ways. Architectures a target cannot run (the exporter fails for them) are
+left out of both sets and counted.
 
 * table: the sum of the table's part latencies (unseen parts from their kind's fit);
 * learned: LightGBM on the table sum and the spec's size features;
@@ -18,7 +26,8 @@ Reported per target and predictor: the share of held-out models predicted within
 the measured latency (goal >= 95%), Kendall's tau between predicted and measured (goal >=
 0.9), and the median absolute relative error; for the learned predictor, how often the
 measured value fell inside its 10-90% band. Tables are kept in ``runs/benchmarks/latency``
-(an interrupted run resumes); results in ``benchmarks/results/latency_predictor.json``.
+(an interrupted run resumes); results in ``benchmarks/results/latency_predictor.json``, where
+a run replaces the rows of the targets and thread counts it measured and keeps the others.
 """
 
 from __future__ import annotations
@@ -35,8 +44,8 @@ from scipy.stats import kendalltau
 
 from speechnas._provenance import cpu_name, run_info
 from speechnas.arch import ArchSpec
-from speechnas.hardware import TorchCPUTarget
-from speechnas.hardware.lut import LatencyTable, Part, measure_parts
+from speechnas.hardware import NotMeasurable, Target, make_target
+from speechnas.hardware.lut import LatencyTable, Part
 from speechnas.hardware.measure import threads, untrained_model
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.tables import sample_specs
@@ -46,6 +55,7 @@ from speechnas.space import SpeechSpace
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "runs" / "benchmarks" / "latency"
 RESULTS = REPO / "benchmarks" / "results" / "latency_predictor.json"
+BENCHMARKS = REPO / "BENCHMARKS.md"
 SPACE = SpeechSpace(decoders=("ctc",), streaming="both")
 AUDIO_S = 5.0
 LABELS = {
@@ -57,47 +67,72 @@ LABELS = {
 
 
 def _measure_all(
-    threads_: int, train: list[ArchSpec], test: list[ArchSpec], repeat: list[ArchSpec]
-) -> dict[str, Any]:
+    target: Target, train: list[ArchSpec], candidates: list[ArchSpec], n_test: int
+) -> tuple[dict[str, Any], list[ArchSpec]]:
     """Measure every spec part by part, training and held-out ones interleaved.
 
     Interleaving makes both sets meet the same machine conditions (a shared CPU drifts by
-    several percent over minutes). ``repeat`` specs are measured a second time at the end:
-    how far two measurements of one model differ is the floor under any predictor's error.
-    Results are cached per spec in ``WORK`` (an interrupted run resumes).
+    several percent over minutes). Held-out ``candidates`` are measured until ``n_test`` of
+    them ran (a target may not run every one). A third of the held-out specs are measured a
+    second time at the end: how far two measurements of one model differ is the floor under
+    any predictor's error. Results are cached per spec in ``WORK`` (an interrupted run
+    resumes); returns them and the held-out specs.
     """
-    path = WORK / f"measured-cpu-torch-{threads_}t.json"
+    path = WORK / f"measured-{target.name}-{target.threads}t.json"
     done: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    ratio = max(1, len(train) // max(1, len(test)))
-    order: list[tuple[str, ArchSpec]] = []
-    tests = iter(test)
+    ratio = max(1, len(train) // max(1, n_test))
+    order: list[tuple[str, ArchSpec, bool]] = []
+    tests = iter(candidates)
     for i, spec in enumerate(train):
-        order.append((spec.arch_id, spec))
+        order.append((spec.arch_id, spec, False))
         if i % ratio == ratio - 1:
             nxt = next(tests, None)
             if nxt is not None:
-                order.append((nxt.arch_id, nxt))
-    order += [(s.arch_id, s) for s in tests]
-    order += [(f"{s.arch_id}:again", s) for s in repeat]
+                order.append((nxt.arch_id, nxt, True))
+    order += [(s.arch_id, s, True) for s in tests]
     start = time.perf_counter()
-    with threads(threads_):
-        for n, (key, spec) in enumerate(order):
-            if key in done:
-                continue
+    held_out: list[ArchSpec] = []
+
+    def measure(key: str, spec: ArchSpec) -> None:
+        if key not in done:
             model = untrained_model(spec)
-            parts, ms, total = measure_parts(model, spec, audio_s=AUDIO_S)
+            try:
+                parts, ms, total = target.measure_parts(
+                    model, spec, audio_s=AUDIO_S, workdir=_graphs(spec)
+                )
+            except NotMeasurable as e:
+                done[key] = {"skipped": str(e)}
+                return
             done[key] = {
                 "parts": [[p.kind, p.signature, p.frames, p.macs] for p in parts],
                 "ms": ms,
                 "total": total,
                 "macs": model.macs(AUDIO_S),
             }
-            if (n + 1) % 25 == 0:
+            if len(done) % 25 == 0:
                 path.write_text(json.dumps(done))
                 elapsed = time.perf_counter() - start
-                print(f"  {threads_}t: {n + 1}/{len(order)} measured ({elapsed:.0f} s)")
+                print(f"  {target.name} {target.threads}t: {len(done)} measured ({elapsed:.0f} s)")
+
+    with threads(target.threads):
+        for key, spec, is_test in order:
+            if is_test and len(held_out) >= n_test:
+                continue
+            measure(key, spec)
+            if is_test and "skipped" not in done[key]:
+                held_out.append(spec)
+        for spec in held_out[: len(held_out) // 3]:
+            measure(f"{spec.arch_id}:again", spec)
     path.write_text(json.dumps(done))
-    return done
+    return done, held_out
+
+
+def _graphs(spec: ArchSpec) -> Path:
+    """Where a spec's exported graphs are kept (every ONNX target and thread count reuses
+    them)."""
+    out = WORK / "graphs" / spec.arch_id
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def _scores(predicted: list[float], measured: list[float]) -> dict[str, float]:
@@ -110,20 +145,23 @@ def _scores(predicted: list[float], measured: list[float]) -> dict[str, float]:
     }
 
 
-def evaluate(threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
-    print(f"cpu-torch, {threads_} thread(s): {n_train} training and {n_test} held-out models")
+def evaluate(name: str, threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
+    print(f"{name}, {threads_} thread(s): {n_train} training and {n_test} held-out models")
+    target = make_target(name, threads_)
     train = sample_specs(SPACE, n_train, seed=0)
     train_ids = {s.arch_id for s in train}
-    test = [s for s in sample_specs(SPACE, n_test + 50, seed=1) if s.arch_id not in train_ids]
-    test = test[:n_test]
-    repeat = test[: n_test // 3]
-    measured = _measure_all(threads_, train, test, repeat)
-    table = LatencyTable(TorchCPUTarget(threads_).describe(), AUDIO_S)
+    # Spare candidates: a target may not run every architecture.
+    pool = [s for s in sample_specs(SPACE, 3 * n_test + 50, seed=1) if s.arch_id not in train_ids]
+    measured, test = _measure_all(target, train, pool, n_test)
+    repeat = test[: len(test) // 3]
+    table = LatencyTable(target.describe(), AUDIO_S)
+    skipped = [s for s in train if "skipped" in measured[s.arch_id]]
+    train = [s for s in train if "skipped" not in measured[s.arch_id]]
     for spec in train:
         m = measured[spec.arch_id]
         parts = [Part(kind, sig, frames, macs) for kind, sig, frames, macs in m["parts"]]
         table.add(spec, parts, m["ms"], m["total"])
-    table.save(WORK / f"cpu-torch-{threads_}t.table.json")
+    table.save(WORK / f"{name}-{threads_}t.table.json")
     start = time.perf_counter()
     predictor = LatencyPredictor(table)
     fit_s = time.perf_counter() - start
@@ -156,6 +194,8 @@ def evaluate(threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
             "remeasured": _scores(again, first),
         },
         "remeasured_models": len(repeat),
+        "skipped_models": len(skipped)
+        + sum("skipped" in v for k, v in measured.items() if k not in train_ids),
         "learned_band_coverage": inside / len(test),
         "fit_s": fit_s,
         "predict_ms": predict_ms,
@@ -178,8 +218,11 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
                 ]
             )
     header = ["target", "predictor", "within ±10%", "Kendall τ", "median error"]
+    versions = info["versions"]
+    onnx = any(r["target"]["runtime"].startswith("onnxruntime") for r in results)
+    runtime = f", onnxruntime {versions.get('onnxruntime')}" if onnx else ""
     lines = [
-        f"Measured on {info['cpu']} (torch {info['versions']['torch']}). Held-out "
+        f"Measured on {info['cpu']} (torch {versions['torch']}{runtime}). Held-out "
         "architectures drawn uniformly from the default space with CTC heads (streaming and "
         "full-context, 2-12 layers, widths 64-256), none of them among the training models; "
         "latency = transcribing 5 s of audio at batch 1 (median of 10 runs). Training and "
@@ -200,9 +243,29 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"(median {m['median']:.0f}); the learned 10-90% band held the measured value for "
             f"{100 * r['learned_band_coverage']:.0f}% of them; fit {r['fit_s']:.0f} s, "
             f"{r['predict_ms']:.0f} ms per prediction (it builds the untrained model)."
+            + (
+                f" {r['skipped_models']} sampled architectures could not run there (left out)."
+                if r.get("skipped_models")
+                else ""
+            )
         )
-    lines += ["", "Reproduce: `.venv/bin/python benchmarks/latency_predictor.py`"]
+    lines += [
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/latency_predictor.py "
+        "--target cpu-torch cpu-onnx cpu-onnx-int8`",
+    ]
     return "\n".join(lines)
+
+
+def _merged(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``results`` with the earlier rows of other targets and thread counts kept."""
+
+    def key(r: dict[str, Any]) -> tuple[str, int]:
+        return r["target"]["target"], r["target"]["threads"]
+
+    fresh = {key(r) for r in results}
+    earlier = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    return [r for r in earlier if key(r) not in fresh] + results
 
 
 def main() -> None:
@@ -210,15 +273,18 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=300)
     parser.add_argument("--test", type=int, default=120)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--target", nargs="+", default=["cpu-torch"])
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    results = [evaluate(t, args.train, args.test) for t in args.threads]
+    results = _merged(
+        [evaluate(n, t, args.train, args.test) for n in args.target for t in args.threads]
+    )
     info = run_info()
     info["cpu"] = cpu_name()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"results": results, "run_info": info}, indent=2))
     text = section(results, info)
-    update_section(REPO / "BENCHMARKS.md", "latency-predictor", "Latency prediction", text)
+    update_section(BENCHMARKS, "latency-predictor", "Latency prediction", text)
     print(text)
 
 

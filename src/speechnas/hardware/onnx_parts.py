@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from speechnas.hardware._base import NotMeasurable
 from speechnas.hardware.lut import Part, model_parts, part_modules
 from speechnas.hardware.measure import noise
 
@@ -214,6 +215,9 @@ def measure_onnx_parts(
 
     Returns:
         As :meth:`speechnas.hardware.Target.measure_parts`.
+
+    Raises:
+        NotMeasurable: ONNX Runtime cannot run the graph on ``audio_s`` seconds.
     """
     import onnx
 
@@ -230,6 +234,11 @@ def measure_onnx_parts(
     labels = node_parts(model, onnx.load(str(graph)), onnx.load(str(optimized)))
     wave = noise(audio_s)
     lens = torch.tensor([wave.shape[1]])
+    try:
+        recognizer.log_probs(recognizer.frontend(wave, lens)[0])
+    except Exception as e:  # ONNX Runtime raises its own types, all plain Exceptions
+        # A graph the exporter fixed to some lengths (it checks two) can fail at this one.
+        raise NotMeasurable(f"{spec.summary()}: the graph fails on {audio_s:g} s: {e}") from e
     walls: list[tuple[float, float, float]] = []  # front-end, graph, collapse (ms)
     for run in range(warmup + repeats):
         start = time.perf_counter()

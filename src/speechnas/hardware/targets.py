@@ -178,7 +178,9 @@ class OnnxCPUTarget(Target):
 
         path = workdir / "model.onnx"
         if not (reuse and path.is_file()):
-            export_onnx(model, path)
+            # Only a graph that passed the exporter's checks is ever there to be reused.
+            partial = export_onnx(model, workdir / "model.partial.onnx")
+            partial.replace(path)
         return self._lower(path, workdir / f"model.{self.precision}.onnx", reuse=reuse)
 
     def measure_parts(
