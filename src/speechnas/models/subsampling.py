@@ -217,8 +217,9 @@ class PairReduction(nn.Module):
     def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, D), (B,) -> (B, ceil(T / 2), D), (B,)."""
         x = zero_padding(x, x_lens)
-        if x.shape[1] % 2:
-            x = nn.functional.pad(x, (0, 0, 0, 1))
+        # Pad an odd length by one frame, without a branch: an exported graph keeps the pad
+        # symbolic, where a branch on the traced length would be fixed at trace time.
+        x = nn.functional.pad(x, (0, 0, 0, x.shape[1] % 2))
         b, t, d = x.shape
         lens = torch.div(x_lens + 1, 2, rounding_mode="floor")
         y = self.proj(x.reshape(b, t // 2, 2 * d))  # (B, T, D) -> (B, T/2, 2D) -> (B, T/2, D)
