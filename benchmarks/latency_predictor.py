@@ -33,6 +33,7 @@ a run replaces the rows of the targets and thread counts it measured and keeps t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import time
@@ -57,6 +58,13 @@ WORK = REPO / "runs" / "benchmarks" / "latency"
 RESULTS = REPO / "benchmarks" / "results" / "latency_predictor.json"
 BENCHMARKS = REPO / "BENCHMARKS.md"
 SPACE = SpeechSpace(decoders=("ctc",), streaming="both")
+
+
+def _space(max_layers: int | None) -> SpeechSpace:
+    """The default CTC space, with at most ``max_layers`` layers when given."""
+    return SPACE if max_layers is None else dataclasses.replace(SPACE, max_layers=max_layers)
+
+
 AUDIO_S = 5.0
 LABELS = {
     "learned": "learned (LightGBM)",
@@ -145,13 +153,16 @@ def _scores(predicted: list[float], measured: list[float]) -> dict[str, float]:
     }
 
 
-def evaluate(name: str, threads_: int, n_train: int, n_test: int) -> dict[str, Any]:
+def evaluate(
+    name: str, threads_: int, n_train: int, n_test: int, max_layers: int | None = None
+) -> dict[str, Any]:
     print(f"{name}, {threads_} thread(s): {n_train} training and {n_test} held-out models")
     target = make_target(name, threads_)
-    train = sample_specs(SPACE, n_train, seed=0)
+    space = _space(max_layers)
+    train = sample_specs(space, n_train, seed=0)
     train_ids = {s.arch_id for s in train}
     # Spare candidates: a target may not run every architecture.
-    pool = [s for s in sample_specs(SPACE, 3 * n_test + 50, seed=1) if s.arch_id not in train_ids]
+    pool = [s for s in sample_specs(space, 3 * n_test + 50, seed=1) if s.arch_id not in train_ids]
     measured, test = _measure_all(target, train, pool, n_test)
     repeat = test[: len(test) // 3]
     table = LatencyTable(target.describe(), AUDIO_S)
@@ -183,6 +194,7 @@ def evaluate(name: str, threads_: int, n_train: int, n_test: int) -> dict[str, A
     first = [measured[s.arch_id]["total"] for s in repeat]
     return {
         "target": table.target,
+        "layers": f"{space.min_layers}-{space.max_layers}",
         "train_models": len(table.models),
         "part_signatures": len(table),
         "test_models": len(test),
@@ -224,7 +236,8 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         f"Measured on {info['cpu']} (torch {versions['torch']}{runtime}). Held-out "
         "architectures drawn uniformly from the default space with CTC heads (streaming and "
-        "full-context, 2-12 layers, widths 64-256), none of them among the training models; "
+        "full-context, widths 64-256; layers as listed below), none of them among the training "
+        "models; "
         "latency = transcribing 5 s of audio at batch 1 (median of 10 runs). Training and "
         "held-out models are measured interleaved, so both meet the same machine conditions. "
         "The last row of each target re-measures a third of the held-out models at the end "
@@ -237,7 +250,8 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     for r in results:
         m = r["measured_ms"]
         lines.append(
-            f"- {r['target']['target']} {r['target']['threads']}t: table of "
+            f"- {r['target']['target']} {r['target']['threads']}t, "
+            f"{r.get('layers', '2-12')} layers: table of "
             f"{r['train_models']} models ({r['part_signatures']} part signatures); "
             f"{r['test_models']} held-out models measuring {m['min']:.0f}-{m['max']:.0f} ms "
             f"(median {m['median']:.0f}); the learned 10-90% band held the measured value for "
@@ -274,10 +288,17 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=120)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--target", nargs="+", default=["cpu-torch"])
+    parser.add_argument(
+        "--max-layers", type=int, default=None, help="sample at most this many layers"
+    )
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     results = _merged(
-        [evaluate(n, t, args.train, args.test) for n in args.target for t in args.threads]
+        [
+            evaluate(n, t, args.train, args.test, args.max_layers)
+            for n in args.target
+            for t in args.threads
+        ]
     )
     info = run_info()
     info["cpu"] = cpu_name()
