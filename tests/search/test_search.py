@@ -437,6 +437,20 @@ def test_predicted_memory_prunes_before_anything_is_built(tmp_path: Path) -> Non
     assert "on predicted latency or memory" in summary.describe(config.n_trials)
 
 
+def test_a_latency_table_of_another_target_is_refused_for_measured_latency(
+    tmp_path: Path,
+) -> None:
+    from speechnas.hardware import TorchCPUTarget
+    from speechnas.hardware.lut import LatencyTable
+
+    raw = tiny_search(tmp_path, n_trials=2)  # measures latency with train.threads = 1
+    table = LatencyTable(TorchCPUTarget(2).describe(), audio_s=1.0)
+    table.save(tmp_path / "lut2.json")
+    config = search_config_from_dict({**raw, "hardware": {"table": str(tmp_path / "lut2.json")}})
+    with pytest.raises(UserError, match=r"lut2.json.*2 thread.*latency: predicted"):
+        run_search(config, progress=False)
+
+
 def test_a_memory_table_is_checked_before_the_search_starts(tmp_path: Path) -> None:
     from speechnas.hardware.tables import sample_specs
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import torch
 import yaml
 from optuna.trial import TrialState
 from rich.console import Console
@@ -45,6 +46,7 @@ from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
+from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
@@ -214,6 +216,17 @@ def _predictor(config: SearchConfig) -> LatencyPredictor | None:
             f"hardware.table {config.hardware.table} was measured on {table.audio_s:g} s of "
             f"audio but latency_seconds is {config.latency_seconds:g}"
         )
+    if config.hardware.latency == "measured":
+        # Pruning on a prediction, then measuring here: both must be of this machine's
+        # PyTorch CPU at the search's thread count.
+        here = TorchCPUTarget(config.train.threads or torch.get_num_threads())
+        try:
+            table.check_target(here.describe(), source=f"hardware.table {config.hardware.table}")
+        except UserError as e:
+            raise UserError(
+                f"{e}: with latency: measured, latency is measured here in PyTorch with "
+                "train.threads threads; use latency: predicted for another target"
+            ) from None
     log.info(
         "latency predictor for %s (%s thread(s)) from %d profiled models",
         table.target.get("target"),
