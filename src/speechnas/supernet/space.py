@@ -1,0 +1,134 @@
+"""The elastic space a supernet covers: one macro architecture, elastic per layer.
+
+A :class:`SupernetSpace` fixes everything outside the layers (front-end, stem, encoder family,
+attention kind, streaming, head) in ``base`` and makes each layer elastic: depth (the first
+``d`` of ``max_layers`` layers are kept, ``min_layers <= d``), and per kept layer its width,
+convolution kernel, attention heads and FFN expansion. Every subnet is an ordinary
+:class:`~speechnas.arch.ArchSpec` of ``max_layers`` layer slots with the unused slots skipped,
+so it is built, trained, measured and stored like any other architecture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from speechnas.arch import ArchSpec, LayerSpec
+
+__all__ = ["SUPERNET_ENCODERS", "SupernetSpace"]
+
+#: Encoder families a supernet covers (their layers share one parameter layout).
+SUPERNET_ENCODERS = ("conformer", "transformer")
+
+
+@dataclass(frozen=True)
+class SupernetSpace:
+    """Elastic depth and per-layer width, kernel, heads and FFN expansion over ``base``.
+
+    Attributes:
+        base: the fixed macro architecture; its layers are ignored except the first's
+            activation and norm, which every layer takes.
+        min_layers, max_layers: depth range (kept layers are always the first ``d``).
+        widths, kernels, heads, ffn_expansions: per-layer choices; heads must divide every
+            width.
+
+    Raises:
+        ValueError: an encoder family other than conformer/transformer, an empty or
+            inconsistent choice, or a head count that does not divide a width.
+    """
+
+    base: ArchSpec
+    min_layers: int = 2
+    max_layers: int = 6
+    widths: tuple[int, ...] = (96, 144, 192)
+    kernels: tuple[int, ...] = (7, 15, 31)
+    heads: tuple[int, ...] = (2, 4)
+    ffn_expansions: tuple[float, ...] = (2.0, 4.0)
+
+    def __post_init__(self) -> None:
+        if self.base.encoder not in SUPERNET_ENCODERS:
+            raise ValueError(
+                f"base.encoder={self.base.encoder!r}; a supernet covers {SUPERNET_ENCODERS}"
+            )
+        if not 1 <= self.min_layers <= self.max_layers:
+            raise ValueError(
+                f"need 1 <= min_layers <= max_layers, got {self.min_layers}, {self.max_layers}"
+            )
+        for name in ("widths", "kernels", "heads", "ffn_expansions"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} is empty")
+        bad = [(w, h) for w in self.widths for h in self.heads if w % h]
+        if bad:
+            raise ValueError(f"heads must divide every width; they do not for {bad}")
+        if self.base.time_reduction_layer:
+            raise ValueError("a mid-encoder reduction is not elastic yet; use base without one")
+        # Validates the extremes as architectures.
+        self.largest()
+        self.smallest()
+
+    def _layer(self, width: int, kernel: int, heads: int, ffn: float) -> LayerSpec:
+        first = self.base.layers[0]
+        return LayerSpec(
+            width=width,
+            kernel=kernel,
+            heads=heads,
+            ffn_expansion=ffn,
+            activation=first.activation,
+            norm=first.norm,
+        )
+
+    def spec(self, layers: list[tuple[int, int, int, float]]) -> ArchSpec:
+        """The subnet keeping ``len(layers)`` layers of ``(width, kernel, heads, ffn)``."""
+        if not self.min_layers <= len(layers) <= self.max_layers:
+            raise ValueError(
+                f"{len(layers)} layers; this space keeps {self.min_layers}-{self.max_layers}"
+            )
+        kept = [self._layer(*layer) for layer in layers]
+        skipped = [dataclasses.replace(kept[-1], skip=True)] * (self.max_layers - len(kept))
+        return dataclasses.replace(self.base, layers=tuple(kept + skipped))
+
+    def largest(self) -> ArchSpec:
+        big = (max(self.widths), max(self.kernels), max(self.heads), max(self.ffn_expansions))
+        return self.spec([big] * self.max_layers)
+
+    def smallest(self) -> ArchSpec:
+        small = (min(self.widths), min(self.kernels), min(self.heads), min(self.ffn_expansions))
+        return self.spec([small] * self.min_layers)
+
+    def sample(self, rng: np.random.Generator) -> ArchSpec:
+        """A uniformly drawn subnet (depth, then each kept layer's choices)."""
+        depth = int(rng.integers(self.min_layers, self.max_layers + 1))
+
+        def pick(options: tuple[float, ...] | tuple[int, ...]) -> float:
+            return options[int(rng.integers(len(options)))]
+
+        layers = [
+            (
+                int(pick(self.widths)),
+                int(pick(self.kernels)),
+                int(pick(self.heads)),
+                float(pick(self.ffn_expansions)),
+            )
+            for _ in range(depth)
+        ]
+        return self.spec(layers)
+
+    def contains(self, spec: ArchSpec) -> bool:
+        """Whether ``spec`` is a subnet of this space."""
+        kept = spec.kept_layers
+        if not self.min_layers <= len(kept) <= self.max_layers:
+            return False
+        if any(layer.skip for layer in spec.layers[: len(kept)]):
+            return False  # kept layers must come first
+        outside = dataclasses.replace(spec, layers=self.base.layers)
+        if outside != dataclasses.replace(self.base, layers=self.base.layers):
+            return False
+        return all(
+            layer.width in self.widths
+            and layer.kernel in self.kernels
+            and layer.heads in self.heads
+            and layer.ffn_expansion in self.ffn_expansions
+            for layer in kept
+        )

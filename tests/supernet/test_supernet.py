@@ -1,0 +1,100 @@
+"""The supernet contract: a subnet on shared weights is its standalone model with inherited
+weights, gradients reach exactly what a subnet uses, and sandwich training learns."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from speechnas.arch import ArchSpec, StreamingSpec
+from speechnas.supernet import Supernet, SupernetSpace
+
+VOCAB = 8
+
+
+def _space(**changes: object) -> SupernetSpace:
+    base = ArchSpec.uniform(num_layers=1, width=32, heads=2, kernel=7, attention="rel", n_mels=40)
+    fields: dict[str, object] = {
+        "base": dataclasses.replace(base, subsampling_channels=8),
+        "min_layers": 1,
+        "max_layers": 3,
+        "widths": (16, 32),
+        "kernels": (3, 7),
+        "heads": (2, 4),
+        "ffn_expansions": (1.0, 2.0),
+    }
+    fields.update(changes)
+    return SupernetSpace(**fields)  # type: ignore[arg-type]
+
+
+def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    wave = 0.1 * torch.randn(2, 8000, generator=g)
+    targets = torch.randint(1, VOCAB, (2, 4), generator=g)
+    return wave, torch.tensor([8000, 6000]), targets, torch.tensor([4, 3])
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_a_subnet_on_shared_weights_is_its_model_with_inherited_weights(streaming: bool) -> None:
+    space = _space()
+    if streaming:
+        base = dataclasses.replace(space.base, streaming=StreamingSpec(chunk=4, left_context=8))
+        space = _space(base=base)
+    net = Supernet(space, VOCAB).eval()
+    rng = np.random.default_rng(0)
+    specs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(4)]
+    batch = _batch()
+    for spec in specs:
+        with torch.no_grad():
+            shared = net.loss(spec, *batch)
+            alone = net.extract(spec)(*batch)
+        assert torch.allclose(shared, alone, atol=1e-5), spec.summary()
+
+
+def test_short_kernels_are_the_centre_of_the_long_one() -> None:
+    net = Supernet(_space(), VOCAB)
+    spec = net.space.spec([(32, 3, 2, 1.0)])
+    model = net.extract(spec)
+    short = model.state_dict()["encoder.layers.0.conv.depthwise.conv.weight"]
+    full = net.weights.shared("encoder.layers.0.conv.depthwise.conv.weight")
+    assert short.shape[-1] == 3 and full.shape[-1] == 7
+    assert torch.equal(short, full[..., 2:5].detach())
+
+
+def test_gradients_reach_exactly_what_a_subnet_uses() -> None:
+    net = Supernet(_space(), VOCAB)
+    spec = net.space.spec([(16, 3, 2, 1.0)])  # one narrow layer: most weights unused
+    net.loss(spec, *_batch()).backward()  # type: ignore[no-untyped-call]
+    ffn = net.weights.shared("encoder.layers.0.ffn1.net.0.weight")  # (64, 32) shared
+    assert ffn.grad is not None
+    assert ffn.grad[:16, :16].abs().sum() > 0  # (16 hidden, 16 wide) used
+    assert ffn.grad[16:].abs().sum() == 0 and ffn.grad[:, 16:].abs().sum() == 0
+    unused = net.weights.shared("encoder.layers.2.ffn1.net.0.weight")
+    assert unused.grad is None or unused.grad.abs().sum() == 0  # a skipped layer
+
+
+def test_specs_outside_the_space_are_refused() -> None:
+    net = Supernet(_space(), VOCAB)
+    wide = net.space.spec([(32, 7, 2, 1.0)])
+    outside = wide.with_layer(0, width=24)
+    with pytest.raises(ValueError, match="not a subnet"):
+        net.extract(outside)
+    with pytest.raises(ValueError, match="heads must divide"):
+        _space(widths=(16, 30))
+
+
+def test_sandwich_training_lowers_the_loss_of_the_largest_and_smallest() -> None:
+    torch.manual_seed(0)
+    net = Supernet(_space(), VOCAB)
+    optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    batch = _batch()
+    first = net.sandwich_step(batch, optimizer, rng, random_subnets=1)
+    assert set(first) == {"largest", "smallest", "random0"}
+    for _ in range(25):
+        last = net.sandwich_step(batch, optimizer, rng, random_subnets=1)
+    assert last["largest"] < 0.7 * first["largest"]
+    assert last["smallest"] < 0.7 * first["smallest"]
