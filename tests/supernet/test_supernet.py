@@ -9,25 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from speechnas.arch import ArchSpec, StreamingSpec
-from speechnas.supernet import Supernet, SupernetSpace
+from speechnas.arch import StreamingSpec
+from speechnas.supernet import Supernet
+from speechnas.testing.supernet import tiny_supernet_space
 
 VOCAB = 8
 
 
-def _space(**changes: object) -> SupernetSpace:
-    base = ArchSpec.uniform(num_layers=1, width=32, heads=2, kernel=7, attention="rel", n_mels=40)
-    fields: dict[str, object] = {
-        "base": dataclasses.replace(base, subsampling_channels=8),
-        "min_layers": 1,
-        "max_layers": 3,
-        "widths": (16, 32),
-        "kernels": (3, 7),
-        "heads": (2, 4),
-        "ffn_expansions": (1.0, 2.0),
-    }
-    fields.update(changes)
-    return SupernetSpace(**fields)  # type: ignore[arg-type]
+_space = tiny_supernet_space
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -1,0 +1,201 @@
+"""Training a supernet on speech, and scoring subnets with inherited weights.
+
+:func:`train_supernet` runs sandwich-rule steps (:meth:`Supernet.sandwich_step`) over the
+training manifest with the same data pipeline, optimiser (AdamW) and learning-rate schedule
+(warm-up, cosine) as :func:`speechnas.train.train`, until its step or minute budget is spent,
+and writes ``supernet.pt`` (the shared weights, the space and the tokenizer).
+:func:`inherited_scores` transcribes a dev set with any subnets on their inherited weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from speechnas.arch import ArchSpec
+from speechnas.data.batching import DurationBatchSampler
+from speechnas.data.dataset import SpeechDataset
+from speechnas.data.manifest import Utterance, read_manifest
+from speechnas.errors import UserError
+from speechnas.evaluate.runner import evaluate_model
+from speechnas.hardware.measure import threads
+from speechnas.search.config import TrainSettings
+from speechnas.supernet.space import SupernetSpace
+from speechnas.supernet.supernet import Supernet
+from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
+from speechnas.train.schedule import warmup_cosine
+
+__all__ = [
+    "SupernetTrainConfig",
+    "inherited_scores",
+    "load_supernet",
+    "train_supernet",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SupernetTrainConfig:
+    """What :func:`train_supernet` does.
+
+    Attributes:
+        train_manifest: the training set.
+        space: the elastic space.
+        settings: tokenizer, batching, optimiser and augmentation, as for a search's trials
+            (``settings.specaugment`` is not applied: subnets are built without it).
+        out_dir: where ``supernet.pt`` goes.
+        max_steps, max_minutes: the budget (one of them must be set); the cosine schedule
+            spans ``max_steps`` (with minutes alone the rate stays at its peak after warm-up).
+        grad_clip: global gradient-norm clip of each sandwich step.
+        random_subnets: random subnets per step, besides the largest and the smallest.
+        seed: initial weights, batching and subnet sampling.
+    """
+
+    train_manifest: str
+    space: SupernetSpace
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    out_dir: str = "runs/supernet"
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    grad_clip: float = 5.0
+    random_subnets: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.max_minutes is None:
+            raise ValueError("set max_steps or max_minutes: a supernet trains until one runs out")
+
+
+def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokenizer:
+    texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
+    return build_tokenizer(config.settings.tokenizer, texts, vocab_size=config.settings.vocab_size)
+
+
+def train_supernet(config: SupernetTrainConfig) -> Path:
+    """Train a supernet (module docstring); returns the path of ``supernet.pt``.
+
+    Raises:
+        UserError: the manifest has no utterances.
+        FloatingPointError: a subnet's loss is not finite.
+    """
+    utts = read_manifest(config.train_manifest)
+    if not utts:
+        raise UserError(f"{config.train_manifest}: no utterances to train on")
+    tokenizer = _tokenizer(config, utts)
+    net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed)
+    settings = config.settings
+    dataset = SpeechDataset(
+        utts, tokenizer, speed_factors=settings.speed_perturb, seed=config.seed
+    )
+    sampler = DurationBatchSampler(
+        [u.duration for u in utts],
+        max_batch_seconds=settings.batch_seconds,
+        max_batch_size=settings.max_batch_size,
+        seed=config.seed,
+    )
+    total = config.max_steps or 10**9
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+    )
+    rng = np.random.default_rng(config.seed)
+    start, step, epoch = time.perf_counter(), 0, 0
+    history: list[dict[str, float]] = []
+
+    def spent() -> bool:
+        minutes = (time.perf_counter() - start) / 60.0
+        over_minutes = config.max_minutes is not None and minutes >= config.max_minutes
+        return step >= total or over_minutes
+
+    with torch.random.fork_rng(devices=[]), threads(settings.threads):
+        torch.manual_seed(config.seed)
+        while not spent():
+            for indices in sampler.batches(epoch):
+                if spent():
+                    break
+                batch = dataset.batch(indices, epoch)
+                if batch is None:
+                    continue
+                lr = warmup_cosine(
+                    step, peak=settings.lr, warmup=settings.warmup_steps, total=total
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                losses = net.sandwich_step(
+                    (batch.wave, batch.wave_lens, batch.targets, batch.target_lens),
+                    optimizer,
+                    rng,
+                    random_subnets=config.random_subnets,
+                    clip=config.grad_clip,
+                )
+                step += 1
+                history.append({"step": step, **losses})
+                if step % 20 == 0:
+                    log.info("supernet step %d: %s", step, losses)
+            epoch += 1
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "supernet.pt"
+    torch.save(
+        {
+            "space": _space_to_dict(config.space),
+            "weights": net.state_dict(),
+            "tokenizer": tokenizer.to_state(),
+            "steps": step,
+            "epochs": epoch,
+            "train_seconds": time.perf_counter() - start,
+            "history": history,
+            "seed": config.seed,
+        },
+        path,
+    )
+    return path
+
+
+def _space_to_dict(space: SupernetSpace) -> dict[str, Any]:
+    fields = dataclasses.asdict(space)
+    fields["base"] = space.base.to_dict()
+    return fields
+
+
+def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]]:
+    """A trained supernet, its tokenizer and the rest of what :func:`train_supernet` saved.
+
+    Raises:
+        UserError: the file is missing or not a supernet.
+    """
+    try:
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+        fields = dict(saved["space"])
+        fields["base"] = ArchSpec.from_dict(fields["base"])
+        for name in ("widths", "kernels", "heads", "ffn_expansions"):
+            fields[name] = tuple(fields[name])
+        space = SupernetSpace(**fields)
+        tokenizer = tokenizer_from_state(saved["tokenizer"])
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        raise UserError(f"{path}: not a supernet written by train_supernet ({e})") from e
+    net = Supernet(space, tokenizer.vocab_size, seed=int(saved.get("seed", 0)))
+    net.load_state_dict(saved["weights"])
+    return net.eval(), tokenizer, saved
+
+
+def inherited_scores(
+    net: Supernet, tokenizer: Tokenizer, specs: Sequence[ArchSpec], utts: Sequence[Utterance]
+) -> list[dict[str, float]]:
+    """Dev WER and CER of each spec on its inherited weights (greedy decoding)."""
+    out = []
+    for spec in specs:
+        with torch.no_grad():
+            result = evaluate_model(
+                net.extract(spec), tokenizer, list(utts), name="dev", rtf_utterances=0
+            )
+        out.append({"wer": result.wer, "cer": result.cer})
+    return out
