@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from speechnas.arch import StreamingSpec
-from speechnas.supernet import Supernet
+from speechnas.supernet import Supernet, recalibrate
 from speechnas.testing.supernet import tiny_supernet_space
 
 VOCAB = 8
@@ -87,3 +87,25 @@ def test_sandwich_training_lowers_the_loss_of_the_largest_and_smallest() -> None
         last = net.sandwich_step(batch, optimizer, rng, random_subnets=1)
     assert last["largest"] < 0.7 * first["largest"]
     assert last["smallest"] < 0.7 * first["smallest"]
+
+
+def test_batch_norm_statistics_are_recalibrated_per_subnet() -> None:
+    base = tiny_supernet_space().base
+    layers = tuple(dataclasses.replace(layer, norm="batchnorm") for layer in base.layers)
+    space = tiny_supernet_space(base=dataclasses.replace(base, layers=layers))
+    net = Supernet(space, VOCAB)
+    spec = space.smallest()
+    wave, lens, _, _ = _batch()
+    once = net.extract(spec)
+    assert recalibrate(once, [(wave, lens)]) == 1
+    twice = net.extract(spec)
+    assert recalibrate(twice, [(wave, lens), (wave, lens)]) == 2  # an average of equals
+    key = "encoder.layers.0.conv.norm.running_var"
+    stats = once.state_dict()[key]
+    assert not torch.equal(stats, net.extract(spec).state_dict()[key])  # shared ones differ
+    assert torch.allclose(stats, twice.state_dict()[key], atol=1e-6)
+    assert not once.training
+    with pytest.raises(ValueError, match="not a subnet"):  # layer norm: another space
+        net.extract(tiny_supernet_space().smallest())
+    plain = Supernet(tiny_supernet_space(), VOCAB)
+    assert recalibrate(plain.extract(plain.space.smallest()), [(wave, lens)]) == 0

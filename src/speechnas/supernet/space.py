@@ -130,5 +130,6 @@ class SupernetSpace:
             and layer.kernel in self.kernels
             and layer.heads in self.heads
             and layer.ffn_expansion in self.ffn_expansions
+            and layer == self._layer(layer.width, layer.kernel, layer.heads, layer.ffn_expansion)
             for layer in kept
         )

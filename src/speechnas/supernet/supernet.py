@@ -21,6 +21,7 @@ Contract (``tests/supernet/test_supernet.py``):
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -29,10 +30,11 @@ from torch.func import functional_call
 
 from speechnas.arch import ArchSpec
 from speechnas.models import SpeechModel, build_model
+from speechnas.models._blocks import Norm
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.weights import SharedWeights, probe_specs
 
-__all__ = ["Supernet"]
+__all__ = ["Supernet", "recalibrate"]
 
 #: Built subnets kept for reuse (building one costs milliseconds; steps reuse a few).
 _CACHED_SUBNETS = 64
@@ -127,3 +129,37 @@ class Supernet(nn.Module):
         nn.utils.clip_grad_norm_(self.parameters(), clip)
         optimizer.step()
         return losses
+
+
+@torch.no_grad()
+def recalibrate(model: SpeechModel, batches: Iterable[tuple[Tensor, Tensor]]) -> int:
+    """Re-estimate the batch-norm statistics of ``model`` (a subnet on inherited weights).
+
+    Shared running statistics belong to no subnet in particular, so before a subnet with
+    batch norm is scored they are recomputed: reset, then the cumulative average of the
+    statistics of ``batches`` (``(wave, wave_lens)``) in training mode with dropout off.
+    Returns the number of batches used (0, and nothing changes, without batch norm).
+    """
+    norms = [m for m in model.modules() if isinstance(m, Norm) and m.kind == "batchnorm"]
+    if not norms:
+        return 0
+    momenta = [n.momentum for n in norms]
+    for n in norms:
+        n.running_mean.zero_()
+        n.running_var.fill_(1.0)
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    used = 0
+    try:
+        for wave, wave_lens in batches:
+            for n in norms:
+                n.momentum = 1.0 / (used + 1)  # a running mean of the batches' statistics
+            model.encode(wave, wave_lens)
+            used += 1
+    finally:
+        for n, momentum in zip(norms, momenta, strict=True):
+            n.momentum = momentum
+        model.eval()
+    return used

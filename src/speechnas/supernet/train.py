@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
@@ -29,7 +30,7 @@ from speechnas.evaluate.runner import evaluate_model
 from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
 from speechnas.supernet.space import SupernetSpace
-from speechnas.supernet.supernet import Supernet
+from speechnas.supernet.supernet import Supernet, recalibrate
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.schedule import warmup_cosine
 
@@ -188,14 +189,23 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]
 
 
 def inherited_scores(
-    net: Supernet, tokenizer: Tokenizer, specs: Sequence[ArchSpec], utts: Sequence[Utterance]
+    net: Supernet,
+    tokenizer: Tokenizer,
+    specs: Sequence[ArchSpec],
+    utts: Sequence[Utterance],
+    *,
+    calibration: Sequence[tuple[Tensor, Tensor]] = (),
 ) -> list[dict[str, float]]:
-    """Dev WER and CER of each spec on its inherited weights (greedy decoding)."""
+    """Dev WER and CER of each spec on its inherited weights (greedy decoding).
+
+    ``calibration``: ``(wave, wave_lens)`` training batches that re-estimate a subnet's
+    batch-norm statistics first (:func:`~speechnas.supernet.supernet.recalibrate`).
+    """
     out = []
     for spec in specs:
+        model = net.extract(spec)
+        recalibrate(model, calibration)
         with torch.no_grad():
-            result = evaluate_model(
-                net.extract(spec), tokenizer, list(utts), name="dev", rtf_utterances=0
-            )
+            result = evaluate_model(model, tokenizer, list(utts), name="dev", rtf_utterances=0)
         out.append({"wer": result.wer, "cer": result.cer})
     return out
