@@ -115,6 +115,31 @@ class SupernetSpace:
         ]
         return self.spec(layers)
 
+    def choices(self, spec: ArchSpec) -> list[tuple[int, int, int, float]]:
+        """``spec``'s kept layers as ``(width, kernel, heads, ffn)``, for :meth:`spec`."""
+        return [
+            (layer.width, layer.kernel, layer.heads, layer.ffn_expansion)
+            for layer in spec.kept_layers
+        ]
+
+    def mutate(self, spec: ArchSpec, rng: np.random.Generator, rate: float = 0.2) -> ArchSpec:
+        """A neighbour of ``spec``: each layer choice redrawn with probability ``rate``, and
+        with that probability one layer added (a copy of the last) or dropped."""
+        options = (self.widths, self.kernels, self.heads, self.ffn_expansions)
+        layers = [
+            tuple(
+                opts[int(rng.integers(len(opts)))] if rng.random() < rate else value
+                for opts, value in zip(options, layer, strict=True)
+            )
+            for layer in self.choices(spec)
+        ]
+        if rng.random() < rate:
+            if rng.random() < 0.5 and len(layers) < self.max_layers:
+                layers.append(layers[-1])
+            elif len(layers) > self.min_layers:
+                layers.pop()
+        return self.spec([(int(w), int(k), int(h), float(f)) for w, k, h, f in layers])
+
     def contains(self, spec: ArchSpec) -> bool:
         """Whether ``spec`` is a subnet of this space."""
         kept = spec.kept_layers
