@@ -30,7 +30,14 @@ from speechnas.models.subsampling import (
 )
 from speechnas.models.transformer import TransformerLayer
 
-__all__ = ["LAYER_FACTORIES", "LayerContext", "build_encoder", "build_head", "build_model"]
+__all__ = [
+    "LAYER_FACTORIES",
+    "LayerBuilder",
+    "LayerContext",
+    "build_encoder",
+    "build_head",
+    "build_model",
+]
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,14 @@ LAYER_FACTORIES: dict[str, Callable[[LayerSpec, LayerContext], EncoderLayer]] = 
 }
 
 
-def build_encoder(spec: ArchSpec, *, in_features: int) -> Encoder:
+#: Builds the ``i``-th kept layer from its spec and context (the default: the family's
+#: factory in :data:`LAYER_FACTORIES`; a differentiable search builds mixed layers instead).
+LayerBuilder = Callable[[int, LayerSpec, LayerContext], EncoderLayer]
+
+
+def build_encoder(
+    spec: ArchSpec, *, in_features: int, layer_builder: LayerBuilder | None = None
+) -> Encoder:
     """The encoder of ``spec`` for ``in_features`` features per frame."""
     layers_spec = spec.kept_layers
     first = layers_spec[0].width
@@ -156,7 +170,10 @@ def build_encoder(spec: ArchSpec, *, in_features: int) -> Encoder:
             chunk = spec.streaming.chunk * rate
             left = spec.streaming.left_context * rate
         ctx = LayerContext(spec, in_width, causal, chunk, left)
-        layers.append(LAYER_FACTORIES[spec.encoder](layer, ctx))
+        if layer_builder is None:
+            layers.append(LAYER_FACTORIES[spec.encoder](layer, ctx))
+        else:
+            layers.append(layer_builder(i, layer, ctx))
         in_width = layer.width
     reduction = PairReduction(layers_spec[at - 1].width) if at else None
     lookahead = None
@@ -200,20 +217,29 @@ def build_head(spec: ArchSpec, *, vocab_size: int) -> Head:
     )
 
 
-def build_model(spec: ArchSpec, *, vocab_size: int, specaugment: bool = True) -> SpeechModel:
+def build_model(
+    spec: ArchSpec,
+    *,
+    vocab_size: int,
+    specaugment: bool = True,
+    layer_builder: LayerBuilder | None = None,
+) -> SpeechModel:
     """Build the model that ``spec`` describes, with ``vocab_size`` output tokens.
 
     Args:
         spec: The architecture.
         vocab_size: Output tokens including the reserved id 0.
         specaugment: Add SpecAugment (active in training mode only).
+        layer_builder: Builds each kept layer instead of the family's factory.
     """
     # A streaming model cannot normalise over the whole utterance; its features stay raw.
     normalize = "none" if spec.streaming is not None else "utterance"
     frontend = build_frontend(spec.frontend, n_mels=spec.n_mels, normalize=normalize)
     return SpeechModel(
         frontend=frontend,
-        encoder=build_encoder(spec, in_features=frontend.num_features),
+        encoder=build_encoder(
+            spec, in_features=frontend.num_features, layer_builder=layer_builder
+        ),
         head=build_head(spec, vocab_size=vocab_size),
         specaugment=SpecAugment() if specaugment else None,
     )

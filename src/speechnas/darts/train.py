@@ -1,0 +1,232 @@
+"""DARTS for speech: first-order alternation of weights and architecture, with a latency
+penalty.
+
+Each step (Liu et al., 2019, first-order):
+
+1. the weights take an AdamW step on a training batch, ``alpha`` fixed;
+2. ``alpha`` takes an Adam step on a validation batch (a speaker-disjoint dev set), weights
+   fixed, on ``loss_val + penalty * |E[latency](alpha) - target_ms|`` (the expected latency
+   from the target's latency table; nats per utterance plus ``penalty`` per millisecond).
+
+Every step's losses, expected latency and ``softmax(alpha)`` go to the history, which is
+written with the result to ``darts.json``: the architecture extracted at ``target_ms``
+(exactly, by dynamic programming over the table's per-candidate latencies) and the
+most likely one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from speechnas.arch import ArchSpec, LayerSpec
+from speechnas.darts.model import DartsModel
+from speechnas.data.batching import DurationBatchSampler
+from speechnas.data.dataset import Batch, SpeechDataset
+from speechnas.data.manifest import read_manifest
+from speechnas.errors import UserError
+from speechnas.hardware.lut import LatencyTable
+from speechnas.hardware.measure import threads
+from speechnas.search.config import TrainSettings
+from speechnas.text import build_tokenizer, normalize
+from speechnas.train.schedule import warmup_cosine
+
+__all__ = ["DartsConfig", "DartsResult", "train_darts"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DartsConfig:
+    """A DARTS run.
+
+    Attributes:
+        train_manifest, val_manifest: weights learn on the first, ``alpha`` on the second.
+        base: the architecture around the layers (its layers are the positions).
+        candidates: per position, the candidate layers (one width; ``skip`` for identity).
+        table: a latency table file for the target (``None``: no latency term).
+        target_ms: the latency the penalty pulls towards (needs ``table``).
+        penalty: ``lambda`` of the penalty, per millisecond.
+        settings: tokenizer, batching and the weights' optimiser (as for a search's trials).
+        alpha_lr: Adam learning rate of ``alpha``.
+        max_steps, max_minutes: the budget (one of them must be set).
+        out_dir: where ``darts.json`` goes.
+        seed: initial weights and batching.
+    """
+
+    train_manifest: str
+    val_manifest: str
+    base: ArchSpec
+    candidates: tuple[tuple[LayerSpec, ...], ...]
+    table: str | None = None
+    target_ms: float | None = None
+    penalty: float = 1.0
+    settings: TrainSettings = field(default_factory=TrainSettings)
+    alpha_lr: float = 3e-3
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    out_dir: str = "runs/darts"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.max_minutes is None:
+            raise ValueError("set max_steps or max_minutes")
+        if self.target_ms is not None and self.table is None:
+            raise ValueError("target_ms needs a latency table (table)")
+
+
+@dataclass(frozen=True)
+class DartsResult:
+    """What a run found: the architecture at the target (``None`` if no architecture of the
+    candidates fits it; without a target, the most likely one), the most likely one, the
+    final ``softmax(alpha)`` and the per-step history."""
+
+    spec: ArchSpec | None
+    most_likely: ArchSpec
+    probs: list[list[float]]
+    history: list[dict[str, Any]]
+    path: Path
+
+
+def _batches(dataset: SpeechDataset, sampler: DurationBatchSampler) -> Iterator[Batch]:
+    for epoch in itertools.count():
+        for indices in sampler.batches(epoch):
+            batch = dataset.batch(indices, epoch)
+            if batch is not None:
+                yield batch
+
+
+def _loss(model: DartsModel, batch: Batch) -> torch.Tensor:
+    loss: torch.Tensor = model(batch.wave, batch.wave_lens, batch.targets, batch.target_lens)
+    return loss
+
+
+def train_darts(config: DartsConfig) -> DartsResult:
+    """Run DARTS (module docstring).
+
+    Raises:
+        UserError: an empty manifest.
+        FloatingPointError: a non-finite loss.
+    """
+    train_utts = read_manifest(config.train_manifest)
+    val_utts = read_manifest(config.val_manifest)
+    for name, utts in (("train", train_utts), ("val", val_utts)):
+        if not utts:
+            raise UserError(f"{name} manifest has no utterances")
+    s = config.settings
+    texts = [t for t in (normalize(u.text, u.language) for u in train_utts) if t]
+    tokenizer = build_tokenizer(s.tokenizer, texts, vocab_size=s.vocab_size)
+    table = LatencyTable.load(config.table) if config.table else None
+    with torch.random.fork_rng(devices=[]), threads(s.threads):
+        torch.manual_seed(config.seed)
+        model = DartsModel(config.base, config.candidates, tokenizer.vocab_size, table=table)
+
+        def stream(utts: Sequence[Any], seed: int) -> Iterator[Batch]:
+            dataset = SpeechDataset(utts, tokenizer, speed_factors=s.speed_perturb, seed=seed)
+            sampler = DurationBatchSampler(
+                [u.duration for u in utts],
+                max_batch_seconds=s.batch_seconds,
+                max_batch_size=s.max_batch_size,
+                seed=seed,
+            )
+            return _batches(dataset, sampler)
+
+        train_batches = stream(train_utts, config.seed)
+        val_batches = stream(val_utts, config.seed + 1)
+        weights = torch.optim.AdamW(
+            model.weight_parameters(), lr=s.lr, weight_decay=s.weight_decay
+        )
+        alpha = torch.optim.Adam(
+            model.arch_parameters(), lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=1e-3
+        )
+        total = config.max_steps or 10**9
+        history: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        step = 0
+        model.train()
+        while step < total and (
+            config.max_minutes is None or time.perf_counter() - start < 60 * config.max_minutes
+        ):
+            for group in weights.param_groups:
+                group["lr"] = warmup_cosine(step, peak=s.lr, warmup=s.warmup_steps, total=total)
+            train_loss = _loss(model, next(train_batches))
+            _check(train_loss, step, "training")
+            weights.zero_grad(set_to_none=True)
+            train_loss.backward()  # type: ignore[no-untyped-call]
+            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
+            weights.step()
+            alpha.zero_grad(set_to_none=True)
+
+            val_loss = _loss(model, next(val_batches))
+            _check(val_loss, step, "validation")
+            objective = val_loss
+            expected = None
+            if model.latency_ms is not None:
+                latency = model.expected_latency_ms()
+                expected = float(latency.detach())
+                if config.target_ms is not None:
+                    objective = objective + config.penalty * (latency - config.target_ms).abs()
+            weights.zero_grad(set_to_none=True)
+            alpha.zero_grad(set_to_none=True)
+            objective.backward()  # type: ignore[no-untyped-call]
+            alpha.step()
+            weights.zero_grad(set_to_none=True)
+            step += 1
+            history.append(
+                {
+                    "step": step,
+                    "train_loss": float(train_loss.detach()),
+                    "val_loss": float(val_loss.detach()),
+                    "expected_latency_ms": expected,
+                    "probs": [p.detach().tolist() for p in model.probs()],
+                }
+            )
+            if step % 20 == 0:
+                log.info(
+                    "darts step %d: %s", step, {k: history[-1][k] for k in list(history[-1])[1:4]}
+                )
+    most_likely = model.extract()
+    spec: ArchSpec | None = most_likely
+    infeasible = None
+    if config.target_ms is not None:
+        try:
+            spec = model.extract(config.target_ms)
+        except ValueError as e:  # the target is below every architecture of the candidates
+            spec, infeasible = None, str(e)
+            log.warning("DARTS: nothing fits target_ms=%g: %s", config.target_ms, e)
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "darts.json"
+    probs = [p.detach().tolist() for p in model.probs()]
+    path.write_text(
+        json.dumps(
+            {
+                "spec": spec.to_dict() if spec is not None else None,
+                "infeasible": infeasible,
+                "most_likely": most_likely.to_dict(),
+                "target_ms": config.target_ms,
+                "penalty": config.penalty,
+                "base_ms": model.base_ms,
+                "latency_ms": model.latency_ms,
+                "candidates": [[c.__dict__ for c in p] for p in config.candidates],
+                "probs": probs,
+                "history": history,
+                "train_seconds": time.perf_counter() - start,
+            },
+            indent=1,
+        )
+    )
+    return DartsResult(spec, most_likely, probs, history, path)
+
+
+def _check(loss: torch.Tensor, step: int, which: str) -> None:
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"DARTS step {step}: the {which} loss is {float(loss)}")

@@ -1,0 +1,167 @@
+"""DARTS: mixed layers, the expected-latency term, extraction and a short run on audio."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from speechnas.arch import ArchSpec, LayerSpec
+from speechnas.darts import DartsConfig, DartsModel, MixedLayer, train_darts
+from speechnas.data.manifest import write_manifest
+from speechnas.hardware.lut import LatencyTable, model_parts
+from speechnas.hardware.measure import untrained_model
+from speechnas.models.conformer import ConformerLayer
+from speechnas.search.config import TrainSettings
+from speechnas.testing.audio_fixtures import make_corpus
+
+WIDE = LayerSpec(width=32, heads=2, ffn_expansion=2.0, kernel=7)
+SHORT = dataclasses.replace(WIDE, kernel=3)
+SKIP = dataclasses.replace(WIDE, skip=True)
+BASE = dataclasses.replace(
+    ArchSpec.uniform(num_layers=2, width=32, heads=2, kernel=7, ffn_expansion=2.0, n_mels=40),
+    subsampling_channels=8,
+)
+CANDIDATES = ((WIDE, SHORT, SKIP), (WIDE, SHORT, SKIP))
+
+
+def _table(path: Path | None = None) -> LatencyTable:
+    """A table of synthetic part timings (MACs and frames), priced like a real one."""
+    table = LatencyTable({"target": "synthetic"}, audio_s=1.0)
+    for spec in (BASE, BASE.with_layer(1, kernel=3)):
+        parts = model_parts(untrained_model(spec), spec, 1.0)
+        ms = [0.5 + p.macs / 1e5 + 0.02 * p.frames for p in parts]
+        table.add(spec, parts, ms, sum(ms))
+    if path is not None:
+        table.save(path)
+    return table
+
+
+def _conformer(width: int) -> ConformerLayer:
+    return ConformerLayer(
+        in_width=32,
+        width=width,
+        heads=2,
+        kernel=3,
+        ffn_expansion=2.0,
+        activation="swish",
+        norm="layernorm",
+        attention="rel",
+    )
+
+
+def test_a_one_hot_mix_is_its_candidate_and_identity_passes_through() -> None:
+    torch.manual_seed(0)
+    op = _conformer(32).eval()
+    mixed = MixedLayer([op, None], 32).eval()
+    x, lens = torch.randn(2, 10, 32), torch.tensor([10, 7])
+    x[1, 7:] = 0
+    mixed.weights = torch.tensor([1.0, 0.0])
+    assert torch.allclose(mixed(x, lens), op(x, lens), atol=1e-6)
+    mixed.weights = torch.tensor([0.0, 1.0])
+    assert torch.equal(mixed(x, lens), x)
+    with pytest.raises(ValueError, match="expected 32 -> 32"):
+        MixedLayer([_conformer(16)], 32)
+
+
+def test_expected_latency_and_extraction_follow_alpha() -> None:
+    model = DartsModel(BASE, CANDIDATES, vocab_size=8, table=_table())
+    assert model.latency_ms is not None
+    uniform = model.base_ms + sum(sum(ms) / 3 for ms in model.latency_ms)
+    assert float(model.expected_latency_ms().detach()) == pytest.approx(uniform)
+    with torch.no_grad():
+        model.alpha[0].copy_(torch.tensor([0.0, 3.0, 0.0]))  # SHORT
+        model.alpha[1].copy_(torch.tensor([3.0, 0.0, 0.0]))  # WIDE
+    assert model.extract().layers == (SHORT, WIDE)
+    # Within a budget below the most likely choice, the best affordable one is taken.
+    most_likely_ms = model.base_ms + model.latency_ms[0][1] + model.latency_ms[1][0]
+    tight = model.extract(budget_ms=most_likely_ms - 1e-3)
+    assert tight.layers != (SHORT, WIDE)
+    chosen = [CANDIDATES[i].index(layer) for i, layer in enumerate(tight.layers)]
+    spent = model.base_ms + sum(model.latency_ms[i][k] for i, k in enumerate(chosen))
+    assert spent <= most_likely_ms - 1e-3
+
+
+def test_gradients_reach_weights_and_alpha() -> None:
+    model = DartsModel(BASE, CANDIDATES, vocab_size=8)
+    g = torch.Generator().manual_seed(0)
+    wave = 0.1 * torch.randn(2, 8000, generator=g)
+    loss = model(
+        wave, torch.tensor([8000, 6000]), torch.tensor([[1, 2], [3, 0]]), torch.tensor([2, 1])
+    )
+    loss.backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in model.alpha)
+    assert any(p.grad is not None for p in model.weight_parameters())
+
+
+def test_a_latency_penalty_moves_alpha_towards_cheap_layers(tmp_path: Path) -> None:
+    train = write_manifest(make_corpus(tmp_path / "train", n=8, seed=0), tmp_path / "t.jsonl")
+    val = write_manifest(make_corpus(tmp_path / "val", n=4, seed=1), tmp_path / "v.jsonl")
+    table = _table(tmp_path / "lut.json")
+    model = DartsModel(BASE, CANDIDATES, vocab_size=8, table=table)
+    assert model.latency_ms is not None
+    # Room for one short layer: the penalty must push towards identities and short kernels.
+    target = model.base_ms + 1.01 * min(model.latency_ms[0][1], model.latency_ms[1][1])
+    config = DartsConfig(
+        train_manifest=str(train),
+        val_manifest=str(val),
+        base=BASE,
+        candidates=CANDIDATES,
+        table=str(tmp_path / "lut.json"),
+        target_ms=target,
+        penalty=10.0,
+        settings=TrainSettings(batch_seconds=8.0, warmup_steps=2, speed_perturb=(1.0,)),
+        alpha_lr=0.05,
+        max_steps=8,
+        out_dir=str(tmp_path / "darts"),
+    )
+    result = train_darts(config)
+    assert len(result.history) == 8
+    first, last = result.history[0], result.history[-1]
+    assert last["expected_latency_ms"] < first["expected_latency_ms"]
+    assert all(p[2] > 1 / 3 for p in last["probs"])  # the identity gained everywhere
+    saved = json.loads(result.path.read_text())
+    assert result.spec is not None and ArchSpec.from_dict(saved["spec"]) == result.spec
+    assert len(saved["history"]) == 8
+    kept = [layer for layer in result.spec.layers if not layer.skip]
+    assert kept == [SHORT]  # within the target, and never an empty architecture
+    with pytest.raises(ValueError, match="needs a latency table"):
+        DartsConfig(
+            train_manifest="t",
+            val_manifest="v",
+            base=BASE,
+            candidates=CANDIDATES,
+            target_ms=5.0,
+            max_steps=1,
+        )
+
+
+def test_extraction_within_a_budget_is_the_best_valid_choice() -> None:
+    model = DartsModel(BASE, CANDIDATES, vocab_size=8, table=_table())
+    assert model.latency_ms is not None
+    lat = model.latency_ms
+    g = torch.Generator().manual_seed(3)
+    for trial in range(30):
+        with torch.no_grad():
+            for a in model.alpha:
+                a.copy_(3 * torch.randn(3, generator=g))
+        scores = [torch.log_softmax(a.detach(), 0).tolist() for a in model.alpha]
+        combos = [
+            (scores[0][i] + scores[1][j], model.base_ms + lat[0][i] + lat[1][j], (i, j))
+            for i in range(3)
+            for j in range(3)
+            if (i, j) != (2, 2)  # both skipped is not an architecture
+        ]
+        # Halfway between two achievable latencies: clear of the grid's rounding (the
+        # knapsack rounds latencies up to its grid, see speechnas.search.extract).
+        costs = sorted({c[1] for c in combos}) + [float("inf")]
+        k = trial % (len(costs) - 1)
+        budget = costs[k] + min(1.0, (costs[k + 1] - costs[k]) / 2)
+        best = max((c for c in combos if c[1] <= budget), key=lambda c: c[0])
+        got = model.extract(budget_ms=budget)
+        chosen = tuple(CANDIDATES[i].index(layer) for i, layer in enumerate(got.layers))
+        got_score = scores[0][chosen[0]] + scores[1][chosen[1]]
+        assert got_score == pytest.approx(best[0]), trial
