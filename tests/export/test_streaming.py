@@ -46,6 +46,10 @@ FAMILIES = {
         encoder="cnn", num_layers=2, kernel=5, norm="batchnorm", streaming=_stream(4, 3), **_SMALL
     ),
     "lstm": ArchSpec.uniform(encoder="lstm", num_layers=2, streaming=_stream(4), **_SMALL),
+    # Look-ahead of exactly one chunk: a delay and no buffered frames.
+    "lstm+lookahead=chunk": ArchSpec.uniform(
+        encoder="lstm", num_layers=2, streaming=_stream(4, 4), **_SMALL
+    ),
     "cnn_lstm+lookahead": ArchSpec.uniform(
         encoder="cnn_lstm", num_layers=2, kernel=5, streaming=_stream(3, 5), **_SMALL
     ),
@@ -155,8 +159,8 @@ def test_recognizer_transcribes_like_the_model(tmp_path: Path) -> None:
     model = _model(FAMILIES["conformer-rel+reduction+lookahead"])
     path = export_streaming(model, tmp_path / "stream.onnx")
     g = torch.Generator().manual_seed(2)
-    lengths = [16000, 9000, 12345]
-    wave = torch.zeros(3, max(lengths))
+    lengths = [16000, 9000, 12345, 300]  # the last is shorter than one feature window
+    wave = torch.zeros(len(lengths), max(lengths))
     for i, n in enumerate(lengths):
         wave[i, :n] = 0.1 * torch.randn(n, generator=g)
     lens = torch.tensor(lengths)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -28,7 +29,7 @@ from speechnas.arch import ArchSpec
 from speechnas.data.manifest import Utterance
 from speechnas.errors import UserError
 from speechnas.evaluate.runner import evaluate_model
-from speechnas.export.onnx import export_onnx
+from speechnas.export.onnx import ExportError, export_onnx
 from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
 from speechnas.export.runtime import OnnxRecognizer
 from speechnas.export.streaming import OnnxStreamingRecognizer, StreamStep, export_streaming
@@ -38,6 +39,8 @@ from speechnas.models import SpeechModel
 from speechnas.text import Tokenizer
 
 __all__ = ["ExportReport", "Variant", "export_bundle"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class ExportReport:
     threads: int
     variants: list[Variant]
     run_info: dict[str, Any]
+    stream_skipped: str | None = None
 
     def variant(self, name: str) -> Variant:
         for v in self.variants:
@@ -148,9 +152,16 @@ def export_bundle(
     model.eval()
     fp32 = export_onnx(model, out / "model.onnx")
     files = _precisions(fp32, precisions)
-    streams = {}
+    streams: dict[str, Path] = {}
+    stream_skipped = None
     if spec.streaming is not None:
-        streams = _precisions(export_streaming(model, out / "model.stream.onnx"), precisions)
+        try:
+            stream = export_streaming(model, out / "model.stream.onnx")
+        except (UserError, ExportError) as e:  # the whole-utterance graphs still stand
+            stream_skipped = str(e)
+            log.warning("the streaming chunk step was not exported: %s", e)
+        else:
+            streams = _precisions(stream, precisions)
     variants = []
     with threads(num_threads) as used:
         torch_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -197,7 +208,9 @@ def export_bundle(
         "input": "feats (B, T, F) float32, whole utterances",
         "output": "log_probs (B, T', V); id 0 is the CTC blank",
     }
-    if spec.streaming is not None:
+    if stream_skipped is not None:
+        deploy["stream"] = {"skipped": stream_skipped}
+    elif spec.streaming is not None:
         step = StreamStep(model)
         deploy["stream"] = {
             "graph": "model.stream.onnx: feats (1, Cf, F), stem_valid, chunk_start, "
@@ -215,6 +228,7 @@ def export_bundle(
         threads=used,
         variants=variants,
         run_info=run_info(),
+        stream_skipped=stream_skipped,
     )
     (out / "export.json").write_text(json.dumps(report.to_dict(), indent=2, sort_keys=True))
     return report

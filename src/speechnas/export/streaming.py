@@ -242,11 +242,15 @@ def run_stream(
 ) -> np.ndarray:
     """Feed ``feats`` (1, T, F) through ``step`` chunk by chunk -> (1, T', V) log-probs."""
     outs = []
+    vocab = 0
     for k, (stem_valid, start, valid, out_valid) in enumerate(schedule.steps):
         scalars = [np.asarray(v, dtype=np.int64) for v in (stem_valid, start, valid)]
         log_probs, *state = step(schedule.chunk_feats(feats, k), scalars, state)
+        vocab = log_probs.shape[-1]
         if out_valid:
             outs.append(log_probs[:, :out_valid])
+    if not outs:  # an utterance too short to complete a frame
+        return np.zeros((1, 0, vocab), dtype=np.float32)
     return np.concatenate(outs, axis=1)
 
 
@@ -280,7 +284,8 @@ def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
     """Write ``model``'s chunk step to ``path`` as ONNX and check it against PyTorch.
 
     The check streams a seeded utterance of four and a half chunks (first, steady, partial
-    last and, with look-ahead, the flush steps) through both and compares every output.
+    last and, with look-ahead, the flush steps) through both and compares the log-probabilities
+    of every step (the states are checked through them).
 
     Raises:
         UserError: the model is not a streaming CTC model.
@@ -382,7 +387,8 @@ class OnnxStreamingRecognizer:
         ids: list[list[int]] = []
         for i in range(feats.shape[0]):
             item = feats[i : i + 1, : int(feat_lens[i])].numpy()
-            best = self.log_probs(item)[0].argmax(axis=-1)
+            log_probs = self.log_probs(item)[0]
+            best = log_probs.argmax(axis=-1) if log_probs.shape[0] else np.zeros(0, np.int64)
             ids.append(greedy_ctc_collapse(best.tolist()))
         return ids
 

@@ -26,11 +26,9 @@ from speechnas.errors import UserError
 from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.export import ExportError, export_bundle
-from speechnas.models import SpeechModel
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.store import TrialRecord
-from speechnas.text import Tokenizer
 from speechnas.train import load_model, train
 
 __all__ = ["final_candidates", "run_final"]
@@ -86,23 +84,18 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         "checkpoint": str(result.best_checkpoint),
         "scores": scores,
     }
-    if config.final.export:
-        final["export"] = _export(model, record, tokenizer, config, out / "export")
     return final
 
 
-def _export(
-    model: SpeechModel,
-    record: TrialRecord,
-    tokenizer: Tokenizer,
-    config: SearchConfig,
-    out: Path,
-) -> dict[str, Any]:
-    """Export a retrained model in ``config.final.export``'s precisions and measure each
-    variant; a model the exporter does not cover is recorded as skipped, with why."""
+def _export(result: dict[str, Any], record: TrialRecord, config: SearchConfig) -> dict[str, Any]:
+    """Export a retrained model (its best checkpoint) in ``config.final.export``'s precisions
+    and measure each variant. A model the exporter does not cover is recorded as skipped, any
+    other failure as failed, with why: the retrained model's result is kept either way."""
     assert record.spec is not None
     sets = {"dev": config.data.dev_manifest, **config.data.test_manifests}
+    out = Path(result["checkpoint"]).parent / "export"
     try:
+        model, tokenizer, _ = load_model(result["checkpoint"])
         report = export_bundle(
             model,
             record.spec,
@@ -117,6 +110,9 @@ def _export(
     except (UserError, ExportError) as e:
         log.warning("final stage: trial %d not exported: %s", record.number, e)
         return {"skipped": str(e)}
+    except Exception as e:  # keep the retrained model's result whatever the exporter raises
+        log.exception("final stage: exporting trial %d failed", record.number)
+        return {"failed": f"{type(e).__name__}: {e}"}
     return {"dir": str(out), "variants": [asdict(v) for v in report.variants]}
 
 
@@ -128,11 +124,14 @@ def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, 
         out = config.run_dir / "final" / record.spec.arch_id
         done = out / "result.json"
         if done.exists():
-            results.append(json.loads(done.read_text()))
-            continue
-        log.info("final stage: retraining trial %d (%s)", record.number, record.spec.summary())
-        result = _retrain(record, config, out)
-        done.write_text(json.dumps(result, indent=2, sort_keys=True))
+            result = json.loads(done.read_text())
+        else:
+            log.info("final stage: retraining trial %d (%s)", record.number, record.spec.summary())
+            result = _retrain(record, config, out)
+            done.write_text(json.dumps(result, indent=2, sort_keys=True))
+        if config.final.export and "export" not in result:
+            result["export"] = _export(result, record, config)
+            done.write_text(json.dumps(result, indent=2, sort_keys=True))
         results.append(result)
     if results:
         best = min(results, key=lambda r: (r["scores"]["dev"]["wer"], r["trial"]))
