@@ -89,3 +89,12 @@ def test_a_budget_nothing_meets_is_an_error() -> None:
         search_subnets(SPACE, _score, evaluations=3, max_latency_ms=10.0)
     with pytest.raises(ValueError, match="strategy"):
         search_subnets(SPACE, _score, evaluations=3, strategy="annealing")
+
+
+def test_a_space_with_few_subnets_returns_what_it_scored() -> None:
+    one = tiny_supernet_space(
+        min_layers=1, max_layers=1, widths=(16,), kernels=(3,), heads=(2,), ffn_expansions=(1.0,)
+    )
+    result = search_subnets(one, _score, evaluations=5, strategy="random", max_draws=20)
+    assert len(result.scored) == 1 and result.repeats == 19
+    assert result.exhausted is not None and "19 repeats" in result.exhausted

@@ -105,7 +105,32 @@ def test_batch_norm_statistics_are_recalibrated_per_subnet() -> None:
     assert not torch.equal(stats, net.extract(spec).state_dict()[key])  # shared ones differ
     assert torch.allclose(stats, twice.state_dict()[key], atol=1e-6)
     assert not once.training
+    with pytest.raises(ValueError, match="calibration batches"):
+        recalibrate(net.extract(spec), [])
     with pytest.raises(ValueError, match="not a subnet"):  # layer norm: another space
         net.extract(tiny_supernet_space().smallest())
     plain = Supernet(tiny_supernet_space(), VOCAB)
     assert recalibrate(plain.extract(plain.space.smallest()), [(wave, lens)]) == 0
+
+
+def test_cuts_keep_glu_halves_per_head_vectors_and_recent_causal_taps() -> None:
+    base = tiny_supernet_space().base
+    streaming = dataclasses.replace(base, streaming=StreamingSpec(chunk=4, left_context=8))
+    net = Supernet(tiny_supernet_space(base=streaming), VOCAB)
+    spec = net.space.spec([(16, 3, 4, 1.0)])
+    got = net.extract(spec).state_dict()
+    prefix = "encoder.layers.0."
+    glu = net.weights.shared(prefix + "conv.pointwise_in.weight").detach()  # (64, 32)
+    expected = torch.cat([glu[:16, :16], glu[32:48, :16]])  # value half, gate half
+    assert torch.equal(got[prefix + "conv.pointwise_in.weight"], expected)
+    bias = net.weights.shared(prefix + "attn.pos_bias_u").detach()
+    assert torch.equal(got[prefix + "attn.pos_bias_u"], bias.reshape(-1)[:16].view(4, 4))
+    kernel = net.weights.shared(prefix + "conv.depthwise.conv.weight").detach()
+    assert torch.equal(got[prefix + "conv.depthwise.conv.weight"], kernel[:16, :, 4:])
+
+
+def test_specs_with_other_slots_are_not_subnets() -> None:
+    space = tiny_supernet_space()
+    spec = space.spec([(32, 7, 2, 1.0)])
+    shorter = dataclasses.replace(spec, layers=spec.layers[:2])  # one skipped slot fewer
+    assert space.contains(spec) and not space.contains(shorter)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from speechnas.models._layer import EncoderLayer
+from speechnas.models import EncoderLayer
 from speechnas.models._masks import zero_padding
 
 __all__ = ["MixedLayer"]

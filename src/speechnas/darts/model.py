@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.mixed import MixedLayer
 from speechnas.hardware.lut import LatencyTable
-from speechnas.models import SpeechModel, build_model
-from speechnas.models._layer import EncoderLayer
+from speechnas.models import EncoderLayer, SpeechModel, build_model
 from speechnas.models.builder import LAYER_FACTORIES, LayerContext
 from speechnas.search.extract import ExtractionProblem, extract
 from speechnas.search.extract.layers import layer_problem

@@ -16,7 +16,7 @@ most likely one.
 
 from __future__ import annotations
 
-import itertools
+import dataclasses
 import json
 import logging
 import time
@@ -30,7 +30,7 @@ import torch
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.model import DartsModel
 from speechnas.data.batching import DurationBatchSampler
-from speechnas.data.dataset import Batch, SpeechDataset
+from speechnas.data.dataset import Batch, SpeechDataset, endless_batches
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
@@ -79,6 +79,10 @@ class DartsConfig:
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("set max_steps or max_minutes")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps!r}; expected >= 1")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes={self.max_minutes!r}; expected > 0")
         if self.target_ms is not None and self.table is None:
             raise ValueError("target_ms needs a latency table (table)")
 
@@ -94,14 +98,6 @@ class DartsResult:
     probs: list[list[float]]
     history: list[dict[str, Any]]
     path: Path
-
-
-def _batches(dataset: SpeechDataset, sampler: DurationBatchSampler) -> Iterator[Batch]:
-    for epoch in itertools.count():
-        for indices in sampler.batches(epoch):
-            batch = dataset.batch(indices, epoch)
-            if batch is not None:
-                yield batch
 
 
 def _loss(model: DartsModel, batch: Batch) -> torch.Tensor:
@@ -129,25 +125,28 @@ def train_darts(config: DartsConfig) -> DartsResult:
         torch.manual_seed(config.seed)
         model = DartsModel(config.base, config.candidates, tokenizer.vocab_size, table=table)
 
-        def stream(utts: Sequence[Any], seed: int) -> Iterator[Batch]:
-            dataset = SpeechDataset(utts, tokenizer, speed_factors=s.speed_perturb, seed=seed)
+        def stream(
+            utts: Sequence[Any], seed: int, source: str, speeds: Sequence[float]
+        ) -> Iterator[Batch]:
+            dataset = SpeechDataset(utts, tokenizer, speed_factors=speeds, seed=seed)
             sampler = DurationBatchSampler(
                 [u.duration for u in utts],
                 max_batch_seconds=s.batch_seconds,
                 max_batch_size=s.max_batch_size,
                 seed=seed,
             )
-            return _batches(dataset, sampler)
+            return endless_batches(dataset, sampler, source)
 
-        train_batches = stream(train_utts, config.seed)
-        val_batches = stream(val_utts, config.seed + 1)
+        train_batches = stream(train_utts, config.seed, config.train_manifest, s.speed_perturb)
+        # alpha learns on the validation audio as it is
+        val_batches = stream(val_utts, config.seed + 1, config.val_manifest, (1.0,))
         weights = torch.optim.AdamW(
             model.weight_parameters(), lr=s.lr, weight_decay=s.weight_decay
         )
         alpha = torch.optim.Adam(
             model.arch_parameters(), lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=1e-3
         )
-        total = config.max_steps or 10**9
+        total = config.max_steps if config.max_steps is not None else 10**9
         history: list[dict[str, Any]] = []
         start = time.perf_counter()
         step = 0
@@ -157,7 +156,11 @@ def train_darts(config: DartsConfig) -> DartsResult:
         ):
             for group in weights.param_groups:
                 group["lr"] = warmup_cosine(step, peak=s.lr, warmup=s.warmup_steps, total=total)
+            for a in model.arch_parameters():  # the weights' step: alpha fixed
+                a.requires_grad_(False)
             train_loss = _loss(model, next(train_batches))
+            for a in model.arch_parameters():
+                a.requires_grad_(True)
             _check(train_loss, step, "training")
             weights.zero_grad(set_to_none=True)
             train_loss.backward()  # type: ignore[no-untyped-call]
@@ -216,7 +219,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
                 "penalty": config.penalty,
                 "base_ms": model.base_ms,
                 "latency_ms": model.latency_ms,
-                "candidates": [[c.__dict__ for c in p] for p in config.candidates],
+                "candidates": [[dataclasses.asdict(c) for c in p] for p in config.candidates],
                 "probs": probs,
                 "history": history,
                 "train_seconds": time.perf_counter() - start,

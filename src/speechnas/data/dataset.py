@@ -7,8 +7,9 @@ in :attr:`SpeechDataset.skipped`; it never stops a run. Decoded audio is cached 
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,12 +17,13 @@ import torch
 from torch import Tensor
 
 from speechnas.data.audio import SAMPLE_RATE, load_audio
+from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.manifest import Utterance
-from speechnas.errors import AudioError
+from speechnas.errors import AudioError, UserError
 from speechnas.features import speed_perturb
 from speechnas.text import Tokenizer, normalize
 
-__all__ = ["Batch", "SpeechDataset"]
+__all__ = ["Batch", "SpeechDataset", "endless_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +144,23 @@ class SpeechDataset:
             texts=[self.texts[i] for i, _ in kept],
             seconds=float(wave_lens.sum()) / SAMPLE_RATE,
         )
+
+
+def endless_batches(
+    dataset: SpeechDataset, sampler: DurationBatchSampler, source: str
+) -> Iterator[Batch]:
+    """``dataset``'s batches in ``sampler``'s order, epoch after epoch, without end (for
+    loops whose budget is steps or minutes, not epochs).
+
+    Raises:
+        UserError: an epoch yields no batch (every utterance of ``source`` is skipped).
+    """
+    for epoch in itertools.count():
+        yielded = 0
+        for indices in sampler.batches(epoch):
+            batch = dataset.batch(indices, epoch)
+            if batch is not None:
+                yielded += 1
+                yield batch
+        if not yielded:
+            raise UserError(f"{source}: every utterance was skipped (unreadable or too long)")

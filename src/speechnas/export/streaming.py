@@ -142,7 +142,7 @@ class StreamStep(nn.Module):
         stem = [torch.zeros_like(s) for s in shapes if s is not None]
         pending = torch.zeros(1, self.lookahead, enc.stem_width, dtype=w.dtype)
         buffer = torch.zeros(1, self.buffered, enc.stem_width, dtype=w.dtype)
-        layers = [_as_tensors(layer.initial_state(1)) for layer in enc._kept]
+        layers = [_as_tensors(layer.initial_state(1)) for layer in enc.kept_layers]
         return stem, pending, buffer, layers
 
     def initial_state(self) -> list[Tensor]:
@@ -177,9 +177,9 @@ class StreamStep(nn.Module):
             whole = torch.cat([buffer, h], dim=1)
             h, buffer = whole[:, : self.chunk], whole[:, self.chunk :]
         valid = chunk_valid
-        h = _keep_valid(enc._post_stem(h, chunk_start), valid)
+        h = _keep_valid(enc.post_stem(h, chunk_start), valid)
         new_layers = []
-        for i, layer in enumerate(enc._kept):
+        for i, layer in enumerate(enc.kept_layers):
             if i == enc.reduction_at:
                 assert enc.reduction is not None
                 h = enc.reduction.step(h)

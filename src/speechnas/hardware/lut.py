@@ -113,7 +113,7 @@ def model_parts(model: SpeechModel, spec: ArchSpec, audio_s: float) -> list[Part
             json.dumps(canonical.get("streaming", {}), sort_keys=True),
         )
     in_width = stem_width
-    for i, (layer, fields) in enumerate(zip(enc._kept, canonical["layers"], strict=True)):
+    for i, (layer, fields) in enumerate(zip(enc.kept_layers, canonical["layers"], strict=True)):
         if i == enc.reduction_at:
             assert enc.reduction is not None
             parts.append(
@@ -178,7 +178,7 @@ def part_modules(model: SpeechModel) -> list[nn.Module | None]:
     modules: list[nn.Module | None] = [model.frontend, enc.stem]
     if enc.lookahead is not None:
         modules.append(enc.lookahead)
-    for i, layer in enumerate(enc._kept):
+    for i, layer in enumerate(enc.kept_layers):
         if i == enc.reduction_at:
             modules.append(enc.reduction)
         modules.append(layer)

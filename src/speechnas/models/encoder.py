@@ -71,7 +71,14 @@ class Encoder(nn.Module):
         self.stem_width = layers[0].in_width
         self.width = layers[-1].width
 
-    def _post_stem(self, x: Tensor, offset: int | Tensor) -> Tensor:
+    @property
+    def kept_layers(self) -> list[EncoderLayer]:
+        """The layers, first to last (typed; the same modules as ``layers``)."""
+        return self._kept
+
+    def post_stem(self, x: Tensor, offset: int | Tensor) -> Tensor:
+        """Positions (from frame ``offset``, an int or a 0-dim tensor) and dropout after the
+        stem."""
         if self.positions:
             pos = torch.arange(x.shape[1], device=x.device) + offset
             x = x + sinusoids(pos, x.shape[2])[None]
@@ -82,7 +89,7 @@ class Encoder(nn.Module):
         h, lens = self.stem(x, x_lens)
         if self.lookahead is not None:
             h = self.lookahead(h, lens)
-        h = zero_padding(self._post_stem(h, 0), lens)
+        h = zero_padding(self.post_stem(h, 0), lens)
         for i, layer in enumerate(self._kept):
             if i == self.reduction_at:
                 assert self.reduction is not None
@@ -190,7 +197,7 @@ class EncoderStream:
 
     def _layers(self, h: Tensor | None, final: bool) -> Tensor:
         if h is not None and h.shape[1]:
-            h = self.enc._post_stem(h, self.offset)
+            h = self.enc.post_stem(h, self.offset)
             self.offset += h.shape[1]
             self.buffer = h if self.buffer is None else torch.cat([self.buffer, h], dim=1)
         outs = []
@@ -205,7 +212,7 @@ class EncoderStream:
         return torch.cat(outs, dim=1)
 
     def _run_chunk(self, h: Tensor) -> Tensor:
-        layers = self.enc._kept
+        layers = self.enc.kept_layers
         if self.states is None:
             self.states = [layer.initial_state(h.shape[0]) for layer in layers]
         for i, layer in enumerate(layers):

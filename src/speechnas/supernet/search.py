@@ -38,12 +38,14 @@ class Scored:
 
 @dataclass
 class SubnetSearch:
-    """The outcome of :func:`search_subnets`: every scored subnet in order, and how many
-    drawn subnets were over the budget (never scored) or repeats (scored once)."""
+    """The outcome of :func:`search_subnets`: every scored subnet in order, how many drawn
+    subnets were over the budget (never scored) or repeats (scored once), and, when the
+    draws ran out before ``evaluations`` subnets were scored, why (``exhausted``)."""
 
     scored: list[Scored] = field(default_factory=list)
     over_budget: int = 0
     repeats: int = 0
+    exhausted: str | None = None
 
     def best(self, k: int = 1) -> list[Scored]:
         """The ``k`` lowest scores (ties: the earlier)."""
@@ -68,12 +70,13 @@ def search_subnets(
     """Score ``evaluations`` distinct subnets of ``space`` (module docstring).
 
     Args:
-        max_draws: give up after this many draws (default ``100 * evaluations``), for a
-            budget that few subnets meet.
+        max_draws: stop after this many draws (default ``100 * evaluations``), for a
+            budget that few subnets meet or a space with few subnets; what was scored is
+            returned, with ``exhausted`` saying why it is short.
 
     Raises:
-        ValueError: an unknown strategy, a budget without a price, or no subnet within
-            the budget after ``max_draws`` draws.
+        ValueError: an unknown strategy, a budget without a price, or nothing scored after
+            ``max_draws`` draws.
     """
     if strategy not in SUBNET_STRATEGIES:
         raise ValueError(f"strategy={strategy!r}; expected one of {SUBNET_STRATEGIES}")
@@ -86,10 +89,14 @@ def search_subnets(
     draws, limit = 0, max_draws or 100 * evaluations
     while len(out.scored) < evaluations:
         if draws >= limit:
-            raise ValueError(
-                f"{draws} subnets drawn, {len(out.scored)} within {max_latency_ms} ms; "
-                "the budget is too tight for this space"
+            why = (
+                f"{draws} subnets drawn: {out.over_budget} over {max_latency_ms} ms, "
+                f"{out.repeats} repeats, {len(out.scored)} scored"
             )
+            if not out.scored:
+                raise ValueError(f"{why}; the budget is too tight for this space")
+            out.exhausted = why  # fewer distinct subnets within budget than evaluations
+            break
         draws += 1
         if strategy == "random" or len(alive) < population:
             spec = space.sample(rng)

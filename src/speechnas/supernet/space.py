@@ -150,11 +150,12 @@ class SupernetSpace:
         outside = dataclasses.replace(spec, layers=self.base.layers)
         if outside != dataclasses.replace(self.base, layers=self.base.layers):
             return False
-        return all(
+        chosen = all(
             layer.width in self.widths
             and layer.kernel in self.kernels
             and layer.heads in self.heads
             and layer.ffn_expansion in self.ffn_expansions
-            and layer == self._layer(layer.width, layer.kernel, layer.heads, layer.ffn_expansion)
             for layer in kept
         )
+        # The same slots, the same skipped ones: the one spec (and arch_id) of these choices.
+        return chosen and spec == self.spec(self.choices(spec))

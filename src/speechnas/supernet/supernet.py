@@ -1,7 +1,5 @@
 """A weight-sharing supernet over a :class:`~speechnas.supernet.space.SupernetSpace`.
 
-Legend: B batch, S samples, L target tokens.
-
 Every subnet is built by :func:`~speechnas.models.build_model` from its spec (one place builds
 models) and runs on tensors cut from :class:`~speechnas.supernet.weights.SharedWeights`, so
 training a subnet trains the shared weights, and a subnet's inherited weights are those cuts.
@@ -29,15 +27,14 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from speechnas.arch import ArchSpec
-from speechnas.models import SpeechModel, build_model
-from speechnas.models._blocks import Norm
+from speechnas.models import Norm, SpeechModel, build_model
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.weights import SharedWeights, probe_specs
 
 __all__ = ["Supernet", "recalibrate"]
 
 #: Built subnets kept for reuse (building one costs milliseconds; steps reuse a few).
-_CACHED_SUBNETS = 64
+_CACHED_SUBNETS = 16
 
 
 class Supernet(nn.Module):
@@ -139,10 +136,16 @@ def recalibrate(model: SpeechModel, batches: Iterable[tuple[Tensor, Tensor]]) ->
     batch norm is scored they are recomputed: reset, then the cumulative average of the
     statistics of ``batches`` (``(wave, wave_lens)``) in training mode with dropout off.
     Returns the number of batches used (0, and nothing changes, without batch norm).
+
+    Raises:
+        ValueError: the model has batch norm and ``batches`` is empty.
     """
     norms = [m for m in model.modules() if isinstance(m, Norm) and m.kind == "batchnorm"]
     if not norms:
         return 0
+    batches = list(batches)
+    if not batches:
+        raise ValueError("a subnet with batch norm needs calibration batches to be scored")
     momenta = [n.momentum for n in norms]
     for n in norms:
         n.running_mean.zero_()

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
-from speechnas.data.dataset import SpeechDataset
+from speechnas.data.dataset import SpeechDataset, endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.errors import UserError
 from speechnas.evaluate.runner import evaluate_model
@@ -74,6 +74,10 @@ class SupernetTrainConfig:
     def __post_init__(self) -> None:
         if self.max_steps is None and self.max_minutes is None:
             raise ValueError("set max_steps or max_minutes: a supernet trains until one runs out")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps={self.max_steps!r}; expected >= 1")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes={self.max_minutes!r}; expected > 0")
 
 
 def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokenizer:
@@ -103,12 +107,12 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
         max_batch_size=settings.max_batch_size,
         seed=config.seed,
     )
-    total = config.max_steps or 10**9
+    total = config.max_steps if config.max_steps is not None else 10**9
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
     rng = np.random.default_rng(config.seed)
-    start, step, epoch = time.perf_counter(), 0, 0
+    start, step = time.perf_counter(), 0
     history: list[dict[str, float]] = []
 
     def spent() -> bool:
@@ -118,30 +122,23 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
 
     with torch.random.fork_rng(devices=[]), threads(settings.threads):
         torch.manual_seed(config.seed)
+        batches = endless_batches(dataset, sampler, config.train_manifest)
         while not spent():
-            for indices in sampler.batches(epoch):
-                if spent():
-                    break
-                batch = dataset.batch(indices, epoch)
-                if batch is None:
-                    continue
-                lr = warmup_cosine(
-                    step, peak=settings.lr, warmup=settings.warmup_steps, total=total
-                )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                losses = net.sandwich_step(
-                    (batch.wave, batch.wave_lens, batch.targets, batch.target_lens),
-                    optimizer,
-                    rng,
-                    random_subnets=config.random_subnets,
-                    clip=config.grad_clip,
-                )
-                step += 1
-                history.append({"step": step, **losses})
-                if step % 20 == 0:
-                    log.info("supernet step %d: %s", step, losses)
-            epoch += 1
+            batch = next(batches)
+            lr = warmup_cosine(step, peak=settings.lr, warmup=settings.warmup_steps, total=total)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            losses = net.sandwich_step(
+                (batch.wave, batch.wave_lens, batch.targets, batch.target_lens),
+                optimizer,
+                rng,
+                random_subnets=config.random_subnets,
+                clip=config.grad_clip,
+            )
+            step += 1
+            history.append({"step": step, **losses})
+            if step % 20 == 0:
+                log.info("supernet step %d: %s", step, losses)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "supernet.pt"
@@ -151,7 +148,6 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             "weights": net.state_dict(),
             "tokenizer": tokenizer.to_state(),
             "steps": step,
-            "epochs": epoch,
             "train_seconds": time.perf_counter() - start,
             "history": history,
             "seed": config.seed,
