@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from pathlib import Path
@@ -11,6 +12,8 @@ import torch
 
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts import DartsConfig, DartsModel, MixedLayer, train_darts
+from speechnas.darts.train import darts_step
+from speechnas.data.dataset import Batch
 from speechnas.data.manifest import write_manifest
 from speechnas.hardware.lut import LatencyTable, model_parts
 from speechnas.hardware.measure import untrained_model
@@ -165,3 +168,59 @@ def test_extraction_within_a_budget_is_the_best_valid_choice() -> None:
         chosen = tuple(CANDIDATES[i].index(layer) for i, layer in enumerate(got.layers))
         got_score = scores[0][chosen[0]] + scores[1][chosen[1]]
         assert got_score == pytest.approx(best[0]), trial
+
+
+def _batch(seed: int) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    return Batch(
+        wave=0.1 * torch.randn(2, 8000, generator=g),
+        wave_lens=torch.tensor([8000, 6000]),
+        targets=torch.randint(1, 8, (2, 3), generator=g),
+        target_lens=torch.tensor([3, 2]),
+        ids=["a", "b"],
+        texts=["", ""],
+        seconds=0.875,
+    )
+
+
+def test_one_step_trains_weights_on_training_data_and_alpha_on_validation_data() -> None:
+    torch.manual_seed(0)
+    model = DartsModel(BASE, CANDIDATES, vocab_size=8, table=_table()).train()
+    reference = copy.deepcopy(model)
+    assert model.latency_ms is not None
+    target = model.base_ms + min(model.latency_ms[0])
+    config = DartsConfig(
+        train_manifest="t",
+        val_manifest="v",
+        base=BASE,
+        candidates=CANDIDATES,
+        table="lut.json",
+        target_ms=target,
+        penalty=0.5,
+        max_steps=1,
+    )
+    train, val = _batch(1), _batch(2)
+
+    def optimisers(m: DartsModel) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+        return (
+            torch.optim.AdamW(m.weight_parameters(), lr=1e-2),
+            torch.optim.Adam(m.arch_parameters(), lr=0.1),
+        )
+
+    torch.manual_seed(5)  # dropout draws the same masks in both runs
+    darts_step(model, *optimisers(model), train, val, config)
+    torch.manual_seed(5)
+    weights, alpha = optimisers(reference)
+    loss = reference(train.wave, train.wave_lens, train.targets, train.target_lens)
+    weights.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(reference.weight_parameters(), 5.0)
+    weights.step()  # alpha is not touched by the training loss
+    val_loss = reference(val.wave, val.wave_lens, val.targets, val.target_lens)
+    objective = val_loss + 0.5 * (reference.expected_latency_ms() - target).abs()
+    alpha.zero_grad()
+    objective.backward()
+    alpha.step()  # the weights are not touched by the validation objective
+    for got, want in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(got, want, atol=1e-6)
+    assert not torch.equal(model.alpha[0], torch.zeros(3))

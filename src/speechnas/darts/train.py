@@ -39,7 +39,7 @@ from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train.schedule import warmup_cosine
 
-__all__ = ["DartsConfig", "DartsResult", "train_darts"]
+__all__ = ["DartsConfig", "DartsResult", "darts_step", "train_darts"]
 
 log = logging.getLogger(__name__)
 
@@ -151,51 +151,45 @@ def train_darts(config: DartsConfig) -> DartsResult:
         start = time.perf_counter()
         step = 0
         model.train()
-        while step < total and (
-            config.max_minutes is None or time.perf_counter() - start < 60 * config.max_minutes
-        ):
-            for group in weights.param_groups:
-                group["lr"] = warmup_cosine(step, peak=s.lr, warmup=s.warmup_steps, total=total)
-            for a in model.arch_parameters():  # the weights' step: alpha fixed
-                a.requires_grad_(False)
-            train_loss = _loss(model, next(train_batches))
-            for a in model.arch_parameters():
-                a.requires_grad_(True)
-            _check(train_loss, step, "training")
-            weights.zero_grad(set_to_none=True)
-            train_loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
-            weights.step()
-            alpha.zero_grad(set_to_none=True)
+        out = Path(config.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "darts.json"
 
-            val_loss = _loss(model, next(val_batches))
-            _check(val_loss, step, "validation")
-            objective = val_loss
-            expected = None
-            if model.latency_ms is not None:
-                latency = model.expected_latency_ms()
-                expected = float(latency.detach())
-                if config.target_ms is not None:
-                    objective = objective + config.penalty * (latency - config.target_ms).abs()
-            weights.zero_grad(set_to_none=True)
-            alpha.zero_grad(set_to_none=True)
-            objective.backward()  # type: ignore[no-untyped-call]
-            alpha.step()
-            weights.zero_grad(set_to_none=True)
-            step += 1
-            history.append(
-                {
-                    "step": step,
-                    "train_loss": float(train_loss.detach()),
-                    "val_loss": float(val_loss.detach()),
-                    "expected_latency_ms": expected,
-                    "probs": [p.detach().tolist() for p in model.probs()],
-                }
-            )
-            if step % 20 == 0:
-                log.info(
-                    "darts step %d: %s", step, {k: history[-1][k] for k in list(history[-1])[1:4]}
+        def record(**extra: Any) -> None:
+            """Write the run so far (the history survives a failure)."""
+            payload = {
+                "target_ms": config.target_ms,
+                "penalty": config.penalty,
+                "base_ms": model.base_ms,
+                "latency_ms": model.latency_ms,
+                "candidates": [[dataclasses.asdict(c) for c in p] for p in config.candidates],
+                "probs": [p.detach().tolist() for p in model.probs()],
+                "history": history,
+                "train_seconds": time.perf_counter() - start,
+                **extra,
+            }
+            path.write_text(json.dumps(payload, indent=1))
+
+        try:
+            while step < total and (
+                config.max_minutes is None or time.perf_counter() - start < 60 * config.max_minutes
+            ):
+                for group in weights.param_groups:
+                    group["lr"] = warmup_cosine(
+                        step, peak=s.lr, warmup=s.warmup_steps, total=total
+                    )
+                losses = darts_step(
+                    model, weights, alpha, next(train_batches), next(val_batches), config
                 )
+                step += 1
+                history.append(
+                    {**losses, "step": step, "probs": [p.detach().tolist() for p in model.probs()]}
+                )
+                if step % 20 == 0:
+                    log.info("darts step %d: %s", step, losses)
+        except BaseException as e:  # a NaN, an interrupt: keep what was learned
+            record(failed=f"{type(e).__name__}: {e}")
+            raise
     most_likely = model.extract()
     spec: ArchSpec | None = most_likely
     infeasible = None
@@ -205,31 +199,64 @@ def train_darts(config: DartsConfig) -> DartsResult:
         except ValueError as e:  # the target is below every architecture of the candidates
             spec, infeasible = None, str(e)
             log.warning("DARTS: nothing fits target_ms=%g: %s", config.target_ms, e)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "darts.json"
-    probs = [p.detach().tolist() for p in model.probs()]
-    path.write_text(
-        json.dumps(
-            {
-                "spec": spec.to_dict() if spec is not None else None,
-                "infeasible": infeasible,
-                "most_likely": most_likely.to_dict(),
-                "target_ms": config.target_ms,
-                "penalty": config.penalty,
-                "base_ms": model.base_ms,
-                "latency_ms": model.latency_ms,
-                "candidates": [[dataclasses.asdict(c) for c in p] for p in config.candidates],
-                "probs": probs,
-                "history": history,
-                "train_seconds": time.perf_counter() - start,
-            },
-            indent=1,
-        )
+    record(
+        spec=spec.to_dict() if spec is not None else None,
+        infeasible=infeasible,
+        most_likely=most_likely.to_dict(),
     )
+    probs = [p.detach().tolist() for p in model.probs()]
     return DartsResult(spec, most_likely, probs, history, path)
 
 
-def _check(loss: torch.Tensor, step: int, which: str) -> None:
+def darts_step(
+    model: DartsModel,
+    weights: torch.optim.Optimizer,
+    alpha: torch.optim.Optimizer,
+    train_batch: Batch,
+    val_batch: Batch,
+    config: DartsConfig,
+) -> dict[str, float | None]:
+    """One first-order DARTS step (module docstring): the weights on ``train_batch`` with
+    ``alpha`` fixed, then ``alpha`` on ``val_batch`` with the weights fixed.
+
+    Returns the training and validation losses and the expected latency (``None`` without a
+    table).
+
+    Raises:
+        FloatingPointError: a loss is not finite (nothing is stepped after it).
+    """
+    for a in model.arch_parameters():  # no gradient for alpha from the training loss
+        a.requires_grad_(False)
+    try:
+        train_loss = _loss(model, train_batch)
+    finally:
+        for a in model.arch_parameters():
+            a.requires_grad_(True)
+    _check(train_loss, "training")
+    weights.zero_grad(set_to_none=True)
+    train_loss.backward()  # type: ignore[no-untyped-call]
+    torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
+    weights.step()
+
+    val_loss = _loss(model, val_batch)
+    _check(val_loss, "validation")
+    objective, expected = val_loss, None
+    if model.latency_ms is not None:
+        latency = model.expected_latency_ms()
+        expected = float(latency.detach())
+        if config.target_ms is not None:
+            objective = objective + config.penalty * (latency - config.target_ms).abs()
+    alpha.zero_grad(set_to_none=True)
+    objective.backward()  # type: ignore[no-untyped-call]
+    alpha.step()
+    weights.zero_grad(set_to_none=True)  # the weights do not learn from validation data
+    return {
+        "train_loss": float(train_loss.detach()),
+        "val_loss": float(val_loss.detach()),
+        "expected_latency_ms": expected,
+    }
+
+
+def _check(loss: torch.Tensor, which: str) -> None:
     if not torch.isfinite(loss):
-        raise FloatingPointError(f"DARTS step {step}: the {which} loss is {float(loss)}")
+        raise FloatingPointError(f"DARTS: the {which} loss is {float(loss)}")
