@@ -22,6 +22,7 @@ from speechnas.models import SpeechModel
 
 if TYPE_CHECKING:
     from speechnas.arch import ArchSpec
+    from speechnas.export.streaming import OnnxChunkStream
     from speechnas.hardware.lut import Part
 
 __all__ = [
@@ -106,7 +107,7 @@ class _TorchStream:
 class _OnnxStream:
     """The exported chunk step and a greedy CTC collapse of the frames it completes."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: OnnxChunkStream) -> None:
         self.stream = stream
 
     def push(self, feats: Tensor) -> int:
@@ -165,7 +166,10 @@ class OnnxCPUTarget(Target):
         if self.precision == "fp32":
             return path
         if not (reuse and lower.is_file()):
-            (to_int8 if self.precision == "int8" else to_fp16)(path, lower)
+            # Written aside and renamed, so an interrupted run leaves no half file to reuse.
+            partial = lower.with_name(f"{lower.stem}.partial.onnx")
+            (to_int8 if self.precision == "int8" else to_fp16)(path, partial)
+            partial.replace(lower)
         return lower
 
     def _export(self, model: SpeechModel, workdir: Path, *, reuse: bool) -> Path:

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
@@ -40,6 +39,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
@@ -321,7 +321,7 @@ class _Search:
         self.store.study.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, reason)
 
-    def _predict(self, spec: Any) -> tuple[dict[str, float], list[str]]:
+    def _predict(self, spec: ArchSpec) -> tuple[dict[str, float], list[str]]:
         """Predicted latency and memory (as trial metrics), and why they break the limits."""
         model = untrained_model(spec)  # one build serves both predictors
         limits = self.config.constraints
@@ -346,7 +346,7 @@ class _Search:
         return predicted, over
 
     def _predicted_over(
-        self, trial: optuna.Trial, spec: Any, start: float
+        self, trial: optuna.Trial, spec: ArchSpec, start: float
     ) -> dict[str, float] | None:
         """Predict latency and memory; prune the trial (and return ``None``) if either is
         over budget."""
@@ -362,7 +362,7 @@ class _Search:
         self.store.study.tell(trial, state=TrialState.PRUNED)
         return None
 
-    def _evaluate(self, trial: optuna.Trial, spec: Any, start: float) -> None:
+    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
         config, study = self.config, self.store.study
         predicted: dict[str, float] = {}
         if config.hardware is not None:
