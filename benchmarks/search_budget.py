@@ -7,8 +7,8 @@ Runs, from the repository root (nothing else heavy meanwhile: latency is measure
 
 Three steps:
 
-1. A latency table of ``--table-specs`` architectures sampled (seed 0) from the search's own
-   space, profiled part by part on this CPU with the search's thread count (2), as
+1. A latency table of ``--table-specs`` architectures sampled (seed 0, stratified by encoder
+   family and depth) from the search's own space, profiled part by part on this CPU with the search's thread count (2), as
    ``speechnas profile --export`` does. Kept in ``runs/benchmarks/search_budget/`` and reused.
 2. The search of ``benchmarks/search_so762.py`` (same split, space and optimiser settings;
    rungs capped at 10/20/40% of ``--minutes``) with ``constraints.max_latency_ms`` set to the
@@ -59,7 +59,7 @@ def latency_table(count: int) -> Path:
     path = OUT / f"table-cpu-torch-{THREADS}t.json"
     table = LatencyTable.load(path) if path.exists() else None
     have = len(table.models) if table is not None else 0
-    specs = sample_specs(search_so762.SPACE, count, seed=0)[have:]
+    specs = sample_specs(search_so762.SPACE, count, seed=0, stratified=True)[have:]
     if specs:
         start = time.perf_counter()
         table = profile_table(specs, make_target("cpu-torch", THREADS), table=table)

@@ -47,7 +47,7 @@ def export_memory(args: argparse.Namespace) -> int:
                 f"{memory.threads} thread(s), not {args.table_seconds:g} s with {args.threads}; "
                 "write to another file"
             )
-    specs = sample_specs(SpeechSpace(streaming="both"), args.specs, args.seed)
+    specs = sample_specs(SpeechSpace(streaming="both"), args.specs, args.seed, stratified=True)
     with Progress() as progress:
         task = progress.add_task("measuring memory", total=len(specs))
         new = 0

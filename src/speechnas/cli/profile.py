@@ -39,7 +39,11 @@ def _export_table(args: argparse.Namespace) -> int:
         table.check_target(target.describe(), source=out)
     measured = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
     space = SpeechSpace(decoders=("ctc",), streaming="both")
-    specs = [s for s in sample_specs(space, args.specs, args.seed) if s.arch_id not in measured]
+    specs = [
+        s
+        for s in sample_specs(space, args.specs, args.seed, stratified=True)
+        if s.arch_id not in measured
+    ]
     skipped: list[str] = []
     with Progress() as progress:
         task = progress.add_task(f"profiling on {target.name}", total=len(specs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
@@ -21,16 +22,40 @@ __all__ = ["profile_table", "sample_specs"]
 log = logging.getLogger(__name__)
 
 
-def sample_specs(space: SpeechSpace, count: int, seed: int) -> list[ArchSpec]:
-    """``count`` distinct specs drawn uniformly from ``space`` with ``seed``."""
+def sample_specs(
+    space: SpeechSpace, count: int, seed: int, *, stratified: bool = False
+) -> list[ArchSpec]:
+    """``count`` distinct specs of ``space`` drawn with ``seed``.
+
+    Uniformly over the distinct architectures by default, which mostly draws the family and
+    depth with the most architectures (deep Conformers in the default space). With
+    ``stratified``, each draw first picks an encoder family and a depth uniformly, then an
+    architecture uniformly among those: what a latency table needs to cover every family a
+    search may propose.
+    """
     rng = np.random.default_rng(seed)
+    strata = [space]
+    if stratified:
+        strata = [
+            dataclasses.replace(space, encoders=(family,), min_layers=depth, max_layers=depth)
+            for family in space.encoders
+            for depth in range(space.min_layers, space.max_layers + 1)
+        ]
+        strata = [s for s in strata if _nonempty(s)]
     seen: dict[str, ArchSpec] = {}
     tries = 0
     while len(seen) < count and tries < 50 * count:
-        spec = space.sample(rng)
+        spec = strata[int(rng.integers(len(strata)))].sample(rng)
         seen.setdefault(spec.arch_id, spec)
         tries += 1
     return list(seen.values())
+
+
+def _nonempty(space: SpeechSpace) -> bool:
+    try:
+        return space.count() > 0
+    except ValueError:
+        return False
 
 
 def profile_table(
