@@ -3,13 +3,14 @@
 Runs, from the repository root (nothing else heavy meanwhile: latency is measured):
 
     .venv/bin/python benchmarks/search_budget.py [--data ../shared/data] [--trials 24]
-        [--table-specs 120] [--budget-ms B] [--minutes 5]
+        [--table-specs 120] [--budget-ms B] [--minutes 5] [--report-only]
 
 Three steps:
 
 1. A latency table of ``--table-specs`` architectures sampled (seed 0, stratified by encoder
-   family and depth) from the search's own space, profiled part by part on this CPU with the search's thread count (2), as
-   ``speechnas profile --export`` does. Kept in ``runs/benchmarks/search_budget/`` and reused.
+   family and depth) from the search's own space, profiled part by part on this CPU with the
+   search's thread count (2), as ``speechnas profile --export`` does. Kept in
+   ``runs/benchmarks/search_budget/`` and reused.
 2. The search of ``benchmarks/search_so762.py`` (same split, space and optimiser settings;
    rungs capped at 10/20/40% of ``--minutes``) with ``constraints.max_latency_ms`` set to the
    budget (default: the table's 40th-percentile latency, so the budget binds) and
@@ -85,6 +86,7 @@ def run(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     summary = run_search(config, progress=False)
     records = open_store(config, for_search=False).records()
     payload = {
+        "args": {"trials": args.trials, "minutes": args.minutes, "table_specs": args.table_specs},
         "machine": cpu_name(),
         "torch": torch.__version__,
         "budget_ms": budget,
@@ -129,6 +131,7 @@ def outcome(trial: dict[str, Any], budget: float) -> str:
 
 def section(result: dict[str, Any]) -> str:
     budget = result["budget_ms"]
+    a = result["args"]
     rows = []
     for t in result["trials"]:
         m = t["metrics"]
@@ -156,9 +159,11 @@ def section(result: dict[str, Any]) -> str:
         f"Measured on {result['machine']}, {THREADS} torch threads, torch {result['torch']}. "
         f"Budget: {budget:.1f} ms for 5 s of audio (the 40th percentile of a "
         f"{result['table_models']}-model latency table profiled on this CPU from the search's "
-        "space, seed 0). The search is `benchmarks/search_so762.py`'s (TPE, dev WER and measured "
-        "latency, speechocean762 speaker-disjoint split) with `constraints.max_latency_ms` and "
-        "`hardware.table` set. "
+        "space, seed 0, stratified by family and depth). The search is "
+        "`benchmarks/search_so762.py`'s (TPE, dev WER and measured latency, speechocean762 "
+        "speaker-disjoint split) with `constraints.max_latency_ms` and `hardware.table` set, "
+        f"and {a['minutes']:g} minutes of training per model at most: the WERs are those of "
+        "barely trained models; what this shows is the budget at work. "
         f"{result['summary']} {len(trained)} trials were trained; {len(within)} of them "
         f"measured within budget. It took {result['seconds'] / 60:.0f} min of wall time.",
         "",
@@ -175,7 +180,8 @@ def section(result: dict[str, Any]) -> str:
             left=2,
         ),
         "",
-        "Reproduce: `.venv/bin/python benchmarks/search_budget.py`",
+        "Reproduce: `.venv/bin/python benchmarks/search_budget.py "
+        f"--trials {a['trials']} --minutes {a['minutes']:g} --table-specs {a['table_specs']}`",
     ]
     return "\n".join(lines)
 
