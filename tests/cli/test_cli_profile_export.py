@@ -63,7 +63,7 @@ def test_profile_export_on_an_onnx_target(
             encoder="cnn", num_layers=1, width=16, n_mels=40, decoder=DecoderSpec("rnnt")
         ),
     ]
-    monkeypatch.setattr(tables, "sample_specs", lambda space, count, seed: small[:count])
+    monkeypatch.setattr(tables, "sample_specs", lambda space, count, seed, **_: small[:count])
     lut = tmp_path / "lut.json"
     base = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]
     assert main([*base, "--target", "cpu-onnx-int8", "--specs", "3"]) == 0
