@@ -37,6 +37,7 @@ from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
+from speechnas.train.budget import StepBudget
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = ["DartsConfig", "DartsResult", "darts_step", "train_darts"]
@@ -77,12 +78,7 @@ class DartsConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_steps is None and self.max_minutes is None:
-            raise ValueError("set max_steps or max_minutes")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps={self.max_steps!r}; expected >= 1")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes={self.max_minutes!r}; expected > 0")
+        StepBudget(self.max_steps, self.max_minutes)  # checks the budget
         if self.target_ms is not None and self.table is None:
             raise ValueError("target_ms needs a latency table (table)")
 
@@ -146,7 +142,8 @@ def train_darts(config: DartsConfig) -> DartsResult:
         alpha = torch.optim.Adam(
             model.arch_parameters(), lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=1e-3
         )
-        total = config.max_steps if config.max_steps is not None else 10**9
+        budget = StepBudget(config.max_steps, config.max_minutes)
+        total = budget.total_steps
         history: list[dict[str, Any]] = []
         start = time.perf_counter()
         step = 0
@@ -171,9 +168,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
             path.write_text(json.dumps(payload, indent=1))
 
         try:
-            while step < total and (
-                config.max_minutes is None or time.perf_counter() - start < 60 * config.max_minutes
-            ):
+            while not budget.spent(step, time.perf_counter() - start):
                 for group in weights.param_groups:
                     group["lr"] = warmup_cosine(
                         step, peak=s.lr, warmup=s.warmup_steps, total=total

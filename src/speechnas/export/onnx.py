@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -92,24 +93,14 @@ def export_onnx(
     # A batch of two: torch.export fixes a dimension whose example size is 1.
     example = torch.zeros(2, example_frames, model.frontend.num_features)
     dynamic = torch.export.Dim.DYNAMIC
-    try:
-        with torch.no_grad():
-            program = torch.onnx.export(
-                wrapper,
-                (example,),
-                dynamo=True,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_shapes=({0: dynamic, 1: dynamic},),
-                opset_version=OPSET,
-                optimize=True,
-                verbose=False,
-            )
-    except Exception as e:  # the exporter raises many types; report them as one
-        raise ExportError(f"ONNX export failed: {type(e).__name__}: {e}") from e
-    if program is None:
-        raise ExportError("ONNX export returned no program")
-    program.save(str(out))
+    save_program(
+        wrapper,
+        (example,),
+        out,
+        input_names=[INPUT_NAME],
+        output_names=[OUTPUT_NAME],
+        dynamic_shapes=({0: dynamic, 1: dynamic},),
+    )
     try:
         _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
     except ExportError as e:
@@ -120,6 +111,41 @@ def export_onnx(
         _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
     log.info("exported %s (%.2f MB)", out, out.stat().st_size / 1e6)
     return out
+
+
+def save_program(
+    module: nn.Module,
+    args: tuple[Tensor, ...],
+    out: Path,
+    *,
+    input_names: list[str],
+    output_names: list[str],
+    dynamic_shapes: tuple[dict[int, Any], ...] | None = None,
+) -> None:
+    """Capture ``module`` on ``args`` with ``torch.export`` and write it to ``out`` as ONNX
+    (opset :data:`OPSET`, optimised).
+
+    Raises:
+        ExportError: the exporter failed (whatever it raised) or returned nothing.
+    """
+    try:
+        with torch.no_grad():
+            program = torch.onnx.export(
+                module,
+                args,
+                dynamo=True,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_shapes=dynamic_shapes,
+                opset_version=OPSET,
+                optimize=True,
+                verbose=False,
+            )
+    except Exception as e:  # the exporter raises many types; report them as one
+        raise ExportError(f"ONNX export failed: {type(e).__name__}: {e}") from e
+    if program is None:
+        raise ExportError("ONNX export returned no program")
+    program.save(str(out))
 
 
 def _export_in_fresh_process(model: SpeechModel, out: Path, example_frames: int) -> None:

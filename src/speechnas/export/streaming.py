@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from speechnas.errors import UserError
-from speechnas.export.onnx import OPSET, ExportError
+from speechnas.export.onnx import ExportError, save_program
 from speechnas.models import SpeechModel
 from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
 
@@ -299,22 +299,15 @@ def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
     feats = torch.zeros(1, step.feature_chunk, step.features)
     scalars = [torch.tensor(v, dtype=torch.long) for v in (step.chunk, 0, step.chunk)]
     try:
-        with torch.no_grad():
-            program = torch.onnx.export(
-                step,
-                (feats, *scalars, *state),
-                dynamo=True,
-                input_names=[FEATS, *SCALARS, *step.state_names],
-                output_names=[LOG_PROBS, *(f"next_{n}" for n in step.state_names)],
-                opset_version=OPSET,
-                optimize=True,
-                verbose=False,
-            )
-    except Exception as e:  # the exporter raises many types; report them as one
-        raise ExportError(f"streaming ONNX export failed: {type(e).__name__}: {e}") from e
-    if program is None:
-        raise ExportError("streaming ONNX export returned no program")
-    program.save(str(out))
+        save_program(
+            step,
+            (feats, *scalars, *state),
+            out,
+            input_names=[FEATS, *SCALARS, *step.state_names],
+            output_names=[LOG_PROBS, *(f"next_{n}" for n in step.state_names)],
+        )
+    except ExportError as e:
+        raise ExportError(f"streaming {e}") from e
     _check(step, out)
     return out
 

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from speechnas.arch import ATTENTION_ENCODERS, ArchSpec
+from speechnas.hardware._files import write_json
 from speechnas.hardware.measure import noise
 from speechnas.models import SpeechModel
 
@@ -407,12 +408,7 @@ class LatencyTable:
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(tmp, out)
-        return out
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LatencyTable:

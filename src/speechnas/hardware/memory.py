@@ -44,6 +44,7 @@ import numpy as np
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.errors import UserError
+from speechnas.hardware._files import write_json
 
 if TYPE_CHECKING:
     from speechnas.models import SpeechModel
@@ -397,12 +398,7 @@ class MemoryModel:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the records (and, for reading, the fit) as JSON, atomically."""
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1))
-        os.replace(tmp, out)
-        return out
+        return write_json(path, self.to_dict())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> MemoryModel:

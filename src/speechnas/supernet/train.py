@@ -32,6 +32,7 @@ from speechnas.search.config import TrainSettings
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet, recalibrate
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
+from speechnas.train.budget import StepBudget
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = [
@@ -72,12 +73,7 @@ class SupernetTrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.max_steps is None and self.max_minutes is None:
-            raise ValueError("set max_steps or max_minutes: a supernet trains until one runs out")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise ValueError(f"max_steps={self.max_steps!r}; expected >= 1")
-        if self.max_minutes is not None and not self.max_minutes > 0:
-            raise ValueError(f"max_minutes={self.max_minutes!r}; expected > 0")
+        StepBudget(self.max_steps, self.max_minutes)  # checks the budget
 
 
 def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokenizer:
@@ -107,7 +103,8 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
         max_batch_size=settings.max_batch_size,
         seed=config.seed,
     )
-    total = config.max_steps if config.max_steps is not None else 10**9
+    budget = StepBudget(config.max_steps, config.max_minutes)
+    total = budget.total_steps
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
@@ -115,15 +112,10 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     start, step = time.perf_counter(), 0
     history: list[dict[str, float]] = []
 
-    def spent() -> bool:
-        minutes = (time.perf_counter() - start) / 60.0
-        over_minutes = config.max_minutes is not None and minutes >= config.max_minutes
-        return step >= total or over_minutes
-
     with torch.random.fork_rng(devices=[]), threads(settings.threads):
         torch.manual_seed(config.seed)
         batches = endless_batches(dataset, sampler, config.train_manifest)
-        while not spent():
+        while not budget.spent(step, time.perf_counter() - start):
             batch = next(batches)
             lr = warmup_cosine(step, peak=settings.lr, warmup=settings.warmup_steps, total=total)
             for group in optimizer.param_groups:
