@@ -86,7 +86,15 @@ class Encoder(nn.Module):
 
     def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, T, F), (B,) -> (B, T', D), (B,); frames past the lengths are zero."""
-        h, lens = self.stem(x, x_lens)
+        h, lens = self.stem(x, x_lens)  # a module call: latency tables time it as a part
+        return self._after_stem(h, lens)
+
+    def from_convolved(self, h: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`forward` from the stem's convolutions on (``stem.convolve``), which
+        encoders with the same stem convolutions share whatever their widths and layers."""
+        return self._after_stem(self.stem.project(h), lens)
+
+    def _after_stem(self, h: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
         if self.lookahead is not None:
             h = self.lookahead(h, lens)
         h = zero_padding(self.post_stem(h, 0), lens)

@@ -57,6 +57,21 @@ class _Stem(nn.Module):
     def initial_state(self, batch_size: int) -> list[Tensor | None]:
         return [None] * len(self.strides)
 
+    def convolve(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """The convolutions, before the projection to the width: ``(B, T, F), (B,)`` ->
+        the stem's inner activations and ``(B,)`` reduced lengths. Stems of one
+        ``channels`` count agree here whatever their output width."""
+        raise NotImplementedError
+
+    def project(self, h: Tensor) -> Tensor:
+        """:meth:`convolve`'s activations -> ``(B, T', D)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F), (B,) -> (B, T', D), (B,)."""
+        h, lens = self.convolve(x, x_lens)
+        return self.project(h), lens
+
 
 class Conv2dSubsampling(_Stem):
     """3x3 Conv2d + ReLU layers over (time, frequency), then a projection to ``width``.
@@ -93,8 +108,8 @@ class Conv2dSubsampling(_Stem):
     def _conv(self, i: int, h: Tensor) -> Tensor:
         return torch.relu(self.convs[i](h))
 
-    def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, T, F), (B,) -> (B, T', D), (B,)."""
+    def convolve(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F), (B,) -> (B, C, T', F'), (B,)."""
         h = zero_padding(x, x_lens).unsqueeze(1)  # (B, T, F) -> (B, 1, T, F)
         lens = x_lens
         for i, s in enumerate(self.strides):
@@ -106,9 +121,9 @@ class Conv2dSubsampling(_Stem):
                 h = h[:, :, : int(lens.max()) if lens.numel() else 0]
             # (B, C, T', F') -> zero frames past each length, along T'
             h = zero_padding(h.transpose(1, 2), lens).transpose(1, 2)
-        return self._project(h), lens
+        return h, lens
 
-    def _project(self, h: Tensor) -> Tensor:
+    def project(self, h: Tensor) -> Tensor:
         b, c, t, f = h.shape
         y: Tensor = self.proj(
             h.permute(0, 2, 1, 3).reshape(b, t, c * f)
@@ -127,7 +142,7 @@ class Conv2dSubsampling(_Stem):
             h_in = torch.cat([prev, h], dim=2)  # two past frames, then the chunk
             new_state.append(h_in[:, :, -(_KERNEL - 1) :])
             h = self._conv(i, h_in)
-        return self._project(h), new_state
+        return self.project(h), new_state
 
     def macs(self, num_frames: int) -> int:
         total, t, in_ch = 0, num_frames, 1
@@ -165,15 +180,19 @@ class Conv1dSubsampling(_Stem):
     def _conv(self, i: int, h: Tensor) -> Tensor:
         return torch.relu(self.convs[i](h))
 
-    def forward(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, T, F), (B,) -> (B, T', D), (B,)."""
+    def convolve(self, x: Tensor, x_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, T, F), (B,) -> (B, C, T'), (B,)."""
         h = zero_padding(x, x_lens).transpose(1, 2)  # (B, T, F) -> (B, F, T)
         lens = x_lens
         for i, s in enumerate(self.strides):
             h = self._conv(i, nn.functional.pad(h, self._time_pad()))
             lens = _reduce_lens(lens, s)
             h = zero_padding(h.transpose(1, 2), lens).transpose(1, 2)
-        return self.proj(h.transpose(1, 2)), lens  # (B, C, T') -> (B, T', D)
+        return h, lens
+
+    def project(self, h: Tensor) -> Tensor:
+        y: Tensor = self.proj(h.transpose(1, 2))  # (B, C, T') -> (B, T', D)
+        return y
 
     def step(self, x: Tensor, state: list[Tensor | None]) -> tuple[Tensor, list[Tensor | None]]:
         """Causal only: the next ``(B, T_chunk, F)`` feature frames -> ``(B, T_chunk', D)``."""
@@ -187,7 +206,7 @@ class Conv1dSubsampling(_Stem):
             h_in = torch.cat([prev, h], dim=2)
             new_state.append(h_in[:, :, -(_KERNEL - 1) :])
             h = self._conv(i, h_in)
-        return self.proj(h.transpose(1, 2)), new_state
+        return self.project(h), new_state
 
     def macs(self, num_frames: int) -> int:
         total, t, in_ch = 0, num_frames, self.in_features

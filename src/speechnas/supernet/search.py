@@ -39,11 +39,13 @@ class Scored:
 @dataclass
 class SubnetSearch:
     """The outcome of :func:`search_subnets`: every scored subnet in order, how many drawn
-    subnets were over the budget (never scored) or repeats (scored once), and, when the
-    draws ran out before ``evaluations`` subnets were scored, why (``exhausted``)."""
+    subnets were over the budget or refused by ``allowed`` (never scored) or repeats (scored
+    once), and, when the draws ran out before ``evaluations`` subnets were scored, why
+    (``exhausted``)."""
 
     scored: list[Scored] = field(default_factory=list)
     over_budget: int = 0
+    refused: int = 0
     repeats: int = 0
     exhausted: str | None = None
 
@@ -66,6 +68,7 @@ def search_subnets(
     rate: float = 0.2,
     seed: int = 0,
     max_draws: int | None = None,
+    allowed: Callable[[ArchSpec], bool] | None = None,
 ) -> SubnetSearch:
     """Score ``evaluations`` distinct subnets of ``space`` (module docstring).
 
@@ -73,6 +76,9 @@ def search_subnets(
         max_draws: stop after this many draws (default ``100 * evaluations``), for a
             budget that few subnets meet or a space with few subnets; what was scored is
             returned, with ``exhausted`` saying why it is short.
+        allowed: a last check before scoring (other constraints, measured on the spec); a
+            refused subnet is counted in ``refused`` and never scored. Called once per
+            distinct subnet within the budget.
 
     Raises:
         ValueError: an unknown strategy, a budget without a price, or nothing scored after
@@ -89,12 +95,13 @@ def search_subnets(
     draws, limit = 0, max_draws or 100 * evaluations
     while len(out.scored) < evaluations:
         if draws >= limit:
+            over = f"{out.over_budget} over {max_latency_ms:g} ms, " if max_latency_ms else ""
             why = (
-                f"{draws} subnets drawn: {out.over_budget} over {max_latency_ms} ms, "
+                f"{draws} subnets drawn: {over}{out.refused} refused by constraints, "
                 f"{out.repeats} repeats, {len(out.scored)} scored"
             )
             if not out.scored:
-                raise ValueError(f"{why}; the budget is too tight for this space")
+                raise ValueError(f"{why}; the limits are too tight for this space")
             out.exhausted = why  # fewer distinct subnets within budget than evaluations
             break
         draws += 1
@@ -112,6 +119,9 @@ def search_subnets(
             out.over_budget += 1
             continue
         seen.add(spec.arch_id)
+        if allowed is not None and not allowed(spec):
+            out.refused += 1
+            continue
         entry = Scored(spec, float(score(spec)), price)
         out.scored.append(entry)
         alive.append(entry)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechnas.arch import ArchSpec, LayerSpec
+from speechnas.arch import ArchSpec, DecoderSpec, LayerSpec, StreamingSpec
+from speechnas.space import SpeechSpace
 
 __all__ = ["SUPERNET_ENCODERS", "SupernetSpace"]
 
@@ -67,6 +68,86 @@ class SupernetSpace:
         # Validates the extremes as architectures.
         self.largest()
         self.smallest()
+
+    @classmethod
+    def from_speech_space(cls, space: SpeechSpace) -> SupernetSpace:
+        """The supernet space of a search space whose macro architecture is fixed.
+
+        Everything outside the layers must have one choice: front-end, mel bins, stem,
+        reduction, encoder (conformer or transformer), attention (and window for ``local``),
+        activation, norm, a CTC head, no mid-encoder reduction, and streaming ``off`` or
+        ``on`` with one chunk, left context and look-ahead. Depth and each layer's width,
+        kernel, heads and FFN expansion stay elastic, with the space's choices.
+
+        Raises:
+            ValueError: naming the first field with more than one choice (or a wrong one).
+        """
+        single = [
+            "frontends",
+            "n_mels",
+            "subsamplings",
+            "subsampling_factors",
+            "encoders",
+            "attentions",
+            "activations",
+            "norms",
+            "decoders",
+        ]
+        if space.attentions == ("local",):
+            single.append("attention_windows")
+        if space.streaming == "on":
+            single += ["chunks", "left_contexts", "lookaheads"]
+        for name in single:
+            values = getattr(space, name)
+            if len(values) != 1:
+                raise ValueError(
+                    f"space.{name} has {len(values)} choices {list(values)}; a supernet shares "
+                    "one macro architecture: give one"
+                )
+        if space.decoders != ("ctc",):
+            raise ValueError(f"space.decoders={list(space.decoders)}; a supernet has a CTC head")
+        if space.time_reduction:
+            raise ValueError("space.time_reduction must be false: the supernet has none")
+        if space.streaming == "both":
+            raise ValueError("space.streaming=both; a supernet is streaming (on) or not (off)")
+        streaming = None
+        if space.streaming == "on":
+            streaming = StreamingSpec(
+                chunk=space.chunks[0],
+                left_context=space.left_contexts[0],
+                lookahead=space.lookaheads[0],
+            )
+        layer = LayerSpec(
+            width=max(space.widths),
+            kernel=max(space.kernels),
+            heads=max(space.heads),
+            ffn_expansion=max(space.ffn_expansions),
+            activation=space.activations[0],
+            norm=space.norms[0],
+        )
+        base = ArchSpec(
+            frontend=space.frontends[0],
+            n_mels=space.n_mels[0],
+            subsampling=space.subsamplings[0],
+            subsampling_factor=space.subsampling_factors[0],
+            subsampling_channels=space.subsampling_channels,
+            encoder=space.encoders[0],
+            attention=space.attentions[0],
+            attention_window=space.attention_windows[0],
+            layers=(layer,),
+            streaming=streaming,
+            decoder=DecoderSpec(kind="ctc"),
+            dropout=space.dropout,
+        )
+        return cls(
+            base=base,
+            min_layers=space.min_layers,
+            max_layers=space.max_layers,
+            widths=space.widths,
+            kernels=space.kernels,
+            heads=space.heads,
+            ffn_expansions=space.ffn_expansions,
+        )
 
     def _layer(self, width: int, kernel: int, heads: int, ffn: float) -> LayerSpec:
         first = self.base.layers[0]

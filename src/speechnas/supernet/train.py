@@ -10,6 +10,7 @@ and writes ``supernet.pt`` (the shared weights, the space and the tokenizer).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -26,17 +27,18 @@ from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset, endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.errors import UserError
-from speechnas.evaluate.runner import evaluate_model
 from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
+from speechnas.supernet.scoring import SubnetScorer
 from speechnas.supernet.space import SupernetSpace
-from speechnas.supernet.supernet import Supernet, recalibrate
+from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.budget import StepBudget
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = [
     "SupernetTrainConfig",
+    "calibration_batches",
     "inherited_scores",
     "load_supernet",
     "train_supernet",
@@ -176,6 +178,32 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]
     return net.eval(), tokenizer, saved
 
 
+def calibration_batches(
+    manifest: str,
+    tokenizer: Tokenizer,
+    count: int,
+    settings: TrainSettings,
+    *,
+    seed: int = 0,
+) -> list[tuple[Tensor, Tensor]]:
+    """``count`` shuffled training batches ``(wave, wave_lens)`` (seeded, no augmentation)
+    that re-estimate a batch-norm subnet's statistics before it is scored.
+
+    Raises:
+        UserError: the manifest yields no batch.
+    """
+    utts = read_manifest(manifest)
+    dataset = SpeechDataset(utts, tokenizer)
+    sampler = DurationBatchSampler(
+        [u.duration for u in utts],
+        max_batch_seconds=settings.batch_seconds,
+        max_batch_size=settings.max_batch_size,
+        seed=seed,
+    )
+    batches = endless_batches(dataset, sampler, manifest)
+    return [(b.wave, b.wave_lens) for b in itertools.islice(batches, count)]
+
+
 def inherited_scores(
     net: Supernet,
     tokenizer: Tokenizer,
@@ -184,16 +212,7 @@ def inherited_scores(
     *,
     calibration: Sequence[tuple[Tensor, Tensor]] = (),
 ) -> list[dict[str, float]]:
-    """Dev WER and CER of each spec on its inherited weights (greedy decoding).
-
-    ``calibration``: ``(wave, wave_lens)`` training batches that re-estimate a subnet's
-    batch-norm statistics first (:func:`~speechnas.supernet.supernet.recalibrate`).
-    """
-    out = []
-    for spec in specs:
-        model = net.extract(spec)
-        recalibrate(model, calibration)
-        with torch.no_grad():
-            result = evaluate_model(model, tokenizer, list(utts), name="dev", rtf_utterances=0)
-        out.append({"wer": result.wer, "cer": result.cer})
-    return out
+    """Dev WER and CER of each spec on its inherited weights (greedy decoding); see
+    :class:`~speechnas.supernet.scoring.SubnetScorer`, which this builds once for ``specs``."""
+    scorer = SubnetScorer(net, tokenizer, utts, calibration=calibration)
+    return [scorer(spec) for spec in specs]
