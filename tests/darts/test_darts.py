@@ -224,3 +224,34 @@ def test_one_step_trains_weights_on_training_data_and_alpha_on_validation_data()
     for got, want in zip(model.parameters(), reference.parameters(), strict=True):
         assert torch.allclose(got, want, atol=1e-6)
     assert not torch.equal(model.alpha[0], torch.zeros(3))
+
+
+def test_alpha_waits_for_its_warm_up_steps(tmp_path: Path) -> None:
+    train = write_manifest(make_corpus(tmp_path / "train", n=6, seed=0), tmp_path / "t.jsonl")
+    val = write_manifest(make_corpus(tmp_path / "val", n=3, seed=1), tmp_path / "v.jsonl")
+    _table(tmp_path / "lut.json")
+    config = DartsConfig(
+        train_manifest=str(train),
+        val_manifest=str(val),
+        base=BASE,
+        candidates=CANDIDATES,
+        table=str(tmp_path / "lut.json"),
+        target_ms=1.0,
+        penalty=10.0,
+        settings=TrainSettings(batch_seconds=8.0, warmup_steps=1, speed_perturb=(1.0,)),
+        alpha_lr=0.05,
+        alpha_warmup_steps=2,
+        max_steps=3,
+        out_dir=str(tmp_path / "darts"),
+    )
+    history = train_darts(config).history
+
+    def flat(probs: list[list[float]]) -> list[float]:
+        return [p for position in probs for p in position]
+
+    uniform = [1 / len(p) for p in CANDIDATES for _ in p]
+    for row in history[:2]:
+        assert row["val_loss"] is None and row["train_loss"] > 0
+        assert flat(row["probs"]) == pytest.approx(uniform)
+    assert history[2]["val_loss"] is not None
+    assert flat(history[2]["probs"]) != pytest.approx(uniform)

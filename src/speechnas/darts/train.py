@@ -58,6 +58,8 @@ class DartsConfig:
         penalty: ``lambda`` of the penalty, per millisecond.
         settings: tokenizer, batching and the weights' optimiser (as for a search's trials).
         alpha_lr: Adam learning rate of ``alpha``.
+        alpha_warmup_steps: steps that train only the weights before ``alpha`` starts to
+            learn (so that its first gradients do not come from untrained weights).
         max_steps, max_minutes: the budget (one of them must be set).
         out_dir: where ``darts.json`` goes.
         seed: initial weights and batching.
@@ -72,6 +74,7 @@ class DartsConfig:
     penalty: float = 1.0
     settings: TrainSettings = field(default_factory=TrainSettings)
     alpha_lr: float = 3e-3
+    alpha_warmup_steps: int = 0
     max_steps: int | None = None
     max_minutes: float | None = None
     out_dir: str = "runs/darts"
@@ -173,8 +176,15 @@ def train_darts(config: DartsConfig) -> DartsResult:
                     group["lr"] = warmup_cosine(
                         step, peak=s.lr, warmup=s.warmup_steps, total=total
                     )
+                warm = step < config.alpha_warmup_steps
                 losses = darts_step(
-                    model, weights, alpha, next(train_batches), next(val_batches), config
+                    model,
+                    weights,
+                    alpha,
+                    next(train_batches),
+                    None if warm else next(val_batches),
+                    config,
+                    update_alpha=not warm,
                 )
                 step += 1
                 history.append(
@@ -208,14 +218,17 @@ def darts_step(
     weights: torch.optim.Optimizer,
     alpha: torch.optim.Optimizer,
     train_batch: Batch,
-    val_batch: Batch,
+    val_batch: Batch | None,
     config: DartsConfig,
+    *,
+    update_alpha: bool = True,
 ) -> dict[str, float | None]:
     """One first-order DARTS step (module docstring): the weights on ``train_batch`` with
-    ``alpha`` fixed, then ``alpha`` on ``val_batch`` with the weights fixed.
+    ``alpha`` fixed, then, if ``update_alpha``, ``alpha`` on ``val_batch`` with the weights
+    fixed.
 
     Returns the training and validation losses and the expected latency (``None`` without a
-    table).
+    table; the validation loss is ``None`` when ``alpha`` was not updated).
 
     Raises:
         FloatingPointError: a loss is not finite (nothing is stepped after it).
@@ -232,7 +245,18 @@ def darts_step(
     train_loss.backward()  # type: ignore[no-untyped-call]
     torch.nn.utils.clip_grad_norm_(model.weight_parameters(), 5.0)
     weights.step()
+    if not update_alpha:
+        expected = None
+        if model.latency_ms is not None:
+            expected = float(model.expected_latency_ms())
+        return {
+            "train_loss": float(train_loss.detach()),
+            "val_loss": None,
+            "expected_latency_ms": expected,
+        }
 
+    if val_batch is None:
+        raise ValueError("updating alpha needs a validation batch")
     val_loss = _loss(model, val_batch)
     _check(val_loss, "validation")
     objective, expected = val_loss, None

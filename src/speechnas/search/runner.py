@@ -50,11 +50,14 @@ from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
+from speechnas.search.darts_strategy import darts_proposals
 from speechnas.search.fidelity import dev_manifest, make_pruner, subset_manifests, train_ladder
 from speechnas.search.objectives import scalarised
 from speechnas.search.pareto import pareto_front
 from speechnas.search.store import SearchStore, TrialRecord
 from speechnas.search.strategies import StrategyContext, make_sampler, suggest_spec
+from speechnas.search.strategies._base import indices_to_params, params_to_indices
+from speechnas.search.supernet_strategy import run_supernet_search
 from speechnas.space import SpaceEncoding
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train import TrainingDiverged
@@ -345,31 +348,19 @@ class _Search:
             )
         return predicted, over
 
-    def _predicted_over(
-        self, trial: optuna.Trial, spec: ArchSpec, start: float
-    ) -> dict[str, float] | None:
-        """Predict latency and memory; prune the trial (and return ``None``) if either is
-        over budget."""
-        predicted, over = self._predict(spec)
-        if not over:
-            return predicted
-        reason = f"{PREDICTED_PRUNE} " + "; ".join(over)
-        trial.set_user_attr("metrics", predicted)
-        trial.set_user_attr("rung", -1)
-        trial.set_user_attr("reason", reason)
-        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
-        log.info("trial %d pruned before training: %s", trial.number, reason)
-        self.store.study.tell(trial, state=TrialState.PRUNED)
-        return None
+    def check(self, spec: ArchSpec) -> tuple[dict[str, float], str | None]:
+        """Cheap measurements of ``spec`` and why it breaks a limit (``None``: within).
 
-    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
-        config, study = self.config, self.store.study
+        Latency and memory are predicted first; a spec predicted over a limit is not even
+        built for measuring (its metrics are the predictions, the reason starts with
+        :data:`PREDICTED_PRUNE`). The rest are measured on the untrained model.
+        """
+        config = self.config
         predicted: dict[str, float] = {}
         if config.hardware is not None:
-            within = self._predicted_over(trial, spec, start)
-            if within is None:
-                return
-            predicted = within
+            predicted, over = self._predict(spec)
+            if over:
+                return predicted, f"{PREDICTED_PRUNE} " + "; ".join(over)
         metrics = cheap_metrics(
             spec,
             vocab_size=self.vocab_size,
@@ -387,13 +378,18 @@ class _Search:
             # Measured on the memory table's machine and fitted: replaces the analytic estimate.
             metrics["analytic_memory_mb"] = metrics["memory_mb"]
             metrics["memory_mb"] = predicted["predicted_memory_mb"]
-        trial.set_user_attr("metrics", metrics)
         broken = config.constraints.violations(metrics)
-        if broken:
+        return metrics, ("constraint: " + "; ".join(broken)) if broken else None
+
+    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
+        config, study = self.config, self.store.study
+        metrics, reason = self.check(spec)
+        trial.set_user_attr("metrics", metrics)
+        if reason is not None:
             trial.set_user_attr("rung", -1)
-            trial.set_user_attr("reason", "constraint: " + "; ".join(broken))
+            trial.set_user_attr("reason", reason)
             trial.set_user_attr("wall_seconds", time.perf_counter() - start)
-            log.info("trial %d pruned before training: %s", trial.number, "; ".join(broken))
+            log.info("trial %d pruned before training: %s", trial.number, reason)
             study.tell(trial, state=TrialState.PRUNED)
             return
         twin = self.store.fidelity.ask()
@@ -457,6 +453,42 @@ def _status(summary: SearchSummary, config: SearchConfig) -> str:
     return f"best {config.objectives[0]} {best} | front {len(summary.front)}"
 
 
+def _done(summary: SearchSummary, config: SearchConfig) -> int:
+    """Progress: scored subnets for the supernet strategy (``n_trials`` counts those), else
+    finished trials."""
+    return summary.complete if config.strategy == "supernet" else summary.finished
+
+
+def _queue_darts(config: SearchConfig, store: SearchStore) -> int:
+    """Run (or reuse) the DARTS runs and queue their architectures not yet in the study;
+    returns the number of trials the search then runs in all."""
+    encoding = SpaceEncoding(config.space)
+    names = {d.name for d in encoding.decisions}
+    present: set[str] = set()
+    for t in store.study.get_trials(deepcopy=False):
+        if t.state == TrialState.FAIL:
+            continue  # an interrupted trial's retry is queued (with its parameters) instead
+        if names <= set(t.params):
+            present.add(encoding.decode(params_to_indices(encoding, t.params)).arch_id)
+        present.add(str(t.user_attrs.get("arch_id")))
+    proposals = darts_proposals(config)
+    if not proposals:
+        raise UserError("strategy darts: no architecture fits any of targets_ms")
+    for p in proposals:
+        if p.spec.arch_id in present:
+            continue
+        present.add(p.spec.arch_id)
+        store.study.enqueue_trial(
+            indices_to_params(encoding, encoding.encode(p.spec)),
+            user_attrs={
+                "estimator": "darts",
+                "darts_target_ms": p.target_ms,
+                "arch_id": p.spec.arch_id,
+            },
+        )
+    return len(proposals)
+
+
 def run_search(
     config: SearchConfig, *, progress: bool = True, max_new_trials: int | None = None
 ) -> SearchSummary:
@@ -480,16 +512,39 @@ def run_search(
             log.warning("trial(s) %s were interrupted; they are retried", interrupted)
         search = _Search(config, store)
         summary = summarise(store.records(), config.objectives)
-        new = 0
+        n_trials = config.n_trials
+        if config.strategy == "darts":
+            n_trials = min(n_trials, _queue_darts(config, store))
         with _progress(progress) as bar:
             task = bar.add_task(
                 "search",
-                total=config.n_trials,
-                completed=min(summary.finished, config.n_trials),
+                total=n_trials,
+                completed=min(_done(summary, config), n_trials),
                 status=_status(summary, config),
             )
+
+            def advance() -> SearchSummary:
+                summary = summarise(store.records(), config.objectives)
+                bar.update(
+                    task,
+                    completed=min(_done(summary, config), n_trials),
+                    status=_status(summary, config),
+                )
+                return summary
+
+            if config.strategy == "supernet":
+                run_supernet_search(
+                    config,
+                    store,
+                    search.check,
+                    lambda metrics: _objective_values(metrics, config),
+                    max_new_trials=max_new_trials,
+                    on_trial=advance,
+                )
+                return summarise(store.records(), config.objectives)
+            new = 0
             failures_in_a_row = 0
-            while summary.finished < config.n_trials:
+            while summary.finished < n_trials:
                 if max_new_trials is not None and new >= max_new_trials:
                     break
                 record = search.run_trial()
@@ -501,10 +556,5 @@ def run_search(
                         f"{record.number}, {record.reason}); stopping the search. Finished "
                         f"trials are kept in {config.storage_url}"
                     )
-                summary = summarise(store.records(), config.objectives)
-                bar.update(
-                    task,
-                    completed=min(summary.finished, config.n_trials),
-                    status=_status(summary, config),
-                )
+                summary = advance()
     return summary

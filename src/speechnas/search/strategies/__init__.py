@@ -9,7 +9,13 @@
 ``evolution``  regularised (aging) evolution with tournament, mutation and crossover
 ``rl``         a REINFORCE controller with a moving-average baseline
 ``transfer``   warm start from known-good specs, compound scaling, then local search
+``supernet``   weight sharing: a supernet trained once, subnets ranked on inherited weights
+``darts``      differentiable search with a latency penalty; its architectures are trained
 =============  ===============================================================================
+
+``supernet`` and ``darts`` are run by the search loop itself
+(:mod:`speechnas.search.supernet_strategy`, :mod:`speechnas.search.darts_strategy`); their
+entries here check their options, and their sampler only stands in for the study.
 
 Example:
     >>> from speechnas.space import SpaceEncoding, SpeechSpace
@@ -40,6 +46,7 @@ from speechnas.search.strategies.transfer import TransferStrategy, compound_scal
 
 __all__ = [
     "STRATEGIES",
+    "WEIGHT_SHARING",
     "EvolutionStrategy",
     "GridStrategy",
     "History",
@@ -104,7 +111,39 @@ STRATEGIES: dict[str, _Entry] = {
     "evolution": _Entry(EvolutionStrategy, EvolutionStrategy.OPTIONS),
     "rl": _Entry(ReinforceStrategy, ReinforceStrategy.OPTIONS),
     "transfer": _Entry(TransferStrategy, TransferStrategy.OPTIONS),
+    "supernet": _Entry(
+        RandomStrategy,
+        frozenset(
+            {
+                "train_minutes",
+                "train_steps",
+                "random_subnets",
+                "search",
+                "population",
+                "sample_size",
+                "rate",
+                "calibration_batches",
+            }
+        ),
+    ),
+    "darts": _Entry(
+        RandomStrategy,
+        frozenset(
+            {
+                "targets_ms",
+                "penalty",
+                "train_minutes",
+                "train_steps",
+                "alpha_lr",
+                "alpha_warmup_steps",
+                "width",
+            }
+        ),
+    ),
 }
+
+#: Strategies the search loop runs itself, with their own estimator or proposals.
+WEIGHT_SHARING = ("supernet", "darts")
 
 
 def make_sampler(name: str, context: StrategyContext) -> optuna.samplers.BaseSampler:
