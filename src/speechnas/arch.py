@@ -43,11 +43,13 @@ __all__ = [
     "STREAMING_DECODERS",
     "SUBSAMPLINGS",
     "TOTAL_FACTORS",
+    "BLOCKS",
     "ArchSpec",
     "DecoderSpec",
     "LayerSpec",
     "StreamingSpec",
     "active_layer_fields",
+    "layer_identity",
 ]
 
 FRONTENDS = ("logmel", "mfcc", "learnable")
@@ -62,6 +64,8 @@ ATTENTION_ENCODERS = ("conformer", "transformer")
 #: ``linear``: efficient kernelised (elu + 1) attention, linear in length.
 ATTENTIONS = ("abs", "rel", "local", "linear")
 ACTIVATIONS = ("swish", "gelu", "relu")
+#: Conformer blocks: attention and convolution modules, attention only, or convolution only.
+BLOCKS = ("full", "attention", "conv")
 NORMS = ("layernorm", "batchnorm")
 DECODERS = ("ctc", "rnnt", "aed_lstm", "aed_transformer")
 #: Heads that can emit while audio arrives (an attention decoder needs the whole utterance).
@@ -72,7 +76,7 @@ _BASE_FRAME_MS = 10  # the front-end hop
 
 # Per family, the LayerSpec fields its layers use (``skip`` is always active).
 _LAYER_FIELDS: dict[str, tuple[str, ...]] = {
-    "conformer": ("width", "kernel", "heads", "ffn_expansion", "activation", "norm"),
+    "conformer": ("width", "kernel", "heads", "ffn_expansion", "activation", "norm", "block"),
     "transformer": ("width", "heads", "ffn_expansion", "activation", "norm"),
     "lstm": ("width",),
     "blstm": ("width",),
@@ -86,6 +90,23 @@ def active_layer_fields(encoder: str) -> tuple[str, ...]:
     if encoder not in _LAYER_FIELDS:
         raise ValueError(f"encoder={encoder!r} is invalid; expected one of {ENCODERS}")
     return _LAYER_FIELDS[encoder]
+
+
+def layer_identity(encoder: str, layer: LayerSpec) -> dict[str, Any]:
+    """The fields that make ``layer`` what it is in an ``encoder`` family: the family's active
+    fields, less those its block does not use (a ``conv`` block's heads, an ``attention``
+    block's kernel). ``block`` itself appears only when it is not ``full``, so architectures
+    without block choices keep the identity they had before blocks existed."""
+    fields = active_layer_fields(encoder)
+    out = {f: getattr(layer, f) for f in fields}
+    if "block" in out:
+        if layer.block == "full":
+            del out["block"]
+        elif layer.block == "conv":
+            del out["heads"]
+        else:
+            del out["kernel"]
+    return out
 
 
 def _invalid(where: str, value: object, expected: str) -> ValueError:
@@ -115,6 +136,8 @@ class LayerSpec:
         activation: ``swish``, ``gelu`` or ``relu``.
         norm: ``layernorm`` or ``batchnorm`` (length-masked) for the layer's normalisations.
         skip: The layer is the identity and has no parameters.
+        block: Conformer layers: ``full`` (feed-forwards around attention and convolution),
+            ``attention`` (no convolution module) or ``conv`` (no attention module).
     """
 
     width: int = 144
@@ -124,6 +147,7 @@ class LayerSpec:
     activation: str = "swish"
     norm: str = "layernorm"
     skip: bool = False
+    block: str = "full"
 
     def validate(self, where: str = "LayerSpec") -> None:
         """Raise ``ValueError`` naming the field and value of the first invalid field."""
@@ -138,6 +162,7 @@ class LayerSpec:
         _check_choice(f"{where}.norm", self.norm, NORMS)
         if not isinstance(self.skip, bool):
             raise _invalid(f"{where}.skip", self.skip, "true or false")
+        _check_choice(f"{where}.block", self.block, BLOCKS)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -389,7 +414,6 @@ class ArchSpec:
     def canonical(self) -> dict[str, Any]:
         """The active parameters only: kept layers with their family's fields, and only
         the attention, streaming and decoder fields this architecture uses."""
-        layer_fields = active_layer_fields(self.encoder)
         out: dict[str, Any] = {
             "frontend": self.frontend,
             "n_mels": self.n_mels,
@@ -398,7 +422,7 @@ class ArchSpec:
             "subsampling_channels": self.subsampling_channels,
             "reduction_position": self.reduction_position,
             "encoder": self.encoder,
-            "layers": [{f: getattr(lay, f) for f in layer_fields} for lay in self.kept_layers],
+            "layers": [layer_identity(self.encoder, lay) for lay in self.kept_layers],
             "decoder": self.decoder.active(),
             "dropout": self.dropout,
         }

@@ -83,6 +83,18 @@ FAMILIES = {
         streaming=_stream(4),
         **_SMALL,
     ),
+    # Per-layer blocks: attention only, then convolution only.
+    "conformer-blocks": ArchSpec.uniform(
+        num_layers=2,
+        heads=2,
+        ffn_expansion=2.0,
+        kernel=5,
+        attention="rel",
+        streaming=_stream(4),
+        **_SMALL,
+    )
+    .with_layer(0, block="attention")
+    .with_layer(1, block="conv"),
 }
 
 

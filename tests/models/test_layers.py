@@ -33,6 +33,7 @@ def _conformer(
     kernel: int = 3,
     norm: str = "batchnorm",
     dropout: float = 0.0,
+    block: str = "full",
 ) -> LayerFactory:
     def build(causal: bool) -> EncoderLayer:
         streams = causal and attention != "linear"  # linear attention does not stream
@@ -50,6 +51,7 @@ def _conformer(
             chunk=4 if streams else None,
             left_context=6 if streams else None,
             dropout=dropout,
+            block=block,
         )
 
     return build
@@ -132,6 +134,8 @@ LAYERS: list[tuple[str, LayerFactory]] = [
     ("conformer-rel-16-16-bn-dropout", _conformer("rel", dropout=0.1)),
     ("conformer-local-16-16-ln-k5", _conformer("local", norm="layernorm", kernel=5)),
     ("conformer-linear-16-24-ln", _conformer("linear", width=24, norm="layernorm")),
+    ("conformer-rel-16-24-bn-attention-block", _conformer("rel", width=24, block="attention")),
+    ("conformer-rel-16-16-bn-conv-block", _conformer("rel", kernel=5, block="conv")),
     ("transformer-abs-16-16-ln", _transformer("abs")),
     ("transformer-rel-16-24-bn", _transformer("rel", width=24, norm="batchnorm")),
     ("transformer-local-24-24-bn", _transformer("local", in_width=24, width=24, norm="batchnorm")),

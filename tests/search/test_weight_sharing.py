@@ -174,3 +174,42 @@ def test_darts_targets_need_a_latency_table(tmp_path: Path) -> None:
     config = _config(tmp_path, strategy="darts", strategy_options={"targets_ms": [5.0]})
     with pytest.raises(UserError, match="needs hardware.table"):
         run_search(config, progress=False)
+
+
+def test_darts_candidates_are_the_distinct_layers_of_one_width(tmp_path: Path) -> None:
+    from speechnas.search.darts_strategy import darts_candidates
+
+    config = _config(
+        tmp_path,
+        strategy="darts",
+        space={**tiny_search(tmp_path)["space"], **SPACE, "blocks": ["full", "attention", "conv"]},
+    )
+    base, candidates = darts_candidates(config)
+    assert len(candidates) == 3 and all(layer.width == 32 for layer in base.layers)
+    # full: 2 kernels x 1 head x 2 FFN; attention: 2 FFN; conv: 2 kernels x 2 FFN.
+    first = [c for c in candidates[0]]
+    assert len(first) == 4 + 2 + 4 and not any(c.skip for c in first)  # min_layers = 1
+    assert [c.skip for c in candidates[1]].count(True) == 1
+    assert {c.block for c in first} == {"full", "attention", "conv"}
+    assert len({repr(c) for c in first}) == len(first)
+
+
+def test_a_supernet_search_over_per_layer_blocks(tmp_path: Path) -> None:
+    blocks = ["full", "attention", "conv"]
+    config = _config(
+        tmp_path,
+        strategy="supernet",
+        n_trials=8,
+        space={**tiny_search(tmp_path)["space"], **SPACE, "blocks": blocks},
+        strategy_options={"train_steps": 2, "search": "random"},
+    )
+    run_search(config, progress=False)
+    records = _records(config)
+    encoding = SpaceEncoding(config.space)
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    assert len(records) == 8
+    for r, t in zip(records, study.trials, strict=True):
+        assert r.spec is not None and config.space.contains(r.spec)
+        assert encoding.decode(_indices(encoding, t)).arch_id == r.arch_id
+    used = {layer.block for r in records if r.spec for layer in r.spec.kept_layers}
+    assert len(used) >= 2

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechnas.arch import StreamingSpec
+from speechnas.arch import BLOCKS, StreamingSpec
 from speechnas.supernet import Supernet, recalibrate
 from speechnas.testing.supernet import tiny_supernet_space
 
@@ -26,12 +26,17 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     return wave, torch.tensor([8000, 6000]), targets, torch.tensor([4, 3])
 
 
-@pytest.mark.parametrize("streaming", [False, True])
-def test_a_subnet_on_shared_weights_is_its_model_with_inherited_weights(streaming: bool) -> None:
-    space = _space()
+@pytest.mark.parametrize(
+    ("streaming", "blocks"),
+    [(False, ("full",)), (True, ("full",)), (False, BLOCKS), (True, ("attention", "conv"))],
+)
+def test_a_subnet_on_shared_weights_is_its_model_with_inherited_weights(
+    streaming: bool, blocks: tuple[str, ...]
+) -> None:
+    space = _space(blocks=blocks)
     if streaming:
         base = dataclasses.replace(space.base, streaming=StreamingSpec(chunk=4, left_context=8))
-        space = _space(base=base)
+        space = _space(base=base, blocks=blocks)
     net = Supernet(space, VOCAB).eval()
     rng = np.random.default_rng(0)
     specs = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(4)]
@@ -63,6 +68,25 @@ def test_gradients_reach_exactly_what_a_subnet_uses() -> None:
     assert ffn.grad[16:].abs().sum() == 0 and ffn.grad[:, 16:].abs().sum() == 0
     unused = net.weights.shared("encoder.layers.2.ffn1.net.0.weight")
     assert unused.grad is None or unused.grad.abs().sum() == 0  # a skipped layer
+
+
+def test_blocks_are_per_layer_choices_and_a_conv_block_trains_no_attention() -> None:
+    space = _space(blocks=BLOCKS)
+    rng = np.random.default_rng(3)
+    drawn = [space.sample(rng) for _ in range(60)]
+    assert {layer.block for spec in drawn for layer in spec.kept_layers} == set(BLOCKS)
+    assert all(space.contains(spec) for spec in drawn)
+    assert all(space.contains(space.mutate(spec, rng, rate=0.5)) for spec in drawn)
+    assert {layer.block for layer in space.smallest().kept_layers} == {"conv"}
+    assert {layer.block for layer in space.largest().kept_layers} == {"full"}
+    net = Supernet(space, VOCAB)
+    conv = space.spec([(32, 7, 2, 2.0, "conv")])
+    net.loss(conv, *_batch()).backward()  # type: ignore[no-untyped-call]
+    attention = net.weights.shared("encoder.layers.0.attn.query.weight")
+    assert attention.grad is None or attention.grad.abs().sum() == 0
+    depthwise = net.weights.shared("encoder.layers.0.conv.depthwise.conv.weight")
+    assert depthwise.grad is not None and depthwise.grad.abs().sum() > 0
+    assert not _space().contains(conv)  # a space without block choices
 
 
 def test_specs_outside_the_space_are_refused() -> None:

@@ -127,6 +127,8 @@ def model_parts(model: SpeechModel, spec: ArchSpec, audio_s: float) -> list[Part
             )
             t = (t + 1) // 2
         kind = f"layer:{spec.encoder}" + (f":{spec.attention}" if attention else "")
+        if "block" in fields:  # an attention-only or convolution-only Conformer layer
+            kind += f":{fields['block']}"
         parts.append(
             Part(
                 kind,

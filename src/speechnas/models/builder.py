@@ -72,6 +72,7 @@ def _conformer(layer: LayerSpec, ctx: LayerContext) -> EncoderLayer:
         chunk=ctx.chunk,
         left_context=ctx.left_context,
         dropout=ctx.spec.dropout,
+        block=layer.block,
     )
 
 

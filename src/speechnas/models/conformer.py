@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from speechnas.arch import BLOCKS
 from speechnas.models._blocks import Norm, TimeConv, make_activation
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
@@ -23,8 +24,9 @@ from speechnas.models.transformer import FeedForward
 __all__ = ["ConformerLayer", "ConformerState"]
 
 #: Stream state: the attention's (key cache, value cache, position) and the depthwise
-#: convolution's last ``kernel - 1`` input frames ``(B, K - 1, D)``.
-ConformerState = tuple[AttentionState, Tensor]
+#: convolution's last ``kernel - 1`` input frames ``(B, K - 1, D)``; ``()`` for the module a
+#: block does not have.
+ConformerState = tuple["AttentionState | tuple[()]", "Tensor | tuple[()]"]
 
 
 class _ConvModule(nn.Module):
@@ -74,6 +76,9 @@ class ConformerLayer(EncoderLayer):
       ``Linear(D -> D)``, dropout
     * ``h = h + 0.5 * FFN2(LayerNorm(h))``; ``y = LayerNorm(h)`` with padded frames zeroed.
 
+    ``block="attention"`` leaves out the convolution module, ``block="conv"`` the attention
+    (and ``heads`` is then unused).
+
     FFN is ``Linear(D -> F)``, activation, dropout, ``Linear(F -> D)``, dropout. A causal layer
     uses chunked attention and a causal convolution, and streams with state
     :data:`ConformerState`; every step but a stream's last gets a multiple of ``chunk`` frames.
@@ -93,6 +98,7 @@ class ConformerLayer(EncoderLayer):
         chunk: Frames per attention chunk (causal only).
         left_context: Frames before its chunk a query sees (causal only).
         dropout: Dropout probability in training (attention weights, block outputs).
+        block: ``full``, ``attention`` (no convolution module) or ``conv`` (no attention).
 
     Raises:
         ValueError: Naming the argument and value, for a non-positive width, ``heads`` not
@@ -125,8 +131,11 @@ class ConformerLayer(EncoderLayer):
         chunk: int | None = None,
         left_context: int | None = None,
         dropout: float = 0.0,
+        block: str = "full",
     ) -> None:
         super().__init__()
+        if block not in BLOCKS:
+            raise ValueError(f"block={block!r} is invalid; expected one of {BLOCKS}")
         hidden = check_attention_layer(
             in_width=in_width,
             width=width,
@@ -146,17 +155,23 @@ class ConformerLayer(EncoderLayer):
         self.proj: nn.Module = nn.Linear(in_width, width) if in_width != width else nn.Identity()
         self.ffn1_norm = nn.LayerNorm(width)
         self.ffn1 = FeedForward(width, hidden, activation, dropout)
-        self.attn_norm = nn.LayerNorm(width)
-        self.attn = SelfAttention(
-            width=width,
-            heads=heads,
-            kind=attention,
-            window=window,
-            chunk=chunk,
-            left_context=left_context,
-            dropout=dropout,
-        )
-        self.conv = _ConvModule(width, kernel, activation, norm, causal, dropout)
+        self.block = block
+        self.attn_norm: nn.Module | None = None
+        self.attn: SelfAttention | None = None
+        if block != "conv":
+            self.attn_norm = nn.LayerNorm(width)
+            self.attn = SelfAttention(
+                width=width,
+                heads=heads,
+                kind=attention,
+                window=window,
+                chunk=chunk,
+                left_context=left_context,
+                dropout=dropout,
+            )
+        self.conv: _ConvModule | None = None
+        if block != "attention":
+            self.conv = _ConvModule(width, kernel, activation, norm, causal, dropout)
         self.ffn2_norm = nn.LayerNorm(width)
         self.ffn2 = FeedForward(width, hidden, activation, dropout)
         self.out_norm = nn.LayerNorm(width)
@@ -166,8 +181,10 @@ class ConformerLayer(EncoderLayer):
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""
         h = self.proj(x)  # (B, T, D)
         h = h + 0.5 * self.ffn1(self.ffn1_norm(h))
-        h = h + self.dropout(self.attn(self.attn_norm(h), x_lens))
-        h = h + self.conv(h, x_lens)
+        if self.attn is not None and self.attn_norm is not None:
+            h = h + self.dropout(self.attn(self.attn_norm(h), x_lens))
+        if self.conv is not None:
+            h = h + self.conv(h, x_lens)
         h = h + 0.5 * self.ffn2(self.ffn2_norm(h))
         return zero_padding(self.out_norm(h), x_lens)
 
@@ -175,7 +192,9 @@ class ConformerLayer(EncoderLayer):
         """Causal layers only: empty attention caches and zero convolution history."""
         if not self.causal:
             return super().initial_state(batch_size)  # type: ignore[no-any-return]
-        return self.attn.initial_state(batch_size), self.conv.depthwise.initial_state(batch_size)
+        attn = self.attn.initial_state(batch_size) if self.attn is not None else ()
+        conv = self.conv.depthwise.initial_state(batch_size) if self.conv is not None else ()
+        return attn, conv
 
     def step(
         self, x: Tensor, state: ConformerState, valid: int | Tensor | None = None
@@ -189,10 +208,12 @@ class ConformerLayer(EncoderLayer):
         attn_state, conv_state = state
         h = self.proj(x)
         h = h + 0.5 * self.ffn1(self.ffn1_norm(h))
-        a, attn_state = self.attn.step(self.attn_norm(h), attn_state, valid)
-        h = h + self.dropout(a)
-        c, conv_state = self.conv.step(h, conv_state)
-        h = h + c
+        if self.attn is not None and self.attn_norm is not None:
+            a, attn_state = self.attn.step(self.attn_norm(h), attn_state, valid)  # type: ignore[arg-type]
+            h = h + self.dropout(a)
+        if self.conv is not None:
+            c, conv_state = self.conv.step(h, conv_state)  # type: ignore[arg-type]
+            h = h + c
         h = h + 0.5 * self.ffn2(self.ffn2_norm(h))
         return self.out_norm(h), (attn_state, conv_state)
 
@@ -200,8 +221,12 @@ class ConformerLayer(EncoderLayer):
         t, c, d = num_frames, self.in_width, self.width
         proj = t * c * d if c != d else 0
         ffns = 2 * (2 * t * d * self.hidden)
-        conv = t * d * 2 * d + t * d * self.kernel + t * d * d  # pointwise, depthwise, pointwise
-        return proj + ffns + self.attn.macs(t) + conv
+        total = proj + ffns
+        if self.conv is not None:  # pointwise, depthwise, pointwise
+            total += t * d * 2 * d + t * d * self.kernel + t * d * d
+        if self.attn is not None:
+            total += self.attn.macs(t)
+        return total
 
     def activation_elements(self, num_frames: int) -> int:
         # x (T * C) is alive throughout and h (T * D) from the projection on. Busiest:
@@ -213,6 +238,6 @@ class ConformerLayer(EncoderLayer):
         # * the end: h, the normalised and the zeroed output.
         t, c, d, f = num_frames, self.in_width, self.width, self.hidden
         ffn = 3 * t * d + 2 * t * f
-        attention = t * d + self.attn.activation_elements(t)
-        conv = 5 * t * d + (t + self.kernel - 1) * d
+        attention = t * d + self.attn.activation_elements(t) if self.attn is not None else 0
+        conv = 5 * t * d + (t + self.kernel - 1) * d if self.conv is not None else 0
         return t * c + max(ffn, attention, conv, 3 * t * d)

@@ -4,10 +4,10 @@ The run, inside :func:`~speechnas.search.runner.run_search`:
 
 1. The space's macro architecture (fixed, as for the supernet; see
    :meth:`SupernetSpace.from_speech_space`) with ``max_layers`` positions of one width
-   (``width``, default the widest) is a mixed network: each position holds every candidate
-   layer of that width (the space's kernels, heads dividing the width, FFN expansions), and
-   positions from ``min_layers`` on also the identity, so an extracted architecture keeps at
-   least ``min_layers`` layers.
+   (``width``, default the widest) is a mixed network: each position holds every distinct
+   candidate layer of that width (the space's blocks, kernels, heads dividing the width and
+   FFN expansions), and positions from ``min_layers`` on also the identity, so an extracted
+   architecture keeps at least ``min_layers`` layers.
 2. For each latency target in ``targets_ms`` (milliseconds on ``hardware.table``'s target,
    which the penalty needs), one DARTS run (:func:`~speechnas.darts.train_darts`: weights on
    the training manifest, ``alpha`` on the dev manifest, the penalty
@@ -24,12 +24,13 @@ The run, inside :func:`~speechnas.search.runner.run_search`:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechnas.arch import ArchSpec, LayerSpec
+from speechnas.arch import ArchSpec, LayerSpec, layer_identity
 from speechnas.darts import DartsConfig, train_darts
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
@@ -64,12 +65,13 @@ def darts_candidates(
     if width not in space.widths:
         raise UserError(f"strategy_options.width={width}; the space's widths: {space.widths}")
     heads = [h for h in space.heads if width % h == 0]
-    layers = tuple(
-        space.spec([(width, k, h, f)] * space.max_layers).layers[0]
-        for k in space.kernels
-        for h in heads
-        for f in space.ffn_expansions
-    )
+    distinct: dict[str, LayerSpec] = {}
+    for block, k, h, f in itertools.product(
+        space.blocks, space.kernels, heads, space.ffn_expansions
+    ):
+        layer = space.spec([(width, k, h, f, block)] * space.max_layers).layers[0]
+        distinct.setdefault(repr(sorted(layer_identity(space.base.encoder, layer).items())), layer)
+    layers = tuple(distinct.values())
     identity = (dataclasses.replace(layers[0], skip=True),)
     candidates = tuple(
         layers + (identity if i >= space.min_layers else ()) for i in range(space.max_layers)

@@ -34,12 +34,13 @@ from speechnas.arch import (
     LayerSpec,
     StreamingSpec,
     active_layer_fields,
+    layer_identity,
 )
 from speechnas.space._space import SpeechSpace, _Block
 
 __all__ = ["Decision", "SpaceEncoding"]
 
-LAYER_FIELDS = ("width", "kernel", "heads", "ffn_expansion", "activation", "norm")
+LAYER_FIELDS = ("width", "kernel", "heads", "ffn_expansion", "activation", "norm", "block")
 _DECODER_DECISION = {
     "predictor": "predictor",
     "dim": "decoder_dim",
@@ -54,6 +55,7 @@ _LAYER_SPACE_FIELD = {
     "ffn_expansion": "ffn_expansions",
     "activation": "activations",
     "norm": "norms",
+    "block": "blocks",
 }
 
 
@@ -81,8 +83,8 @@ def _nearest(choices: tuple[Any, ...], value: Any, ordered: bool) -> int:
     return 0
 
 
-def _layer_key(layer: LayerSpec, used: tuple[str, ...]) -> tuple[Any, ...]:
-    return tuple(getattr(layer, f) for f in used)
+def _layer_key(encoder: str, layer: LayerSpec) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(layer_identity(encoder, layer).items()))
 
 
 class SpaceEncoding:
@@ -119,7 +121,7 @@ class SpaceEncoding:
         for i in range(s.max_layers):
             for f in LAYER_FIELDS:
                 values = getattr(s, _LAYER_SPACE_FIELD[f])
-                ordered = f not in ("activation", "norm")
+                ordered = f not in ("activation", "norm", "block")
                 every.append(
                     Decision(f"L{i}.{f}", tuple(sorted(values)) if ordered else values, ordered)
                 )
@@ -127,7 +129,7 @@ class SpaceEncoding:
         self.decisions: tuple[Decision, ...] = tuple(d for d in every if len(d.choices) > 1)
         self._blocks = {(b.encoder, b.streaming): b for b in s._blocks}
         self._layer_options: dict[tuple[str, bool], dict[tuple[Any, ...], LayerSpec]] = {
-            key: {_layer_key(lay, active_layer_fields(b.encoder)): lay for lay in b.layer_options}
+            key: {_layer_key(b.encoder, lay): lay for lay in b.layer_options}
             for key, b in self._blocks.items()
         }
 
@@ -222,8 +224,14 @@ class SpaceEncoding:
     def _layer(self, block: _Block, v: dict[str, Any], i: int) -> LayerSpec:
         used = active_layer_fields(block.encoder)
         wanted = {f: v[f"L{i}.{f}"] for f in used}
+        # The fields the wanted block uses (a conv block's heads do not matter).
+        wanted = {
+            f: x
+            for f, x in wanted.items()
+            if f in layer_identity(block.encoder, LayerSpec(block=wanted.get("block", "full")))
+        }
         exact = self._layer_options[(block.encoder, block.streaming)].get(
-            tuple(wanted[f] for f in used)
+            tuple(sorted(wanted.items()))
         )
         if exact is not None:
             return exact

@@ -35,6 +35,7 @@ from speechnas.arch import (
     ACTIVATIONS,
     ATTENTION_ENCODERS,
     ATTENTIONS,
+    BLOCKS,
     DECODERS,
     ENCODERS,
     FRONTENDS,
@@ -48,6 +49,7 @@ from speechnas.arch import (
     LayerSpec,
     StreamingSpec,
     active_layer_fields,
+    layer_identity,
 )
 
 __all__ = ["SpeechSpace"]
@@ -105,6 +107,8 @@ class SpeechSpace:
         widths, kernels, heads, ffn_expansions, activations, norms: per-layer choices (a
             family uses the fields listed by :func:`~speechnas.arch.active_layer_fields`;
             heads must divide the width, BLSTM widths must be even).
+        blocks: per-layer Conformer blocks (``full``, ``attention``, ``conv``; see
+            :class:`~speechnas.arch.LayerSpec`).
         decoders: head kinds. predictors, decoder_dims, decoder_layers, decoder_heads: their
             choices. ctc_weight: auxiliary CTC weight of attention decoders (fixed).
         streaming: ``off`` (full-context only), ``on`` (streaming only) or ``both``.
@@ -129,6 +133,7 @@ class SpeechSpace:
     ffn_expansions: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0, 6.0)
     activations: tuple[str, ...] = ACTIVATIONS
     norms: tuple[str, ...] = NORMS
+    blocks: tuple[str, ...] = ("full",)
     decoders: tuple[str, ...] = DECODERS
     predictors: tuple[str, ...] = PREDICTORS
     decoder_dims: tuple[int, ...] = (128, 256)
@@ -157,6 +162,7 @@ class SpeechSpace:
             ("attentions", self.attentions, ATTENTIONS),
             ("activations", self.activations, ACTIVATIONS),
             ("norms", self.norms, NORMS),
+            ("blocks", self.blocks, BLOCKS),
             ("decoders", self.decoders, DECODERS),
             ("predictors", self.predictors, PREDICTORS),
         ]
@@ -184,7 +190,8 @@ class SpeechSpace:
     # --- the structure the DP runs over ---------------------------------------------------
 
     def _layer_options(self, encoder: str) -> tuple[LayerSpec, ...]:
-        """Every distinct kept layer of ``encoder``; inactive fields stay at their defaults."""
+        """Every distinct kept layer of ``encoder``; inactive fields stay at their defaults
+        (a ``conv`` block's heads and an ``attention`` block's kernel included)."""
         used = active_layer_fields(encoder)
         choices: dict[str, tuple[Any, ...]] = {
             "kernel": self.kernels,
@@ -192,20 +199,27 @@ class SpeechSpace:
             "ffn_expansion": self.ffn_expansions,
             "activation": self.activations,
             "norm": self.norms,
+            "block": self.blocks,
         }
         combos: list[dict[str, Any]] = [{}]
         for name, values in choices.items():
             if name in used:
                 combos = [{**c, name: v} for c in combos for v in values]
-        out = []
+        out: dict[str, LayerSpec] = {}
         for width in self.widths:
             if encoder == "blstm" and width % 2:
                 continue
             for combo in combos:
-                if "heads" in combo and width % combo["heads"]:
+                block = combo.get("block", "full")
+                if block == "conv":
+                    combo = {**combo, "heads": LayerSpec.heads}
+                elif block == "attention":
+                    combo = {**combo, "kernel": LayerSpec.kernel}
+                if block != "conv" and "heads" in combo and width % combo["heads"]:
                     continue
-                out.append(LayerSpec(width=width, **combo))
-        return tuple(out)
+                layer = LayerSpec(width=width, **combo)
+                out.setdefault(repr(sorted(layer_identity(encoder, layer).items())), layer)
+        return tuple(out.values())
 
     def _decoder_options(self, streaming: bool) -> tuple[DecoderSpec, ...]:
         out: list[DecoderSpec] = []
@@ -466,12 +480,8 @@ class SpeechSpace:
     @functools.cached_property
     def _layer_canon(self) -> dict[str, set[tuple[tuple[str, Any], ...]]]:
         """Per family, the canonical forms of the layers this space offers."""
-        used = {e: active_layer_fields(e) for e in self.encoders}
         return {
-            e: {
-                tuple(sorted((f, getattr(lay, f)) for f in used[e]))
-                for lay in self._layer_options(e)
-            }
+            e: {tuple(sorted(layer_identity(e, lay).items())) for lay in self._layer_options(e)}
             for e in self.encoders
         }
 

@@ -3,19 +3,28 @@
 A :class:`SupernetSpace` fixes everything outside the layers (front-end, stem, encoder family,
 attention kind, streaming, head) in ``base`` and makes each layer elastic: depth (the first
 ``d`` of ``max_layers`` layers are kept, ``min_layers <= d``), and per kept layer its width,
-convolution kernel, attention heads and FFN expansion. Every subnet is an ordinary
-:class:`~speechnas.arch.ArchSpec` of ``max_layers`` layer slots with the unused slots skipped,
-so it is built, trained, measured and stored like any other architecture.
+convolution kernel, attention heads, FFN expansion and, for Conformers, its block (attention
+and convolution, attention only, or convolution only).
+
+A layer is ``(width, kernel, heads, ffn, block)``; a block's unused field is normalised to the
+:class:`~speechnas.arch.LayerSpec` default (a ``conv`` block's heads, an ``attention`` block's
+kernel), as in :class:`~speechnas.space.SpeechSpace`, so each distinct layer has one spec.
+
+Every subnet is an ordinary :class:`~speechnas.arch.ArchSpec` of ``max_layers`` layer slots
+with the unused slots skipped, so it is built, trained, measured and stored like any other
+architecture.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from speechnas.arch import ArchSpec, DecoderSpec, LayerSpec, StreamingSpec
+from speechnas.arch import BLOCKS, ArchSpec, DecoderSpec, LayerSpec, StreamingSpec
 from speechnas.space import SpeechSpace
 
 __all__ = ["SUPERNET_ENCODERS", "SupernetSpace"]
@@ -26,7 +35,7 @@ SUPERNET_ENCODERS = ("conformer", "transformer")
 
 @dataclass(frozen=True)
 class SupernetSpace:
-    """Elastic depth and per-layer width, kernel, heads and FFN expansion over ``base``.
+    """Elastic depth and per-layer width, kernel, heads, FFN expansion and block over ``base``.
 
     Attributes:
         base: the fixed macro architecture; its layers are ignored except the first's
@@ -34,6 +43,7 @@ class SupernetSpace:
         min_layers, max_layers: depth range (kept layers are always the first ``d``).
         widths, kernels, heads, ffn_expansions: per-layer choices; heads must divide every
             width.
+        blocks: per-layer Conformer blocks (``full``, ``attention``, ``conv``).
 
     Raises:
         ValueError: an encoder family other than conformer/transformer, an empty or
@@ -47,6 +57,7 @@ class SupernetSpace:
     kernels: tuple[int, ...] = (7, 15, 31)
     heads: tuple[int, ...] = (2, 4)
     ffn_expansions: tuple[float, ...] = (2.0, 4.0)
+    blocks: tuple[str, ...] = ("full",)
 
     def __post_init__(self) -> None:
         if self.base.encoder not in SUPERNET_ENCODERS:
@@ -57,9 +68,14 @@ class SupernetSpace:
             raise ValueError(
                 f"need 1 <= min_layers <= max_layers, got {self.min_layers}, {self.max_layers}"
             )
-        for name in ("widths", "kernels", "heads", "ffn_expansions"):
+        for name in ("widths", "kernels", "heads", "ffn_expansions", "blocks"):
             if not getattr(self, name):
                 raise ValueError(f"{name} is empty")
+        bad_blocks = [b for b in self.blocks if b not in BLOCKS]
+        if bad_blocks:
+            raise ValueError(f"blocks {bad_blocks} are unknown; known: {BLOCKS}")
+        if self.base.encoder != "conformer" and self.blocks != ("full",):
+            raise ValueError("blocks other than full are Conformer blocks")
         bad = [(w, h) for w in self.widths for h in self.heads if w % h]
         if bad:
             raise ValueError(f"heads must divide every width; they do not for {bad}")
@@ -147,9 +163,16 @@ class SupernetSpace:
             kernels=space.kernels,
             heads=space.heads,
             ffn_expansions=space.ffn_expansions,
+            blocks=space.blocks if space.encoders == ("conformer",) else ("full",),
         )
 
-    def _layer(self, width: int, kernel: int, heads: int, ffn: float) -> LayerSpec:
+    def _layer(
+        self, width: int, kernel: int, heads: int, ffn: float, block: str = "full"
+    ) -> LayerSpec:
+        if block == "conv":
+            heads = LayerSpec.heads  # unused: one spec per distinct layer
+        elif block == "attention":
+            kernel = LayerSpec.kernel
         first = self.base.layers[0]
         return LayerSpec(
             width=width,
@@ -158,10 +181,12 @@ class SupernetSpace:
             ffn_expansion=ffn,
             activation=first.activation,
             norm=first.norm,
+            block=block,
         )
 
-    def spec(self, layers: list[tuple[int, int, int, float]]) -> ArchSpec:
-        """The subnet keeping ``len(layers)`` layers of ``(width, kernel, heads, ffn)``."""
+    def spec(self, layers: Sequence[Sequence[Any]]) -> ArchSpec:
+        """The subnet keeping ``len(layers)`` layers of ``(width, kernel, heads, ffn[,
+        block])`` (block ``full`` when left out)."""
         if not self.min_layers <= len(layers) <= self.max_layers:
             raise ValueError(
                 f"{len(layers)} layers; this space keeps {self.min_layers}-{self.max_layers}"
@@ -171,12 +196,22 @@ class SupernetSpace:
         return dataclasses.replace(self.base, layers=tuple(kept + skipped))
 
     def largest(self) -> ArchSpec:
+        """Every layer at its largest choices (the ``full`` block where offered)."""
+        block = next(b for b in ("full", "attention", "conv") if b in self.blocks)
         big = (max(self.widths), max(self.kernels), max(self.heads), max(self.ffn_expansions))
-        return self.spec([big] * self.max_layers)
+        return self.spec([(*big, block)] * self.max_layers)
+
+    def cover(self) -> ArchSpec:
+        """:meth:`largest` with ``full`` blocks: it has every module any subnet has (itself a
+        subnet only when ``full`` is a choice)."""
+        big = (max(self.widths), max(self.kernels), max(self.heads), max(self.ffn_expansions))
+        return self.spec([(*big, "full")] * self.max_layers)
 
     def smallest(self) -> ArchSpec:
+        """The fewest layers at their smallest choices (the ``conv`` block where offered)."""
+        block = next(b for b in ("conv", "attention", "full") if b in self.blocks)
         small = (min(self.widths), min(self.kernels), min(self.heads), min(self.ffn_expansions))
-        return self.spec([small] * self.min_layers)
+        return self.spec([(*small, block)] * self.min_layers)
 
     def sample(self, rng: np.random.Generator) -> ArchSpec:
         """A uniformly drawn subnet (depth, then each kept layer's choices)."""
@@ -191,27 +226,42 @@ class SupernetSpace:
                 int(pick(self.kernels)),
                 int(pick(self.heads)),
                 float(pick(self.ffn_expansions)),
+                self.blocks[int(rng.integers(len(self.blocks)))]
+                if len(self.blocks) > 1
+                else self.blocks[0],
             )
             for _ in range(depth)
         ]
         return self.spec(layers)
 
-    def choices(self, spec: ArchSpec) -> list[tuple[int, int, int, float]]:
-        """``spec``'s kept layers as ``(width, kernel, heads, ffn)``, for :meth:`spec`."""
+    def choices(self, spec: ArchSpec) -> list[tuple[int, int, int, float, str]]:
+        """``spec``'s kept layers as ``(width, kernel, heads, ffn, block)``, for
+        :meth:`spec`."""
         return [
-            (layer.width, layer.kernel, layer.heads, layer.ffn_expansion)
+            (layer.width, layer.kernel, layer.heads, layer.ffn_expansion, layer.block)
             for layer in spec.kept_layers
         ]
 
     def mutate(self, spec: ArchSpec, rng: np.random.Generator, rate: float = 0.2) -> ArchSpec:
         """A neighbour of ``spec``: each layer choice redrawn with probability ``rate``, and
         with that probability one layer added (a copy of the last) or dropped."""
-        options = (self.widths, self.kernels, self.heads, self.ffn_expansions)
-        layers = [
+        options: tuple[tuple[Any, ...], ...] = (
+            self.widths,
+            self.kernels,
+            self.heads,
+            self.ffn_expansions,
+        )
+        if len(self.blocks) > 1:  # (a space of one block draws as it did before blocks)
+            options += (self.blocks,)
+        layers: list[tuple[Any, ...]] = [
             tuple(
-                opts[int(rng.integers(len(opts)))] if rng.random() < rate else value
-                for opts, value in zip(options, layer, strict=True)
+                # a value outside the options is a block's unused field: drawn if used again
+                opts[int(rng.integers(len(opts)))]
+                if rng.random() < rate or value not in opts
+                else value
+                for opts, value in zip(options, layer, strict=False)
             )
+            + layer[len(options) :]
             for layer in self.choices(spec)
         ]
         if rng.random() < rate:
@@ -219,7 +269,7 @@ class SupernetSpace:
                 layers.append(layers[-1])
             elif len(layers) > self.min_layers:
                 layers.pop()
-        return self.spec([(int(w), int(k), int(h), float(f)) for w, k, h, f in layers])
+        return self.spec([(int(w), int(k), int(h), float(f), str(b)) for w, k, h, f, b in layers])
 
     def contains(self, spec: ArchSpec) -> bool:
         """Whether ``spec`` is a subnet of this space."""
@@ -233,9 +283,10 @@ class SupernetSpace:
             return False
         chosen = all(
             layer.width in self.widths
-            and layer.kernel in self.kernels
-            and layer.heads in self.heads
+            and (layer.kernel in self.kernels or layer.block == "attention")
+            and (layer.heads in self.heads or layer.block == "conv")
             and layer.ffn_expansion in self.ffn_expansions
+            and layer.block in self.blocks
             for layer in kept
         )
         # The same slots, the same skipped ones: the one spec (and arch_id) of these choices.

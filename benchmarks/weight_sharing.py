@@ -1,0 +1,376 @@
+"""Weight sharing on the default task: how well inherited weights rank, and how fast.
+
+Runs, from the repository root (nothing else heavy meanwhile: throughput is timed):
+
+    .venv/bin/python benchmarks/weight_sharing.py [--supernet-minutes 20] [--archs 20]
+        [--epochs 6] [--evals 200] [--report-only]
+
+On the demo's synthetic corpus (``runs/demo/corpus``, synthesised as ``make demo`` does if
+absent), over the Conformer part of the demo's space (2-4 layers; per layer width 64/96/128,
+kernel 5/11/15, 2/4 heads, FFN x2/3/4; the demo's training settings):
+
+1. A supernet trained with the sandwich rule for ``--supernet-minutes`` minutes.
+2. Throughput: ``--evals`` distinct random subnets scored with inherited weights on the
+   demo's dev subset (the 120 utterances a search scores trials on), at 1 and 2 threads;
+   evaluations per CPU-hour count process CPU time (all threads), per wall hour the clock.
+3. Ranking: ``--archs`` subnets (the largest, the smallest and distinct random draws, seeded)
+   scored on the whole dev set with inherited weights, and each trained from scratch for
+   ``--epochs`` epochs with the same settings and scored on the same dev set; Kendall tau
+   between the two orders, on WER and on CER.
+
+Every stage is cached under ``runs/benchmarks/weight_sharing/`` (a rerun continues); the
+section "Weight sharing" of BENCHMARKS.md and ``benchmarks/results/weight_sharing.json`` are
+written at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from speechnas._provenance import cpu_name
+from speechnas.arch import ArchSpec
+from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.demo import DEMO_SPACE, DemoSettings, demo_search_config
+from speechnas.evaluate.runner import evaluate_model
+from speechnas.hardware.measure import threads
+from speechnas.reports import markdown_table, update_section
+from speechnas.supernet import SupernetSpace
+from speechnas.supernet.scoring import SubnetScorer
+from speechnas.supernet.train import SupernetTrainConfig, load_supernet, train_supernet
+from speechnas.synth import synthesize_corpus
+from speechnas.train import load_model, train
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "runs" / "benchmarks" / "weight_sharing"
+CORPUS = REPO / "runs" / "demo" / "corpus"
+RESULTS = REPO / "benchmarks" / "results" / "weight_sharing.json"
+FIGURE = REPO / "benchmarks" / "figures" / "weight_sharing.png"
+THREADS = 2
+DEV_SUBSET = 120
+
+log = logging.getLogger("weight_sharing")
+
+
+def space() -> SupernetSpace:
+    """The Conformer part of the demo's space as a supernet space."""
+    base = ArchSpec.uniform(
+        num_layers=1, width=128, heads=4, kernel=15, attention="rel", n_mels=80
+    )
+    return SupernetSpace(
+        base=base,
+        min_layers=DEMO_SPACE.min_layers,
+        max_layers=DEMO_SPACE.max_layers,
+        widths=DEMO_SPACE.widths,
+        kernels=DEMO_SPACE.kernels,
+        heads=DEMO_SPACE.heads,
+        ffn_expansions=DEMO_SPACE.ffn_expansions,
+    )
+
+
+def manifests() -> dict[str, Path]:
+    if not (CORPUS / "train.jsonl").is_file():
+        synthesize_corpus(CORPUS, hours=DemoSettings().hours, seed=DemoSettings().seed)
+    return {name: CORPUS / f"{name}.jsonl" for name in ("train", "dev", "test")}
+
+
+def dev_subset(dev: Path) -> Path:
+    """The seeded dev sample a demo search scores its trials on."""
+    utts = read_manifest(dev)
+    chosen = sorted(random.Random(0).sample(range(len(utts)), min(DEV_SUBSET, len(utts))))
+    return write_manifest([utts[i] for i in chosen], OUT / "dev_subset.jsonl")
+
+
+def supernet(paths: dict[str, Path], minutes: float) -> Path:
+    path = OUT / "supernet" / "supernet.pt"
+    if path.is_file():
+        return path
+    settings = demo_search_config(DemoSettings(), paths, OUT).train
+    config = SupernetTrainConfig(
+        train_manifest=str(paths["train"]),
+        space=space(),
+        settings=dataclasses.replace(settings, threads=THREADS),
+        out_dir=str(path.parent),
+        max_minutes=minutes,
+        seed=0,
+    )
+    log.info("training the supernet for %.0f min", minutes)
+    return train_supernet(config)
+
+
+def throughput(net_path: Path, dev: Path, evals: int) -> list[dict[str, Any]]:
+    cache = OUT / f"throughput-{evals}.json"
+    if cache.is_file():
+        return list(json.loads(cache.read_text()))
+    net, tokenizer, _ = load_supernet(net_path)
+    utts = read_manifest(dev)
+    rng = np.random.default_rng(1)
+    specs: dict[str, ArchSpec] = {}
+    while len(specs) < evals:
+        spec = net.space.sample(rng)
+        specs.setdefault(spec.arch_id, spec)
+    rows = []
+    for n_threads in (1, THREADS):
+        with threads(n_threads):
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
+            scorer = SubnetScorer(net, tokenizer, utts)
+            setup_wall = time.perf_counter() - start_wall
+            for spec in specs.values():
+                scorer(spec)
+            wall = time.perf_counter() - start_wall
+            cpu = time.process_time() - start_cpu
+        rows.append(
+            {
+                "threads": n_threads,
+                "evaluations": evals,
+                "utterances": scorer.utterances,
+                "audio_s": sum(u.duration for u in utts),
+                "setup_s": setup_wall,
+                "wall_s": wall,
+                "cpu_s": cpu,
+                "per_cpu_hour": evals * 3600.0 / cpu,
+                "per_wall_hour": evals * 3600.0 / wall,
+            }
+        )
+        log.info("throughput: %s", rows[-1])
+    cache.write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+def ranking_specs(net_space: SupernetSpace, count: int) -> list[ArchSpec]:
+    rng = np.random.default_rng(2)
+    specs = {s.arch_id: s for s in (net_space.largest(), net_space.smallest())}
+    while len(specs) < count:
+        spec = net_space.sample(rng)
+        specs.setdefault(spec.arch_id, spec)
+    return list(specs.values())
+
+
+def standalone(spec: ArchSpec, paths: dict[str, Path], epochs: int) -> dict[str, Any]:
+    out = OUT / "standalone" / f"{spec.arch_id}-e{epochs}"
+    cache = out / "score.json"
+    if cache.is_file():
+        return dict(json.loads(cache.read_text()))
+    settings = demo_search_config(DemoSettings(), paths, OUT).train
+    config = dataclasses.replace(settings, threads=THREADS).train_config(
+        train_manifest=str(paths["train"]), out_dir=str(out), arch=spec, max_epochs=epochs, seed=0
+    )
+    result = train(config, overwrite=True, progress=False)
+    model, tokenizer, _ = load_model(result.last_checkpoint)
+    with threads(THREADS):
+        scores = evaluate_model(
+            model, tokenizer, read_manifest(paths["dev"]), name="dev", rtf_utterances=0
+        )
+    row = {
+        "wer": scores.wer,
+        "cer": scores.cer,
+        "steps": result.steps,
+        "train_seconds": result.train_seconds,
+        "params": result.num_params,
+    }
+    cache.write_text(json.dumps(row, indent=2))
+    return row
+
+
+def ranking(
+    net_path: Path, paths: dict[str, Path], count: int, epochs: int
+) -> list[dict[str, Any]]:
+    net, tokenizer, _ = load_supernet(net_path)
+    specs = ranking_specs(net.space, count)
+    with threads(THREADS):
+        scorer = SubnetScorer(net, tokenizer, read_manifest(paths["dev"]))
+        inherited = [scorer(spec) for spec in specs]
+    rows = []
+    for i, (spec, inh) in enumerate(zip(specs, inherited, strict=True)):
+        log.info("standalone %d/%d: %s", i + 1, len(specs), spec.summary())
+        alone = standalone(spec, paths, epochs)
+        rows.append(
+            {
+                "arch_id": spec.arch_id,
+                "summary": spec.summary(),
+                "layers": net.space.choices(spec),
+                "inherited_wer": inh["wer"],
+                "inherited_cer": inh["cer"],
+                "standalone_wer": alone["wer"],
+                "standalone_cer": alone["cer"],
+                "params": alone["params"],
+                "steps": alone["steps"],
+                "train_seconds": alone["train_seconds"],
+            }
+        )
+    return rows
+
+
+def tau(rows: list[dict[str, Any]], metric: str) -> float:
+    value = kendalltau(
+        [r[f"inherited_{metric}"] for r in rows], [r[f"standalone_{metric}"] for r in rows]
+    ).statistic
+    return float(value)
+
+
+def plot(rows: list[dict[str, Any]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, metric in zip(axes, ("wer", "cer"), strict=True):
+        x = [100 * r[f"inherited_{metric}"] for r in rows]
+        y = [100 * r[f"standalone_{metric}"] for r in rows]
+        ax.scatter(x, y, c=[r["params"] / 1e6 for r in rows], cmap="viridis")
+        ax.set_xlabel(f"inherited dev {metric.upper()} (%)")
+        ax.set_ylabel(f"stand-alone dev {metric.upper()} (%)")
+        ax.set_title(f"Kendall tau {tau(rows, metric):.3f}")
+    fig.tight_layout()
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(FIGURE, dpi=120)
+    plt.close(fig)
+
+
+def _layer(width: int, kernel: int, heads: int, ffn: float, block: str = "full") -> str:
+    if block == "conv":
+        return f"w{width} k{kernel} f{ffn:g} conv"
+    if block == "attention":
+        return f"w{width} h{heads} f{ffn:g} attention"
+    return f"w{width} k{kernel} h{heads} f{ffn:g}"
+
+
+def section(result: dict[str, Any]) -> str:
+    info, rows, speed = result["info"], result["ranking"], result["throughput"]
+    lines = [
+        f"Measured on {info['cpu']}, torch {info['torch']}. Default task: the demo's "
+        f"synthetic corpus ({info['train_utts']} training utterances; dev voices unseen). "
+        f"Supernet over {info['space']}, trained with the sandwich rule (largest, smallest "
+        f"and 2 random subnets per step) for {info['supernet_minutes']:.0f} min "
+        f"({info['supernet_steps']} steps) at {THREADS} threads, with the demo's training "
+        "settings. Stand-alone: each architecture trained from scratch for "
+        f"{info['epochs']} epochs with the same settings. Both scored by greedy CTC decoding "
+        f"on the whole dev set ({info['dev_utts']} utterances).",
+        "",
+        "**Ranking** (Kendall tau, inherited vs stand-alone, "
+        f"{len(rows)} architectures): WER {tau(rows, 'wer'):.3f}, CER {tau(rows, 'cer'):.3f} "
+        "(goal: 0.8).",
+        "",
+        markdown_table(
+            [
+                "architecture",
+                "params",
+                "inherited WER",
+                "inherited CER",
+                "stand-alone WER",
+                "stand-alone CER",
+                "stand-alone training",
+            ],
+            [
+                [
+                    r["summary"].split(" · ")[0]
+                    + " ("
+                    + ", ".join(_layer(*layer) for layer in r["layers"])
+                    + ")",
+                    f"{r['params'] / 1e6:.2f} M",
+                    f"{100 * r['inherited_wer']:.1f}%",
+                    f"{100 * r['inherited_cer']:.1f}%",
+                    f"{100 * r['standalone_wer']:.1f}%",
+                    f"{100 * r['standalone_cer']:.1f}%",
+                    f"{r['train_seconds'] / 60:.1f} min",
+                ]
+                for r in sorted(rows, key=lambda r: r["inherited_cer"])
+            ],
+        ),
+        "",
+        "![inherited vs stand-alone](benchmarks/figures/weight_sharing.png)",
+        "",
+        f"**Throughput**: subnets scored with inherited weights on the dev subset "
+        f"({speed[0]['utterances']} utterances, {speed[0]['audio_s'] / 60:.1f} min of audio; "
+        "features computed once, then each subnet's encoder and greedy decoding). Goal: "
+        "10,000 evaluations per CPU-hour.",
+        "",
+        markdown_table(
+            [
+                "threads",
+                "subnets",
+                "wall time",
+                "CPU time",
+                "per CPU-hour",
+                "per wall hour",
+                "features once",
+            ],
+            [
+                [
+                    s["threads"],
+                    s["evaluations"],
+                    f"{s['wall_s']:.0f} s",
+                    f"{s['cpu_s']:.0f} s",
+                    f"{s['per_cpu_hour']:,.0f}",
+                    f"{s['per_wall_hour']:,.0f}",
+                    f"{s['setup_s']:.1f} s",
+                ]
+                for s in speed
+            ],
+        ),
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/weight_sharing.py "
+        f"--supernet-minutes {info['supernet_minutes']:g} --archs {len(rows)} "
+        f"--epochs {info['epochs']} --evals {speed[0]['evaluations']}`",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--supernet-minutes", type=float, default=20.0)
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--evals", type=int, default=200)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        result = json.loads(RESULTS.read_text())
+    else:
+        paths = manifests()
+        net_path = supernet(paths, args.supernet_minutes)
+        speed = throughput(net_path, dev_subset(paths["dev"]), args.evals)
+        rows = ranking(net_path, paths, args.archs, args.epochs)
+        saved = torch.load(net_path, weights_only=False, map_location="cpu")
+        s = space()
+        result = {
+            "info": {
+                "cpu": cpu_name(),
+                "torch": torch.__version__,
+                "space": (
+                    f"{s.base.encoder} {s.min_layers}-{s.max_layers} layers, widths "
+                    f"{list(s.widths)}, kernels {list(s.kernels)}, heads {list(s.heads)}, "
+                    f"FFN x{list(s.ffn_expansions)} ({s.base.summary().split(' · ', 1)[1]})"
+                ),
+                "supernet_minutes": saved["train_seconds"] / 60.0,
+                "supernet_steps": saved["steps"],
+                "epochs": args.epochs,
+                "dev_utts": len(read_manifest(paths["dev"])),
+                "train_utts": len(read_manifest(paths["train"])),
+            },
+            "throughput": speed,
+            "ranking": rows,
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2))
+    plot(result["ranking"])
+    update_section(REPO / "BENCHMARKS.md", "weight_sharing", "Weight sharing", section(result))
+    print(section(result))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
