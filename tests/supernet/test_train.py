@@ -52,3 +52,46 @@ def test_a_budget_is_required_and_bad_files_are_user_errors(tmp_path: Path) -> N
     torch.save({"weights": {}}, bad)
     with pytest.raises(UserError, match="not a supernet"):
         load_supernet(bad)
+
+
+def test_a_killed_training_resumes_as_if_it_had_not_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechnas.supernet import Supernet
+
+    utts = make_corpus(tmp_path / "audio", n=8, seed=0)
+    manifest = write_manifest(utts, tmp_path / "train.jsonl")
+
+    def config(out: str) -> SupernetTrainConfig:
+        return SupernetTrainConfig(
+            train_manifest=str(manifest),
+            space=_space(),
+            out_dir=str(tmp_path / out),
+            settings=TrainSettings(batch_seconds=4.0, warmup_steps=2, speed_perturb=(0.9, 1.1)),
+            max_steps=7,
+            random_subnets=1,
+            checkpoint_minutes=0.0,
+        )
+
+    whole, _, saved = load_supernet(train_supernet(config("whole")))
+    assert saved["steps"] == 7
+
+    calls = {"n": 0}
+    step = Supernet.sandwich_step
+
+    def dies_at_the_fifth(self: Supernet, *args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Supernet, "sandwich_step", dies_at_the_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(config("parts"))
+    assert (tmp_path / "parts" / "supernet.partial.pt").is_file()
+    monkeypatch.setattr(Supernet, "sandwich_step", step)
+    resumed, _, saved = load_supernet(train_supernet(config("parts")))
+    assert saved["steps"] == 7 and len(saved["history"]) == 7
+    assert not (tmp_path / "parts" / "supernet.partial.pt").exists()
+    for name, t in whole.state_dict().items():
+        assert torch.equal(t, resumed.state_dict()[name]), name

@@ -248,7 +248,7 @@ def darts_step(
     if not update_alpha:
         expected = None
         if model.latency_ms is not None:
-            expected = float(model.expected_latency_ms())
+            expected = float(model.expected_latency_ms().detach())
         return {
             "train_loss": float(train_loss.detach()),
             "val_loss": None,

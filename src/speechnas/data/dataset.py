@@ -7,7 +7,6 @@ in :attr:`SpeechDataset.skipped`; it never stops a run. Decoded audio is cached 
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from speechnas.errors import AudioError, UserError
 from speechnas.features import speed_perturb
 from speechnas.text import Tokenizer, normalize
 
-__all__ = ["Batch", "SpeechDataset", "endless_batches"]
+__all__ = ["Batch", "BatchStream", "SpeechDataset", "endless_batches"]
 
 log = logging.getLogger(__name__)
 
@@ -146,21 +145,58 @@ class SpeechDataset:
         )
 
 
-def endless_batches(
-    dataset: SpeechDataset, sampler: DurationBatchSampler, source: str
-) -> Iterator[Batch]:
-    """``dataset``'s batches in ``sampler``'s order, epoch after epoch, without end (for
-    loops whose budget is steps or minutes, not epochs).
+class BatchStream(Iterator[Batch]):
+    """``dataset``'s batches in ``sampler``'s order, epoch after epoch, without end (for loops
+    whose budget is steps or minutes, not epochs), from a saved :attr:`position` on.
+
+    Batches are a function of the epoch and the index list (the sampler's order and the
+    dataset's perturbations are seeded by epoch), so a stream resumed at a position yields
+    what the uninterrupted one would have.
 
     Raises:
         UserError: an epoch yields no batch (every utterance of ``source`` is skipped).
     """
-    for epoch in itertools.count():
-        yielded = 0
-        for indices in sampler.batches(epoch):
-            batch = dataset.batch(indices, epoch)
+
+    def __init__(
+        self,
+        dataset: SpeechDataset,
+        sampler: DurationBatchSampler,
+        source: str,
+        position: tuple[int, int] = (0, 0),
+    ) -> None:
+        self.dataset = dataset
+        self.sampler = sampler
+        self.source = source
+        self.epoch, self.consumed = position
+        self._lists: list[list[int]] | None = None
+        self._yielded = self.consumed  # a resumed epoch has yielded before (or is new)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """``(epoch, index lists consumed in it)``: where a resumed stream starts."""
+        return self.epoch, self.consumed
+
+    def __next__(self) -> Batch:
+        while True:
+            if self._lists is None:
+                self._lists = [list(b) for b in self.sampler.batches(self.epoch)]
+            if self.consumed >= len(self._lists):
+                if not self._yielded:
+                    raise UserError(
+                        f"{self.source}: every utterance was skipped (unreadable or too long)"
+                    )
+                self.epoch, self.consumed, self._yielded, self._lists = self.epoch + 1, 0, 0, None
+                continue
+            indices = self._lists[self.consumed]
+            self.consumed += 1
+            batch = self.dataset.batch(indices, self.epoch)
             if batch is not None:
-                yielded += 1
-                yield batch
-        if not yielded:
-            raise UserError(f"{source}: every utterance was skipped (unreadable or too long)")
+                self._yielded += 1
+                return batch
+
+
+def endless_batches(
+    dataset: SpeechDataset, sampler: DurationBatchSampler, source: str
+) -> BatchStream:
+    """A :class:`BatchStream` from the start."""
+    return BatchStream(dataset, sampler, source)

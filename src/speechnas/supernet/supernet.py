@@ -54,7 +54,7 @@ class Supernet(nn.Module):
             torch.manual_seed(seed)
             probes = [
                 build_model(spec, vocab_size=vocab_size, specaugment=False)
-                for spec in probe_specs(space.largest(), min(space.widths))
+                for spec in probe_specs(space.cover(), min(space.widths))
             ]
         self.weights = SharedWeights(probes, causal=space.base.streaming is not None)
         self._subnets: OrderedDict[str, SpeechModel] = OrderedDict()
@@ -69,7 +69,10 @@ class Supernet(nn.Module):
         key = spec.arch_id
         model = self._subnets.pop(key, None)
         if model is None:
-            model = build_model(spec, vocab_size=self.vocab_size, specaugment=False)
+            # Its own initial weights are never used: building must not move the random
+            # state (dropout's), or training would depend on what the cache holds.
+            with torch.random.fork_rng(devices=[]):
+                model = build_model(spec, vocab_size=self.vocab_size, specaugment=False)
             model.requires_grad_(False)
         self._subnets[key] = model
         while len(self._subnets) > _CACHED_SUBNETS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from torch import Tensor
 
 from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
-from speechnas.data.dataset import SpeechDataset, endless_batches
+from speechnas.data.dataset import BatchStream, SpeechDataset, endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.measure import threads
@@ -62,6 +63,10 @@ class SupernetTrainConfig:
         grad_clip: global gradient-norm clip of each sandwich step.
         random_subnets: random subnets per step, besides the largest and the smallest.
         seed: initial weights, batching and subnet sampling.
+        checkpoint_minutes: how often the run so far is saved to ``supernet.partial.pt``
+            (0: every step). A run started again with the same config (budgets aside)
+            continues from it as if it had not stopped; the minute budget counts the time
+            spent before.
     """
 
     train_manifest: str
@@ -73,6 +78,7 @@ class SupernetTrainConfig:
     grad_clip: float = 5.0
     random_subnets: int = 2
     seed: int = 0
+    checkpoint_minutes: float = 2.0
 
     def __post_init__(self) -> None:
         StepBudget(self.max_steps, self.max_minutes)  # checks the budget
@@ -111,12 +117,43 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
         net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
     rng = np.random.default_rng(config.seed)
-    start, step = time.perf_counter(), 0
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "supernet.partial.pt"
+    key = _resume_key(config)
+    step, earlier_s, position = 0, 0.0, (0, 0)
     history: list[dict[str, float]] = []
+    resumed = _load_partial(partial, key)
 
     with torch.random.fork_rng(devices=[]), threads(settings.threads):
         torch.manual_seed(config.seed)
-        batches = endless_batches(dataset, sampler, config.train_manifest)
+        if resumed is not None:
+            net.load_state_dict(resumed["weights"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            rng.bit_generator.state = resumed["rng"]
+            torch.set_rng_state(resumed["torch_rng"])
+            step, earlier_s = int(resumed["step"]), float(resumed["seconds"])
+            position, history = tuple(resumed["position"]), list(resumed["history"])
+            log.info("supernet: resuming at step %d (%s)", step, partial)
+        batches = BatchStream(dataset, sampler, config.train_manifest, position)
+        start = time.perf_counter() - earlier_s
+        saved_at = time.perf_counter()
+
+        def checkpoint(path: Path) -> None:
+            state = {
+                "key": key,
+                "weights": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng.bit_generator.state,
+                "torch_rng": torch.get_rng_state(),
+                "step": step,
+                "seconds": time.perf_counter() - start,
+                "position": batches.position,
+                "history": history,
+            }
+            torch.save(state, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)  # a kill mid-write keeps the last one
+
         while not budget.spent(step, time.perf_counter() - start):
             batch = next(batches)
             lr = warmup_cosine(step, peak=settings.lr, warmup=settings.warmup_steps, total=total)
@@ -133,8 +170,9 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             history.append({"step": step, **losses})
             if step % 20 == 0:
                 log.info("supernet step %d: %s", step, losses)
-    out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+            if time.perf_counter() - saved_at >= 60.0 * config.checkpoint_minutes:
+                checkpoint(partial)
+                saved_at = time.perf_counter()
     path = out / "supernet.pt"
     torch.save(
         {
@@ -148,7 +186,31 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
         },
         path,
     )
+    partial.unlink(missing_ok=True)
     return path
+
+
+def _resume_key(config: SupernetTrainConfig) -> str:
+    """What a partial run must share with ``config`` to be resumed (not the budget)."""
+    fields = dataclasses.asdict(config)
+    for name in ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir"):
+        fields.pop(name)
+    return json.dumps(fields, sort_keys=True, default=str)
+
+
+def _load_partial(path: Path, key: str) -> dict[str, Any] | None:
+    """The partial run at ``path`` if it was made by the same config, else ``None``."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+    except (OSError, RuntimeError, EOFError) as e:
+        log.warning("supernet: %s is unreadable (%s); training from the start", path, e)
+        return None
+    if saved.get("key") != key:
+        log.warning("supernet: %s is of another config; training from the start", path)
+        return None
+    return dict(saved)
 
 
 def _space_to_dict(space: SupernetSpace) -> dict[str, Any]:
@@ -167,8 +229,9 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]
         saved = torch.load(path, weights_only=False, map_location="cpu")
         fields = dict(saved["space"])
         fields["base"] = ArchSpec.from_dict(fields["base"])
-        for name in ("widths", "kernels", "heads", "ffn_expansions"):
-            fields[name] = tuple(fields[name])
+        for name in ("widths", "kernels", "heads", "ffn_expansions", "blocks"):
+            if name in fields:  # (blocks: absent from supernets saved before they existed)
+                fields[name] = tuple(fields[name])
         space = SupernetSpace(**fields)
         tokenizer = tokenizer_from_state(saved["tokenizer"])
     except (OSError, KeyError, TypeError, ValueError) as e:
