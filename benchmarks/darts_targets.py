@@ -6,7 +6,8 @@ measured.
 
     .venv/bin/python benchmarks/darts_targets.py [--darts-minutes 5] [--retrain-minutes 3]
         [--table-specs 32] [--percentiles 30 70 | --targets-ms A B] [--penalty 1]
-        [--alpha-lr 0.02] [--darts-batch-seconds 40] [--quick] [--report-only]
+        [--alpha-lr 0.02] [--alpha-warmup-steps 15] [--darts-batch-seconds 40] [--quick]
+        [--report-only]
 
 About 35 minutes with the defaults on two cores: a few minutes of profiling, two DARTS runs
 of ``--darts-minutes``, six retrainings of ``--retrain-minutes`` plus their scoring. Every
@@ -109,6 +110,7 @@ class Setup:
     targets_ms: tuple[float, ...] | None
     penalty: float
     alpha_lr: float
+    alpha_warmup_steps: int
     darts_minutes: float
     darts_batch_seconds: float
     retrain_minutes: float
@@ -131,6 +133,7 @@ class Setup:
             targets_ms=tuple(args.targets_ms) if args.targets_ms else None,
             penalty=args.penalty,
             alpha_lr=args.alpha_lr,
+            alpha_warmup_steps=args.alpha_warmup_steps,
             darts_minutes=args.darts_minutes,
             darts_batch_seconds=args.darts_batch_seconds,
             retrain_minutes=args.retrain_minutes,
@@ -149,6 +152,7 @@ class Setup:
             ffn_expansions=(2.0,),
             table_specs=4,
             darts_minutes=0.2,
+            alpha_warmup_steps=min(args.alpha_warmup_steps, 2),
             darts_batch_seconds=10.0,
             retrain_minutes=0.1,
             dev_utterances=40,
@@ -389,6 +393,7 @@ def run_darts(
         penalty=setup.penalty,
         settings=dataclasses.replace(settings, batch_seconds=setup.darts_batch_seconds),
         alpha_lr=setup.alpha_lr,
+        alpha_warmup_steps=setup.alpha_warmup_steps,
         max_minutes=setup.darts_minutes,
         out_dir=str(folder),
         seed=0,
@@ -399,6 +404,7 @@ def run_darts(
         "target_ms": round(target["target_ms"], 6),
         "penalty": setup.penalty,
         "alpha_lr": setup.alpha_lr,
+        "alpha_warmup_steps": setup.alpha_warmup_steps,
         "minutes": setup.darts_minutes,
         "settings": dataclasses.asdict(config.settings),
         "table_models": len(LatencyTable.load(table_path).models),
@@ -695,6 +701,7 @@ def _flags(setup: dict[str, Any]) -> str:
         f"--darts-minutes {setup['darts_minutes']:g} --retrain-minutes "
         f"{setup['retrain_minutes']:g} --table-specs {setup['table_specs']} {targets} "
         f"--penalty {setup['penalty']:g} --alpha-lr {setup['alpha_lr']:g} "
+        f"--alpha-warmup-steps {setup.get('alpha_warmup_steps', 0)} "
         f"--darts-batch-seconds {setup['darts_batch_seconds']:g}"
     )
 
@@ -750,7 +757,8 @@ def section(result: dict[str, Any]) -> str:
     lines = [
         f"Measured on {result['machine']}, {THREADS} torch threads, torch {result['torch']}, "
         "on the demo's synthetic corpus. DARTS (first order, latency penalty "
-        f"{setup['penalty']:g}/ms, alpha lr {setup['alpha_lr']:g}, "
+        f"{setup['penalty']:g}/ms, alpha lr {setup['alpha_lr']:g} after "
+        f"{setup.get('alpha_warmup_steps', 0)} weight-only steps, "
         f"{setup['darts_batch_seconds']:g} s batches, {setup['darts_minutes']:g} min per "
         f"target) searched {setup['positions']} positions of a width-{setup['width']} "
         "Conformer (logmel80, conv2d/4, rel attention, CTC), each a mix of Conformer layers "
@@ -808,6 +816,7 @@ def main() -> None:
     parser.add_argument("--targets-ms", type=float, nargs="+", default=None)
     parser.add_argument("--penalty", type=float, default=1.0, help="per ms of |E - target|")
     parser.add_argument("--alpha-lr", type=float, default=0.02)
+    parser.add_argument("--alpha-warmup-steps", type=int, default=15)
     parser.add_argument("--darts-batch-seconds", type=float, default=40.0)
     parser.add_argument("--quick", action="store_true", help="tiny smoke run, no report")
     parser.add_argument("--report-only", action="store_true")
