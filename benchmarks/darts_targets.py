@@ -432,7 +432,10 @@ def run_darts(
         "seconds": seconds,
         "expected_ms_first": history[0]["expected_latency_ms"] if history else None,
         "expected_ms_last": history[-1]["expected_latency_ms"] if history else None,
-        "val_loss_first": history[0]["val_loss"] if history else None,
+        # the first validation loss: alpha's warm-up steps have none
+        "val_loss_first": next(
+            (h["val_loss"] for h in history if h["val_loss"] is not None), None
+        ),
         "val_loss_last": history[-1]["val_loss"] if history else None,
         "probs": result.probs,
         "max_probs": [max(p) for p in result.probs],
