@@ -157,14 +157,26 @@ def ranking_specs(net_space: SupernetSpace, count: int) -> list[ArchSpec]:
     return list(specs.values())
 
 
-def standalone(spec: ArchSpec, paths: dict[str, Path], epochs: int) -> dict[str, Any]:
-    out = OUT / "standalone" / f"{spec.arch_id}-e{epochs}"
+def standalone(
+    spec: ArchSpec, paths: dict[str, Path], epochs: int, more: int = 0
+) -> dict[str, Any]:
+    """``spec`` trained alone for ``epochs`` epochs (``more``: then that many epochs again,
+    from those weights with a new optimiser and warm-up), scored on the whole dev set."""
+    first = OUT / "standalone" / f"{spec.arch_id}-e{epochs}"
+    out = first if not more else first.with_name(f"{first.name}+{more}")
     cache = out / "score.json"
     if cache.is_file():
         return dict(json.loads(cache.read_text()))
+    if more:
+        standalone(spec, paths, epochs)  # the first part (cached)
     settings = demo_search_config(DemoSettings(), paths, OUT).train
     config = dataclasses.replace(settings, threads=THREADS).train_config(
-        train_manifest=str(paths["train"]), out_dir=str(out), arch=spec, max_epochs=epochs, seed=0
+        train_manifest=str(paths["train"]),
+        out_dir=str(out),
+        arch=spec,
+        max_epochs=more or epochs,
+        seed=0,
+        init_checkpoint=str(first / "last.pt") if more else None,
     )
     result = train(config, overwrite=True, progress=False)
     model, tokenizer, _ = load_model(result.last_checkpoint)
@@ -184,7 +196,7 @@ def standalone(spec: ArchSpec, paths: dict[str, Path], epochs: int) -> dict[str,
 
 
 def ranking(
-    net_path: Path, paths: dict[str, Path], count: int, epochs: int
+    net_path: Path, paths: dict[str, Path], count: int, epochs: int, more: int
 ) -> list[dict[str, Any]]:
     net, tokenizer, _ = load_supernet(net_path)
     specs = ranking_specs(net.space, count)
@@ -195,6 +207,7 @@ def ranking(
     for i, (spec, inh) in enumerate(zip(specs, inherited, strict=True)):
         log.info("standalone %d/%d: %s", i + 1, len(specs), spec.summary())
         alone = standalone(spec, paths, epochs)
+        longer = standalone(spec, paths, epochs, more) if more else None
         rows.append(
             {
                 "arch_id": spec.arch_id,
@@ -209,14 +222,27 @@ def ranking(
                 "train_seconds": alone["train_seconds"],
             }
         )
+        if longer is not None:
+            rows[-1].update(
+                {
+                    "longer_wer": longer["wer"],
+                    "longer_cer": longer["cer"],
+                    "longer_train_seconds": alone["train_seconds"] + longer["train_seconds"],
+                }
+            )
     return rows
 
 
-def tau(rows: list[dict[str, Any]], metric: str) -> float:
-    value = kendalltau(
-        [r[f"inherited_{metric}"] for r in rows], [r[f"standalone_{metric}"] for r in rows]
-    ).statistic
-    return float(value)
+def tau(rows: list[dict[str, Any]], metric: str, reference: str = "standalone") -> float:
+    """Kendall tau of the inherited scores against ``reference`` (``standalone``, or
+    ``longer``: after the extra epochs), or between the two references (``between``)."""
+    if reference == "between":
+        a = [r[f"standalone_{metric}"] for r in rows]
+        b = [r[f"longer_{metric}"] for r in rows]
+    else:
+        a = [r[f"inherited_{metric}"] for r in rows]
+        b = [r[f"{reference}_{metric}"] for r in rows]
+    return float(kendalltau(a, b).statistic)
 
 
 def plot(rows: list[dict[str, Any]]) -> None:
@@ -225,15 +251,28 @@ def plot(rows: list[dict[str, Any]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    references = ["standalone"] + (["longer"] if "longer_wer" in rows[0] else [])
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, metric in zip(axes, ("wer", "cer"), strict=True):
         x = [100 * r[f"inherited_{metric}"] for r in rows]
-        y = [100 * r[f"standalone_{metric}"] for r in rows]
-        ax.scatter(x, y, c=[r["params"] / 1e6 for r in rows], cmap="viridis")
+        titles = []
+        for reference, marker in zip(references, ("o", "^"), strict=False):
+            y = [100 * r[f"{reference}_{metric}"] for r in rows]
+            label = "shorter" if reference == "standalone" else "longer"
+            points = ax.scatter(
+                x,
+                y,
+                c=[r["params"] / 1e6 for r in rows],
+                cmap="viridis",
+                marker=marker,
+                label=f"{label} stand-alone training",
+            )
+            titles.append(f"{label}: tau {tau(rows, metric, reference):.2f}")
         ax.set_xlabel(f"inherited dev {metric.upper()} (%)")
         ax.set_ylabel(f"stand-alone dev {metric.upper()} (%)")
-        ax.set_title(f"Kendall tau {tau(rows, metric):.3f}")
-    fig.tight_layout()
+        ax.set_title("; ".join(titles), fontsize=9)
+        ax.legend(fontsize=7)
+    fig.colorbar(points, ax=axes, label="parameters (M)")
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURE, dpi=120)
     plt.close(fig)
@@ -247,6 +286,51 @@ def _layer(width: int, kernel: int, heads: int, ffn: float, block: str = "full")
     return f"w{width} k{kernel} h{heads} f{ffn:g}"
 
 
+def _ranking_line(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    e = info["epochs"]
+    line = (
+        f"**Ranking** (Kendall tau, inherited vs stand-alone, {len(rows)} architectures; goal "
+        f"0.8): after {e} epochs, WER {tau(rows, 'wer'):.3f}, CER {tau(rows, 'cer'):.3f}"
+    )
+    if "longer_wer" in rows[0]:
+        n = e + info["more_epochs"]
+        line += (
+            f"; after {n} epochs, WER {tau(rows, 'wer', 'longer'):.3f}, CER "
+            f"{tau(rows, 'cer', 'longer'):.3f}. Between the stand-alone scores at {e} and "
+            f"{n} epochs: WER {tau(rows, 'wer', 'between'):.3f}, CER "
+            f"{tau(rows, 'cer', 'between'):.3f}"
+        )
+    return line + "."
+
+
+def _ranking_table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    longer = "longer_wer" in rows[0]
+    e = info["epochs"]
+    header = ["architecture", "params", "inherited WER", "inherited CER"]
+    header += [f"{e} ep WER", f"{e} ep CER"]
+    if longer:
+        n = e + info["more_epochs"]
+        header += [f"{n} ep WER", f"{n} ep CER"]
+    header.append("stand-alone training")
+    body = []
+    for r in sorted(rows, key=lambda r: r["inherited_cer"]):
+        layers = ", ".join(_layer(*layer) for layer in r["layers"])
+        row = [
+            f"{r['summary'].split(' · ')[0]} ({layers})",
+            f"{r['params'] / 1e6:.2f} M",
+            f"{100 * r['inherited_wer']:.1f}%",
+            f"{100 * r['inherited_cer']:.1f}%",
+            f"{100 * r['standalone_wer']:.1f}%",
+            f"{100 * r['standalone_cer']:.1f}%",
+        ]
+        if longer:
+            row += [f"{100 * r['longer_wer']:.1f}%", f"{100 * r['longer_cer']:.1f}%"]
+        seconds = r["longer_train_seconds"] if longer else r["train_seconds"]
+        row.append(f"{seconds / 60:.1f} min")
+        body.append(row)
+    return markdown_table(header, body)
+
+
 def section(result: dict[str, Any]) -> str:
     info, rows, speed = result["info"], result["ranking"], result["throughput"]
     lines = [
@@ -256,45 +340,25 @@ def section(result: dict[str, Any]) -> str:
         f"and 2 random subnets per step) for {info['supernet_minutes']:.0f} min "
         f"({info['supernet_steps']} steps) at {THREADS} threads, with the demo's training "
         "settings. Stand-alone: each architecture trained from scratch for "
-        f"{info['epochs']} epochs with the same settings. Both scored by greedy CTC decoding "
+        f"{info['epochs']} epochs with the same settings"
+        + (
+            f", then {more} epochs more from those weights (a new optimiser and warm-up)"
+            if (more := info.get("more_epochs"))
+            else ""
+        )
+        + ". All scored by greedy CTC decoding "
         f"on the whole dev set ({info['dev_utts']} utterances).",
         "",
-        "**Ranking** (Kendall tau, inherited vs stand-alone, "
-        f"{len(rows)} architectures): WER {tau(rows, 'wer'):.3f}, CER {tau(rows, 'cer'):.3f} "
-        "(goal: 0.8).",
+        _ranking_line(rows, info),
         "",
-        markdown_table(
-            [
-                "architecture",
-                "params",
-                "inherited WER",
-                "inherited CER",
-                "stand-alone WER",
-                "stand-alone CER",
-                "stand-alone training",
-            ],
-            [
-                [
-                    r["summary"].split(" · ")[0]
-                    + " ("
-                    + ", ".join(_layer(*layer) for layer in r["layers"])
-                    + ")",
-                    f"{r['params'] / 1e6:.2f} M",
-                    f"{100 * r['inherited_wer']:.1f}%",
-                    f"{100 * r['inherited_cer']:.1f}%",
-                    f"{100 * r['standalone_wer']:.1f}%",
-                    f"{100 * r['standalone_cer']:.1f}%",
-                    f"{r['train_seconds'] / 60:.1f} min",
-                ]
-                for r in sorted(rows, key=lambda r: r["inherited_cer"])
-            ],
-        ),
+        _ranking_table(rows, info),
         "",
         "![inherited vs stand-alone](benchmarks/figures/weight_sharing.png)",
         "",
         f"**Throughput**: subnets scored with inherited weights on the dev subset "
         f"({speed[0]['utterances']} utterances, {speed[0]['audio_s'] / 60:.1f} min of audio; "
-        "features computed once, then each subnet's encoder and greedy decoding). Goal: "
+        "the features and the stem's convolutions computed once, then each subnet's stem "
+        "projection, layers and greedy decoding). Goal: "
         "10,000 evaluations per CPU-hour.",
         "",
         markdown_table(
@@ -323,7 +387,8 @@ def section(result: dict[str, Any]) -> str:
         "",
         "Reproduce: `.venv/bin/python benchmarks/weight_sharing.py "
         f"--supernet-minutes {info['supernet_minutes']:g} --archs {len(rows)} "
-        f"--epochs {info['epochs']} --evals {speed[0]['evaluations']}`",
+        f"--epochs {info['epochs']} --more-epochs {info.get('more_epochs', 0)} "
+        f"--evals {speed[0]['evaluations']}`",
     ]
     return "\n".join(lines)
 
@@ -333,6 +398,12 @@ def main() -> None:
     parser.add_argument("--supernet-minutes", type=float, default=20.0)
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument(
+        "--more-epochs",
+        type=int,
+        default=0,
+        help="then train each stand-alone model this many epochs more (a second reference)",
+    )
     parser.add_argument("--evals", type=int, default=200)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
@@ -344,7 +415,7 @@ def main() -> None:
         paths = manifests()
         net_path = supernet(paths, args.supernet_minutes)
         speed = throughput(net_path, dev_subset(paths["dev"]), args.evals)
-        rows = ranking(net_path, paths, args.archs, args.epochs)
+        rows = ranking(net_path, paths, args.archs, args.epochs, args.more_epochs)
         saved = torch.load(net_path, weights_only=False, map_location="cpu")
         s = space()
         result = {
@@ -359,6 +430,7 @@ def main() -> None:
                 "supernet_minutes": saved["train_seconds"] / 60.0,
                 "supernet_steps": saved["steps"],
                 "epochs": args.epochs,
+                "more_epochs": args.more_epochs,
                 "dev_utts": len(read_manifest(paths["dev"])),
                 "train_utts": len(read_manifest(paths["train"])),
             },
