@@ -64,18 +64,9 @@ log = logging.getLogger("weight_sharing")
 
 
 def space() -> SupernetSpace:
-    """The Conformer part of the demo's space as a supernet space."""
-    base = ArchSpec.uniform(
-        num_layers=1, width=128, heads=4, kernel=15, attention="rel", n_mels=80
-    )
-    return SupernetSpace(
-        base=base,
-        min_layers=DEMO_SPACE.min_layers,
-        max_layers=DEMO_SPACE.max_layers,
-        widths=DEMO_SPACE.widths,
-        kernels=DEMO_SPACE.kernels,
-        heads=DEMO_SPACE.heads,
-        ffn_expansions=DEMO_SPACE.ffn_expansions,
+    """The Conformer part of the demo's space (80 mel bins) as a supernet space."""
+    return SupernetSpace.from_speech_space(
+        dataclasses.replace(DEMO_SPACE, encoders=("conformer",), n_mels=(80,))
     )
 
 

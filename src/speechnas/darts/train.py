@@ -29,8 +29,7 @@ import torch
 
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.model import DartsModel
-from speechnas.data.batching import DurationBatchSampler
-from speechnas.data.dataset import Batch, SpeechDataset, endless_batches
+from speechnas.data.dataset import Batch, endless_batches
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
@@ -127,14 +126,15 @@ def train_darts(config: DartsConfig) -> DartsResult:
         def stream(
             utts: Sequence[Any], seed: int, source: str, speeds: Sequence[float]
         ) -> Iterator[Batch]:
-            dataset = SpeechDataset(utts, tokenizer, speed_factors=speeds, seed=seed)
-            sampler = DurationBatchSampler(
-                [u.duration for u in utts],
-                max_batch_seconds=s.batch_seconds,
+            return endless_batches(
+                utts,
+                tokenizer,
+                source=source,
+                batch_seconds=s.batch_seconds,
                 max_batch_size=s.max_batch_size,
+                speed_factors=speeds,
                 seed=seed,
             )
-            return endless_batches(dataset, sampler, source)
 
         train_batches = stream(train_utts, config.seed, config.train_manifest, s.speed_perturb)
         # alpha learns on the validation audio as it is

@@ -196,7 +196,23 @@ class BatchStream(Iterator[Batch]):
 
 
 def endless_batches(
-    dataset: SpeechDataset, sampler: DurationBatchSampler, source: str
+    utterances: Sequence[Utterance],
+    tokenizer: Tokenizer,
+    *,
+    source: str,
+    batch_seconds: float,
+    max_batch_size: int,
+    speed_factors: Sequence[float] = (1.0,),
+    seed: int = 0,
+    position: tuple[int, int] = (0, 0),
 ) -> BatchStream:
-    """A :class:`BatchStream` from the start."""
-    return BatchStream(dataset, sampler, source)
+    """A :class:`BatchStream` of ``utterances`` (read from ``source``) in seeded duration
+    batches, with ``speed_factors`` perturbation, from ``position`` on."""
+    dataset = SpeechDataset(utterances, tokenizer, speed_factors=speed_factors, seed=seed)
+    sampler = DurationBatchSampler(
+        [u.duration for u in utterances],
+        max_batch_seconds=batch_seconds,
+        max_batch_size=max_batch_size,
+        seed=seed,
+    )
+    return BatchStream(dataset, sampler, source, position)

@@ -24,8 +24,7 @@ import torch
 from torch import Tensor
 
 from speechnas.arch import ArchSpec
-from speechnas.data.batching import DurationBatchSampler
-from speechnas.data.dataset import BatchStream, SpeechDataset, endless_batches
+from speechnas.data.dataset import endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.measure import threads
@@ -102,15 +101,6 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     tokenizer = _tokenizer(config, utts)
     net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed)
     settings = config.settings
-    dataset = SpeechDataset(
-        utts, tokenizer, speed_factors=settings.speed_perturb, seed=config.seed
-    )
-    sampler = DurationBatchSampler(
-        [u.duration for u in utts],
-        max_batch_seconds=settings.batch_seconds,
-        max_batch_size=settings.max_batch_size,
-        seed=config.seed,
-    )
     budget = StepBudget(config.max_steps, config.max_minutes)
     total = budget.total_steps
     optimizer = torch.optim.AdamW(
@@ -135,7 +125,16 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             step, earlier_s = int(resumed["step"]), float(resumed["seconds"])
             position, history = tuple(resumed["position"]), list(resumed["history"])
             log.info("supernet: resuming at step %d (%s)", step, partial)
-        batches = BatchStream(dataset, sampler, config.train_manifest, position)
+        batches = endless_batches(
+            utts,
+            tokenizer,
+            source=config.train_manifest,
+            batch_seconds=settings.batch_seconds,
+            max_batch_size=settings.max_batch_size,
+            speed_factors=settings.speed_perturb,
+            seed=config.seed,
+            position=position,
+        )
         start = time.perf_counter() - earlier_s
         saved_at = time.perf_counter()
 
@@ -255,15 +254,14 @@ def calibration_batches(
     Raises:
         UserError: the manifest yields no batch.
     """
-    utts = read_manifest(manifest)
-    dataset = SpeechDataset(utts, tokenizer)
-    sampler = DurationBatchSampler(
-        [u.duration for u in utts],
-        max_batch_seconds=settings.batch_seconds,
+    batches = endless_batches(
+        read_manifest(manifest),
+        tokenizer,
+        source=manifest,
+        batch_seconds=settings.batch_seconds,
         max_batch_size=settings.max_batch_size,
         seed=seed,
     )
-    batches = endless_batches(dataset, sampler, manifest)
     return [(b.wave, b.wave_lens) for b in itertools.islice(batches, count)]
 
 
