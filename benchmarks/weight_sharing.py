@@ -76,11 +76,11 @@ def manifests() -> dict[str, Path]:
     return {name: CORPUS / f"{name}.jsonl" for name in ("train", "dev", "test")}
 
 
-def dev_subset(dev: Path) -> Path:
-    """The seeded dev sample a demo search scores its trials on."""
+def dev_subset(dev: Path, out: Path = OUT) -> Path:
+    """The seeded dev sample a demo search scores its trials on (written into ``out``)."""
     utts = read_manifest(dev)
     chosen = sorted(random.Random(0).sample(range(len(utts)), min(DEV_SUBSET, len(utts))))
-    return write_manifest([utts[i] for i in chosen], OUT / "dev_subset.jsonl")
+    return write_manifest([utts[i] for i in chosen], out / "dev_subset.jsonl")
 
 
 def supernet(paths: dict[str, Path], minutes: float) -> Path:

@@ -11,6 +11,7 @@ import torch
 
 from speechnas.arch import BLOCKS, StreamingSpec
 from speechnas.supernet import Supernet, recalibrate
+from speechnas.supernet.supernet import frame_kl
 from speechnas.testing.supernet import tiny_supernet_space
 
 VOCAB = 8
@@ -158,3 +159,42 @@ def test_specs_with_other_slots_are_not_subnets() -> None:
     spec = space.spec([(32, 7, 2, 1.0)])
     shorter = dataclasses.replace(spec, layers=spec.layers[:2])  # one skipped slot fewer
     assert space.contains(spec) and not space.contains(shorter)
+
+
+def test_in_place_distillation_teaches_the_largest_posteriors() -> None:
+    net = Supernet(_space(), VOCAB).eval()  # no dropout: the two calls compare
+    batch = _batch()
+    loss, log_probs, frames = net.outputs(net.space.largest(), *batch)
+    log_probs = log_probs.detach()
+    assert torch.allclose(loss, net.loss(net.space.largest(), *batch))
+    assert log_probs.shape[:2] == (2, int(frames.max())) and log_probs.shape[2] == VOCAB
+    assert float(frame_kl(log_probs, log_probs, frames)) == pytest.approx(0.0, abs=1e-5)
+    # Frames past an utterance's end do not count.
+    noisy = log_probs.clone()
+    noisy[1, int(frames[1]) :] = torch.log_softmax(
+        torch.randn_like(noisy[1, int(frames[1]) :]), -1
+    )
+    assert float(frame_kl(log_probs, noisy, frames)) == pytest.approx(0.0, abs=1e-5)
+
+    def gap_after_training(distill: float) -> float:
+        """KL(largest || smallest) in eval mode after 25 sandwich steps."""
+        torch.manual_seed(0)
+        net = Supernet(_space(), VOCAB)
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        rng = np.random.default_rng(0)
+        for _ in range(25):
+            losses = net.sandwich_step(batch, optimizer, rng, random_subnets=1, distill=distill)
+        if distill:
+            assert set(losses) == {"largest", "smallest", "random0", "smallest_kd", "random0_kd"}
+        net.eval()
+        with torch.no_grad():
+            _, teacher, frames = net.outputs(net.space.largest(), *batch)
+            _, student, _ = net.outputs(net.space.smallest(), *batch)
+        return float(frame_kl(teacher, student, frames))
+
+    with_kd, without = gap_after_training(0.9), gap_after_training(0.0)
+    assert with_kd < 0.5 * without
+    with pytest.raises(ValueError, match="distill"):
+        net.sandwich_step(
+            batch, torch.optim.Adam(net.parameters()), np.random.default_rng(0), distill=1.5
+        )

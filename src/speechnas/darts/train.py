@@ -116,6 +116,8 @@ def train_darts(config: DartsConfig) -> DartsResult:
         if not utts:
             raise UserError(f"{name} manifest has no utterances")
     s = config.settings
+    if s.device != "cpu":
+        log.info("DARTS runs on the CPU; device %s serves the trials it proposes", s.device)
     texts = [t for t in (normalize(u.text, u.language) for u in train_utts) if t]
     tokenizer = build_tokenizer(s.tokenizer, texts, vocab_size=s.vocab_size)
     table = LatencyTable.load(config.table) if config.table else None

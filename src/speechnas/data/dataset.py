@@ -7,6 +7,7 @@ in :attr:`SpeechDataset.skipped`; it never stops a run. Decoded audio is cached 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,18 @@ class Batch:
     ids: list[str]
     texts: list[str]
     seconds: float
+
+    def to(self, device: torch.device | str) -> Batch:
+        """This batch with its tensors on ``device`` (itself when they are there already)."""
+        if self.wave.device == torch.device(device):
+            return self
+        return dataclasses.replace(
+            self,
+            wave=self.wave.to(device, non_blocking=True),
+            wave_lens=self.wave_lens.to(device),
+            targets=self.targets.to(device),
+            target_lens=self.target_lens.to(device),
+        )
 
 
 class SpeechDataset:

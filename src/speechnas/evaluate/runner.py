@@ -16,6 +16,7 @@ from speechnas.data.audio import SAMPLE_RATE
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
+from speechnas.device import module_device
 from speechnas.evaluate.wer import error_rates
 from speechnas.hardware._base import Recognizer
 from speechnas.text import Tokenizer
@@ -62,12 +63,14 @@ def transcribe(
 ) -> dict[str, str]:
     """Greedy transcripts by utterance id; skipped utterances are absent.
 
-    ``model`` is a :class:`~speechnas.models.SpeechModel` (put in eval mode while it runs) or
-    any other recognizer, such as an exported model in ONNX Runtime.
+    ``model`` is a :class:`~speechnas.models.SpeechModel` (put in eval mode while it runs, on
+    the device it is on) or any other recognizer, such as an exported model in ONNX Runtime.
     """
     was_training = isinstance(model, nn.Module) and model.training
+    device = torch.device("cpu")
     if isinstance(model, nn.Module):
         model.eval()
+        device = module_device(model)
     sampler = DurationBatchSampler(
         [u.duration for u in dataset.utterances], max_batch_seconds=batch_seconds, shuffle=False
     )
@@ -76,6 +79,7 @@ def transcribe(
         batch = dataset.batch(indices)
         if batch is None:
             continue
+        batch = batch.to(device)
         for utt_id, ids in zip(
             batch.ids, model.transcribe_ids(batch.wave, batch.wave_lens), strict=True
         ):

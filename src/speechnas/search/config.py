@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from speechnas._config_io import dataclass_from_mapping, read_yaml
+from speechnas.device import check_device_name
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
 from speechnas.search.objectives import OBJECTIVES
@@ -136,6 +137,11 @@ class TrainSettings:
     specaugment: bool = True
     speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
     threads: int | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not check_device_name(self.device):
+            raise ValueError(f"device={self.device!r}; expected cpu, cuda or cuda:N")
 
     def train_config(self, **run: Any) -> TrainConfig:
         """A :class:`~speechnas.train.TrainConfig` of these settings plus ``run``'s keys

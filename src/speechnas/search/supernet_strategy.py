@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
+from speechnas.device import training_device
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
 from speechnas.search.fidelity import dev_manifest
@@ -90,6 +91,7 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace) -> Path:
             max_steps=steps,
             max_minutes=minutes,
             random_subnets=int(options.get("random_subnets", 2)),
+            distill=float(options.get("distill", 0.0)),
             seed=config.seed,
         )
     )
@@ -172,6 +174,7 @@ def run_supernet_search(
     net, tokenizer, saved = load_supernet(path)
     if net.space != space:
         raise UserError(f"{path} is a supernet of another space; move it away to retrain")
+    net.to(training_device(config.train.device, "train.device"))
     dev = dev_manifest(config)
     calibration = []
     if space.base.layers[0].norm == "batchnorm":

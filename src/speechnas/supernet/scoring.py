@@ -51,6 +51,8 @@ class SubnetScorer:
             (:func:`~speechnas.supernet.supernet.recalibrate`).
         batch_seconds: audio per decoding batch.
 
+    It runs where ``net`` is (``net.to("cuda")`` scores on a GPU), holding its cache there.
+
     Raises:
         ValueError: no utterance of ``utterances`` could be loaded.
     """
@@ -71,6 +73,7 @@ class SubnetScorer:
         counts = Counter(u.language for u in utterances)
         self.language = counts.most_common(1)[0][0] if counts else "en"
         shared = net.extract(net.space.smallest())
+        shared_device = net.device
         sampler = DurationBatchSampler(
             [u.duration for u in dataset.utterances],
             max_batch_seconds=batch_seconds,
@@ -83,6 +86,7 @@ class SubnetScorer:
                 batch = dataset.batch(indices)
                 if batch is None:
                     continue
+                batch = batch.to(shared_device)
                 feats, feat_lens = shared.frontend(batch.wave, batch.wave_lens)
                 convolved, lens = shared.encoder.stem.convolve(feats, feat_lens)
                 refs = tuple(by_id[utt_id] for utt_id in batch.ids)

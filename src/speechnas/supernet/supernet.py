@@ -6,7 +6,11 @@ training a subnet trains the shared weights, and a subnet's inherited weights ar
 
 Training follows the sandwich rule (Yu et al., 2019, "Universally Slimmable Networks"): each
 step accumulates the gradients of the largest subnet, the smallest and a few random ones on
-the same batch, then takes one optimiser step.
+the same batch, then takes one optimiser step. With in-place distillation (``distill`` > 0;
+Yu et al., 2020, "BigNAS") the subnets other than the largest also learn the largest's frame
+posteriors on that batch: their loss is ``(1 - distill) * CTC + distill * KL(largest || subnet)``,
+the KL summed over each utterance's frames (the CTC loss's scale) and averaged over the batch.
+Every subnet shares the stem, so their frames align.
 
 Contract (``tests/supernet/test_supernet.py``):
 
@@ -27,11 +31,12 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from speechnas.arch import ArchSpec
+from speechnas.device import module_device
 from speechnas.models import Norm, SpeechModel, build_model
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.weights import SharedWeights, probe_specs
 
-__all__ = ["Supernet", "recalibrate"]
+__all__ = ["Supernet", "frame_kl", "recalibrate"]
 
 #: Built subnets kept for reuse (building one costs milliseconds; steps reuse a few).
 _CACHED_SUBNETS = 16
@@ -87,17 +92,43 @@ class Supernet(nn.Module):
         targets: Tensor,
         target_lens: Tensor,
     ) -> Tensor:
-        """Training loss of subnet ``spec`` on a batch, computed on the shared weights."""
+        """Training loss of subnet ``spec`` on a batch (moved to the shared weights' device),
+        computed on the shared weights."""
         model = self.subnet(spec)
         tensors = self.weights.tensors_for(model)
-        loss: Tensor = functional_call(model, tensors, (wave, wave_lens, targets, target_lens))
+        device = self.device
+        inputs = tuple(t.to(device) for t in (wave, wave_lens, targets, target_lens))
+        loss: Tensor = functional_call(model, tensors, inputs)
         return loss
 
+    def outputs(
+        self,
+        spec: ArchSpec,
+        wave: Tensor,
+        wave_lens: Tensor,
+        targets: Tensor,
+        target_lens: Tensor,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Subnet ``spec``'s loss, as :meth:`loss`, with its frame log-probabilities
+        ``(B, T, V)`` and valid frames ``(B,)`` (what distillation compares)."""
+        wrapper = _LossAndPosteriors(self.subnet(spec))
+        tensors = {f"model.{k}": v for k, v in self.weights.tensors_for(wrapper.model).items()}
+        device = self.device
+        inputs = tuple(t.to(device) for t in (wave, wave_lens, targets, target_lens))
+        out: tuple[Tensor, Tensor, Tensor] = functional_call(wrapper, tensors, inputs)
+        return out
+
+    @property
+    def device(self) -> torch.device:
+        """Where the shared weights are (``.to(device)`` moves them)."""
+        return module_device(self.weights)
+
     def extract(self, spec: ArchSpec) -> SpeechModel:
-        """``spec`` as a standalone model with its inherited weights, in eval mode."""
+        """``spec`` as a standalone model with its inherited weights, in eval mode, on the
+        shared weights' device."""
         self._check(spec)
         model = build_model(spec, vocab_size=self.vocab_size, specaugment=False)
-        return self.weights.load_into(model).eval()
+        return self.weights.load_into(model.to(self.device)).eval()
 
     def sandwich_step(
         self,
@@ -107,28 +138,69 @@ class Supernet(nn.Module):
         *,
         random_subnets: int = 2,
         clip: float = 5.0,
+        distill: float = 0.0,
     ) -> dict[str, float]:
         """One optimiser step on the largest, the smallest and ``random_subnets`` random
-        subnets; returns each one's loss (``largest``, ``smallest``, ``random0``, ...).
+        subnets; returns each one's CTC loss (``largest``, ``smallest``, ``random0``, ...)
+        and, with ``distill`` > 0, each smaller one's distillation loss (``smallest_kd``, ...;
+        see the module docstring).
 
         Raises:
             FloatingPointError: a loss is not finite (the step is not taken).
+            ValueError: ``distill`` is outside [0, 1].
         """
+        if not 0.0 <= distill <= 1.0:
+            raise ValueError(f"distill={distill}; expected a weight in [0, 1]")
         self.train()
         specs = {"largest": self.space.largest(), "smallest": self.space.smallest()}
         specs.update({f"random{i}": self.space.sample(rng) for i in range(random_subnets)})
         optimizer.zero_grad(set_to_none=True)
         losses = {}
+        teacher: Tensor | None = None
         for name, spec in specs.items():
-            loss = self.loss(spec, *batch)
-            if not torch.isfinite(loss):
+            if distill > 0.0:
+                loss, log_probs, frames = self.outputs(spec, *batch)
+            else:
+                loss = self.loss(spec, *batch)
+            total = loss
+            if distill > 0.0 and teacher is not None:
+                kd = frame_kl(teacher, log_probs, frames)
+                total = (1.0 - distill) * loss + distill * kd
+                losses[f"{name}_kd"] = float(kd.detach())
+            elif distill > 0.0:
+                teacher = log_probs.detach()  # the largest comes first
+            if not torch.isfinite(total):
                 optimizer.zero_grad(set_to_none=True)
-                raise FloatingPointError(f"{name} subnet ({spec.summary()}): loss {loss.item()}")
-            (loss / len(specs)).backward()  # type: ignore[no-untyped-call]
+                raise FloatingPointError(f"{name} subnet ({spec.summary()}): loss {total.item()}")
+            (total / len(specs)).backward()  # type: ignore[no-untyped-call]
             losses[name] = float(loss.detach())
         nn.utils.clip_grad_norm_(self.parameters(), clip)
         optimizer.step()
         return losses
+
+
+class _LossAndPosteriors(nn.Module):
+    """A CTC subnet's loss and frame log-probabilities in one call (for functional_call)."""
+
+    def __init__(self, model: SpeechModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, wave: Tensor, wave_lens: Tensor, targets: Tensor, target_lens: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        enc, frames = self.model.encode(wave, wave_lens)
+        head = self.model.head
+        loss = head.loss(enc, frames, targets, target_lens)
+        return loss, head.log_probs(enc), frames  # type: ignore[operator]
+
+
+def frame_kl(teacher: Tensor, student: Tensor, frames: Tensor) -> Tensor:
+    """``KL(teacher || student)`` of log-probabilities ``(B, T, V)``, summed over each
+    utterance's first ``frames[b]`` frames and averaged over the batch."""
+    per_frame = (teacher.exp() * (teacher - student)).sum(dim=-1)  # (B, T)
+    valid = torch.arange(per_frame.shape[1], device=frames.device)[None, :] < frames[:, None]
+    return (per_frame * valid).sum() / per_frame.shape[0]
 
 
 @torch.no_grad()
@@ -137,7 +209,8 @@ def recalibrate(model: SpeechModel, batches: Iterable[tuple[Tensor, Tensor]]) ->
 
     Shared running statistics belong to no subnet in particular, so before a subnet with
     batch norm is scored they are recomputed: reset, then the cumulative average of the
-    statistics of ``batches`` (``(wave, wave_lens)``) in training mode with dropout off.
+    statistics of ``batches`` (``(wave, wave_lens)``, moved to the model's device) in training
+    mode with dropout off.
     Returns the number of batches used (0, and nothing changes, without batch norm).
 
     Raises:
@@ -158,11 +231,12 @@ def recalibrate(model: SpeechModel, batches: Iterable[tuple[Tensor, Tensor]]) ->
         if isinstance(m, nn.Dropout):
             m.eval()
     used = 0
+    device = module_device(model)
     try:
         for wave, wave_lens in batches:
             for n in norms:
                 n.momentum = 1.0 / (used + 1)  # a running mean of the batches' statistics
-            model.encode(wave, wave_lens)
+            model.encode(wave.to(device), wave_lens.to(device))
             used += 1
     finally:
         for n, momentum in zip(norms, momenta, strict=True):

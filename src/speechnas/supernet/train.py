@@ -2,8 +2,9 @@
 
 :func:`train_supernet` runs sandwich-rule steps (:meth:`Supernet.sandwich_step`) over the
 training manifest with the same data pipeline, optimiser (AdamW) and learning-rate schedule
-(warm-up, cosine) as :func:`speechnas.train.train`, until its step or minute budget is spent,
-and writes ``supernet.pt`` (the shared weights, the space and the tokenizer).
+(warm-up, cosine) as :func:`speechnas.train.train`, on ``settings.device``, until its step or
+minute budget is spent, and writes ``supernet.pt`` (the shared weights, the space and the
+tokenizer).
 :func:`inherited_scores` transcribes a dev set with any subnets on their inherited weights.
 """
 
@@ -26,6 +27,7 @@ from torch import Tensor
 from speechnas.arch import ArchSpec
 from speechnas.data.dataset import endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
+from speechnas.device import training_device
 from speechnas.errors import UserError
 from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
@@ -61,6 +63,8 @@ class SupernetTrainConfig:
             spans ``max_steps`` (with minutes alone the rate stays at its peak after warm-up).
         grad_clip: global gradient-norm clip of each sandwich step.
         random_subnets: random subnets per step, besides the largest and the smallest.
+        distill: weight of in-place distillation from the largest subnet (0: none; see
+            :mod:`speechnas.supernet.supernet`).
         seed: initial weights, batching and subnet sampling.
         checkpoint_minutes: how often the run so far is saved to ``supernet.partial.pt``
             (0: every step). A run started again with the same config (budgets aside)
@@ -76,11 +80,14 @@ class SupernetTrainConfig:
     max_minutes: float | None = None
     grad_clip: float = 5.0
     random_subnets: int = 2
+    distill: float = 0.0
     seed: int = 0
     checkpoint_minutes: float = 2.0
 
     def __post_init__(self) -> None:
         StepBudget(self.max_steps, self.max_minutes)  # checks the budget
+        if not 0.0 <= self.distill <= 1.0:
+            raise ValueError(f"distill={self.distill}; expected a weight in [0, 1]")
 
 
 def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokenizer:
@@ -99,8 +106,9 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     if not utts:
         raise UserError(f"{config.train_manifest}: no utterances to train on")
     tokenizer = _tokenizer(config, utts)
-    net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed)
     settings = config.settings
+    device = training_device(settings.device, "train.device")
+    net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed).to(device)
     budget = StepBudget(config.max_steps, config.max_minutes)
     total = budget.total_steps
     optimizer = torch.optim.AdamW(
@@ -164,6 +172,7 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
                 rng,
                 random_subnets=config.random_subnets,
                 clip=config.grad_clip,
+                distill=config.distill,
             )
             step += 1
             history.append({"step": step, **losses})
@@ -190,10 +199,12 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
 
 
 def _resume_key(config: SupernetTrainConfig) -> str:
-    """What a partial run must share with ``config`` to be resumed (not the budget)."""
+    """What a partial run must share with ``config`` to be resumed (not the budget, nor the
+    device)."""
     fields = dataclasses.asdict(config)
     for name in ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir"):
         fields.pop(name)
+    fields["settings"].pop("device")
     return json.dumps(fields, sort_keys=True, default=str)
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from speechnas._config_io import dataclass_from_mapping, read_yaml
 from speechnas.arch import ArchSpec
+from speechnas.device import check_device_name
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
 
@@ -41,6 +42,8 @@ class TrainConfig:
             before the run stops with an error.
         seed: seed of initialisation, batching, perturbation and augmentation.
         threads: torch intra-op threads (``None``: torch's default).
+        device: where the model trains and is scored: ``cpu``, ``cuda`` or ``cuda:N``
+            (:mod:`speechnas.device`).
         init_checkpoint: start from this checkpoint's weights and tokenizer (fine-tuning); the
             optimiser, schedule and counters start afresh. Its architecture must be ``arch``.
         tokenizer_manifest: build the tokenizer from this manifest's texts instead of the
@@ -72,6 +75,7 @@ class TrainConfig:
     max_nonfinite_steps: int = 20
     seed: int = 0
     threads: int | None = None
+    device: str = "cpu"
     init_checkpoint: str | None = None
     tokenizer_manifest: str | None = None
     early_stop_patience: int | None = None
@@ -93,6 +97,7 @@ class TrainConfig:
             "speed_perturb": bool(self.speed_perturb) and min(self.speed_perturb) > 0,
             "eval_every": self.eval_every >= 1,
             "threads": self.threads is None or self.threads >= 1,
+            "device": check_device_name(self.device),
             "early_stop_patience": self.early_stop_patience is None
             or self.early_stop_patience >= 1,
         }

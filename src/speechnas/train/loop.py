@@ -4,8 +4,9 @@ AdamW with warm-up and cosine decay, gradient clipping, SpecAugment and speed pe
 duration-bucketed batches, dev WER/CER every ``eval_every`` epochs, atomic checkpoints
 (``last.pt`` after every epoch and when a budget ends, ``best.pt`` at the best dev WER) and
 exact resume from ``last.pt``: the same seed and config give the same weights whether or not a
-run was interrupted. Non-finite losses skip their step; too many in a row stop the run with an
-error, keeping the last checkpoint. Unreadable files are skipped, counted and reported.
+run was interrupted (on the CPU; :mod:`speechnas.device` says what a GPU keeps). Non-finite
+losses skip their step; too many in a row stop the run with an error, keeping the last
+checkpoint. Unreadable files are skipped, counted and reported.
 
 The global torch RNG (which dropout draws from) is forked for the run, so a caller's random
 state is left as it was; the thread count is restored too.
@@ -31,6 +32,7 @@ from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, read_manifest, total_hours
 from speechnas.data.validate import validate
+from speechnas.device import training_device
 from speechnas.errors import ConfigError, UserError
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.models import SpeechModel, build_model
@@ -50,6 +52,7 @@ RESUMABLE_CHANGES = frozenset(
         "max_steps",
         "max_minutes",
         "threads",
+        "device",
         "out_dir",
         "eval_every",
         "early_stop_patience",
@@ -158,6 +161,8 @@ class _Run:
         )
         if self.init is not None:
             self.model.load_state_dict(self.init["model"])
+        self.device = training_device(config.device)
+        self.model.to(self.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -252,6 +257,7 @@ class _Run:
         batch = self.dataset.batch(indices, self.epoch)
         if batch is None:
             return None
+        batch = batch.to(self.device)
         lr = warmup_cosine(
             self.step, peak=self.config.lr, warmup=self.config.warmup_steps, total=self.total_steps
         )

@@ -118,6 +118,7 @@ STRATEGIES: dict[str, _Entry] = {
                 "train_minutes",
                 "train_steps",
                 "random_subnets",
+                "distill",
                 "search",
                 "population",
                 "sample_size",

@@ -1,0 +1,523 @@
+"""Weight sharing on a GPU: does the supernet rank architectures as stand-alone training does
+once the stand-alone models are trained far longer than a CPU allows?
+
+The CPU benchmark (``weight_sharing.py``) compares inherited scores with models trained 6
+and 12 epochs, which are still learning fast. Here, on one CUDA GPU, the same 20
+architectures (same seeds, same space, the demo's training settings) are trained from
+scratch for ``--epochs`` epochs, scored on the dev set every 2 epochs, while supernets
+(one per ``--distill`` weight: 0 is the plain sandwich rule, > 0 adds in-place distillation
+from the largest subnet) train for ``--supernet-minutes``; all of them at once, one process
+each. Then each supernet scores the 20 architectures with inherited weights, Kendall tau is
+taken against every stand-alone checkpoint epoch, and subnet evaluations per GPU-hour are
+timed on the dev subset.
+
+The corpus is the demo's synthetic one. To travel to a GPU machine it is re-encoded as
+Opus (``--make-corpus``: about 20 MB for the train and dev splits instead of 110 MB of FLAC);
+both sides of the comparison use the same re-encoded audio.
+
+    .venv/bin/python benchmarks/weight_sharing_gpu.py --make-corpus       # here, once
+    python3 benchmarks/weight_sharing_gpu.py --results OUT.json [--epochs 40 ...]  # on the GPU
+    .venv/bin/python benchmarks/weight_sharing_gpu.py --report OUT.json   # here: BENCHMARKS.md
+
+Every job has its own minute budget and the whole run a deadline (``--deadline-minutes``):
+what finished by then is scored and written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import dataclasses
+import functools
+import json
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import weight_sharing as ws  # noqa: E402
+from scipy.stats import kendalltau  # noqa: E402
+
+from speechnas.arch import ArchSpec  # noqa: E402
+from speechnas.data.manifest import read_manifest, write_manifest  # noqa: E402
+from speechnas.demo import DemoSettings, demo_search_config  # noqa: E402
+from speechnas.models import build_model  # noqa: E402
+from speechnas.reports import markdown_table, update_section  # noqa: E402
+from speechnas.search.config import TrainSettings  # noqa: E402
+from speechnas.text import build_tokenizer, normalize  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "runs" / "gpu_corpus"
+OUT = REPO / "runs" / "benchmarks" / "weight_sharing_gpu"
+FIGURE = REPO / "benchmarks" / "figures" / "weight_sharing_gpu.png"
+RESULTS = REPO / "benchmarks" / "results" / "weight_sharing_gpu.json"
+TITLE = "Weight sharing against longer stand-alone training (GPU)"
+EVAL_EVERY = 2
+
+log = logging.getLogger("weight_sharing_gpu")
+
+
+def make_corpus(source: Path = ws.CORPUS, dest: Path = CORPUS) -> None:
+    """The demo corpus's train and dev splits re-encoded as Opus, with repository-relative
+    paths (run from the repository root)."""
+    import soundfile as sf
+
+    (dest / "audio").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev"):
+        utts = read_manifest(source / f"{split}.jsonl")
+        moved = []
+        for u in utts:
+            path = dest / "audio" / f"{u.id}.ogg"
+            if not path.is_file():
+                wave, rate = sf.read(u.audio_path, dtype="float32")
+                sf.write(path, wave, rate, format="OGG", subtype="OPUS")
+            moved.append(dataclasses.replace(u, audio_path=str(path.relative_to(REPO))))
+        write_manifest(moved, dest / f"{split}.jsonl")
+    log.info("corpus: %s", dest)
+
+
+def settings(device: str) -> TrainSettings:
+    paths = {name: CORPUS / f"{name}.jsonl" for name in ("train", "dev", "test")}
+    demo = demo_search_config(DemoSettings(), paths, OUT).train
+    return dataclasses.replace(demo, threads=1, device=device)
+
+
+def supernet_job(distill: float, minutes: float, device: str) -> dict[str, Any]:
+    from speechnas.supernet.train import SupernetTrainConfig, train_supernet
+
+    out = OUT / f"supernet-kd{distill:g}"
+    config = SupernetTrainConfig(
+        train_manifest=str(CORPUS / "train.jsonl"),
+        space=ws.space(),
+        settings=settings(device),
+        out_dir=str(out),
+        max_minutes=minutes,
+        distill=distill,
+        seed=0,
+        checkpoint_minutes=1e9,
+    )
+    path = train_supernet(config)
+    saved = torch.load(path, weights_only=False, map_location="cpu")
+    return {
+        "distill": distill,
+        "path": str(path),
+        "steps": saved["steps"],
+        "seconds": saved["train_seconds"],
+    }
+
+
+def standalone_job(
+    spec: dict[str, Any], epochs: int, minutes: float, device: str
+) -> dict[str, Any]:
+    from speechnas.train import train
+
+    arch = ArchSpec.from_dict(spec)
+    config = settings(device).train_config(
+        train_manifest=str(CORPUS / "train.jsonl"),
+        dev_manifest=str(CORPUS / "dev.jsonl"),
+        out_dir=str(OUT / "standalone" / arch.arch_id),
+        arch=arch,
+        max_epochs=epochs,
+        max_minutes=minutes,
+        eval_every=EVAL_EVERY,
+        seed=0,
+    )
+    result = train(config, overwrite=True, progress=False)
+    return {**standalone_row(arch), "train_seconds": result.train_seconds}
+
+
+@functools.cache
+def _vocab_size() -> int:
+    texts = [normalize(u.text, u.language) for u in read_manifest(CORPUS / "train.jsonl")]
+    return build_tokenizer("char", [t for t in texts if t]).vocab_size
+
+
+def standalone_row(arch: ArchSpec) -> dict[str, Any]:
+    """What a stand-alone run has written so far (its dev scores by epoch)."""
+    out = OUT / "standalone" / arch.arch_id
+    history = []
+    if (out / "history.jsonl").is_file():
+        history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+    scored = [h for h in history if "dev_wer" in h]
+    return {
+        "arch_id": arch.arch_id,
+        "params": build_model(arch, vocab_size=_vocab_size()).num_params(),
+        "steps": history[-1]["step"] if history else 0,
+        "train_seconds": history[-1]["train_seconds"] if history else 0.0,
+        "history": [
+            {"epoch": h["epoch"], "wer": h["dev_wer"], "cer": h["dev_cer"]} for h in scored
+        ],
+    }
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def run_jobs(specs: list[ArchSpec], args: argparse.Namespace) -> tuple[list, list]:
+    """Every supernet and stand-alone training at once, one process each, until the deadline."""
+    context = multiprocessing.get_context("spawn")
+    deadline = time.monotonic() + 60.0 * args.deadline_minutes
+    supernets, alone = [], []
+    pool = cf.ProcessPoolExecutor(
+        max_workers=len(specs) + len(args.distill), mp_context=context, initializer=_init_worker
+    )
+    try:
+        futures = {
+            pool.submit(supernet_job, d, args.supernet_minutes, args.device): ("supernet", d)
+            for d in args.distill
+        }
+        futures.update(
+            {
+                pool.submit(
+                    standalone_job, s.to_dict(), args.epochs, args.standalone_minutes, args.device
+                ): ("standalone", s.arch_id)
+                for s in specs
+                if args.standalone_minutes > 0
+            }
+        )
+        try:
+            for future in cf.as_completed(futures, timeout=deadline - time.monotonic()):
+                kind, key = futures[future]
+                try:
+                    row = future.result()
+                except Exception as e:  # noqa: BLE001 - one failed job must not lose the rest
+                    log.error("%s %s failed: %r", kind, key, e)
+                    continue
+                (supernets if kind == "supernet" else alone).append(row)
+                log.info(
+                    "%s %s done: %s", kind, key, {k: v for k, v in row.items() if k != "history"}
+                )
+        except cf.TimeoutError:
+            log.error(
+                "deadline: %d of %d jobs finished", len(supernets) + len(alone), len(futures)
+            )
+            for process in list(pool._processes.values()):  # noqa: SLF001
+                process.kill()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return supernets, alone
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def inherited(
+    path: str, specs: list[ArchSpec], subset: Path, evals: int, device: str
+) -> dict[str, Any]:
+    from speechnas.supernet.scoring import SubnetScorer
+    from speechnas.supernet.train import load_supernet
+
+    net, tokenizer, _ = load_supernet(path)
+    net.to(device)
+    scorer = SubnetScorer(net, tokenizer, read_manifest(CORPUS / "dev.jsonl"))
+    scores = {s.arch_id: scorer(s) for s in specs}
+    # Throughput on the dev subset a search scores trials on.
+    rng = np.random.default_rng(1)
+    drawn: dict[str, ArchSpec] = {}
+    while len(drawn) < evals:
+        spec = net.space.sample(rng)
+        drawn.setdefault(spec.arch_id, spec)
+    _sync(device)
+    start, cpu = time.perf_counter(), time.process_time()
+    fast = SubnetScorer(net, tokenizer, read_manifest(subset))
+    setup = time.perf_counter() - start
+    for spec in drawn.values():
+        fast(spec)
+    _sync(device)
+    wall = time.perf_counter() - start
+    return {
+        "scores": scores,
+        "throughput": {
+            "evaluations": evals,
+            "utterances": fast.utterances,
+            "setup_s": setup,
+            "wall_s": wall,
+            "cpu_s": time.process_time() - cpu,
+            "per_gpu_hour": evals * 3600.0 / wall,
+        },
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    specs = ws.ranking_specs(ws.space(), args.archs)
+    started = time.perf_counter()
+    supernets, finished = run_jobs(specs, args)
+    trained = time.perf_counter() - started
+    done = {row["arch_id"] for row in finished}
+    # A run stopped by the deadline keeps what it scored before it.
+    alone = finished + [standalone_row(s) for s in specs if s.arch_id not in done]
+    subset = ws.dev_subset(CORPUS / "dev.jsonl", OUT)
+    for net in supernets:
+        net.update(inherited(net["path"], specs, subset, args.evals, args.device))
+    return {
+        "info": {
+            "gpu": torch.cuda.get_device_name(0) if args.device != "cpu" else None,
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "cpus": os.cpu_count(),
+            "epochs": args.epochs,
+            "standalone_minutes": args.standalone_minutes,
+            "supernet_minutes": args.supernet_minutes,
+            "training_wall_s": trained,
+            "train_utts": len(read_manifest(CORPUS / "train.jsonl")),
+            "dev_utts": len(read_manifest(CORPUS / "dev.jsonl")),
+        },
+        "specs": [{"arch_id": s.arch_id, "summary": s.summary()} for s in specs],
+        "supernets": supernets,
+        "standalone": alone,
+    }
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+def _score(row: dict[str, Any], epoch: float | None, metric: str) -> float:
+    """A stand-alone run's dev score at ``epoch`` (``None``: its last scoring)."""
+    if epoch is None:
+        return float(row["history"][-1][metric])
+    return float(next(h[metric] for h in row["history"] if h["epoch"] == epoch))
+
+
+def _common_epochs(result: dict[str, Any]) -> list[int]:
+    """Epochs at which every stand-alone run was scored."""
+    sets = [
+        {h["epoch"] for h in r["history"] if float(h["epoch"]).is_integer()}
+        for r in result["standalone"]
+    ]
+    return sorted(int(e) for e in set.intersection(*sets))
+
+
+def taus(
+    result: dict[str, Any], scores: dict[str, dict[str, float]], metric: str, ids: list[str]
+) -> dict[str, float]:
+    """Kendall tau of ``scores`` against the stand-alone runs at each common epoch and last."""
+    alone = {r["arch_id"]: r for r in result["standalone"]}
+    a = [scores[i][metric] for i in ids]
+    out = {}
+    for epoch in [*_common_epochs(result), None]:
+        b = [_score(alone[i], epoch, metric) for i in ids]
+        out["last" if epoch is None else str(epoch)] = float(kendalltau(a, b).statistic)
+    return out
+
+
+def _cpu_supernet() -> dict[str, dict[str, float]] | None:
+    """Inherited scores of the CPU benchmark's supernet, where it has run."""
+    if not ws.RESULTS.is_file():
+        return None
+    rows = json.loads(ws.RESULTS.read_text())["ranking"]
+    return {r["arch_id"]: {"wer": r["inherited_wer"], "cer": r["inherited_cer"]} for r in rows}
+
+
+def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, float]]]]:
+    alone = {r["arch_id"]: r for r in result["standalone"]}
+    last = {i: {m: _score(r, None, m) for m in ("wer", "cer")} for i, r in alone.items()}
+    rankers = [("stand-alone, last scoring (itself)", last)]
+    for net in result["supernets"]:
+        kind = "sandwich" if not net["distill"] else f"sandwich + distillation {net['distill']:g}"
+        rankers.append((f"supernet, GPU, {kind}, {net['steps']} steps", net["scores"]))
+    cpu = _cpu_supernet()
+    if cpu is not None and set(cpu) >= set(alone):
+        rankers.append(("supernet, CPU benchmark above (sandwich)", cpu))
+    return rankers
+
+
+def plot(result: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ids = [r["arch_id"] for r in result["standalone"]]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, metric in zip(axes, ("cer", "wer"), strict=True):
+        for name, scores in _rankers(result):
+            t = taus(result, scores, metric, ids)
+            epochs = [int(e) for e in t if e != "last"]
+            ax.plot(epochs, [t[str(e)] for e in epochs], marker="o", ms=3, label=name)
+        ax.axhline(0.8, color="grey", ls="--", lw=0.8)
+        ax.set_xlabel("stand-alone training epochs")
+        ax.set_title(f"Kendall tau of the dev {metric.upper()} order")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("tau against stand-alone at that epoch")
+    axes[1].legend(fontsize=7, loc="lower right")
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(FIGURE, dpi=120)
+    plt.close(fig)
+
+
+def _reading(result: dict[str, Any]) -> str:
+    """The table's point, in numbers."""
+    ids = [r["arch_id"] for r in result["standalone"]]
+    rankers = _rankers(result)
+    itself = taus(result, rankers[0][1], "cer", ids)
+    best = max(
+        (max(taus(result, scores, m, ids).values()), name, m)
+        for name, scores in rankers[1:]
+        for m in ("wer", "cer")
+    )
+    depth = {sp["arch_id"]: _depth(sp["summary"]) for sp in result["specs"]}
+    depths = sorted(set(depth.values()))
+    name, plain = rankers[1]
+    within = [
+        taus(result, plain, "cer", [i for i in ids if depth[i] == d])["last"] for d in depths
+    ]
+
+    def mean_cer(scores: dict[str, dict[str, float]], d: int) -> str:
+        group = [scores[i]["cer"] for i in ids if depth[i] == d]
+        return f"{100 * sum(group) / len(group):.1f}%"
+
+    return (
+        f"Reading: the stand-alone order settles (CER tau against the last scoring "
+        f"{itself['12']:.2f} at 12 epochs, {itself['20']:.2f} at 20), so the reference is not "
+        f"what fails; no supernet comes near it (its best tau, at any epoch, is {best[0]:.2f}: "
+        f"{best[1]}, {best[2].upper()}). Within one depth, the {name} orders "
+        + ", ".join(f"{d} layers {t:.2f}" for d, t in zip(depths, within, strict=True))
+        + f" (CER, last), against {taus(result, plain, 'cer', ids)['last']:.2f} across depths. "
+        "Mean dev CER by depth, inherited: "
+        + ", ".join(f"{d} layers {mean_cer(plain, d)}" for d in depths)
+        + "; stand-alone, last: "
+        + ", ".join(f"{d} layers {mean_cer(rankers[0][1], d)}" for d in depths)
+        + "."
+    )
+
+
+def _depth(summary: str) -> int:
+    """Layers of an architecture from its summary (``conformer x3 w64-128 ...``)."""
+    return int(summary.split()[1].lstrip("x"))
+
+
+def section(result: dict[str, Any]) -> str:
+    info = result["info"]
+    alone = {r["arch_id"]: r for r in result["standalone"]}
+    ids = list(alone)
+    epochs = [r["history"][-1]["epoch"] for r in alone.values()]
+    steps = [r["steps"] for r in alone.values()]
+    common = _common_epochs(result)
+    shown = [e for e in common if e in (6, 12, 16, 20) or e == common[-1]]
+    header = ["ranker", *[f"{e} ep" for e in shown], "last"]
+    rows = []
+    for metric in ("wer", "cer"):
+        for name, scores in _rankers(result):
+            t = taus(result, scores, metric, ids)
+            rows.append(
+                [
+                    f"{name}: {metric.upper()}",
+                    *[f"{t[str(e)]:.2f}" for e in shown],
+                    f"{t['last']:.2f}",
+                ]
+            )
+    depth = {s["arch_id"]: _depth(s["summary"]) for s in result["specs"]}
+    depths = sorted(set(depth.values()))
+    by_depth = []
+    for name, scores in _rankers(result)[1:]:
+        cells = [name]
+        for d in depths:
+            group = [i for i in ids if depth[i] == d]
+            cells.append(f"{taus(result, scores, 'cer', group)['last']:.2f} ({len(group)})")
+        by_depth.append(cells)
+    supernets = "; ".join(
+        f"distillation {n['distill']:g}: {n['steps']} steps in {n['seconds'] / 60:.1f} min, "
+        f"{n['throughput']['per_gpu_hour']:,.0f} subnet evaluations per GPU-hour "
+        f"({n['throughput']['evaluations']} subnets on the {n['throughput']['utterances']}-"
+        "utterance dev subset)"
+        for n in result["supernets"]
+    )
+    lines = [
+        f"Measured on an {info['gpu']} (torch {info['torch']}, CUDA {info['cuda']}, "
+        f"{info['cpus']} CPU cores). The stand-alone models of the section above trained much "
+        "longer: the same 20 architectures, seeds and training settings, each from scratch for "
+        f"{info['standalone_minutes']:g} min of training time, all 20 at once on the one GPU "
+        f"(one process each, with the supernets): {min(epochs):.1f}-{max(epochs):.1f} epochs "
+        f"({min(steps)}-{max(steps)} steps; the deeper models got fewer, since processes "
+        "share the GPU), dev WER/CER every 2 epochs. The audio is the demo corpus re-encoded "
+        "as Opus to travel to the GPU machine (`--make-corpus`), for both sides. Supernets "
+        "trained alone on the GPU with the sandwich rule (largest, smallest and 2 random "
+        f"subnets per step), with and without in-place distillation: {supernets}.",
+        "",
+        "**Kendall tau against the stand-alone order at each epoch** (20 architectures; goal "
+        '0.8). The rows "stand-alone (itself)" measure the reference: how well the order '
+        "at that epoch predicts the last one. The CPU supernet's inherited scores are on the "
+        "FLAC dev set, the rest on its Opus copy.",
+        "",
+        _reading(result),
+        "",
+        markdown_table(header, rows),
+        "",
+        "![tau against stand-alone training length](benchmarks/figures/weight_sharing_gpu.png)",
+        "",
+        "**Within one depth** (CER, last scoring; architectures per group in brackets):",
+        "",
+        markdown_table(["ranker", *[f"{d} layers" for d in depths]], by_depth),
+        "",
+        "Reproduce, on a CUDA machine after `.venv/bin/python "
+        "benchmarks/weight_sharing_gpu.py --make-corpus` here: `python3 "
+        "benchmarks/weight_sharing_gpu.py --results all.json --epochs "
+        f"{info['epochs']} --standalone-minutes {info['standalone_minutes']:g} "
+        f"--supernet-minutes {info['supernet_minutes']:g} --deadline-minutes 6 --evals 500`, "
+        "then the supernets alone: "
+        "`python3 benchmarks/weight_sharing_gpu.py --results supernets.json "
+        "--standalone-minutes 0 --supernet-minutes 3.2 --evals 300`; back here: "
+        "`.venv/bin/python benchmarks/weight_sharing_gpu.py --report all.json supernets.json`.",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--make-corpus", action="store_true")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS",
+        help="write BENCHMARKS.md from a run's results (and, second, a supernets-only run's)",
+    )
+    parser.add_argument("--results", type=Path, default=OUT / "results.json")
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument(
+        "--standalone-minutes", type=float, default=4.0, help="0: train the supernets alone"
+    )
+    parser.add_argument("--supernet-minutes", type=float, default=4.0)
+    parser.add_argument("--distill", type=float, nargs="+", default=[0.0, 0.5])
+    parser.add_argument("--evals", type=int, default=1000)
+    parser.add_argument("--deadline-minutes", type=float, default=5.5)
+    parser.add_argument("--device", default="cuda", help="cpu: a dry run of the pipeline")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.make_corpus:
+        make_corpus()
+        return
+    if args.report:
+        result = json.loads(args.report[0].read_text())
+        if len(args.report) > 1:  # supernets trained alone, in a second run
+            result["supernets"] = json.loads(args.report[1].read_text())["supernets"]
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2))
+        plot(result)
+        update_section(REPO / "BENCHMARKS.md", "weight_sharing_gpu", TITLE, section(result))
+        print(section(result))
+        return
+    if args.device != "cpu" and not torch.cuda.is_available():
+        sys.exit("no CUDA GPU: this benchmark runs on one (see its docstring)")
+    result = run(args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2))
+    log.info("results: %s", args.results)
+
+
+if __name__ == "__main__":
+    main()
