@@ -22,7 +22,8 @@ from speechnas.export import (
     to_fp16,
     to_int8,
 )
-from speechnas.models import SpeechModel, build_model
+from speechnas.models import SpeechModel
+from speechnas.testing.models import eval_model
 
 VOCAB = 12
 FP32_TOL = 1e-4
@@ -54,15 +55,7 @@ FAMILIES = {
 
 
 def _model(spec: ArchSpec, seed: int = 0) -> SpeechModel:
-    torch.manual_seed(seed)
-    model = build_model(spec, vocab_size=VOCAB, specaugment=False)
-    with torch.no_grad():  # non-trivial batch-norm statistics
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.normal_(0.0, 0.1)
-            elif name.endswith("running_var"):
-                buf.uniform_(0.5, 1.5)
-    return model.eval()
+    return eval_model(spec, VOCAB, seed)
 
 
 def _max_diff(model: SpeechModel, path: Path, frames: tuple[int, ...]) -> float:

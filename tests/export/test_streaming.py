@@ -29,6 +29,7 @@ from speechnas.export.streaming import (
 from speechnas.models import SpeechModel, build_model
 from speechnas.models.ctc import CTCHead
 from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.models import eval_model
 from speechnas.text.tokenizers import CharTokenizer
 
 VOCAB = 12
@@ -99,15 +100,7 @@ FAMILIES = {
 
 
 def _model(spec: ArchSpec, seed: int = 0) -> SpeechModel:
-    torch.manual_seed(seed)
-    model = build_model(spec, vocab_size=VOCAB, specaugment=False)
-    with torch.no_grad():  # non-trivial batch-norm statistics
-        for name, buf in model.named_buffers():
-            if name.endswith("running_mean"):
-                buf.normal_(0.0, 0.1)
-            elif name.endswith("running_var"):
-                buf.uniform_(0.5, 1.5)
-    return model.eval()
+    return eval_model(spec, VOCAB, seed)
 
 
 def _whole(model: SpeechModel, feats: torch.Tensor) -> np.ndarray:
