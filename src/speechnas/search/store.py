@@ -31,7 +31,9 @@ __all__ = ["SCHEMA_VERSION", "SearchStore", "TrialRecord"]
 SCHEMA_VERSION = 1
 
 #: Config keys that may change when a study is resumed (budgets and presentation).
-RESUMABLE_KEYS = frozenset({"n_trials", "final", "storage", "out_root", "data"})
+RESUMABLE_KEYS = frozenset(
+    {"n_trials", "final", "storage", "out_root", "data", "train.device", "train.threads"}
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ class TrialRecord:
             cached_from=attrs.get("cached_from"),
             curve=list(attrs.get("curve", [])),
         )
+
+
+def _fixed_part(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the :data:`RESUMABLE_KEYS` (``section.key`` names a nested one)."""
+    out = {k: v for k, v in config.items() if k not in RESUMABLE_KEYS}
+    for dotted in RESUMABLE_KEYS:
+        section, _, key = dotted.partition(".")
+        if key and isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+    return out
 
 
 class SearchStore:
@@ -138,12 +150,9 @@ class SearchStore:
                 f"study {self.name!r} in {self.url} was written by schema version "
                 f"{attrs.get('schema_version')}, this speechnas writes {SCHEMA_VERSION}"
             )
-        saved = attrs["config"]
-        changed = sorted(
-            k
-            for k in set(saved) | set(plain)
-            if k not in RESUMABLE_KEYS and saved.get(k) != plain.get(k)
-        )
+        saved = _fixed_part(attrs["config"])
+        plain = _fixed_part(plain)
+        changed = sorted(k for k in set(saved) | set(plain) if saved.get(k) != plain.get(k))
         if changed:
             raise UserError(
                 f"study {self.name!r} in {self.url} was started with another config "

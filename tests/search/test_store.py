@@ -1,0 +1,45 @@
+"""A study remembers its config: a resumed search may change only where and how long it
+runs, not what it trains."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from speechnas.errors import UserError
+from speechnas.search.config import TrainSettings
+from speechnas.search.store import SearchStore
+
+OBJECTIVES = ("wer", "latency_ms")
+
+
+def _config(**train: Any) -> dict[str, Any]:
+    settings = TrainSettings(**train)
+    return {"seed": 0, "n_trials": 4, "train": asdict(settings) | {"speed_perturb": [1.0]}}
+
+
+def test_device_threads_and_budget_may_change_on_resume(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    SearchStore(url, "s", OBJECTIVES, _config())
+    SearchStore(url, "s", OBJECTIVES, _config(device="cuda", threads=2) | {"n_trials": 9})
+
+
+def test_a_study_written_before_train_device_existed_resumes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    older = copy.deepcopy(_config())
+    del older["train"]["device"]
+    SearchStore(url, "s", OBJECTIVES, older)
+    SearchStore(url, "s", OBJECTIVES, _config())
+
+
+def test_what_is_trained_may_not_change(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    SearchStore(url, "s", OBJECTIVES, _config())
+    with pytest.raises(UserError, match=r"differs in \['train'\]"):
+        SearchStore(url, "s", OBJECTIVES, _config(lr=1e-4))
+    with pytest.raises(UserError, match=r"differs in \['seed'\]"):
+        SearchStore(url, "s", OBJECTIVES, _config() | {"seed": 1})
