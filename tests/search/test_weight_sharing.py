@@ -8,6 +8,7 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 
 from speechnas.cli import main
 from speechnas.errors import UserError
@@ -194,16 +195,18 @@ def test_darts_candidates_are_the_distinct_layers_of_one_width(tmp_path: Path) -
     assert len({repr(c) for c in first}) == len(first)
 
 
-def test_a_supernet_search_over_per_layer_blocks(tmp_path: Path) -> None:
+def test_a_supernet_search_over_per_layer_blocks_with_distillation(tmp_path: Path) -> None:
     blocks = ["full", "attention", "conv"]
     config = _config(
         tmp_path,
         strategy="supernet",
         n_trials=8,
         space={**tiny_search(tmp_path)["space"], **SPACE, "blocks": blocks},
-        strategy_options={"train_steps": 2, "search": "random"},
+        strategy_options={"train_steps": 2, "search": "random", "distill": 0.5},
     )
     run_search(config, progress=False)
+    saved = torch.load(config.run_dir / "supernet" / "supernet.pt", weights_only=False)
+    assert "smallest_kd" in saved["history"][-1]
     records = _records(config)
     encoding = SpaceEncoding(config.space)
     study = optuna.load_study(study_name="tiny", storage=config.storage_url)
