@@ -342,6 +342,10 @@ def section(result: dict[str, Any]) -> str:
         "",
         _ranking_line(rows, info),
         "",
+        "Against stand-alone models trained 22-30 epochs on a GPU, and supernets trained with "
+        'in-place distillation: the section "Weight sharing against longer stand-alone '
+        'training (GPU)" below.',
+        "",
         _ranking_table(rows, info),
         "",
         "![inherited vs stand-alone](benchmarks/figures/weight_sharing.png)",
@@ -377,7 +381,7 @@ def section(result: dict[str, Any]) -> str:
         ),
         "",
         "Reproduce: `.venv/bin/python benchmarks/weight_sharing.py "
-        f"--supernet-minutes {info['supernet_minutes']:g} --archs {len(rows)} "
+        f"--supernet-minutes {round(info['supernet_minutes']):g} --archs {len(rows)} "
         f"--epochs {info['epochs']} --more-epochs {info.get('more_epochs', 0)} "
         f"--evals {speed[0]['evaluations']}`",
     ]
