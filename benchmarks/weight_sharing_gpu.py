@@ -320,6 +320,16 @@ def _cpu_supernet() -> dict[str, dict[str, float]] | None:
     return {r["arch_id"]: {"wer": r["inherited_wer"], "cer": r["inherited_cer"]} for r in rows}
 
 
+def _cpu_standalone(key: str) -> dict[str, dict[str, float]] | None:
+    """The CPU benchmark's stand-alone scores (``standalone``: 6 epochs, ``longer``: 12)."""
+    if not ws.RESULTS.is_file():
+        return None
+    rows = json.loads(ws.RESULTS.read_text())["ranking"]
+    if f"{key}_wer" not in rows[0]:
+        return None
+    return {r["arch_id"]: {"wer": r[f"{key}_wer"], "cer": r[f"{key}_cer"]} for r in rows}
+
+
 def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, float]]]]:
     alone = {r["arch_id"]: r for r in result["standalone"]}
     last = {i: {m: _score(r, None, m) for m in ("wer", "cer")} for i, r in alone.items()}
@@ -330,6 +340,10 @@ def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, floa
     cpu = _cpu_supernet()
     if cpu is not None and set(cpu) >= set(alone):
         rankers.append(("supernet, CPU benchmark above (sandwich)", cpu))
+    for key, epochs in (("standalone", "6"), ("longer", "12")):
+        scores = _cpu_standalone(key)
+        if scores is not None and set(scores) >= set(alone):
+            rankers.append((f"stand-alone, CPU benchmark above, {epochs} epochs", scores))
     return rankers
 
 
@@ -340,7 +354,7 @@ def plot(result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     ids = [r["arch_id"] for r in result["standalone"]]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharey=True)
     for ax, metric in zip(axes, ("cer", "wer"), strict=True):
         for name, scores in _rankers(result):
             t = taus(result, scores, metric, ids)
@@ -351,9 +365,10 @@ def plot(result: dict[str, Any]) -> None:
         ax.set_title(f"Kendall tau of the dev {metric.upper()} order")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("tau against stand-alone at that epoch")
-    axes[1].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7)
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     fig.savefig(FIGURE, dpi=120)
     plt.close(fig)
 
@@ -365,7 +380,8 @@ def _reading(result: dict[str, Any]) -> str:
     itself = taus(result, rankers[0][1], "cer", ids)
     best = max(
         (max(taus(result, scores, m, ids).values()), name, m)
-        for name, scores in rankers[1:]
+        for name, scores in rankers
+        if name.startswith("supernet")
         for m in ("wer", "cer")
     )
     depth = {sp["arch_id"]: _depth(sp["summary"]) for sp in result["specs"]}
