@@ -94,12 +94,7 @@ class Supernet(nn.Module):
     ) -> Tensor:
         """Training loss of subnet ``spec`` on a batch (moved to the shared weights' device),
         computed on the shared weights."""
-        model = self.subnet(spec)
-        tensors = self.weights.tensors_for(model)
-        device = self.device
-        inputs = tuple(t.to(device) for t in (wave, wave_lens, targets, target_lens))
-        loss: Tensor = functional_call(model, tensors, inputs)
-        return loss
+        return self.outputs(spec, wave, wave_lens, targets, target_lens)[0]
 
     def outputs(
         self,
