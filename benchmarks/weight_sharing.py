@@ -47,7 +47,7 @@ from speechnas.evaluate.runner import evaluate_model
 from speechnas.hardware.measure import threads
 from speechnas.reports import markdown_table, update_section
 from speechnas.supernet import SupernetSpace
-from speechnas.supernet.scoring import SubnetScorer
+from speechnas.supernet.scoring import ByDepth, SubnetScorer
 from speechnas.supernet.train import SupernetTrainConfig, load_supernet, train_supernet
 from speechnas.synth import synthesize_corpus
 from speechnas.train import load_model, train
@@ -98,6 +98,44 @@ def supernet(paths: dict[str, Path], minutes: float) -> Path:
     )
     log.info("training the supernet for %.0f min", minutes)
     return train_supernet(config)
+
+
+def depth_supernets(paths: dict[str, Path], minutes: float) -> dict[int, Path]:
+    """One supernet per depth of the space, ``minutes`` shared equally (``split_depth``)."""
+    full = space()
+    depths = range(full.min_layers, full.max_layers + 1)
+    settings = demo_search_config(DemoSettings(), paths, OUT).train
+    out = {}
+    for depth in depths:
+        path = OUT / "supernet-by-depth" / f"depth{depth}" / "supernet.pt"
+        if not path.is_file():
+            log.info("training the depth-%d supernet for %.1f min", depth, minutes / len(depths))
+            train_supernet(
+                SupernetTrainConfig(
+                    train_manifest=str(paths["train"]),
+                    space=full.at_depth(depth),
+                    settings=dataclasses.replace(settings, threads=THREADS),
+                    out_dir=str(path.parent),
+                    max_minutes=minutes / len(depths),
+                    seed=0,
+                )
+            )
+        out[depth] = path
+    return out
+
+
+def by_depth_scores(
+    nets: dict[int, Path], specs: list[ArchSpec], of: SupernetSpace, dev: Path
+) -> list[dict[str, float]]:
+    """Dev scores of ``specs`` (subnets of ``of``) on the supernets by depth."""
+    scorers = {}
+    full = space()
+    with threads(THREADS):
+        for depth, path in nets.items():
+            net, tokenizer, _ = load_supernet(path)
+            scorers[depth] = SubnetScorer(net, tokenizer, read_manifest(dev))
+        scorer = ByDepth(full, scorers)
+        return [scorer(full.spec(of.choices(spec))) for spec in specs]
 
 
 def throughput(net_path: Path, dev: Path, evals: int) -> list[dict[str, Any]]:
@@ -187,13 +225,19 @@ def standalone(
 
 
 def ranking(
-    net_path: Path, paths: dict[str, Path], count: int, epochs: int, more: int
+    net_path: Path,
+    paths: dict[str, Path],
+    count: int,
+    epochs: int,
+    more: int,
+    depth_nets: dict[int, Path] | None = None,
 ) -> list[dict[str, Any]]:
     net, tokenizer, _ = load_supernet(net_path)
     specs = ranking_specs(net.space, count)
     with threads(THREADS):
         scorer = SubnetScorer(net, tokenizer, read_manifest(paths["dev"]))
         inherited = [scorer(spec) for spec in specs]
+    split = by_depth_scores(depth_nets, specs, net.space, paths["dev"]) if depth_nets else None
     rows = []
     for i, (spec, inh) in enumerate(zip(specs, inherited, strict=True)):
         log.info("standalone %d/%d: %s", i + 1, len(specs), spec.summary())
@@ -213,6 +257,8 @@ def ranking(
                 "train_seconds": alone["train_seconds"],
             }
         )
+        if split is not None:
+            rows[-1].update({"split_wer": split[i]["wer"], "split_cer": split[i]["cer"]})
         if longer is not None:
             rows[-1].update(
                 {
@@ -224,14 +270,20 @@ def ranking(
     return rows
 
 
-def tau(rows: list[dict[str, Any]], metric: str, reference: str = "standalone") -> float:
-    """Kendall tau of the inherited scores against ``reference`` (``standalone``, or
-    ``longer``: after the extra epochs), or between the two references (``between``)."""
+def tau(
+    rows: list[dict[str, Any]],
+    metric: str,
+    reference: str = "standalone",
+    ranker: str = "inherited",
+) -> float:
+    """Kendall tau of the ``ranker``'s scores (``inherited``, or ``split``: the supernets by
+    depth) against ``reference`` (``standalone``, or ``longer``: after the extra epochs), or
+    between the two references (``between``)."""
     if reference == "between":
         a = [r[f"standalone_{metric}"] for r in rows]
         b = [r[f"longer_{metric}"] for r in rows]
     else:
-        a = [r[f"inherited_{metric}"] for r in rows]
+        a = [r[f"{ranker}_{metric}"] for r in rows]
         b = [r[f"{reference}_{metric}"] for r in rows]
     return float(kendalltau(a, b).statistic)
 
@@ -291,7 +343,20 @@ def _ranking_line(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"{n} epochs: WER {tau(rows, 'wer', 'between'):.3f}, CER "
             f"{tau(rows, 'cer', 'between'):.3f}"
         )
-    return line + "."
+    line += "."
+    if "split_wer" in rows[0]:
+        refs = ["standalone"] + (["longer"] if "longer_wer" in rows[0] else [])
+        line += (
+            f" **One supernet per depth** ({info['split_minutes']:g} min shared by the "
+            "depths, the same settings; `split_depth`): "
+            + "; ".join(
+                f"after {e if r == 'standalone' else e + info['more_epochs']} epochs, WER "
+                f"{tau(rows, 'wer', r, 'split'):.3f}, CER {tau(rows, 'cer', r, 'split'):.3f}"
+                for r in refs
+            )
+            + "."
+        )
+    return line
 
 
 def _ranking_table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
@@ -383,6 +448,7 @@ def section(result: dict[str, Any]) -> str:
         "Reproduce: `.venv/bin/python benchmarks/weight_sharing.py "
         f"--supernet-minutes {round(info['supernet_minutes']):g} --archs {len(rows)} "
         f"--epochs {info['epochs']} --more-epochs {info.get('more_epochs', 0)} "
+        f"--split-minutes {info.get('split_minutes', 0):g} "
         f"--evals {speed[0]['evaluations']}`",
     ]
     return "\n".join(lines)
@@ -400,6 +466,12 @@ def main() -> None:
         help="then train each stand-alone model this many epochs more (a second reference)",
     )
     parser.add_argument("--evals", type=int, default=200)
+    parser.add_argument(
+        "--split-minutes",
+        type=float,
+        default=0.0,
+        help="also train one supernet per depth, sharing these minutes (0: not)",
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -410,7 +482,8 @@ def main() -> None:
         paths = manifests()
         net_path = supernet(paths, args.supernet_minutes)
         speed = throughput(net_path, dev_subset(paths["dev"]), args.evals)
-        rows = ranking(net_path, paths, args.archs, args.epochs, args.more_epochs)
+        depth_nets = depth_supernets(paths, args.split_minutes) if args.split_minutes else None
+        rows = ranking(net_path, paths, args.archs, args.epochs, args.more_epochs, depth_nets)
         saved = torch.load(net_path, weights_only=False, map_location="cpu")
         s = space()
         result = {
@@ -426,6 +499,7 @@ def main() -> None:
                 "supernet_steps": saved["steps"],
                 "epochs": args.epochs,
                 "more_epochs": args.more_epochs,
+                "split_minutes": args.split_minutes,
                 "dev_utts": len(read_manifest(paths["dev"])),
                 "train_utts": len(read_manifest(paths["train"])),
             },

@@ -100,6 +100,26 @@ def test_a_resumed_supernet_search_continues_as_the_uninterrupted_one(tmp_path: 
     assert got == expected
 
 
+def test_split_depth_trains_one_supernet_per_depth_on_a_share_of_the_budget(
+    tmp_path: Path,
+) -> None:
+    config = _supernet(tmp_path, 5, split_depth=True, train_steps=6, search="random")
+    summary = run_search(config, progress=False)
+    assert summary.complete == 5
+    for depth in (1, 2, 3):
+        saved = torch.load(
+            config.run_dir / "supernet" / f"depth{depth}" / "supernet.pt", weights_only=False
+        )
+        assert saved["steps"] == 2 and saved["space"]["min_layers"] == depth
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    assert all(
+        t.user_attrs["fidelity"].startswith("supernets-by-depth:2+2+2steps@dev")
+        for t in study.trials
+    )
+    depths = {len(r.spec.kept_layers) for r in _records(config) if r.spec is not None}
+    assert len(depths) >= 2
+
+
 def test_supernet_constraints_prune_subnets_before_scoring(tmp_path: Path) -> None:
     config = _supernet(tmp_path, 3, search="random")
     config = _config(

@@ -11,7 +11,7 @@ import pytest
 from speechnas.data.dataset import SpeechDataset
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.supernet import Supernet
-from speechnas.supernet.scoring import SubnetScorer
+from speechnas.supernet.scoring import ByDepth, SubnetScorer
 from speechnas.supernet.supernet import recalibrate
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.supernet import tiny_supernet_space
@@ -54,3 +54,29 @@ def test_a_spec_outside_the_space_is_refused(tmp_path: Path) -> None:
     scorer = SubnetScorer(Supernet(space, tokenizer.vocab_size), tokenizer, utts)
     with pytest.raises(ValueError, match="not a subnet"):
         scorer(tiny_supernet_space(widths=(48,), heads=(2,)).largest())
+
+
+def test_by_depth_scores_each_subnet_on_its_depths_supernet(tmp_path: Path) -> None:
+    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
+    tokenizer = build_tokenizer("char", [normalize(u.text, u.language) for u in utts])
+    space = tiny_supernet_space()  # 1-3 layers
+    scorers = {
+        d: SubnetScorer(Supernet(space.at_depth(d), tokenizer.vocab_size, seed=d), tokenizer, utts)
+        for d in (1, 2, 3)
+    }
+    by_depth = ByDepth(space, scorers)
+    assert by_depth.utterances == 3
+    rng = np.random.default_rng(0)
+    drawn = [space.largest(), space.smallest()] + [space.sample(rng) for _ in range(4)]
+    for spec in drawn:
+        layers = space.choices(spec)
+        scorer = scorers[len(layers)]
+        assert by_depth(spec) == scorer(scorer.net.space.spec(layers)), spec.summary()
+    with pytest.raises(ValueError, match="not a subnet"):
+        by_depth(tiny_supernet_space(widths=(48,), heads=(2,)).largest())
+    with pytest.raises(ValueError, match="no supernet of depth 2"):
+        ByDepth(space, {1: scorers[1], 3: scorers[3]})
+    with pytest.raises(ValueError, match="no supernet of depth 1"):
+        ByDepth(space, {1: scorers[2], 2: scorers[2], 3: scorers[3]})
+    with pytest.raises(ValueError, match="depth 4"):
+        space.at_depth(4)

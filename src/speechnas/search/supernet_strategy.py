@@ -7,6 +7,9 @@ The run, inside :func:`~speechnas.search.runner.run_search`:
    :meth:`SupernetSpace.from_speech_space`) becomes a supernet, trained with the sandwich rule
    on the training manifest for ``train_minutes`` (or ``train_steps``) and saved in
    ``<run>/supernet/supernet.pt``; a resumed search loads it.
+   With ``split_depth: true`` there is one supernet per depth instead, each trained on an
+   equal share of the budget in ``<run>/supernet/depth<d>/`` and scoring the subnets of its
+   depth (:class:`~speechnas.supernet.scoring.ByDepth`): nothing is shared across depths.
 2. Subnets are drawn at random or by regularised evolution (``search``), checked cheaply like
    any trial (predicted latency and memory first, then the constraints on measured cost), and
    scored on the trials' dev set (``fidelity.dev_utterances``) with inherited weights
@@ -41,7 +44,7 @@ from speechnas.search.fidelity import dev_manifest
 from speechnas.search.store import SearchStore
 from speechnas.search.strategies._base import distributions, indices_to_params
 from speechnas.space import SpaceEncoding
-from speechnas.supernet.scoring import SubnetScorer
+from speechnas.supernet.scoring import ByDepth, SubnetScorer
 from speechnas.supernet.search import SUBNET_STRATEGIES, search_subnets
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.train import (
@@ -71,8 +74,9 @@ def supernet_space(config: SearchConfig) -> SupernetSpace:
         raise UserError(f"strategy supernet: {e}") from None
 
 
-def _trained_supernet(config: SearchConfig, space: SupernetSpace) -> Path:
-    path = config.run_dir / "supernet" / "supernet.pt"
+def _trained_supernet(config: SearchConfig, space: SupernetSpace, share: float, out: Path) -> Path:
+    """``out/supernet.pt`` over ``space``, trained on ``share`` of the budget unless there."""
+    path = out / "supernet.pt"
     if path.is_file():
         log.info("supernet: using %s", path)
         return path
@@ -81,13 +85,15 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace) -> Path:
     minutes = options.get("train_minutes")
     if steps is None and minutes is None:
         minutes = DEFAULT_TRAIN_MINUTES
+    steps = None if steps is None else max(1, round(share * int(steps)))
+    minutes = None if minutes is None else share * float(minutes)
     log.info("supernet: training (%s)", f"{steps} steps" if steps else f"{minutes:g} min")
     return train_supernet(
         SupernetTrainConfig(
             train_manifest=config.data.train_manifest,
             space=space,
             settings=config.train,
-            out_dir=str(path.parent),
+            out_dir=str(out),
             max_steps=steps,
             max_minutes=minutes,
             random_subnets=int(options.get("random_subnets", 2)),
@@ -95,6 +101,37 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace) -> Path:
             seed=config.seed,
         )
     )
+
+
+def _scorer(config: SearchConfig, space: SupernetSpace) -> tuple[SubnetScorer | ByDepth, str]:
+    """The trained supernet(s) of ``space`` scoring on the trials' dev set, and the fidelity
+    they give (``split_depth``: one supernet per depth, the budget shared equally)."""
+    device = training_device(config.train.device, "train.device")
+    split = bool(config.strategy_options.get("split_depth", False))
+    depths = range(space.min_layers, space.max_layers + 1)
+    parts = {d: space.at_depth(d) for d in depths} if split else {0: space}
+    dev = read_manifest(dev_manifest(config))
+    scorers, steps = {}, []
+    for depth, part in parts.items():
+        out = config.run_dir / "supernet" / (f"depth{depth}" if split else "")
+        path = _trained_supernet(config, part, 1.0 / len(parts), out)
+        net, tokenizer, saved = load_supernet(path)
+        if net.space != part:
+            raise UserError(f"{path} is a supernet of another space; move it away to retrain")
+        calibration = []
+        if space.base.layers[0].norm == "batchnorm":
+            calibration = calibration_batches(
+                config.data.train_manifest,
+                tokenizer,
+                int(config.strategy_options.get("calibration_batches", 4)),
+                config.train,
+                seed=config.seed,
+            )
+        scorers[depth] = SubnetScorer(net.to(device), tokenizer, dev, calibration=calibration)
+        steps.append(str(saved["steps"]))
+    scorer = ByDepth(space, scorers) if split else scorers[0]
+    kind = "supernets-by-depth" if split else "supernet"
+    return scorer, f"{kind}:{'+'.join(steps)}steps@dev{scorer.utterances}"
 
 
 class _Recorder:
@@ -170,23 +207,7 @@ def run_supernet_search(
             f"strategy_options.search={strategy!r}; expected one of {list(SUBNET_STRATEGIES)}"
         )
     space = supernet_space(config)
-    path = _trained_supernet(config, space)
-    net, tokenizer, saved = load_supernet(path)
-    if net.space != space:
-        raise UserError(f"{path} is a supernet of another space; move it away to retrain")
-    net.to(training_device(config.train.device, "train.device"))
-    dev = dev_manifest(config)
-    calibration = []
-    if space.base.layers[0].norm == "batchnorm":
-        calibration = calibration_batches(
-            config.data.train_manifest,
-            tokenizer,
-            int(options.get("calibration_batches", 4)),
-            config.train,
-            seed=config.seed,
-        )
-    scorer = SubnetScorer(net, tokenizer, read_manifest(dev), calibration=calibration)
-    fidelity = f"supernet:{saved['steps']}steps@dev{scorer.utterances}"
+    scorer, fidelity = _scorer(config, space)
     recorder = _Recorder(config, store, fidelity)
     pending: dict[str, dict[str, float]] = {}
 

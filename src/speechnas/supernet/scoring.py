@@ -26,10 +26,11 @@ from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
 from speechnas.evaluate.wer import error_rates
+from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet, recalibrate
 from speechnas.text import Tokenizer
 
-__all__ = ["SubnetScorer"]
+__all__ = ["ByDepth", "SubnetScorer"]
 
 
 @dataclass(frozen=True)
@@ -118,3 +119,41 @@ class SubnetScorer:
                 refs.extend(b.references)
         rates = error_rates(refs, hyps, self.language)
         return {"wer": rates.wer, "cer": rates.cer}
+
+
+class ByDepth:
+    """Scores subnets of ``space`` with one :class:`SubnetScorer` per depth, each over a
+    supernet of :meth:`SupernetSpace.at_depth` (few-shot weight sharing split by depth).
+
+    A single supernet ranks subnets of one depth much better than subnets of different depths:
+    its shared weights favour the deeper ones (BENCHMARKS.md, "Weight sharing against longer
+    stand-alone training"). Separate supernets per depth share nothing across depths.
+
+    Raises:
+        ValueError: a depth of ``space`` has no scorer, or a scorer's supernet is not of that
+            depth.
+    """
+
+    def __init__(self, space: SupernetSpace, scorers: dict[int, SubnetScorer]) -> None:
+        for depth in range(space.min_layers, space.max_layers + 1):
+            scorer = scorers.get(depth)
+            if scorer is None or scorer.net.space != space.at_depth(depth):
+                raise ValueError(f"no supernet of depth {depth} of this space")
+        self.space = space
+        self.scorers = dict(scorers)
+
+    @property
+    def utterances(self) -> int:
+        return min(s.utterances for s in self.scorers.values())
+
+    def __call__(self, spec: ArchSpec) -> dict[str, float]:
+        """``{"wer": ..., "cer": ...}`` of subnet ``spec`` on its depth's supernet.
+
+        Raises:
+            ValueError: ``spec`` is not a subnet of ``space``.
+        """
+        if not self.space.contains(spec):
+            raise ValueError(f"{spec.summary()} is not a subnet of this space")
+        layers = self.space.choices(spec)
+        scorer = self.scorers[len(layers)]
+        return scorer(scorer.net.space.spec(layers))

@@ -195,6 +195,19 @@ class SupernetSpace:
         skipped = [dataclasses.replace(kept[-1], skip=True)] * (self.max_layers - len(kept))
         return dataclasses.replace(self.base, layers=tuple(kept + skipped))
 
+    def at_depth(self, depth: int) -> SupernetSpace:
+        """The part of this space that keeps exactly ``depth`` layers (one supernet per depth
+        removes weight sharing across depths; see :class:`~speechnas.supernet.scoring.ByDepth`).
+
+        Raises:
+            ValueError: ``depth`` is outside ``min_layers..max_layers``.
+        """
+        if not self.min_layers <= depth <= self.max_layers:
+            raise ValueError(
+                f"depth {depth}; this space keeps {self.min_layers}-{self.max_layers}"
+            )
+        return dataclasses.replace(self, min_layers=depth, max_layers=depth)
+
     def largest(self) -> ArchSpec:
         """Every layer at its largest choices (the ``full`` block where offered)."""
         block = next(b for b in ("full", "attention", "conv") if b in self.blocks)

@@ -119,6 +119,7 @@ STRATEGIES: dict[str, _Entry] = {
                 "train_steps",
                 "random_subnets",
                 "distill",
+                "split_depth",
                 "search",
                 "population",
                 "sample_size",
