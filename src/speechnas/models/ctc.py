@@ -193,7 +193,14 @@ class CTCHead(Head):
             Scalar loss. Utterances whose targets cannot be aligned (too short for their
             labels) contribute zero instead of infinity.
         """
-        lp = self.log_probs(enc).transpose(0, 1)  # (B, T, V) -> (T, B, V) as ctc_loss expects
+        return self.loss_of_log_probs(self.log_probs(enc), enc_lens, targets, target_lens)
+
+    def loss_of_log_probs(
+        self, log_probs: Tensor, enc_lens: Tensor, targets: Tensor, target_lens: Tensor
+    ) -> Tensor:
+        """:meth:`loss` from :meth:`log_probs`' output ``(B, T, V)`` (for a caller that needs
+        the log-probabilities too)."""
+        lp = log_probs.transpose(0, 1)  # (B, T, V) -> (T, B, V) as ctc_loss expects
         per_utt = nn.functional.ctc_loss(
             lp.float(),
             targets,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from torch.func import functional_call
 from speechnas.arch import ArchSpec
 from speechnas.device import module_device
 from speechnas.models import Norm, SpeechModel, build_model
+from speechnas.models.ctc import CTCHead
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.weights import SharedWeights, probe_specs
 
@@ -185,9 +187,10 @@ class _LossAndPosteriors(nn.Module):
         self, wave: Tensor, wave_lens: Tensor, targets: Tensor, target_lens: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         enc, frames = self.model.encode(wave, wave_lens)
-        head = self.model.head
-        loss = head.loss(enc, frames, targets, target_lens)
-        return loss, head.log_probs(enc), frames  # type: ignore[operator]
+        head = cast(CTCHead, self.model.head)  # a supernet's head is CTC
+        log_probs = head.log_probs(enc)
+        loss = head.loss_of_log_probs(log_probs, frames, targets, target_lens)
+        return loss, log_probs, frames
 
 
 def frame_kl(teacher: Tensor, student: Tensor, frames: Tensor) -> Tensor:
