@@ -81,7 +81,7 @@ def test_training_on_the_gpu_learns_and_its_checkpoint_scores_the_same_on_the_cp
         device="cuda",
     )
     result = train(config, progress=False)
-    history = [line for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    history = (tmp_path / "run" / "history.jsonl").read_text().splitlines()
     assert result.steps > 0 and len(history) == 3
     model, tokenizer, _ = load_model(result.last_checkpoint)  # weights come back on the CPU
     assert module_device(model).type == "cpu"

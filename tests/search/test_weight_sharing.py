@@ -120,6 +120,19 @@ def test_split_depth_trains_one_supernet_per_depth_on_a_share_of_the_budget(
     assert len(depths) >= 2
 
 
+def test_split_depth_with_batch_norm_recalibrates_every_depths_subnets(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        strategy="supernet",
+        n_trials=4,
+        space={**tiny_search(tmp_path)["space"], **SPACE, "norms": ["batchnorm"]},
+        strategy_options={"train_steps": 3, "split_depth": True, "calibration_batches": 2},
+    )
+    summary = run_search(config, progress=False)
+    assert summary.complete == 4
+    assert all(r.state == "COMPLETE" for r in _records(config))
+
+
 def test_supernet_constraints_prune_subnets_before_scoring(tmp_path: Path) -> None:
     config = _supernet(tmp_path, 3, search="random")
     config = _config(

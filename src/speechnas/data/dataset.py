@@ -51,12 +51,10 @@ class Batch:
     seconds: float
 
     def to(self, device: torch.device | str) -> Batch:
-        """This batch with its tensors on ``device`` (itself when they are there already)."""
-        if self.wave.device == torch.device(device):
-            return self
+        """This batch with its tensors on ``device``."""
         return dataclasses.replace(
             self,
-            wave=self.wave.to(device, non_blocking=True),
+            wave=self.wave.to(device),
             wave_lens=self.wave_lens.to(device),
             targets=self.targets.to(device),
             target_lens=self.target_lens.to(device),

@@ -34,6 +34,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from torch import Tensor
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
@@ -112,21 +113,23 @@ def _scorer(config: SearchConfig, space: SupernetSpace) -> tuple[SubnetScorer | 
     parts = {d: space.at_depth(d) for d in depths} if split else {0: space}
     dev = read_manifest(dev_manifest(config))
     scorers, steps = {}, []
+    calibration: list[tuple[Tensor, Tensor]] | None = None
     for depth, part in parts.items():
         out = config.run_dir / "supernet" / (f"depth{depth}" if split else "")
         path = _trained_supernet(config, part, 1.0 / len(parts), out)
         net, tokenizer, saved = load_supernet(path)
         if net.space != part:
             raise UserError(f"{path} is a supernet of another space; move it away to retrain")
-        calibration = []
-        if space.base.layers[0].norm == "batchnorm":
-            calibration = calibration_batches(
-                config.data.train_manifest,
-                tokenizer,
-                int(config.strategy_options.get("calibration_batches", 4)),
-                config.train,
-                seed=config.seed,
-            )
+        if calibration is None:  # the same batches for every supernet (one tokenizer)
+            calibration = []
+            if space.base.layers[0].norm == "batchnorm":
+                calibration = calibration_batches(
+                    config.data.train_manifest,
+                    tokenizer,
+                    int(config.strategy_options.get("calibration_batches", 4)),
+                    config.train,
+                    seed=config.seed,
+                )
         scorers[depth] = SubnetScorer(net.to(device), tokenizer, dev, calibration=calibration)
         steps.append(str(saved["steps"]))
     scorer = ByDepth(space, scorers) if split else scorers[0]
