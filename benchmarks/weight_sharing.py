@@ -144,18 +144,14 @@ def throughput(net_path: Path, dev: Path, evals: int) -> list[dict[str, Any]]:
         return list(json.loads(cache.read_text()))
     net, tokenizer, _ = load_supernet(net_path)
     utts = read_manifest(dev)
-    rng = np.random.default_rng(1)
-    specs: dict[str, ArchSpec] = {}
-    while len(specs) < evals:
-        spec = net.space.sample(rng)
-        specs.setdefault(spec.arch_id, spec)
+    specs = distinct_subnets(net.space, evals, seed=1)
     rows = []
     for n_threads in (1, THREADS):
         with threads(n_threads):
             start_wall, start_cpu = time.perf_counter(), time.process_time()
             scorer = SubnetScorer(net, tokenizer, utts)
             setup_wall = time.perf_counter() - start_wall
-            for spec in specs.values():
+            for spec in specs:
                 scorer(spec)
             wall = time.perf_counter() - start_wall
             cpu = time.process_time() - start_cpu
@@ -177,13 +173,23 @@ def throughput(net_path: Path, dev: Path, evals: int) -> list[dict[str, Any]]:
     return rows
 
 
-def ranking_specs(net_space: SupernetSpace, count: int) -> list[ArchSpec]:
-    rng = np.random.default_rng(2)
-    specs = {s.arch_id: s for s in (net_space.largest(), net_space.smallest())}
+def distinct_subnets(
+    net_space: SupernetSpace, count: int, *, seed: int, first: tuple[ArchSpec, ...] = ()
+) -> list[ArchSpec]:
+    """``first``, then distinct seeded random draws, ``count`` subnets in all."""
+    rng = np.random.default_rng(seed)
+    specs = {s.arch_id: s for s in first}
     while len(specs) < count:
         spec = net_space.sample(rng)
         specs.setdefault(spec.arch_id, spec)
     return list(specs.values())
+
+
+def ranking_specs(net_space: SupernetSpace, count: int) -> list[ArchSpec]:
+    """The largest, the smallest and distinct random subnets (seed 2)."""
+    return distinct_subnets(
+        net_space, count, seed=2, first=(net_space.largest(), net_space.smallest())
+    )
 
 
 def standalone(

@@ -40,7 +40,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import weight_sharing as ws  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
@@ -223,16 +222,12 @@ def inherited(
     scorer = SubnetScorer(net, tokenizer, read_manifest(CORPUS / "dev.jsonl"))
     scores = {s.arch_id: scorer(s) for s in specs}
     # Throughput on the dev subset a search scores trials on.
-    rng = np.random.default_rng(1)
-    drawn: dict[str, ArchSpec] = {}
-    while len(drawn) < evals:
-        spec = net.space.sample(rng)
-        drawn.setdefault(spec.arch_id, spec)
+    drawn = ws.distinct_subnets(net.space, evals, seed=1)
     _sync(device)
     start, cpu = time.perf_counter(), time.process_time()
     fast = SubnetScorer(net, tokenizer, read_manifest(subset))
     setup = time.perf_counter() - start
-    for spec in drawn.values():
+    for spec in drawn:
         fast(spec)
     _sync(device)
     wall = time.perf_counter() - start
@@ -312,17 +307,9 @@ def taus(
     return out
 
 
-def _cpu_supernet() -> dict[str, dict[str, float]] | None:
-    """Inherited scores of the CPU benchmark's supernet, where it has run."""
-    if not ws.RESULTS.is_file():
-        return None
-    rows = json.loads(ws.RESULTS.read_text())["ranking"]
-    return {r["arch_id"]: {"wer": r["inherited_wer"], "cer": r["inherited_cer"]} for r in rows}
-
-
 def _cpu_scores(key: str) -> dict[str, dict[str, float]] | None:
-    """Scores of the CPU benchmark's rows (``standalone``: 6 epochs alone, ``longer``: 12,
-    ``split``: the supernets by depth)."""
+    """Scores of the CPU benchmark's rows (``inherited``: its supernet, ``split``: the
+    supernets by depth, ``standalone``: 6 epochs alone, ``longer``: 12), where it has run."""
     if not ws.RESULTS.is_file():
         return None
     rows = json.loads(ws.RESULTS.read_text())["ranking"]
@@ -338,16 +325,15 @@ def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, floa
     for net in result["supernets"]:
         kind = "sandwich" if not net["distill"] else f"sandwich + distillation {net['distill']:g}"
         rankers.append((f"supernet, GPU, {kind}, {net['steps']} steps", net["scores"]))
-    cpu = _cpu_supernet()
-    if cpu is not None and set(cpu) >= set(alone):
-        rankers.append(("supernet, CPU benchmark above (sandwich)", cpu))
-    split = _cpu_scores("split")
-    if split is not None and set(split) >= set(alone):
-        rankers.append(("supernets by depth, CPU benchmark above (split_depth)", split))
-    for key, epochs in (("standalone", "6"), ("longer", "12")):
+    for key, name in (
+        ("inherited", "supernet, CPU benchmark above (sandwich)"),
+        ("split", "supernets by depth, CPU benchmark above (split_depth)"),
+        ("standalone", "stand-alone, CPU benchmark above, 6 epochs"),
+        ("longer", "stand-alone, CPU benchmark above, 12 epochs"),
+    ):
         scores = _cpu_scores(key)
         if scores is not None and set(scores) >= set(alone):
-            rankers.append((f"stand-alone, CPU benchmark above, {epochs} epochs", scores))
+            rankers.append((name, scores))
     return rankers
 
 
