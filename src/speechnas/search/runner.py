@@ -453,6 +453,10 @@ def _status(summary: SearchSummary, config: SearchConfig) -> str:
     return f"best {config.objectives[0]} {best} | front {len(summary.front)}"
 
 
+#: How often the progress bar of a supernet search re-reads the study.
+SUBNET_PROGRESS_SECONDS = 2.0
+
+
 def _done(summary: SearchSummary, config: SearchConfig) -> int:
     """Progress: scored subnets for the supernet strategy (``n_trials`` counts those), else
     finished trials."""
@@ -533,15 +537,25 @@ def run_search(
                 return summary
 
             if config.strategy == "supernet":
+                shown = time.monotonic()
+
+                def now_and_then() -> None:
+                    # Subnets take a fraction of a second each: re-reading the whole study
+                    # after every one would cost more than scoring them as it grows.
+                    nonlocal shown
+                    if time.monotonic() - shown >= SUBNET_PROGRESS_SECONDS:
+                        advance()
+                        shown = time.monotonic()
+
                 run_supernet_search(
                     config,
                     store,
                     search.check,
                     lambda metrics: _objective_values(metrics, config),
                     max_new_trials=max_new_trials,
-                    on_trial=advance,
+                    on_trial=now_and_then,
                 )
-                return summarise(store.records(), config.objectives)
+                return advance()
             new = 0
             failures_in_a_row = 0
             while summary.finished < n_trials:
