@@ -34,7 +34,7 @@ from speechnas.arch import ArchSpec, LayerSpec, layer_identity
 from speechnas.darts import DartsConfig, train_darts
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
-from speechnas.search.supernet_strategy import supernet_space
+from speechnas.search.supernet_strategy import supernet_space, training_budget
 
 __all__ = ["DartsProposal", "darts_candidates", "darts_proposals"]
 
@@ -109,10 +109,7 @@ def _run(config: SearchConfig, target: float | None, out: Path) -> ArchSpec | No
             return ArchSpec.from_dict(chosen) if chosen is not None else None
     base, candidates = darts_candidates(config)
     options = config.strategy_options
-    steps = options.get("train_steps")
-    minutes = options.get("train_minutes")
-    if steps is None and minutes is None:
-        minutes = DEFAULT_TRAIN_MINUTES
+    steps, minutes = training_budget(options, DEFAULT_TRAIN_MINUTES)
     hardware = config.hardware
     result = train_darts(
         DartsConfig(

@@ -55,7 +55,7 @@ from speechnas.supernet.train import (
     train_supernet,
 )
 
-__all__ = ["run_supernet_search", "supernet_space"]
+__all__ = ["run_supernet_search", "supernet_space", "training_budget"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,22 @@ def supernet_space(config: SearchConfig) -> SupernetSpace:
         raise UserError(f"strategy supernet: {e}") from None
 
 
+def training_budget(
+    options: dict[str, Any], default_minutes: float, share: float = 1.0
+) -> tuple[int | None, float | None]:
+    """``(steps, minutes)`` of ``share`` of the ``train_steps``/``train_minutes`` strategy
+    options (``default_minutes`` when neither is set; a share keeps at least one step)."""
+    steps, minutes = options.get("train_steps"), options.get("train_minutes")
+    if steps is None and minutes is None:
+        minutes = default_minutes
+    if share == 1.0:
+        return steps, minutes
+    return (
+        None if steps is None else max(1, round(share * int(steps))),
+        None if minutes is None else share * float(minutes),
+    )
+
+
 def _trained_supernet(config: SearchConfig, space: SupernetSpace, share: float, out: Path) -> Path:
     """``out/supernet.pt`` over ``space``, trained on ``share`` of the budget unless there."""
     path = out / "supernet.pt"
@@ -82,12 +98,7 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace, share: float, 
         log.info("supernet: using %s", path)
         return path
     options = config.strategy_options
-    steps = options.get("train_steps")
-    minutes = options.get("train_minutes")
-    if steps is None and minutes is None:
-        minutes = DEFAULT_TRAIN_MINUTES
-    steps = None if steps is None else max(1, round(share * int(steps)))
-    minutes = None if minutes is None else share * float(minutes)
+    steps, minutes = training_budget(options, DEFAULT_TRAIN_MINUTES, share)
     log.info("supernet: training (%s)", f"{steps} steps" if steps else f"{minutes:g} min")
     return train_supernet(
         SupernetTrainConfig(
