@@ -255,3 +255,56 @@ def test_alpha_waits_for_its_warm_up_steps(tmp_path: Path) -> None:
         assert flat(row["probs"]) == pytest.approx(uniform)
     assert history[2]["val_loss"] is not None
     assert flat(history[2]["probs"]) != pytest.approx(uniform)
+
+
+def test_an_interrupted_run_continues_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import speechnas.darts.train as darts_train
+
+    train = write_manifest(make_corpus(tmp_path / "train", n=6, seed=0), tmp_path / "t.jsonl")
+    val = write_manifest(make_corpus(tmp_path / "val", n=3, seed=1), tmp_path / "v.jsonl")
+    _table(tmp_path / "lut.json")
+
+    def config(out: str, **budget: int) -> DartsConfig:
+        return DartsConfig(
+            train_manifest=str(train),
+            val_manifest=str(val),
+            base=BASE,
+            candidates=CANDIDATES,
+            table=str(tmp_path / "lut.json"),
+            target_ms=345.0,
+            settings=TrainSettings(batch_seconds=4.0, warmup_steps=1, speed_perturb=(0.9, 1.1)),
+            alpha_lr=0.05,
+            alpha_warmup_steps=1,
+            out_dir=str(tmp_path / out),
+            checkpoint_minutes=0.0,  # saved after every step
+            **budget,
+        )
+
+    whole = train_darts(config("whole", max_steps=5))
+
+    calls = {"n": 0}
+    step = darts_train.darts_step
+
+    def dies_at_the_fourth(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return step(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(darts_train, "darts_step", dies_at_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        train_darts(config("parts", max_steps=5))
+    partial = tmp_path / "parts" / "darts.partial.pt"
+    assert partial.is_file()
+    assert "failed" in json.loads((tmp_path / "parts" / "darts.json").read_text())
+    monkeypatch.setattr(darts_train, "darts_step", step)
+    resumed = train_darts(config("parts", max_steps=5))
+    assert not partial.exists()
+    assert [r["step"] for r in resumed.history] == [1, 2, 3, 4, 5]
+    assert resumed.history == whole.history  # exactly: the same steps on the same batches
+    assert resumed.probs == whole.probs
+    assert resumed.spec is not None and resumed.spec == whole.spec
+    saved = json.loads((tmp_path / "parts" / "darts.json").read_text())
+    assert "failed" not in saved and len(saved["history"]) == 5

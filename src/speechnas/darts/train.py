@@ -11,7 +11,10 @@ Each step (Liu et al., 2019, first-order):
 Every step's losses, expected latency and ``softmax(alpha)`` go to the history, which is
 written with the result to ``darts.json``: the architecture extracted at ``target_ms``
 (exactly, by dynamic programming over the table's per-candidate latencies) and the
-most likely one.
+most likely one. The run so far is saved to ``darts.partial.pt`` every
+``checkpoint_minutes`` (between steps); run again with the same config (budgets aside), a
+killed run continues from there as if it had not stopped
+(:class:`~speechnas.train.partial.PartialRun`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,7 @@ import torch
 
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.model import DartsModel
-from speechnas.data.dataset import Batch, endless_batches
+from speechnas.data.dataset import Batch, BatchStream, endless_batches
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
@@ -37,11 +40,16 @@ from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train.budget import StepBudget
+from speechnas.train.partial import PartialRun, resume_key
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = ["DartsConfig", "DartsResult", "darts_step", "train_darts"]
 
 log = logging.getLogger(__name__)
+
+#: Config fields a partial run may change: the budget, where it goes, the device (DARTS
+#: runs on the CPU whatever it says).
+_RESUMABLE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
 @dataclass(frozen=True)
@@ -59,9 +67,11 @@ class DartsConfig:
         alpha_lr: Adam learning rate of ``alpha``.
         alpha_warmup_steps: steps that train only the weights before ``alpha`` starts to
             learn (so that its first gradients do not come from untrained weights).
-        max_steps, max_minutes: the budget (one of them must be set).
-        out_dir: where ``darts.json`` goes.
+        max_steps, max_minutes: the budget (one of them must be set); the minute budget
+            counts the time spent before a resume.
+        out_dir: where ``darts.json`` (and the partial run) go.
         seed: initial weights and batching.
+        checkpoint_minutes: how often the run so far is saved (0: every step).
     """
 
     train_manifest: str
@@ -78,6 +88,7 @@ class DartsConfig:
     max_minutes: float | None = None
     out_dir: str = "runs/darts"
     seed: int = 0
+    checkpoint_minutes: float = 2.0
 
     def __post_init__(self) -> None:
         StepBudget(self.max_steps, self.max_minutes)  # checks the budget
@@ -126,8 +137,12 @@ def train_darts(config: DartsConfig) -> DartsResult:
         model = DartsModel(config.base, config.candidates, tokenizer.vocab_size, table=table)
 
         def stream(
-            utts: Sequence[Any], seed: int, source: str, speeds: Sequence[float]
-        ) -> Iterator[Batch]:
+            utts: Sequence[Any],
+            seed: int,
+            source: str,
+            speeds: Sequence[float],
+            position: tuple[int, int],
+        ) -> BatchStream:
             return endless_batches(
                 utts,
                 tokenizer,
@@ -136,26 +151,46 @@ def train_darts(config: DartsConfig) -> DartsResult:
                 max_batch_size=s.max_batch_size,
                 speed_factors=speeds,
                 seed=seed,
+                position=position,
             )
 
-        train_batches = stream(train_utts, config.seed, config.train_manifest, s.speed_perturb)
-        # alpha learns on the validation audio as it is
-        val_batches = stream(val_utts, config.seed + 1, config.val_manifest, (1.0,))
         weights = torch.optim.AdamW(
             model.weight_parameters(), lr=s.lr, weight_decay=s.weight_decay
         )
         alpha = torch.optim.Adam(
             model.arch_parameters(), lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=1e-3
         )
-        budget = StepBudget(config.max_steps, config.max_minutes)
-        total = budget.total_steps
-        history: list[dict[str, Any]] = []
-        start = time.perf_counter()
-        step = 0
-        model.train()
         out = Path(config.out_dir)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "darts.json"
+        partial = PartialRun(
+            out / "darts.partial.pt",
+            resume_key(config, _RESUMABLE),
+            every_minutes=config.checkpoint_minutes,
+            what="DARTS",
+        )
+        history: list[dict[str, Any]] = []
+        step, earlier_s = 0, 0.0
+        positions: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+        resumed = partial.load()
+        if resumed is not None:
+            model.load_state_dict(resumed["model"])
+            weights.load_state_dict(resumed["weights"])
+            alpha.load_state_dict(resumed["alpha"])
+            torch.set_rng_state(resumed["torch_rng"])
+            step, earlier_s = int(resumed["step"]), float(resumed["seconds"])
+            train_at, val_at = resumed["train_position"], resumed["val_position"]
+            positions = ((int(train_at[0]), int(train_at[1])), (int(val_at[0]), int(val_at[1])))
+            history = list(resumed["history"])
+        train_batches = stream(
+            train_utts, config.seed, config.train_manifest, s.speed_perturb, positions[0]
+        )
+        # alpha learns on the validation audio as it is
+        val_batches = stream(val_utts, config.seed + 1, config.val_manifest, (1.0,), positions[1])
+        budget = StepBudget(config.max_steps, config.max_minutes)
+        total = budget.total_steps
+        start = time.perf_counter() - earlier_s
+        model.train()
 
         def record(**extra: Any) -> None:
             """Write the run so far (the history survives a failure)."""
@@ -194,6 +229,20 @@ def train_darts(config: DartsConfig) -> DartsResult:
                 )
                 if step % 20 == 0:
                     log.info("darts step %d: %s", step, losses)
+                if partial.due():
+                    partial.save(
+                        {
+                            "model": model.state_dict(),
+                            "weights": weights.state_dict(),
+                            "alpha": alpha.state_dict(),
+                            "torch_rng": torch.get_rng_state(),
+                            "step": step,
+                            "seconds": time.perf_counter() - start,
+                            "train_position": train_batches.position,
+                            "val_position": val_batches.position,
+                            "history": history,
+                        }
+                    )
         except BaseException as e:  # a NaN, an interrupt: keep what was learned
             record(failed=f"{type(e).__name__}: {e}")
             raise
@@ -211,6 +260,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
         infeasible=infeasible,
         most_likely=most_likely.to_dict(),
     )
+    partial.discard()
     probs = [p.detach().tolist() for p in model.probs()]
     return DartsResult(spec, most_likely, probs, history, path)
 

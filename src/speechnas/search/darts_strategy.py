@@ -12,8 +12,9 @@ The run, inside :func:`~speechnas.search.runner.run_search`:
    which the penalty needs), one DARTS run (:func:`~speechnas.darts.train_darts`: weights on
    the training manifest, ``alpha`` on the dev manifest, the penalty
    ``penalty * |E[latency] - target|``) for ``train_minutes`` or ``train_steps``, kept in
-   ``<run>/darts/<target>ms/darts.json``; a resumed search reuses finished runs. Without
-   targets, one run without the latency term.
+   ``<run>/darts/<target>ms/darts.json``; a resumed search reuses finished runs and continues
+   an unfinished one from its last checkpoint. Without targets, one run without the latency
+   term.
 3. Each run's architecture (the best within its target, extracted exactly by dynamic
    programming, or the most likely one) is queued as a trial of the study
    (``estimator: darts``, ``darts_target_ms``) and evaluated like any other proposal: cheap

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -36,6 +35,7 @@ from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.budget import StepBudget
+from speechnas.train.partial import PartialRun, resume_key
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = [
@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Config fields a partial run may change: the budget, where it goes, the device.
+_RESUMABLE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
 @dataclass(frozen=True)
@@ -117,11 +120,15 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     rng = np.random.default_rng(config.seed)
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    partial = out / "supernet.partial.pt"
-    key = _resume_key(config)
+    partial = PartialRun(
+        out / "supernet.partial.pt",
+        resume_key(config, _RESUMABLE),
+        every_minutes=config.checkpoint_minutes,
+        what="supernet",
+    )
     step, earlier_s, position = 0, 0.0, (0, 0)
     history: list[dict[str, float]] = []
-    resumed = _load_partial(partial, key)
+    resumed = partial.load()
 
     with torch.random.fork_rng(devices=[]), threads(settings.threads):
         torch.manual_seed(config.seed)
@@ -132,7 +139,6 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             torch.set_rng_state(resumed["torch_rng"])
             step, earlier_s = int(resumed["step"]), float(resumed["seconds"])
             position, history = tuple(resumed["position"]), list(resumed["history"])
-            log.info("supernet: resuming at step %d (%s)", step, partial)
         batches = endless_batches(
             utts,
             tokenizer,
@@ -144,22 +150,6 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             position=position,
         )
         start = time.perf_counter() - earlier_s
-        saved_at = time.perf_counter()
-
-        def checkpoint(path: Path) -> None:
-            state = {
-                "key": key,
-                "weights": net.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "rng": rng.bit_generator.state,
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-                "seconds": time.perf_counter() - start,
-                "position": batches.position,
-                "history": history,
-            }
-            torch.save(state, path.with_suffix(".tmp"))
-            path.with_suffix(".tmp").replace(path)  # a kill mid-write keeps the last one
 
         while not budget.spent(step, time.perf_counter() - start):
             batch = next(batches)
@@ -178,9 +168,19 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             history.append({"step": step, **losses})
             if step % 20 == 0:
                 log.info("supernet step %d: %s", step, losses)
-            if time.perf_counter() - saved_at >= 60.0 * config.checkpoint_minutes:
-                checkpoint(partial)
-                saved_at = time.perf_counter()
+            if partial.due():
+                partial.save(
+                    {
+                        "weights": net.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "rng": rng.bit_generator.state,
+                        "torch_rng": torch.get_rng_state(),
+                        "step": step,
+                        "seconds": time.perf_counter() - start,
+                        "position": batches.position,
+                        "history": history,
+                    }
+                )
     path = out / "supernet.pt"
     torch.save(
         {
@@ -194,33 +194,8 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
         },
         path,
     )
-    partial.unlink(missing_ok=True)
+    partial.discard()
     return path
-
-
-def _resume_key(config: SupernetTrainConfig) -> str:
-    """What a partial run must share with ``config`` to be resumed (not the budget, nor the
-    device)."""
-    fields = dataclasses.asdict(config)
-    for name in ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir"):
-        fields.pop(name)
-    fields["settings"].pop("device")
-    return json.dumps(fields, sort_keys=True, default=str)
-
-
-def _load_partial(path: Path, key: str) -> dict[str, Any] | None:
-    """The partial run at ``path`` if it was made by the same config, else ``None``."""
-    if not path.is_file():
-        return None
-    try:
-        saved = torch.load(path, weights_only=False, map_location="cpu")
-    except (OSError, RuntimeError, EOFError) as e:
-        log.warning("supernet: %s is unreadable (%s); training from the start", path, e)
-        return None
-    if saved.get("key") != key:
-        log.warning("supernet: %s is of another config; training from the start", path)
-        return None
-    return dict(saved)
 
 
 def _space_to_dict(space: SupernetSpace) -> dict[str, Any]:
