@@ -20,3 +20,11 @@ def shared_data() -> Path:
     if not (root / "README.md").exists():
         pytest.skip(f"shared speech data not found at {root} (set SPEECHNAS_DATA)")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test measures into a cache of its own, not the user's (``~/.cache/speechnas``)."""
+    monkeypatch.setenv("SPEECHNAS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

@@ -4,6 +4,7 @@ pruning, the final stage, the report and the CLI."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -471,3 +472,39 @@ def test_a_memory_table_is_checked_before_the_search_starts(tmp_path: Path) -> N
     config = search_config_from_dict({**raw, "name": "tiny-5s", "hardware": hardware})
     with pytest.raises(UserError, match="measured on 5 s of audio but latency_seconds is 1"):
         run_search(config, progress=False)
+
+
+def test_the_same_seed_and_config_give_the_same_trials_with_measured_latency(
+    tmp_path: Path,
+) -> None:
+    """Measured latency steers the sampler; read back from this machine's memo, a second run
+    in a fresh place proposes and records exactly what the first did."""
+
+    def run(out: str, **changes: Any) -> list[TrialRecord]:
+        config = search_config_from_dict(
+            tiny_search(
+                tmp_path,
+                out_root=str(tmp_path / out),
+                n_trials=5,
+                objectives=["wer", "latency_ms"],
+                strategy="tpe",
+                strategy_options={"n_startup_trials": 2},
+                **changes,
+            )
+        )
+        run_search(config, progress=False)
+        return _records(config)
+
+    first, second = run("one"), run("two")
+    assert [r.arch_id for r in second] == [r.arch_id for r in first]
+    for a, b in zip(first, second, strict=True):
+        assert b.metrics == a.metrics  # latency included
+        assert b.state == a.state
+    memo = Path(os.environ["SPEECHNAS_CACHE_DIR"]) / "latency.sqlite"  # the test's own
+    assert memo.is_file()
+
+    before = memo.stat().st_mtime_ns
+    fresh = run("three", reuse_latency=False)
+    assert memo.stat().st_mtime_ns == before  # not written to
+    assert fresh[0].arch_id == first[0].arch_id
+    assert fresh[0].metrics["latency_ms"] != first[0].metrics["latency_ms"]  # timed again

@@ -250,6 +250,10 @@ class SearchConfig:
         train: training settings of every trial.
         final: the final retraining of the front.
         latency_seconds, latency_repeats: what latency measures (audio length, repeats).
+        reuse_latency: read back this machine's earlier measurement of an architecture's
+            latency (same settings and software) instead of timing it again, so that the
+            same seed and config give the same trials (:mod:`speechnas.hardware.memo`;
+            ``$SPEECHNAS_CACHE_DIR``). ``false`` times every trial afresh.
         storage: an SQLAlchemy URL (e.g. ``postgresql://...``); default SQLite in the run.
         out_root: where runs go.
     """
@@ -272,6 +276,7 @@ class SearchConfig:
     final: FinalConfig = field(default_factory=FinalConfig)
     latency_seconds: float = 5.0
     latency_repeats: int = 5
+    reuse_latency: bool = True
     storage: str | None = None
     out_root: str = "runs"
 

@@ -44,6 +44,7 @@ from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.targets import TorchCPUTarget
@@ -282,6 +283,7 @@ class _Search:
         self.dev = dev_manifest(config)
         self.predictor = _predictor(config)
         self.memory = _memory_model(config)
+        self.latency_memo = LatencyMemo() if config.reuse_latency else None
 
     def run_trial(self) -> TrialRecord:
         study, config = self.store.study, self.config
@@ -367,6 +369,7 @@ class _Search:
             audio_seconds=config.latency_seconds,
             repeats=config.latency_repeats,
             threads=config.train.threads,
+            memo=self.latency_memo,
         )
         metrics.update(predicted)
         if config.hardware is not None and config.hardware.latency == "predicted":

@@ -32,7 +32,16 @@ SCHEMA_VERSION = 1
 
 #: Config keys that may change when a study is resumed (budgets and presentation).
 RESUMABLE_KEYS = frozenset(
-    {"n_trials", "final", "storage", "out_root", "data", "train.device", "train.threads"}
+    {
+        "n_trials",
+        "final",
+        "storage",
+        "out_root",
+        "data",
+        "train.device",
+        "train.threads",
+        "reuse_latency",
+    }
 )
 
 
