@@ -3,6 +3,7 @@ same summary and report, resumable, with clear errors for spaces they cannot cov
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from speechnas.search.final import run_final
 from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.store import TrialRecord
+from speechnas.search.supernet_strategy import split_by_depth
 from speechnas.space import SpaceEncoding
 from speechnas.testing.search import tiny_search
 
@@ -53,9 +55,10 @@ def _supernet(tmp_path: Path, n_trials: int, **options: Any) -> Any:
 
 
 def test_supernet_subnets_are_trials_of_the_study(tmp_path: Path) -> None:
-    config = _supernet(tmp_path, 6)
+    config = _supernet(tmp_path, 6, split_depth=False)
     summary = run_search(config, progress=False)
     assert (config.run_dir / "supernet" / "supernet.pt").is_file()
+    assert not (config.run_dir / "supernet" / "depth1").exists()
     records = _records(config)
     assert summary.complete == 6 and len(records) == 6
     encoding = SpaceEncoding(config.space)
@@ -100,10 +103,10 @@ def test_a_resumed_supernet_search_continues_as_the_uninterrupted_one(tmp_path: 
     assert got == expected
 
 
-def test_split_depth_trains_one_supernet_per_depth_on_a_share_of_the_budget(
+def test_by_default_one_supernet_per_depth_trains_on_a_share_of_the_budget(
     tmp_path: Path,
 ) -> None:
-    config = _supernet(tmp_path, 5, split_depth=True, train_steps=6, search="random")
+    config = _supernet(tmp_path, 5, train_steps=6, search="random")  # split_depth by default
     summary = run_search(config, progress=False)
     assert summary.complete == 5
     for depth in (1, 2, 3):
@@ -118,6 +121,7 @@ def test_split_depth_trains_one_supernet_per_depth_on_a_share_of_the_budget(
     )
     depths = {len(r.spec.kept_layers) for r in _records(config) if r.spec is not None}
     assert len(depths) >= 2
+    assert "supernets, one per depth" in write_report(config).read_text()
 
 
 def test_split_depth_with_batch_norm_recalibrates_every_depths_subnets(tmp_path: Path) -> None:
@@ -235,7 +239,12 @@ def test_a_supernet_search_over_per_layer_blocks_with_distillation(tmp_path: Pat
         strategy="supernet",
         n_trials=8,
         space={**tiny_search(tmp_path)["space"], **SPACE, "blocks": blocks},
-        strategy_options={"train_steps": 2, "search": "random", "distill": 0.5},
+        strategy_options={
+            "train_steps": 2,
+            "search": "random",
+            "distill": 0.5,
+            "split_depth": False,
+        },
     )
     run_search(config, progress=False)
     saved = torch.load(config.run_dir / "supernet" / "supernet.pt", weights_only=False)
@@ -249,3 +258,14 @@ def test_a_supernet_search_over_per_layer_blocks_with_distillation(tmp_path: Pat
         assert encoding.decode(_indices(encoding, t)).arch_id == r.arch_id
     used = {layer.block for r in records if r.spec for layer in r.spec.kept_layers}
     assert len(used) >= 2
+
+
+def test_one_supernet_per_depth_is_the_default_where_there_are_several_depths(
+    tmp_path: Path,
+) -> None:
+    assert split_by_depth(_supernet(tmp_path, 1))
+    assert not split_by_depth(_supernet(tmp_path, 1, split_depth=False))
+    one_depth = {**tiny_search(tmp_path)["space"], **SPACE, "min_layers": 2, "max_layers": 2}
+    config = _config(tmp_path, strategy="supernet", n_trials=1, space=one_depth)
+    assert not split_by_depth(config)
+    assert split_by_depth(dataclasses.replace(config, strategy_options={"split_depth": True}))

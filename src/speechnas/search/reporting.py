@@ -20,10 +20,17 @@ def _estimator(config: SearchConfig) -> str:
         f"{config.fidelity.pruner}, reduction factor {config.fidelity.reduction_factor}."
     )
     if config.strategy == "supernet":
+        from speechnas.search.supernet_strategy import split_by_depth
+
+        where = (
+            "weight-sharing supernets, one per depth (supernet/depth<d>/supernet.pt"
+            if split_by_depth(config)
+            else "a weight-sharing supernet (supernet/supernet.pt"
+        )
         return (
-            "Estimator: a weight-sharing supernet (supernet/supernet.pt in the run folder); "
-            "each trial is a subnet scored on its inherited weights, without training of "
-            "its own. The final stage retrains the best from scratch."
+            f"Estimator: {where} in the run folder); each trial is a subnet scored on its "
+            "inherited weights, without training of its own. The final stage retrains the "
+            "best from scratch."
         )
     if config.strategy == "darts":
         targets = config.strategy_options.get("targets_ms")

@@ -7,9 +7,13 @@ The run, inside :func:`~speechnas.search.runner.run_search`:
    :meth:`SupernetSpace.from_speech_space`) becomes a supernet, trained with the sandwich rule
    on the training manifest for ``train_minutes`` (or ``train_steps``) and saved in
    ``<run>/supernet/supernet.pt``; a resumed search loads it.
-   With ``split_depth: true`` there is one supernet per depth instead, each trained on an
-   equal share of the budget in ``<run>/supernet/depth<d>/`` and scoring the subnets of its
-   depth (:class:`~speechnas.supernet.scoring.ByDepth`): nothing is shared across depths.
+   By default, when the space has several depths, there is one supernet per depth instead
+   (``split_depth``, :func:`split_by_depth`), each trained on an equal share of the budget in
+   ``<run>/supernet/depth<d>/`` and scoring the subnets of its depth
+   (:class:`~speechnas.supernet.scoring.ByDepth`): nothing is shared across depths. One
+   supernet over all depths favours the deeper subnets, which ranks them much worse against
+   stand-alone training (BENCHMARKS.md, "Weight sharing"); ``split_depth: false`` asks for
+   it all the same.
 2. Subnets are drawn at random or by regularised evolution (``search``), checked cheaply like
    any trial (predicted latency and memory first, then the constraints on measured cost), and
    scored on the trials' dev set (``fidelity.dev_utterances``) with inherited weights
@@ -55,7 +59,7 @@ from speechnas.supernet.train import (
     train_supernet,
 )
 
-__all__ = ["run_supernet_search", "supernet_space", "training_budget"]
+__all__ = ["run_supernet_search", "split_by_depth", "supernet_space", "training_budget"]
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +119,20 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace, share: float, 
     )
 
 
+def split_by_depth(config: SearchConfig) -> bool:
+    """Whether the search trains one supernet per depth: ``split_depth`` if set, else
+    whenever its space has more than one depth."""
+    option = config.strategy_options.get("split_depth")
+    if option is not None:
+        return bool(option)
+    return config.space.min_layers < config.space.max_layers
+
+
 def _scorer(config: SearchConfig, space: SupernetSpace) -> tuple[SubnetScorer | ByDepth, str]:
     """The trained supernet(s) of ``space`` scoring on the trials' dev set, and the fidelity
     they give (``split_depth``: one supernet per depth, the budget shared equally)."""
     device = training_device(config.train.device, "train.device")
-    split = bool(config.strategy_options.get("split_depth", False))
+    split = split_by_depth(config)
     depths = range(space.min_layers, space.max_layers + 1)
     parts = {d: space.at_depth(d) for d in depths} if split else {0: space}
     dev = read_manifest(dev_manifest(config))
