@@ -3,7 +3,8 @@
 Runs, from the repository root (nothing else heavy meanwhile: throughput is timed):
 
     .venv/bin/python benchmarks/weight_sharing.py [--supernet-minutes 20] [--archs 20]
-        [--epochs 6] [--evals 200] [--report-only]
+        [--epochs 6] [--more-epochs 6] [--split-minutes 21] [--seeds 3] [--evals 200]
+        [--report-only]
 
 On the demo's synthetic corpus (``runs/demo/corpus``, synthesised as ``make demo`` does if
 absent), over the Conformer part of the demo's space (2-4 layers; per layer width 64/96/128,
@@ -16,7 +17,9 @@ kernel 5/11/15, 2/4 heads, FFN x2/3/4; the demo's training settings):
 3. Ranking: ``--archs`` subnets (the largest, the smallest and distinct random draws, seeded)
    scored on the whole dev set with inherited weights, and each trained from scratch for
    ``--epochs`` epochs with the same settings and scored on the same dev set; Kendall tau
-   between the two orders, on WER and on CER.
+   between the two orders, on WER and on CER. ``--more-epochs``: a second, longer reference;
+   ``--split-minutes``: also one supernet per depth; ``--seeds``: each stand-alone training
+   with that many seeds, whose agreement with one another is the reference's own noise.
 
 Every stage is cached under ``runs/benchmarks/weight_sharing/`` (a rerun continues); the
 section "Weight sharing" of BENCHMARKS.md and ``benchmarks/results/weight_sharing.json`` are
@@ -27,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import logging
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -100,23 +105,28 @@ def supernet(paths: dict[str, Path], minutes: float) -> Path:
     return train_supernet(config)
 
 
-def depth_supernets(paths: dict[str, Path], minutes: float) -> dict[int, Path]:
-    """One supernet per depth of the space, ``minutes`` shared equally (``split_depth``)."""
+def depth_supernets(
+    paths: dict[str, Path], *, minutes: float | None = None, steps: int | None = None
+) -> dict[int, Path]:
+    """One supernet per depth of the space (``split_depth``): ``minutes`` shared equally, or
+    ``steps`` each (the cosine schedule then spans them)."""
     full = space()
     depths = range(full.min_layers, full.max_layers + 1)
     settings = demo_search_config(DemoSettings(), paths, OUT).train
+    name = "supernet-by-depth" if steps is None else f"supernet-by-depth-{steps}steps"
     out = {}
     for depth in depths:
-        path = OUT / "supernet-by-depth" / f"depth{depth}" / "supernet.pt"
+        path = OUT / name / f"depth{depth}" / "supernet.pt"
         if not path.is_file():
-            log.info("training the depth-%d supernet for %.1f min", depth, minutes / len(depths))
+            log.info("training the depth-%d supernet (%s)", depth, name)
             train_supernet(
                 SupernetTrainConfig(
                     train_manifest=str(paths["train"]),
                     space=full.at_depth(depth),
                     settings=dataclasses.replace(settings, threads=THREADS),
                     out_dir=str(path.parent),
-                    max_minutes=minutes / len(depths),
+                    max_minutes=None if minutes is None else minutes / len(depths),
+                    max_steps=steps,
                     seed=0,
                 )
             )
@@ -193,24 +203,25 @@ def ranking_specs(net_space: SupernetSpace, count: int) -> list[ArchSpec]:
 
 
 def standalone(
-    spec: ArchSpec, paths: dict[str, Path], epochs: int, more: int = 0
+    spec: ArchSpec, paths: dict[str, Path], epochs: int, more: int = 0, seed: int = 0
 ) -> dict[str, Any]:
     """``spec`` trained alone for ``epochs`` epochs (``more``: then that many epochs again,
-    from those weights with a new optimiser and warm-up), scored on the whole dev set."""
-    first = OUT / "standalone" / f"{spec.arch_id}-e{epochs}"
+    from those weights with a new optimiser and warm-up), scored on the whole dev set;
+    ``seed`` seeds the initial weights and the batching."""
+    first = OUT / "standalone" / (f"{spec.arch_id}-e{epochs}" + (f"-s{seed}" if seed else ""))
     out = first if not more else first.with_name(f"{first.name}+{more}")
     cache = out / "score.json"
     if cache.is_file():
         return dict(json.loads(cache.read_text()))
     if more:
-        standalone(spec, paths, epochs)  # the first part (cached)
+        standalone(spec, paths, epochs, seed=seed)  # the first part (cached)
     settings = demo_search_config(DemoSettings(), paths, OUT).train
     config = dataclasses.replace(settings, threads=THREADS).train_config(
         train_manifest=str(paths["train"]),
         out_dir=str(out),
         arch=spec,
         max_epochs=more or epochs,
-        seed=0,
+        seed=seed,
         init_checkpoint=str(first / "last.pt") if more else None,
     )
     result = train(config, overwrite=True, progress=False)
@@ -236,14 +247,20 @@ def ranking(
     count: int,
     epochs: int,
     more: int,
-    depth_nets: dict[int, Path] | None = None,
+    split: dict[str, dict[int, Path]] | None = None,
+    seeds: int = 1,
 ) -> list[dict[str, Any]]:
+    """One row per ranked architecture: its inherited scores, those on each set of supernets
+    by depth in ``split`` (columns ``<key>_wer``, ``<key>_cer``) and the stand-alone ones."""
     net, tokenizer, _ = load_supernet(net_path)
     specs = ranking_specs(net.space, count)
     with threads(THREADS):
         scorer = SubnetScorer(net, tokenizer, read_manifest(paths["dev"]))
         inherited = [scorer(spec) for spec in specs]
-    split = by_depth_scores(depth_nets, specs, net.space, paths["dev"]) if depth_nets else None
+    by_depth = {
+        key: by_depth_scores(nets, specs, net.space, paths["dev"])
+        for key, nets in (split or {}).items()
+    }
     rows = []
     for i, (spec, inh) in enumerate(zip(specs, inherited, strict=True)):
         log.info("standalone %d/%d: %s", i + 1, len(specs), spec.summary())
@@ -263,8 +280,15 @@ def ranking(
                 "train_seconds": alone["train_seconds"],
             }
         )
-        if split is not None:
-            rows[-1].update({"split_wer": split[i]["wer"], "split_cer": split[i]["cer"]})
+        for key, scores in by_depth.items():
+            rows[-1].update({f"{key}_wer": scores[i]["wer"], f"{key}_cer": scores[i]["cer"]})
+        if seeds > 1:
+            runs = [alone] + [standalone(spec, paths, epochs, seed=s) for s in range(1, seeds)]
+            for s, run in enumerate(runs[1:], start=1):
+                rows[-1].update({f"seed{s}_wer": run["wer"], f"seed{s}_cer": run["cer"]})
+            rows[-1].update(
+                {f"seeds_{m}": sum(run[m] for run in runs) / len(runs) for m in ("wer", "cer")}
+            )
         if longer is not None:
             rows[-1].update(
                 {
@@ -282,15 +306,12 @@ def tau(
     reference: str = "standalone",
     ranker: str = "inherited",
 ) -> float:
-    """Kendall tau of the ``ranker``'s scores (``inherited``, or ``split``: the supernets by
-    depth) against ``reference`` (``standalone``, or ``longer``: after the extra epochs), or
-    between the two references (``between``)."""
-    if reference == "between":
-        a = [r[f"standalone_{metric}"] for r in rows]
-        b = [r[f"longer_{metric}"] for r in rows]
-    else:
-        a = [r[f"{ranker}_{metric}"] for r in rows]
-        b = [r[f"{reference}_{metric}"] for r in rows]
+    """Kendall tau between two columns of ``rows``: the ``ranker``'s scores (``inherited``,
+    or ``split``: the supernets by depth; or a stand-alone column) and the ``reference``'s
+    (``standalone``; ``longer``: after the extra epochs; ``seed<s>``: trained again with
+    seed ``s``; ``seeds``: the mean over the seeds)."""
+    a = [r[f"{ranker}_{metric}"] for r in rows]
+    b = [r[f"{reference}_{metric}"] for r in rows]
     return float(kendalltau(a, b).statistic)
 
 
@@ -335,6 +356,56 @@ def _layer(width: int, kernel: int, heads: int, ffn: float, block: str = "full")
     return f"w{width} k{kernel} h{heads} f{ffn:g}"
 
 
+def _rankers(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(column key, name)`` of every ranker ``rows`` hold."""
+    out = [("inherited", f"one supernet, {info['supernet_steps']} steps")]
+    if "split_wer" in rows[0]:
+        out.append(("split", f"one per depth, {info['split_minutes']:g} min shared"))
+    for steps in info.get("split_steps") or ():
+        out.append((f"split{steps}", f"one per depth, {steps} steps each"))
+    if "seed1_wer" in rows[0]:
+        out.append(("seed1", f"stand-alone, {info['epochs']} epochs, seed 1"))
+    return out
+
+
+def _references(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(column key, name)`` of every stand-alone reference ``rows`` hold."""
+    e = info["epochs"]
+    out = [("standalone", f"{e} ep")]
+    if "seed1_wer" in rows[0]:
+        out += [("seed1", f"{e} ep, seed 1"), ("seeds", f"{e} ep, mean of {_seeds(rows)} seeds")]
+    if "longer_wer" in rows[0]:
+        out.append(("longer", f"{e + info['more_epochs']} ep"))
+    return out
+
+
+def _seeds(rows: list[dict[str, Any]]) -> int:
+    """Seeds of the stand-alone training in ``rows`` (columns ``seed<s>_wer`` besides seed 0)."""
+    return 1 + sum(1 for key in rows[0] if re.fullmatch(r"seed\d+_wer", key))
+
+
+def _between_seeds(rows: list[dict[str, Any]], metric: str) -> float:
+    """Mean Kendall tau between the stand-alone orders of every two seeds."""
+    columns = ["standalone"] + [f"seed{s}" for s in range(1, _seeds(rows))]
+    pairs = list(itertools.combinations(columns, 2))
+    return sum(tau(rows, metric, a, b) for a, b in pairs) / len(pairs)
+
+
+def _tau_table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
+    """Kendall tau of every ranker against every reference, on WER and CER."""
+    references = _references(rows, info)
+    header = ["ranker", *[f"{name} {m}" for _, name in references for m in ("WER", "CER")]]
+    body = []
+    for key, name in _rankers(rows, info):
+        cells = [name]
+        for ref, _ in references:
+            for metric in ("wer", "cer"):
+                same = ref == key or (key == "seed1" and ref == "seeds")
+                cells.append("-" if same else f"{tau(rows, metric, ref, key):.3f}")
+        body.append(cells)
+    return markdown_table(header, body)
+
+
 def _ranking_line(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     e = info["epochs"]
     line = (
@@ -346,21 +417,23 @@ def _ranking_line(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         line += (
             f"; after {n} epochs, WER {tau(rows, 'wer', 'longer'):.3f}, CER "
             f"{tau(rows, 'cer', 'longer'):.3f}. Between the stand-alone scores at {e} and "
-            f"{n} epochs: WER {tau(rows, 'wer', 'between'):.3f}, CER "
-            f"{tau(rows, 'cer', 'between'):.3f}"
+            f"{n} epochs: WER {tau(rows, 'wer', 'longer', 'standalone'):.3f}, CER "
+            f"{tau(rows, 'cer', 'longer', 'standalone'):.3f}"
         )
     line += "."
-    if "split_wer" in rows[0]:
-        refs = ["standalone"] + (["longer"] if "longer_wer" in rows[0] else [])
+    if "seed1_wer" in rows[0]:
         line += (
-            f" **One supernet per depth** ({info['split_minutes']:g} min shared by the "
-            "depths, the same settings; `split_depth`): "
-            + "; ".join(
-                f"after {e if r == 'standalone' else e + info['more_epochs']} epochs, WER "
-                f"{tau(rows, 'wer', r, 'split'):.3f}, CER {tau(rows, 'cer', r, 'split'):.3f}"
-                for r in refs
-            )
-            + "."
+            f" **The reference's own noise**: the same {e}-epoch training with "
+            f"{_seeds(rows)} seeds; two seeds' orders agree to (mean over pairs) WER "
+            f"{_between_seeds(rows, 'wer'):.3f}, CER {_between_seeds(rows, 'cer'):.3f}. No "
+            "ranker can be expected to agree with one seed's order much better than another "
+            "seed does; the mean over the seeds is the steadier reference."
+        )
+    if len(_rankers(rows, info)) > 1:
+        line += (
+            " Every ranker against every reference (one supernet per depth: `split_depth`, "
+            "the same settings; with a step budget the cosine schedule spans it):\n\n"
+            + _tau_table(rows, info)
         )
     return line
 
@@ -391,6 +464,23 @@ def _ranking_table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         row.append(f"{seconds / 60:.1f} min")
         body.append(row)
     return markdown_table(header, body)
+
+
+def _flags(info: dict[str, Any], rows: list[dict[str, Any]], speed: list[dict[str, Any]]) -> str:
+    """The command-line flags that reproduce ``info``'s run."""
+    flags = [
+        f"--supernet-minutes {round(info['supernet_minutes']):g}",
+        f"--archs {len(rows)}",
+        f"--epochs {info['epochs']}",
+        f"--more-epochs {info.get('more_epochs', 0)}",
+        f"--split-minutes {info.get('split_minutes', 0):g}",
+    ]
+    if info.get("split_steps"):
+        flags.append("--split-steps " + " ".join(str(n) for n in info["split_steps"]))
+    if "seed1_wer" in rows[0]:
+        flags.append(f"--seeds {_seeds(rows)}")
+    flags.append(f"--evals {speed[0]['evaluations']}")
+    return " ".join(flags)
 
 
 def section(result: dict[str, Any]) -> str:
@@ -451,11 +541,7 @@ def section(result: dict[str, Any]) -> str:
             ],
         ),
         "",
-        "Reproduce: `.venv/bin/python benchmarks/weight_sharing.py "
-        f"--supernet-minutes {round(info['supernet_minutes']):g} --archs {len(rows)} "
-        f"--epochs {info['epochs']} --more-epochs {info.get('more_epochs', 0)} "
-        f"--split-minutes {info.get('split_minutes', 0):g} "
-        f"--evals {speed[0]['evaluations']}`",
+        f"Reproduce: `.venv/bin/python benchmarks/weight_sharing.py {_flags(info, rows, speed)}`",
     ]
     return "\n".join(lines)
 
@@ -478,6 +564,19 @@ def main() -> None:
         default=0.0,
         help="also train one supernet per depth, sharing these minutes (0: not)",
     )
+    parser.add_argument(
+        "--split-steps",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also train one supernet per depth for each of these step counts (each depth)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="train each stand-alone model with this many seeds (the reference's own noise)",
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -488,8 +587,20 @@ def main() -> None:
         paths = manifests()
         net_path = supernet(paths, args.supernet_minutes)
         speed = throughput(net_path, dev_subset(paths["dev"]), args.evals)
-        depth_nets = depth_supernets(paths, args.split_minutes) if args.split_minutes else None
-        rows = ranking(net_path, paths, args.archs, args.epochs, args.more_epochs, depth_nets)
+        split = {}
+        if args.split_minutes:
+            split["split"] = depth_supernets(paths, minutes=args.split_minutes)
+        for steps in args.split_steps:
+            split[f"split{steps}"] = depth_supernets(paths, steps=steps)
+        rows = ranking(
+            net_path,
+            paths,
+            args.archs,
+            args.epochs,
+            args.more_epochs,
+            split,
+            seeds=args.seeds,
+        )
         saved = torch.load(net_path, weights_only=False, map_location="cpu")
         s = space()
         result = {
@@ -506,6 +617,7 @@ def main() -> None:
                 "epochs": args.epochs,
                 "more_epochs": args.more_epochs,
                 "split_minutes": args.split_minutes,
+                "split_steps": args.split_steps,
                 "dev_utts": len(read_manifest(paths["dev"])),
                 "train_utts": len(read_manifest(paths["train"])),
             },

@@ -308,14 +308,22 @@ def taus(
 
 
 def _cpu_scores(key: str) -> dict[str, dict[str, float]] | None:
-    """Scores of the CPU benchmark's rows (``inherited``: its supernet, ``split``: the
-    supernets by depth, ``standalone``: 6 epochs alone, ``longer``: 12), where it has run."""
+    """Scores of the CPU benchmark's rows (``inherited``: its supernet; ``split``,
+    ``split<steps>``: supernets by depth; ``standalone``: 6 epochs alone, ``seed1``: again
+    with seed 1, ``seeds``: the mean over its seeds; ``longer``: 12), where it has run."""
     if not ws.RESULTS.is_file():
         return None
     rows = json.loads(ws.RESULTS.read_text())["ranking"]
     if f"{key}_wer" not in rows[0]:
         return None
     return {r["arch_id"]: {"wer": r[f"{key}_wer"], "cer": r[f"{key}_cer"]} for r in rows}
+
+
+def _cpu_split_steps() -> list[int]:
+    """The step budgets of the CPU benchmark's supernets by depth (``--split-steps``)."""
+    if not ws.RESULTS.is_file():
+        return []
+    return [int(n) for n in json.loads(ws.RESULTS.read_text())["info"].get("split_steps", [])]
 
 
 def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, float]]]]:
@@ -328,7 +336,13 @@ def _rankers(result: dict[str, Any]) -> list[tuple[str, dict[str, dict[str, floa
     for key, name in (
         ("inherited", "supernet, CPU benchmark above (sandwich)"),
         ("split", "supernets by depth, CPU benchmark above (split_depth)"),
+        *(
+            (f"split{n}", f"supernets by depth, CPU benchmark above, {n} steps each")
+            for n in _cpu_split_steps()
+        ),
         ("standalone", "stand-alone, CPU benchmark above, 6 epochs"),
+        ("seed1", "stand-alone, CPU benchmark above, 6 epochs, seed 1"),
+        ("seeds", "stand-alone, CPU benchmark above, 6 epochs, mean over its seeds"),
         ("longer", "stand-alone, CPU benchmark above, 12 epochs"),
     ):
         scores = _cpu_scores(key)
