@@ -43,6 +43,14 @@ def _table(path: Path | None = None) -> LatencyTable:
     return table
 
 
+def _run_files(root: Path, train: int = 6, val: int = 3) -> tuple[Path, Path, LatencyTable]:
+    """Training and validation manifests of tone-word audio, and the table, saved as
+    ``root/lut.json``."""
+    t = write_manifest(make_corpus(root / "train", n=train, seed=0), root / "t.jsonl")
+    v = write_manifest(make_corpus(root / "val", n=val, seed=1), root / "v.jsonl")
+    return t, v, _table(root / "lut.json")
+
+
 def _conformer(width: int) -> ConformerLayer:
     return ConformerLayer(
         in_width=32,
@@ -101,9 +109,7 @@ def test_gradients_reach_weights_and_alpha() -> None:
 
 
 def test_a_latency_penalty_moves_alpha_towards_cheap_layers(tmp_path: Path) -> None:
-    train = write_manifest(make_corpus(tmp_path / "train", n=8, seed=0), tmp_path / "t.jsonl")
-    val = write_manifest(make_corpus(tmp_path / "val", n=4, seed=1), tmp_path / "v.jsonl")
-    table = _table(tmp_path / "lut.json")
+    train, val, table = _run_files(tmp_path, train=8, val=4)
     model = DartsModel(BASE, CANDIDATES, vocab_size=8, table=table)
     assert model.latency_ms is not None
     # Room for one short layer: the penalty must push towards identities and short kernels.
@@ -227,9 +233,7 @@ def test_one_step_trains_weights_on_training_data_and_alpha_on_validation_data()
 
 
 def test_alpha_waits_for_its_warm_up_steps(tmp_path: Path) -> None:
-    train = write_manifest(make_corpus(tmp_path / "train", n=6, seed=0), tmp_path / "t.jsonl")
-    val = write_manifest(make_corpus(tmp_path / "val", n=3, seed=1), tmp_path / "v.jsonl")
-    _table(tmp_path / "lut.json")
+    train, val, _ = _run_files(tmp_path)
     config = DartsConfig(
         train_manifest=str(train),
         val_manifest=str(val),
@@ -262,9 +266,7 @@ def test_an_interrupted_run_continues_where_it_stopped(
 ) -> None:
     import speechnas.darts.train as darts_train
 
-    train = write_manifest(make_corpus(tmp_path / "train", n=6, seed=0), tmp_path / "t.jsonl")
-    val = write_manifest(make_corpus(tmp_path / "val", n=3, seed=1), tmp_path / "v.jsonl")
-    _table(tmp_path / "lut.json")
+    train, val, _ = _run_files(tmp_path)
 
     def config(out: str, **budget: int) -> DartsConfig:
         return DartsConfig(

@@ -171,7 +171,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
         )
         history: list[dict[str, Any]] = []
         step, earlier_s = 0, 0.0
-        positions: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+        train_at, val_at = (0, 0), (0, 0)  # (epoch, batches of it consumed) of each stream
         resumed = partial.load()
         if resumed is not None:
             model.load_state_dict(resumed["model"])
@@ -179,14 +179,13 @@ def train_darts(config: DartsConfig) -> DartsResult:
             alpha.load_state_dict(resumed["alpha"])
             torch.set_rng_state(resumed["torch_rng"])
             step, earlier_s = int(resumed["step"]), float(resumed["seconds"])
-            train_at, val_at = resumed["train_position"], resumed["val_position"]
-            positions = ((int(train_at[0]), int(train_at[1])), (int(val_at[0]), int(val_at[1])))
+            train_at, val_at = tuple(resumed["train_position"]), tuple(resumed["val_position"])
             history = list(resumed["history"])
         train_batches = stream(
-            train_utts, config.seed, config.train_manifest, s.speed_perturb, positions[0]
+            train_utts, config.seed, config.train_manifest, s.speed_perturb, train_at
         )
         # alpha learns on the validation audio as it is
-        val_batches = stream(val_utts, config.seed + 1, config.val_manifest, (1.0,), positions[1])
+        val_batches = stream(val_utts, config.seed + 1, config.val_manifest, (1.0,), val_at)
         budget = StepBudget(config.max_steps, config.max_minutes)
         total = budget.total_steps
         start = time.perf_counter() - earlier_s
