@@ -35,6 +35,7 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,17 @@ def supernet_job(distill: float, minutes: float, device: str) -> dict[str, Any]:
     }
 
 
+def standalone_dir(arch_id: str, seed: int = 0) -> Path:
+    return OUT / "standalone" / f"seed{seed}" / arch_id
+
+
 def standalone_job(
-    spec: dict[str, Any], epochs: int, minutes: float, device: str
+    spec: dict[str, Any],
+    epochs: int,
+    minutes: float | None,
+    device: str,
+    seed: int = 0,
+    eval_every: int = EVAL_EVERY,
 ) -> dict[str, Any]:
     from speechnas.train import train
 
@@ -121,15 +131,15 @@ def standalone_job(
     config = settings(device).train_config(
         train_manifest=str(CORPUS / "train.jsonl"),
         dev_manifest=str(CORPUS / "dev.jsonl"),
-        out_dir=str(OUT / "standalone" / arch.arch_id),
+        out_dir=str(standalone_dir(arch.arch_id, seed)),
         arch=arch,
         max_epochs=epochs,
         max_minutes=minutes,
-        eval_every=EVAL_EVERY,
-        seed=0,
+        eval_every=eval_every,
+        seed=seed,
     )
     result = train(config, overwrite=True, progress=False)
-    return {**standalone_row(arch), "train_seconds": result.train_seconds}
+    return {**standalone_row(arch, seed), "train_seconds": result.train_seconds}
 
 
 @functools.cache
@@ -138,15 +148,16 @@ def _vocab_size() -> int:
     return build_tokenizer("char", [t for t in texts if t]).vocab_size
 
 
-def standalone_row(arch: ArchSpec) -> dict[str, Any]:
+def standalone_row(arch: ArchSpec, seed: int = 0) -> dict[str, Any]:
     """What a stand-alone run has written so far (its dev scores by epoch)."""
-    out = OUT / "standalone" / arch.arch_id
+    out = standalone_dir(arch.arch_id, seed)
     history = []
     if (out / "history.jsonl").is_file():
         history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
     scored = [h for h in history if "dev_wer" in h]
     return {
         "arch_id": arch.arch_id,
+        "seed": seed,
         "params": build_model(arch, vocab_size=_vocab_size()).num_params(),
         "steps": history[-1]["step"] if history else 0,
         "train_seconds": history[-1]["train_seconds"] if history else 0.0,
@@ -161,49 +172,50 @@ def _init_worker() -> None:
     logging.basicConfig(level=logging.WARNING)
 
 
-def run_jobs(specs: list[ArchSpec], args: argparse.Namespace) -> tuple[list, list]:
-    """Every supernet and stand-alone training at once, one process each, until the deadline."""
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One process's work: ``fn(*args)`` returns a result row of ``kind``."""
+
+    kind: str
+    key: str
+    fn: Callable[..., dict[str, Any]]
+    args: tuple[Any, ...]
+
+
+def run_jobs(jobs: list[Job], deadline_minutes: float) -> dict[str, list[dict[str, Any]]]:
+    """Every job at once, one process each, until the deadline: the finished rows by kind
+    (a job that failed or did not finish by then is logged and left out)."""
     context = multiprocessing.get_context("spawn")
-    deadline = time.monotonic() + 60.0 * args.deadline_minutes
-    supernets, alone = [], []
+    deadline = time.monotonic() + 60.0 * deadline_minutes
+    done: dict[str, list[dict[str, Any]]] = {job.kind: [] for job in jobs}
     pool = cf.ProcessPoolExecutor(
-        max_workers=len(specs) + len(args.distill), mp_context=context, initializer=_init_worker
+        max_workers=max(1, len(jobs)), mp_context=context, initializer=_init_worker
     )
     try:
-        futures = {
-            pool.submit(supernet_job, d, args.supernet_minutes, args.device): ("supernet", d)
-            for d in args.distill
-        }
-        futures.update(
-            {
-                pool.submit(
-                    standalone_job, s.to_dict(), args.epochs, args.standalone_minutes, args.device
-                ): ("standalone", s.arch_id)
-                for s in specs
-                if args.standalone_minutes > 0
-            }
-        )
+        futures = {pool.submit(job.fn, *job.args): job for job in jobs}
         try:
             for future in cf.as_completed(futures, timeout=deadline - time.monotonic()):
-                kind, key = futures[future]
+                job = futures[future]
                 try:
                     row = future.result()
                 except Exception as e:  # noqa: BLE001 - one failed job must not lose the rest
-                    log.error("%s %s failed: %r", kind, key, e)
+                    log.error("%s %s failed: %r", job.kind, job.key, e)
                     continue
-                (supernets if kind == "supernet" else alone).append(row)
+                done[job.kind].append(row)
                 log.info(
-                    "%s %s done: %s", kind, key, {k: v for k, v in row.items() if k != "history"}
+                    "%s %s done: %s",
+                    job.kind,
+                    job.key,
+                    {k: v for k, v in row.items() if k not in ("history", "paths")},
                 )
         except cf.TimeoutError:
-            log.error(
-                "deadline: %d of %d jobs finished", len(supernets) + len(alone), len(futures)
-            )
+            finished = sum(len(rows) for rows in done.values())
+            log.error("deadline: %d of %d jobs finished", finished, len(futures))
             for process in list(pool._processes.values()):  # noqa: SLF001
                 process.kill()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return supernets, alone
+    return done
 
 
 def _sync(device: str) -> None:
@@ -248,7 +260,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     OUT.mkdir(parents=True, exist_ok=True)
     specs = ws.ranking_specs(ws.space(), args.archs)
     started = time.perf_counter()
-    supernets, finished = run_jobs(specs, args)
+    jobs = [
+        Job("supernet", f"distill {d:g}", supernet_job, (d, args.supernet_minutes, args.device))
+        for d in args.distill
+    ]
+    if args.standalone_minutes > 0:
+        jobs += [
+            Job(
+                "standalone",
+                s.arch_id,
+                standalone_job,
+                (s.to_dict(), args.epochs, args.standalone_minutes, args.device),
+            )
+            for s in specs
+        ]
+    rows = run_jobs(jobs, args.deadline_minutes)
+    supernets, finished = rows["supernet"], rows.get("standalone", [])
     trained = time.perf_counter() - started
     done = {row["arch_id"] for row in finished}
     # A run stopped by the deadline keeps what it scored before it.
