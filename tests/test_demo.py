@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import optuna
 import pytest
 
 from speechnas.cli import main
@@ -13,7 +14,9 @@ from speechnas.cli import main
     not any(shutil.which(b) for b in ("espeak-ng", "flite", "festival")),
     reason="no offline TTS engine installed (apt-get install espeak-ng flite festival)",
 )
-def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_end_to_end_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
     out = tmp_path / "demo"
     args = [
         "demo",
@@ -40,4 +43,19 @@ def test_demo_end_to_end_small(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
     # Run again: everything is found finished, nothing is trained again.
     assert main(args) == 0
+    assert json.loads((out / "results.json").read_text())["trials"] == 3
+    # A search left by a demo of other settings (an older speechnas) is kept, not reused.
+    study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search/study.db'}")
+    older = study.user_attrs["config"]
+    older["fidelity"]["dev_utterances"] += 1
+    study.set_user_attr("config", older)
+    assert main(args) == 0
+    assert "it is kept as" in caplog.text and "fidelity" in caplog.text
+    kept = out / "search-previous-1"
+    assert (
+        len(
+            optuna.load_study(study_name="search", storage=f"sqlite:///{kept / 'study.db'}").trials
+        )
+        >= 3
+    )
     assert json.loads((out / "results.json").read_text())["trials"] == 3

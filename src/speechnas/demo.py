@@ -5,18 +5,20 @@ It needs no data of the user's. The corpus is the seeded synthetic voice-assista
 is multi-objective (dev WER and measured CPU latency) over a space of small encoders, with
 multi-fidelity estimation (a ladder of data fractions and epochs, successive halving between
 rungs); the best of the front is retrained on all the training data and tested. Everything is
-resumable: run it again and it continues where it stopped.
+resumable: run it again and it continues where it stopped. A search left by a demo of other
+settings (another version of speechnas) is kept beside, as ``search-previous-N``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from speechnas.errors import ConfigError
+from speechnas.errors import ConfigError, ConfigMismatch
 from speechnas.search.config import (
     DataConfig,
     FidelityConfig,
@@ -159,6 +161,15 @@ def _markdown(summary: Any, final: list[dict[str, Any]], config: SearchConfig) -
     return "\n".join(lines) + "\n"
 
 
+def _set_aside(run_dir: Path) -> Path:
+    """Rename ``run_dir`` to the first free ``<run_dir>-previous-N``; returns the new path."""
+    for n in itertools.count(1):
+        kept = run_dir.with_name(f"{run_dir.name}-previous-{n}")
+        if not kept.exists():
+            return run_dir.rename(kept)
+    raise AssertionError("unreachable")
+
+
 def run_demo(
     out_dir: str | Path, settings: DemoSettings | None = None, *, progress: bool = True
 ) -> dict[str, Any]:
@@ -177,7 +188,19 @@ def run_demo(
     out = Path(out_dir)
     corpus = synthesize_corpus(out / "corpus", hours=settings.hours, seed=settings.seed)
     config = demo_search_config(settings, dict(corpus.manifests), out)
-    summary = run_search(config, progress=progress)
+    try:
+        summary = run_search(config, progress=progress)
+    except ConfigMismatch as e:
+        # A demo made by another version of speechnas: kept, and the demo starts afresh.
+        kept = _set_aside(config.run_dir)
+        log.warning(
+            "%s holds a demo search with other settings (%s); it is kept as %s and the "
+            "demo starts afresh",
+            config.run_dir,
+            ", ".join(e.changed),
+            kept,
+        )
+        summary = run_search(config, progress=progress)
     final = run_final(summary.front, config)
     report = write_report(config)
     payload = {

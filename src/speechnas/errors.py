@@ -6,7 +6,7 @@ file). The CLI turns it into a clear message and exit code 2; library callers ca
 
 from __future__ import annotations
 
-__all__ = ["AudioError", "ConfigError", "UserError"]
+__all__ = ["AudioError", "ConfigError", "ConfigMismatch", "UserError"]
 
 
 class UserError(Exception):
@@ -15,6 +15,14 @@ class UserError(Exception):
 
 class ConfigError(UserError):
     """A configuration file or value is invalid (unknown key, wrong type, out of range)."""
+
+
+class ConfigMismatch(UserError):
+    """A stored run was started with another config. ``changed`` names the keys that differ."""
+
+    def __init__(self, message: str, changed: list[str]) -> None:
+        super().__init__(message)
+        self.changed = changed
 
 
 class AudioError(UserError):

@@ -13,11 +13,12 @@ import pytest
 import yaml
 
 from speechnas.cli import main
-from speechnas.errors import ConfigError, UserError
+from speechnas.errors import ConfigError, ConfigMismatch, UserError
 from speechnas.search.config import (
     Constraints,
     FidelityConfig,
     Rung,
+    load_run_config,
     load_search_config,
     search_config_from_dict,
 )
@@ -221,8 +222,11 @@ def test_resuming_with_another_config_is_refused(tmp_path: Path) -> None:
     grown = search_config_from_dict(tiny_search(tmp_path, n_trials=2))
     run_search(grown, progress=False)  # a bigger budget is fine
     changed = search_config_from_dict(tiny_search(tmp_path, n_trials=2, seed=5))
-    with pytest.raises(UserError, match=r"\['seed'\]"):
+    with pytest.raises(ConfigMismatch, match=r"\['seed'\]") as refused:
         run_search(changed, progress=False)
+    assert refused.value.changed == ["seed"]
+    # The run's own config stays the one its study was started with.
+    assert load_run_config(grown.run_dir) == grown
 
 
 def test_scalarised_latency_penalty_and_select_for_target() -> None:

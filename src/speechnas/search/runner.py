@@ -510,10 +510,10 @@ def run_search(
     """
     run_dir = config.run_dir
     with _exclusive(run_dir):
+        store = open_store(config)  # refuses a study started with another config
         (run_dir / "config.yaml").write_text(
             yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8"
         )
-        store = open_store(config)
         interrupted = store.recover()
         if interrupted:
             log.warning("trial(s) %s were interrupted; they are retried", interrupted)

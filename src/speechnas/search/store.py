@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
-from speechnas.errors import UserError
+from speechnas.errors import ConfigMismatch, UserError
 
 __all__ = ["SCHEMA_VERSION", "SearchStore", "TrialRecord"]
 
@@ -163,10 +163,11 @@ class SearchStore:
         plain = _fixed_part(plain)
         changed = sorted(k for k in set(saved) | set(plain) if saved.get(k) != plain.get(k))
         if changed:
-            raise UserError(
+            raise ConfigMismatch(
                 f"study {self.name!r} in {self.url} was started with another config "
                 f"(differs in {changed}); resume it with the same config or choose another "
-                "name. Only these may change: " + ", ".join(sorted(RESUMABLE_KEYS))
+                "name. Only these may change: " + ", ".join(sorted(RESUMABLE_KEYS)),
+                changed,
             )
 
     # --- reading ---------------------------------------------------------------------------
