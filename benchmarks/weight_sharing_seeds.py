@@ -237,13 +237,44 @@ def rankers(result: dict[str, Any]) -> list[tuple[str, Scores]]:
         )
     if gpu.RESULTS.is_file():
         earlier = json.loads(gpu.RESULTS.read_text())
-        out += [(f"earlier GPU run: {n}", s) for n, s in gpu._rankers(earlier)]  # noqa: SLF001
+        out += [(_label(n), s) for n, s in gpu._rankers(earlier)]  # noqa: SLF001
     ids = {s["arch_id"] for s in result["specs"]}
-    return [(name, scores) for name, scores in out if set(scores) >= ids]
+    out = [(name, scores) for name, scores in out if set(scores) >= ids]
+    placed = [
+        (f"{name}, placed by one 6-epoch model per depth", anchored(scores, result))
+        for name, scores in out
+        if "supernets by depth" in name
+    ]
+    return out + [(name, scores) for name, scores in placed if scores is not None]
 
 
-def _renamed(name: str) -> str:
-    return name.replace("stand-alone, last scoring (itself)", "stand-alone, 22-30 epochs, lr high")
+def anchored(scores: Scores, result: dict[str, Any]) -> Scores | None:
+    """``scores`` shifted by depth so that the largest architecture of each depth scores as it
+    did trained alone for 6 epochs in the CPU section (seed 0): the supernets by depth order
+    the architectures of one depth, one short stand-alone training per depth places the
+    depths against each other. ``None`` where the CPU section has not run."""
+    alone = gpu._cpu_scores("standalone")  # noqa: SLF001
+    if alone is None:
+        return None
+    params = {r["arch_id"]: r["params"] for r in result["standalone"]}
+    depth = _depth(result)
+    out: Scores = {}
+    for d in set(depth.values()):
+        group = [i for i in depth if depth[i] == d]
+        anchor = max(group, key=lambda i: params[i])
+        shift = {m: alone[anchor][m] - scores[anchor][m] for m in METRICS}
+        out.update({i: {m: scores[i][m] + shift[m] for m in METRICS} for i in group})
+    return out
+
+
+def _label(name: str) -> str:
+    """A ranker of the GPU section (``weight_sharing_gpu.py``), named as in this one."""
+    name = name.replace(
+        "stand-alone, last scoring (itself)",
+        "stand-alone, GPU section, 22-30 epochs (stopped by time, rate still high)",
+    )
+    name = name.replace("supernet, GPU,", "supernet, GPU section,")
+    return name.replace("CPU benchmark above", "CPU section")
 
 
 def _depth(result: dict[str, Any]) -> dict[str, int]:
@@ -255,6 +286,43 @@ def ceiling(refs: dict[int, Scores], metric: str, ids: list[str]) -> tuple[float
     pairs = [tau(refs[a], refs[b], metric, ids) for a, b in itertools.combinations(refs, 2)]
     loo = [tau(refs[s], mean_scores([refs[o] for o in refs if o != s]), metric, ids) for s in refs]
     return mean(pairs), mean(loo)
+
+
+def _reading(result: dict[str, Any], refs: dict[int, Scores]) -> str:
+    """The table's point, in numbers."""
+    ids = [s["arch_id"] for s in result["specs"]]
+    reference = mean_scores(list(refs.values()))
+    pair = {m: ceiling(refs, m, ids) for m in METRICS}
+    shared = [(n, s) for n, s in rankers(result) if n.startswith("supernet")]
+    best = {m: max(shared, key=lambda r: tau(r[1], reference, m, ids)) for m in METRICS}
+    alone = [(n, s) for n, s in rankers(result) if n.startswith("stand-alone")]
+    top = max(alone, key=lambda r: tau(r[1], reference, "cer", ids))
+    depth = _depth(result)
+
+    def by_depth(scores: Scores) -> str:
+        return ", ".join(
+            f"{d} layers {100 * mean(scores[i]['cer'] for i in ids if depth[i] == d):.1f}%"
+            for d in sorted(set(depth.values()))
+        )
+
+    nets = result["supernets"]
+    inherited = (
+        "; inherited, supernets by depth, GPU: "
+        + by_depth(mean_scores([n["scores"] for n in nets]))
+        if nets
+        else ""
+    )
+    return (
+        "Reading: the reference itself stays below 0.8. One seed agrees with the mean of the "
+        f"other two to WER tau {pair['wer'][1]:.2f} and CER {pair['cer'][1]:.2f}, with one "
+        f"other seed to {pair['wer'][0]:.2f} and {pair['cer'][0]:.2f}. The best "
+        "weight-sharing ranker against the mean of the seeds: "
+        + "; ".join(
+            f"{m.upper()} {tau(best[m][1], reference, m, ids):.2f} ({best[m][0]})" for m in METRICS
+        )
+        + f". The best stand-alone ranker reaches CER {tau(top[1], reference, 'cer', ids):.2f} "
+        f"({top[0]}). Mean dev CER by depth, stand-alone: {by_depth(reference)}{inherited}."
+    )
 
 
 def plot(result: dict[str, Any], refs: dict[int, Scores]) -> None:
@@ -317,7 +385,7 @@ def section(result: dict[str, Any]) -> str:
         ]
     )
     for name, scores in rankers(result):
-        cells = [_renamed(name)]
+        cells = [name]
         cells += [f"{tau(scores, reference, m, ids):.2f}" for m in METRICS]
         for m in METRICS:
             each = [tau(scores, refs[s], m, ids) for s in refs]
@@ -327,7 +395,7 @@ def section(result: dict[str, Any]) -> str:
     depths = sorted(set(depth.values()))
     within = []
     for name, scores in rankers(result):
-        cells = [_renamed(name)]
+        cells = [name]
         for d in depths:
             group = [i for i in ids if depth[i] == d]
             cells.append(f"{tau(scores, reference, 'cer', group):.2f} ({len(group)})")
@@ -364,6 +432,8 @@ def section(result: dict[str, Any]) -> str:
         "(right) a seed against one other.",
         "",
         markdown_table(head, body),
+        "",
+        _reading(result, refs),
         "",
         "![inherited against stand-alone dev scores](benchmarks/figures/weight_sharing_seeds.png)",
         "",
