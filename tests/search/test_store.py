@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from speechnas.errors import UserError
+from speechnas.errors import ConfigMismatch, UserError
 from speechnas.search.config import TrainSettings
-from speechnas.search.store import SearchStore
+from speechnas.search.store import SCHEMA_VERSION, SearchStore
 
 OBJECTIVES = ("wer", "latency_ms")
 
@@ -43,3 +43,12 @@ def test_what_is_trained_may_not_change(tmp_path: Path) -> None:
         SearchStore(url, "s", OBJECTIVES, _config(lr=1e-4))
     with pytest.raises(UserError, match=r"differs in \['seed'\]"):
         SearchStore(url, "s", OBJECTIVES, _config() | {"seed": 1})
+
+
+def test_a_study_of_another_schema_version_is_refused_by_name(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = SearchStore(url, "s", OBJECTIVES, _config())
+    store.study.set_user_attr("schema_version", SCHEMA_VERSION + 1)
+    with pytest.raises(ConfigMismatch, match="schema version") as refused:
+        SearchStore(url, "s", OBJECTIVES, _config())
+    assert refused.value.changed == ["schema_version"]

@@ -155,9 +155,10 @@ class SearchStore:
             self.study.set_user_attr("schema_version", SCHEMA_VERSION)
             return
         if attrs.get("schema_version") != SCHEMA_VERSION:
-            raise UserError(
+            raise ConfigMismatch(
                 f"study {self.name!r} in {self.url} was written by schema version "
-                f"{attrs.get('schema_version')}, this speechnas writes {SCHEMA_VERSION}"
+                f"{attrs.get('schema_version')}, this speechnas writes {SCHEMA_VERSION}",
+                ["schema_version"],
             )
         saved = _fixed_part(attrs["config"])
         plain = _fixed_part(plain)
