@@ -78,10 +78,12 @@ def test_an_architecture_is_not_trained_twice(tmp_path: Path) -> None:
         tiny_search(tmp_path, n_trials=3, space=one, strategy="random", strategy_options={})
     )
     assert config.space.count() == 1
-    run_search(config, progress=False)
+    summary = run_search(config, progress=False)
     records = _records(config)
     assert [r.cached_from for r in records] == [None, 0, 0]
     assert records[1].metrics == records[0].metrics
+    # The front lists each architecture once (the final stage retrains it once).
+    assert [r.number for r in summary.front] == [0]
     assert sorted(p.name for p in (config.run_dir / "trials").iterdir()) == ["0000"]
 
 

@@ -144,8 +144,10 @@ def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> Search
     trained = [r.wall_seconds for r in records if r.rung >= 0 and r.cached_from is None]
     if trained:
         out.training_saved_s = out.predicted_over * sum(trained) / len(trained)
-    points = [tuple(r.values[o] for o in objectives) for r in complete]
-    out.front = sorted((complete[i] for i in pareto_front(points)), key=lambda r: r.number)
+    # A cached trial repeats its first trial's architecture and values: one of them is enough.
+    distinct = [r for r in complete if r.cached_from is None]
+    points = [tuple(r.values[o] for o in objectives) for r in distinct]
+    out.front = sorted((distinct[i] for i in pareto_front(points)), key=lambda r: r.number)
     if complete:
         out.best = min(complete, key=lambda r: (r.values[objectives[0]], r.number))
     return out
