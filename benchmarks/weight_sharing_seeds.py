@@ -219,15 +219,8 @@ def tau(a: Scores, b: Scores, metric: str, ids: list[str]) -> float:
 def rankers(result: dict[str, Any]) -> list[tuple[str, Scores]]:
     """Every ranker with scores on all 20 architectures: this run's supernets by depth (each
     seed and their mean), the GPU benchmark's and the CPU benchmark's rows."""
-    info = result["info"]
     nets = result["supernets"]
-    out = [
-        (
-            f"supernets by depth, GPU, {info['depth_steps']} steps each, seed {n['seed']}",
-            n["scores"],
-        )
-        for n in nets
-    ]
+    out = [(f"supernets by depth, GPU, {_steps(n)}, seed {n['seed']}", n["scores"]) for n in nets]
     if len(nets) > 1:
         out.append(
             (
@@ -267,6 +260,14 @@ def anchored(scores: Scores, result: dict[str, Any]) -> Scores | None:
     return out
 
 
+def _steps(net: dict[str, Any]) -> str:
+    """``800 steps each``, or each depth's where they differ (a time cap stopped one)."""
+    steps = net["steps"]
+    if len(set(steps.values())) == 1:
+        return f"{next(iter(steps.values()))} steps each"
+    return f"{'/'.join(map(str, steps.values()))} steps at depths {'/'.join(steps)}"
+
+
 def _label(name: str) -> str:
     """A ranker of the GPU section (``weight_sharing_gpu.py``), named as in this one."""
     name = name.replace(
@@ -293,10 +294,20 @@ def _reading(result: dict[str, Any], refs: dict[int, Scores]) -> str:
     ids = [s["arch_id"] for s in result["specs"]]
     reference = mean_scores(list(refs.values()))
     pair = {m: ceiling(refs, m, ids) for m in METRICS}
-    shared = [(n, s) for n, s in rankers(result) if n.startswith("supernet")]
-    best = {m: max(shared, key=lambda r: tau(r[1], reference, m, ids)) for m in METRICS}
-    alone = [(n, s) for n, s in rankers(result) if n.startswith("stand-alone")]
-    top = max(alone, key=lambda r: tau(r[1], reference, "cer", ids))
+    each = [
+        tau(refs[s], mean_scores([refs[o] for o in refs if o != s]), m, ids)
+        for s in refs
+        for m in METRICS
+    ]
+    everyone = rankers(result)
+
+    def best(rows: list[tuple[str, Scores]], metric: str) -> str:
+        name, scores = max(rows, key=lambda r: tau(r[1], reference, metric, ids))
+        return f"{metric.upper()} {tau(scores, reference, metric, ids):.2f} ({name})"
+
+    shared = [r for r in everyone if r[0].startswith("supernet") and "placed by" not in r[0]]
+    placed = [r for r in everyone if "placed by" in r[0]]
+    alone = [r for r in everyone if r[0].startswith("stand-alone")]
     depth = _depth(result)
 
     def by_depth(scores: Scores) -> str:
@@ -312,16 +323,18 @@ def _reading(result: dict[str, Any], refs: dict[int, Scores]) -> str:
         if nets
         else ""
     )
+    others = len(refs) - 1
     return (
-        "Reading: the reference itself stays below 0.8. One seed agrees with the mean of the "
-        f"other two to WER tau {pair['wer'][1]:.2f} and CER {pair['cer'][1]:.2f}, with one "
-        f"other seed to {pair['wer'][0]:.2f} and {pair['cer'][0]:.2f}. The best "
-        "weight-sharing ranker against the mean of the seeds: "
-        + "; ".join(
-            f"{m.upper()} {tau(best[m][1], reference, m, ids):.2f} ({best[m][0]})" for m in METRICS
-        )
-        + f". The best stand-alone ranker reaches CER {tau(top[1], reference, 'cer', ids):.2f} "
-        f"({top[0]}). Mean dev CER by depth, stand-alone: {by_depth(reference)}{inherited}."
+        f"Reading: at this training length the reference does not reach 0.8 against itself. "
+        f"One seed agrees with the mean of the other {others} to WER tau {pair['wer'][1]:.2f} "
+        f"and CER {pair['cer'][1]:.2f} on average ({min(each):.2f} to {max(each):.2f} over "
+        f"the seeds and both metrics), with one other seed to {pair['wer'][0]:.2f} and "
+        f"{pair['cer'][0]:.2f}. The best weight-sharing ranker against the mean of the seeds: "
+        + "; ".join(best(shared, m) for m in METRICS)
+        + ". Placed by one short stand-alone training per depth: "
+        + "; ".join(best(placed, m) for m in METRICS)
+        + f". The best stand-alone ranker: {best(alone, 'cer')}. Mean dev CER by depth, "
+        f"stand-alone: {by_depth(reference)}{inherited}."
     )
 
 
@@ -365,61 +378,55 @@ def section(result: dict[str, Any]) -> str:
         return "Fewer than two seeds of the stand-alone reference finished; nothing to report."
     ids = [s["arch_id"] for s in result["specs"]]
     reference = mean_scores(list(refs.values()))
-    steps = [r["steps"] for r in result["standalone"]]
+    steps = sorted({r["steps"] for r in result["standalone"]})
     final = {m: [100 * reference[i][m] for i in ids] for m in METRICS}
-    n = len(refs)
+    seeds = len(refs)
+    rest = {s: mean_scores([refs[o] for o in refs if o != s]) for s in refs}
     head = [
         "ranker",
-        f"mean of {n} seeds WER",
+        f"mean of {seeds} seeds WER",
         "CER",
-        "one seed WER, mean (range)",
+        f"mean of {seeds - 1} seeds WER",
+        "CER",
+        "one seed WER",
         "CER",
     ]
-    body = []
     pair = {m: ceiling(refs, m, ids) for m in METRICS}
-    body.append(
+    body = [
         [
-            "a seed of the reference against the mean of the others / against one other",
+            "the reference: one seed against the others",
+            "-",
+            "-",
             *[f"{pair[m][1]:.2f}" for m in METRICS],
             *[f"{pair[m][0]:.2f}" for m in METRICS],
         ]
-    )
+    ]
     for name, scores in rankers(result):
-        cells = [name]
-        cells += [f"{tau(scores, reference, m, ids):.2f}" for m in METRICS]
-        for m in METRICS:
-            each = [tau(scores, refs[s], m, ids) for s in refs]
-            cells.append(f"{mean(each):.2f} ({min(each):.2f} to {max(each):.2f})")
+        cells = [name, *[f"{tau(scores, reference, m, ids):.2f}" for m in METRICS]]
+        for group in (rest, refs):
+            for m in METRICS:
+                each = [tau(scores, group[s], m, ids) for s in refs]
+                cells.append(f"{mean(each):.2f} ({min(each):.2f} to {max(each):.2f})")
         body.append(cells)
     depth = _depth(result)
     depths = sorted(set(depth.values()))
     within = []
     for name, scores in rankers(result):
+        if "placed by" in name:  # one shift per depth: the same order within it
+            continue
         cells = [name]
         for d in depths:
             group = [i for i in ids if depth[i] == d]
             cells.append(f"{tau(scores, reference, 'cer', group):.2f} ({len(group)})")
         within.append(cells)
-    nets = result["supernets"]
-    net_line = "; ".join(
-        f"seed {n['seed']}: "
-        + ", ".join(
-            f"depth {d} {s} steps in {n['seconds'][d] / 60:.1f} min" for d, s in n["steps"].items()
-        )
-        + f"; {n['throughput']['per_gpu_hour']:,.0f} subnet evaluations per GPU-hour "
-        f"({n['throughput']['evaluations']} subnets on the {n['throughput']['utterances']}-"
-        "utterance dev subset, after the training)"
-        for n in nets
-    )
     lines = [
         f"Measured on an {info['gpu']} (torch {info['torch']}, CUDA {info['cuda']}, "
         f"{info['cpus']} CPU cores). The 20 architectures of the sections above, each trained "
-        f"from scratch with {n} seeds for {info['epochs']} epochs ({min(steps)}-{max(steps)} "
-        "steps), the warm-up and cosine schedule run to its end; the demo's training settings "
-        "otherwise. Dev WER/CER are those at the end. Beside them, supernets by depth "
-        f"(`split_depth`) with {info['depth_steps']} steps each and a cosine schedule over "
-        f"them: {net_line}. All {len(result['standalone']) + 3 * len(nets)} trainings ran at "
-        f"once, one process each, in {info['training_wall_s'] / 60:.1f} min. Audio: the demo "
+        f"from scratch with {seeds} seeds for {info['epochs']} epochs "
+        f"({'-'.join(str(n) for n in steps)} steps), the warm-up and cosine schedule run to its "
+        "end; the demo's training settings otherwise. Dev WER/CER are those at the end. All "
+        f"{len(result['standalone'])} trainings ran at once, one process each, in "
+        f"{info['training_wall_s'] / 60:.1f} min. {_supernet_text(result)} Audio: the demo "
         "corpus re-encoded as Opus (`weight_sharing_gpu.py --make-corpus`); the CPU rows "
         "scored on its FLAC original.",
         "",
@@ -427,9 +434,11 @@ def section(result: dict[str, Any]) -> str:
         f"{max(final['wer']):.1f}%), CER {mean(final['cer']):.1f}% ({min(final['cer']):.1f}-"
         f"{max(final['cer']):.1f}%), mean of the seeds.",
         "",
-        "**Kendall tau against the reference** (20 architectures; goal 0.8). The first row is "
-        "the reference against itself: a seed against the mean of the other seeds, and "
-        "(right) a seed against one other.",
+        "**Kendall tau against the reference** (20 architectures; goal 0.8). Columns: against "
+        f"the mean of all {seeds} seeds; against the mean of {seeds - 1}, and against one seed "
+        "(mean over the choices, range in brackets). The first row is the reference against "
+        f"itself: one seed against the mean of the other {seeds - 1}, and against one other; "
+        "a ranker in the same columns is compared on equal terms.",
         "",
         markdown_table(head, body),
         "",
@@ -437,26 +446,83 @@ def section(result: dict[str, Any]) -> str:
         "",
         "![inherited against stand-alone dev scores](benchmarks/figures/weight_sharing_seeds.png)",
         "",
-        f"**Within one depth** (CER against the mean of {n} seeds; architectures per group in "
-        "brackets):",
+        f"**Within one depth** (CER against the mean of {seeds} seeds; architectures per group "
+        "in brackets):",
         "",
         markdown_table(["ranker", *[f"{d} layers" for d in depths]], within),
         "",
-        "Reproduce, on a CUDA machine after `.venv/bin/python benchmarks/weight_sharing_gpu.py "
-        "--make-corpus` here: `python3 benchmarks/weight_sharing_seeds.py --results seeds.json "
-        f"--seeds {info['seeds']} --epochs {info['epochs']} --eval-every {info['eval_every']} "
-        f"--depth-seeds {info['depth_seeds']} --depth-steps {info['depth_steps']} "
-        f"--depth-minutes {info['depth_minutes']:g} --deadline-minutes "
-        f"{info['deadline_minutes']:g}`; back here: `.venv/bin/python "
-        "benchmarks/weight_sharing_seeds.py --report seeds.json`.",
+        _reproduce(result),
     ]
     plot(result, refs)
     return "\n".join(lines)
 
 
+def _supernet_text(result: dict[str, Any]) -> str:
+    """How the supernets by depth of this section trained."""
+    info, nets = result["info"], result["supernets"]
+    if not nets:
+        return ""
+    where = (
+        "afterwards, alone on the GPU (those trained beside the stand-alone runs, at a lower "
+        "CPU priority, had not finished by the deadline)"
+        if "supernets_info" in result
+        else "beside them"
+    )
+    done = "; ".join(
+        f"seed {net['seed']}: "
+        + ", ".join(
+            f"depth {d} {s} steps in {net['seconds'][d] / 60:.1f} min"
+            for d, s in net["steps"].items()
+        )
+        + f"; {net['throughput']['per_gpu_hour']:,.0f} subnet evaluations per GPU-hour "
+        f"({net['throughput']['evaluations']} subnets on the "
+        f"{net['throughput']['utterances']}-utterance dev subset)"
+        for net in nets
+    )
+    budget = result.get("supernets_info", info)
+    return (
+        f"Supernets by depth (`split_depth`) trained {where}: {budget['depth_steps']} steps "
+        f"each with a cosine schedule over them, at most {budget['depth_minutes']:g} min; "
+        f"{done}."
+    )
+
+
+def _reproduce(result: dict[str, Any]) -> str:
+    info = result["info"]
+    first = (
+        "python3 benchmarks/weight_sharing_seeds.py --results seeds.json "
+        f"--seeds {info['seeds']} --epochs {info['epochs']} --eval-every {info['eval_every']} "
+        f"--depth-seeds {info['depth_seeds']} --depth-steps {info['depth_steps']} "
+        f"--depth-minutes {info['depth_minutes']:g} --deadline-minutes "
+        f"{info['deadline_minutes']:g}"
+    )
+    files = "seeds.json"
+    second = ""
+    if "supernets_info" in result:
+        alone = result["supernets_info"]
+        second = (
+            ", then the supernets alone: `python3 benchmarks/weight_sharing_seeds.py "
+            f"--results supernets.json --seeds 0 --depth-seeds {alone['depth_seeds']} "
+            f"--depth-steps {alone['depth_steps']} --depth-minutes {alone['depth_minutes']:g} "
+            f"--nice 0 --deadline-minutes {alone['deadline_minutes']:g}`"
+        )
+        files = "seeds.json supernets.json"
+    return (
+        "Reproduce, on a CUDA machine after `.venv/bin/python benchmarks/weight_sharing_gpu.py "
+        f"--make-corpus` here: `{first}`{second}; back here: `.venv/bin/python "
+        f"benchmarks/weight_sharing_seeds.py --report {files}`."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--report", type=Path, metavar="RESULTS", help="write BENCHMARKS.md")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        nargs="+",
+        metavar="RESULTS",
+        help="write BENCHMARKS.md from a run's results (and, second, a supernets-only run's)",
+    )
     parser.add_argument("--results", type=Path, default=gpu.OUT / "seeds.json")
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
@@ -472,7 +538,11 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.report:
-        result = json.loads(args.report.read_text())
+        result = json.loads(args.report[0].read_text())
+        if len(args.report) > 1:  # supernets trained alone, in a second run
+            alone = json.loads(args.report[1].read_text())
+            result["supernets"] = alone["supernets"]
+            result["supernets_info"] = alone["info"]
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(result, indent=2))
         text = section(result)

@@ -44,7 +44,8 @@ def test_demo_end_to_end_small(
     # Run again: everything is found finished, nothing is trained again.
     assert main(args) == 0
     assert json.loads((out / "results.json").read_text())["trials"] == 3
-    # A search left by a demo of other settings (an older speechnas) is kept, not reused.
+    # A search left by a demo of other settings (an older speechnas) is kept, not reused,
+    # with the demo's report of it.
     study = optuna.load_study(study_name="search", storage=f"sqlite:///{out / 'search/study.db'}")
     older = study.user_attrs["config"]
     older["fidelity"]["dev_utterances"] += 1
@@ -52,6 +53,7 @@ def test_demo_end_to_end_small(
     assert main(args) == 0
     assert "it is kept as" in caplog.text and "fidelity" in caplog.text
     kept = out / "search-previous-1"
+    assert (kept / "report.md").is_file() and (kept / "results.json").is_file()
     assert (
         len(
             optuna.load_study(study_name="search", storage=f"sqlite:///{kept / 'study.db'}").trials
@@ -59,3 +61,7 @@ def test_demo_end_to_end_small(
         >= 3
     )
     assert json.loads((out / "results.json").read_text())["trials"] == 3
+    # Another corpus (--hours) is another search too: the data key alone may change on resume.
+    caplog.clear()
+    assert main([*args[:4], "0.04", *args[5:]]) == 0
+    assert "(hours)" in caplog.text and (out / "search-previous-2" / "study.db").is_file()

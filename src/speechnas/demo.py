@@ -6,7 +6,8 @@ is multi-objective (dev WER and measured CPU latency) over a space of small enco
 multi-fidelity estimation (a ladder of data fractions and epochs, successive halving between
 rungs); the best of the front is retrained on all the training data and tested. Everything is
 resumable: run it again and it continues where it stopped. A search left by a demo of other
-settings (another version of speechnas) is kept beside, as ``search-previous-N``.
+settings (another ``--seed`` or ``--hours``, or another version of speechnas) is kept beside,
+as ``search-previous-N``, and the demo starts afresh.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speechnas.errors import ConfigError, ConfigMismatch
+from speechnas.locking import exclusive
 from speechnas.search.config import (
     DataConfig,
     FidelityConfig,
@@ -28,6 +30,10 @@ from speechnas.search.config import (
     TrainSettings,
 )
 from speechnas.space import SpeechSpace
+
+if TYPE_CHECKING:
+    from speechnas.search.runner import SearchSummary
+    from speechnas.synth import SynthResult
 
 __all__ = ["DEMO_SPACE", "DemoSettings", "demo_search_config", "run_demo"]
 
@@ -161,13 +167,52 @@ def _markdown(summary: Any, final: list[dict[str, Any]], config: SearchConfig) -
     return "\n".join(lines) + "\n"
 
 
-def _set_aside(run_dir: Path) -> Path:
-    """Rename ``run_dir`` to the first free ``<run_dir>-previous-N``; returns the new path."""
+def _search(config: SearchConfig, settings: DemoSettings, progress: bool) -> SearchSummary:
+    """Run (or continue) the demo's search. A search left in its folder by a demo of other
+    settings (another ``--seed`` or ``--hours``, or another version of speechnas) cannot be
+    continued: it is kept beside, as ``search-previous-N``, and the search starts afresh."""
+    from speechnas.search.runner import run_search
+
+    out = Path(config.out_root)
+    marker = config.run_dir / "demo.json"
+    mine = {"hours": settings.hours, "seed": settings.seed}
+    changed: list[str] = []
+    if marker.is_file():
+        theirs = json.loads(marker.read_text(encoding="utf-8"))
+        changed = sorted(k for k in mine if theirs.get(k) != mine[k])
+    if not changed:
+        if not (config.run_dir / "study.db").exists():  # a new search: record its corpus
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(mine), encoding="utf-8")
+        try:
+            return run_search(config, progress=progress)
+        except ConfigMismatch as e:
+            changed = e.changed
+    kept = _set_aside(out, config.run_dir)
+    log.warning(
+        "%s holds a demo search of other settings (%s); it is kept as %s and the demo "
+        "starts afresh",
+        config.run_dir,
+        ", ".join(changed),
+        kept,
+    )
+    config.run_dir.mkdir(parents=True)
+    marker.write_text(json.dumps(mine), encoding="utf-8")
+    return run_search(config, progress=progress)
+
+
+def _set_aside(out: Path, run_dir: Path) -> Path:
+    """Rename ``run_dir`` to the first free ``<run_dir>-previous-N``, with the demo's report
+    of it (``out/results.json``, ``out/report.md``); returns the new path."""
     for n in itertools.count(1):
         kept = run_dir.with_name(f"{run_dir.name}-previous-{n}")
         if not kept.exists():
-            return run_dir.rename(kept)
-    raise AssertionError("unreachable")
+            break
+    run_dir.rename(kept)
+    for name in ("results.json", "report.md"):
+        if (out / name).is_file():
+            (out / name).rename(kept / name)
+    return kept
 
 
 def run_demo(
@@ -179,28 +224,25 @@ def run_demo(
     final model ``best.pt`` and the HTML report), ``out_dir/results.json`` and
     ``out_dir/report.md``.
     """
-    from speechnas.search.final import run_final
-    from speechnas.search.reporting import write_report
-    from speechnas.search.runner import run_search
     from speechnas.synth import synthesize_corpus
 
     settings = settings or DemoSettings()
     out = Path(out_dir)
-    corpus = synthesize_corpus(out / "corpus", hours=settings.hours, seed=settings.seed)
-    config = demo_search_config(settings, dict(corpus.manifests), out)
-    try:
-        summary = run_search(config, progress=progress)
-    except ConfigMismatch as e:
-        # A demo made by another version of speechnas: kept, and the demo starts afresh.
-        kept = _set_aside(config.run_dir)
-        log.warning(
-            "%s holds a demo search with other settings (%s); it is kept as %s and the "
-            "demo starts afresh",
-            config.run_dir,
-            ", ".join(e.changed),
-            kept,
-        )
-        summary = run_search(config, progress=progress)
+    with exclusive(out, "demo"):
+        corpus = synthesize_corpus(out / "corpus", hours=settings.hours, seed=settings.seed)
+        config = demo_search_config(settings, dict(corpus.manifests), out)
+        summary = _search(config, settings, progress)
+        return _finish(config, settings, corpus, summary)
+
+
+def _finish(
+    config: SearchConfig, settings: DemoSettings, corpus: SynthResult, summary: SearchSummary
+) -> dict[str, Any]:
+    """The final stage, the HTML report, ``results.json`` and ``report.md``."""
+    from speechnas.search.final import run_final
+    from speechnas.search.reporting import write_report
+
+    out = Path(config.out_root)
     final = run_final(summary.front, config)
     report = write_report(config)
     payload = {

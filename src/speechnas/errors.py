@@ -24,6 +24,9 @@ class ConfigMismatch(UserError):
         super().__init__(message)
         self.changed = changed
 
+    def __reduce__(self) -> tuple[type[ConfigMismatch], tuple[str, list[str]]]:
+        return type(self), (str(self), self.changed)
+
 
 class AudioError(UserError):
     """An audio file cannot be used. ``path`` names the file and ``reason`` says why.

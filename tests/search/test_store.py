@@ -4,6 +4,7 @@ runs, not what it trains."""
 from __future__ import annotations
 
 import copy
+import pickle
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -52,3 +53,6 @@ def test_a_study_of_another_schema_version_is_refused_by_name(tmp_path: Path) ->
     with pytest.raises(ConfigMismatch, match="schema version") as refused:
         SearchStore(url, "s", OBJECTIVES, _config())
     assert refused.value.changed == ["schema_version"]
+    # It crosses process boundaries (worker pools) whole.
+    again = pickle.loads(pickle.dumps(refused.value))
+    assert (str(again), again.changed) == (str(refused.value), ["schema_version"])

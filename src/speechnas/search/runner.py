@@ -17,13 +17,9 @@ nothing had happened (see :func:`~speechnas.search.strategies.proposal_index`).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import optuna
 import torch
@@ -48,6 +44,7 @@ from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.targets import TorchCPUTarget
+from speechnas.locking import exclusive
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
@@ -91,7 +88,8 @@ class SearchSummary:
         cached: trials whose architecture had been evaluated before (their copies are not
             counted again as stopped or constrained).
         failed: failed trials (interrupted ones included).
-        front: complete trials on the Pareto front of the objectives.
+        front: complete trials on the Pareto front of the objectives, one per architecture
+            (a cached repeat of an architecture is left out).
         best: the complete trial with the lowest first objective.
     """
 
@@ -151,21 +149,6 @@ def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> Search
     if complete:
         out.best = min(complete, key=lambda r: (r.values[objectives[0]], r.number))
     return out
-
-
-@contextmanager
-def _exclusive(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder's lock: one local search process per run at a time."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (run_dir / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise UserError(f"another search is running in {run_dir}") from e
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
@@ -511,7 +494,7 @@ def run_search(
         UserError: a bad config, database, data folder, or another search running here.
     """
     run_dir = config.run_dir
-    with _exclusive(run_dir):
+    with exclusive(run_dir, "search"):
         store = open_store(config)  # refuses a study started with another config
         (run_dir / "config.yaml").write_text(
             yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8"
