@@ -12,6 +12,10 @@ seeds; all at once, one process each. Then the report gives how the reference's 
 with each other and with the mean of the others (what no ranker can be expected to beat),
 and Kendall tau of every ranker against each seed and against the mean over the seeds.
 
+Beside 60 stand-alone processes on 16 CPU cores the supernets (4 subnets a step) may not
+reach their budget by the deadline; train them in a second run, alone (``--seeds 0``), and
+give both result files to ``--report`` (the section's "Reproduce" line has the commands).
+
     .venv/bin/python benchmarks/weight_sharing_gpu.py --make-corpus        # here, once
     python3 benchmarks/weight_sharing_seeds.py --results OUT.json [...]    # on the GPU
     .venv/bin/python benchmarks/weight_sharing_seeds.py --report OUT.json  # here
@@ -531,7 +535,7 @@ def main() -> None:
     parser.add_argument("--depth-seeds", type=int, default=1)
     parser.add_argument("--depth-steps", type=int, default=1000)
     parser.add_argument("--depth-minutes", type=float, default=6.0)
-    parser.add_argument("--nice", type=int, default=5, help="of the supernet processes")
+    parser.add_argument("--nice", type=int, default=0, help="of the supernet processes")
     parser.add_argument("--evals", type=int, default=300)
     parser.add_argument("--deadline-minutes", type=float, default=7.5)
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of the pipeline")
