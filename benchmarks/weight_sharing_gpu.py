@@ -126,6 +126,7 @@ def standalone_job(
     eval_every: int = EVAL_EVERY,
 ) -> dict[str, Any]:
     from speechnas.train import train
+    from speechnas.train.loop import resumable_checkpoint
 
     arch = ArchSpec.from_dict(spec)
     config = settings(device).train_config(
@@ -138,7 +139,9 @@ def standalone_job(
         eval_every=eval_every,
         seed=seed,
     )
-    result = train(config, overwrite=True, progress=False)
+    # A run of this config stopped before (a deadline, a command's time limit) continues.
+    last = resumable_checkpoint(config)
+    result = train(config, resume=last, overwrite=last is None, progress=False)
     return {**standalone_row(arch, seed), "train_seconds": result.train_seconds}
 
 

@@ -15,6 +15,10 @@ and Kendall tau of every ranker against each seed and against the mean over the 
 Beside 60 stand-alone processes on 16 CPU cores the supernets (4 subnets a step) may not
 reach their budget by the deadline; train them in a second run, alone (``--seeds 0``), and
 give both result files to ``--report`` (the section's "Reproduce" line has the commands).
+A run stopped by its deadline or a time limit loses little: run the same command again in the
+same folder and the stand-alone trainings continue from their last epoch (``last.pt``), the
+supernets from their last minute, and finished ones are kept; longer references than one
+command's time allows can be trained this way.
 
     .venv/bin/python benchmarks/weight_sharing_gpu.py --make-corpus        # here, once
     python3 benchmarks/weight_sharing_seeds.py --results OUT.json [...]    # on the GPU
@@ -62,18 +66,22 @@ def depth_supernet_job(
     from speechnas.supernet.train import SupernetTrainConfig, train_supernet
 
     os.nice(nice)  # the stand-alone reference comes first where CPUs are short
-    path = train_supernet(
-        SupernetTrainConfig(
-            train_manifest=str(gpu.CORPUS / "train.jsonl"),
-            space=ws.space().at_depth(depth),
-            settings=gpu.settings(device),
-            out_dir=str(gpu.OUT / f"supernet-by-depth-seed{seed}" / f"depth{depth}"),
-            max_steps=steps,
-            max_minutes=minutes,
-            seed=seed,
-            checkpoint_minutes=1e9,
+    out = gpu.OUT / f"supernet-by-depth-seed{seed}" / f"depth{depth}"
+    # Trained before: kept. Stopped before: continued from its last minute's partial file.
+    path = out / "supernet.pt"
+    if not path.is_file():
+        path = train_supernet(
+            SupernetTrainConfig(
+                train_manifest=str(gpu.CORPUS / "train.jsonl"),
+                space=ws.space().at_depth(depth),
+                settings=gpu.settings(device),
+                out_dir=str(out),
+                max_steps=steps,
+                max_minutes=minutes,
+                seed=seed,
+                checkpoint_minutes=1.0,
+            )
         )
-    )
     saved = torch.load(path, weights_only=False, map_location="cpu")
     return {
         "depth": depth,
