@@ -51,6 +51,7 @@ from speechnas.demo import DemoSettings, demo_search_config  # noqa: E402
 from speechnas.models import build_model  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
 from speechnas.search.config import TrainSettings  # noqa: E402
+from speechnas.supernet.scoring import ByDepth, SubnetScorer  # noqa: E402
 from speechnas.text import build_tokenizer, normalize  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -226,36 +227,48 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def inherited(
-    path: str, specs: list[ArchSpec], subset: Path, evals: int, device: str
+def throughput(
+    scorer: Callable[[Path], SubnetScorer | ByDepth],
+    drawn: list[ArchSpec],
+    subset: Path,
+    device: str,
 ) -> dict[str, Any]:
-    from speechnas.supernet.scoring import SubnetScorer
-    from speechnas.supernet.train import load_supernet
-
-    net, tokenizer, _ = load_supernet(path)
-    net.to(device)
-    scorer = SubnetScorer(net, tokenizer, read_manifest(CORPUS / "dev.jsonl"))
-    scores = {s.arch_id: scorer(s) for s in specs}
-    # Throughput on the dev subset a search scores trials on.
-    drawn = ws.distinct_subnets(net.space, evals, seed=1)
+    """How fast ``scorer(subset)`` (set up included) scores the subnets ``drawn``, on the dev
+    subset a search scores its trials on."""
     _sync(device)
     start, cpu = time.perf_counter(), time.process_time()
-    fast = SubnetScorer(net, tokenizer, read_manifest(subset))
+    fast = scorer(subset)
     setup = time.perf_counter() - start
     for spec in drawn:
         fast(spec)
     _sync(device)
     wall = time.perf_counter() - start
     return {
-        "scores": scores,
-        "throughput": {
-            "evaluations": evals,
-            "utterances": fast.utterances,
-            "setup_s": setup,
-            "wall_s": wall,
-            "cpu_s": time.process_time() - cpu,
-            "per_gpu_hour": evals * 3600.0 / wall,
-        },
+        "evaluations": len(drawn),
+        "utterances": fast.utterances,
+        "setup_s": setup,
+        "wall_s": wall,
+        "cpu_s": time.process_time() - cpu,
+        "per_gpu_hour": len(drawn) * 3600.0 / wall,
+    }
+
+
+def inherited(
+    path: str, specs: list[ArchSpec], subset: Path, evals: int, device: str
+) -> dict[str, Any]:
+    from speechnas.supernet.train import load_supernet
+
+    net, tokenizer, _ = load_supernet(path)
+    net.to(device)
+
+    def scorer(manifest: Path) -> SubnetScorer:
+        return SubnetScorer(net, tokenizer, read_manifest(manifest))
+
+    dev = scorer(CORPUS / "dev.jsonl")
+    drawn = ws.distinct_subnets(net.space, evals, seed=1)
+    return {
+        "scores": {s.arch_id: dev(s) for s in specs},
+        "throughput": throughput(scorer, drawn, subset, device),
     }
 
 
@@ -525,6 +538,29 @@ def section(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def load_results(paths: list[Path], keep: Path) -> dict[str, Any]:
+    """A run's results, with the supernets of a second, supernets-only run where one is
+    given (``supernets``; its settings as ``supernets_info``); kept as ``keep``."""
+    result: dict[str, Any] = json.loads(paths[0].read_text())
+    if len(paths) > 1:  # supernets trained alone, in a second run
+        alone = json.loads(paths[1].read_text())
+        result["supernets"] = alone["supernets"]
+        result["supernets_info"] = alone["info"]
+    keep.parent.mkdir(parents=True, exist_ok=True)
+    keep.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def run_and_save(run: Callable[[argparse.Namespace], dict[str, Any]], args: Any) -> None:
+    """``run(args)`` on the GPU, its results written to ``args.results``."""
+    if args.device != "cpu" and not torch.cuda.is_available():
+        sys.exit("no CUDA GPU: this benchmark runs on one (see its docstring)")
+    result = run(args)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2))
+    log.info("results: %s", args.results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--make-corpus", action="store_true")
@@ -552,21 +588,12 @@ def main() -> None:
         make_corpus()
         return
     if args.report:
-        result = json.loads(args.report[0].read_text())
-        if len(args.report) > 1:  # supernets trained alone, in a second run
-            result["supernets"] = json.loads(args.report[1].read_text())["supernets"]
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2))
+        result = load_results(args.report, RESULTS)
         plot(result)
         update_section(REPO / "BENCHMARKS.md", "weight_sharing_gpu", TITLE, section(result))
         print(section(result))
         return
-    if args.device != "cpu" and not torch.cuda.is_available():
-        sys.exit("no CUDA GPU: this benchmark runs on one (see its docstring)")
-    result = run(args)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2))
-    log.info("results: %s", args.results)
+    run_and_save(run, args)
 
 
 if __name__ == "__main__":

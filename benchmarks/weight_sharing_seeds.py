@@ -111,23 +111,11 @@ def by_depth(
         return ByDepth(full, {d: SubnetScorer(n, t, utts) for d, (n, t) in loaded.items()})
 
     dev = scorer(gpu.CORPUS / "dev.jsonl")
-    scores = {s.arch_id: dev(s) for s in specs}
+    subset = ws.dev_subset(gpu.CORPUS / "dev.jsonl", gpu.OUT)
     drawn = ws.distinct_subnets(full, evals, seed=1)
-    gpu._sync(device)  # noqa: SLF001
-    start = time.perf_counter()
-    fast = scorer(ws.dev_subset(gpu.CORPUS / "dev.jsonl", gpu.OUT))
-    for spec in drawn:
-        fast(spec)
-    gpu._sync(device)  # noqa: SLF001
-    wall = time.perf_counter() - start
     return {
-        "scores": scores,
-        "throughput": {
-            "evaluations": evals,
-            "utterances": fast.utterances,
-            "wall_s": wall,
-            "per_gpu_hour": evals * 3600.0 / wall,
-        },
+        "scores": {s.arch_id: dev(s) for s in specs},
+        "throughput": gpu.throughput(scorer, drawn, subset, device),
     }
 
 
@@ -294,11 +282,16 @@ def _depth(result: dict[str, Any]) -> dict[str, int]:
     return {s["arch_id"]: gpu._depth(s["summary"]) for s in result["specs"]}  # noqa: SLF001
 
 
+def the_others(refs: dict[int, Scores]) -> dict[int, Scores]:
+    """For each seed, the mean scores of the other seeds."""
+    return {s: mean_scores([refs[o] for o in refs if o != s]) for s in refs}
+
+
 def ceiling(refs: dict[int, Scores], metric: str, ids: list[str]) -> tuple[float, float]:
     """Mean tau between two seeds, and of one seed against the mean of the others."""
     pairs = [tau(refs[a], refs[b], metric, ids) for a, b in itertools.combinations(refs, 2)]
-    loo = [tau(refs[s], mean_scores([refs[o] for o in refs if o != s]), metric, ids) for s in refs]
-    return mean(pairs), mean(loo)
+    rest = the_others(refs)
+    return mean(pairs), mean(tau(refs[s], rest[s], metric, ids) for s in refs)
 
 
 def _reading(result: dict[str, Any], refs: dict[int, Scores]) -> str:
@@ -306,11 +299,8 @@ def _reading(result: dict[str, Any], refs: dict[int, Scores]) -> str:
     ids = [s["arch_id"] for s in result["specs"]]
     reference = mean_scores(list(refs.values()))
     pair = {m: ceiling(refs, m, ids) for m in METRICS}
-    each = [
-        tau(refs[s], mean_scores([refs[o] for o in refs if o != s]), m, ids)
-        for s in refs
-        for m in METRICS
-    ]
+    rest = the_others(refs)
+    each = [tau(refs[s], rest[s], m, ids) for s in refs for m in METRICS]
     everyone = rankers(result)
 
     def best(rows: list[tuple[str, Scores]], metric: str) -> str:
@@ -393,7 +383,7 @@ def section(result: dict[str, Any]) -> str:
     steps = sorted({r["steps"] for r in result["standalone"]})
     final = {m: [100 * reference[i][m] for i in ids] for m in METRICS}
     seeds = len(refs)
-    rest = {s: mean_scores([refs[o] for o in refs if o != s]) for s in refs}
+    rest = the_others(refs)
     head = [
         "ranker",
         f"mean of {seeds} seeds WER",
@@ -428,8 +418,8 @@ def section(result: dict[str, Any]) -> str:
             continue
         cells = [name]
         for d in depths:
-            group = [i for i in ids if depth[i] == d]
-            cells.append(f"{tau(scores, reference, 'cer', group):.2f} ({len(group)})")
+            members = [i for i in ids if depth[i] == d]
+            cells.append(f"{tau(scores, reference, 'cer', members):.2f} ({len(members)})")
         within.append(cells)
     lines = [
         f"Measured on an {info['gpu']} (torch {info['torch']}, CUDA {info['cuda']}, "
@@ -550,23 +540,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.report:
-        result = json.loads(args.report[0].read_text())
-        if len(args.report) > 1:  # supernets trained alone, in a second run
-            alone = json.loads(args.report[1].read_text())
-            result["supernets"] = alone["supernets"]
-            result["supernets_info"] = alone["info"]
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(result, indent=2))
+        result = gpu.load_results(args.report, RESULTS)
         text = section(result)
         update_section(gpu.REPO / "BENCHMARKS.md", "weight_sharing_seeds", TITLE, text)
         print(text)
         return
-    if args.device != "cpu" and not torch.cuda.is_available():
-        sys.exit("no CUDA GPU: this benchmark runs on one (see its docstring)")
-    result = run(args)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(result, indent=2))
-    log.info("results: %s", args.results)
+    gpu.run_and_save(run, args)
 
 
 if __name__ == "__main__":
