@@ -40,16 +40,12 @@ from speechnas.hardware.measure import threads
 from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train.budget import StepBudget
-from speechnas.train.partial import PartialRun, resume_key
+from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, resume_key
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = ["DartsConfig", "DartsResult", "darts_step", "train_darts"]
 
 log = logging.getLogger(__name__)
-
-#: Config fields a partial run may change: the budget, where it goes, the device (DARTS
-#: runs on the CPU whatever it says).
-_RESUMABLE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
 @dataclass(frozen=True)
@@ -165,7 +161,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
         path = out / "darts.json"
         partial = PartialRun(
             out / "darts.partial.pt",
-            resume_key(config, _RESUMABLE),
+            resume_key(config, BUDGET_AND_PLACE),
             every_minutes=config.checkpoint_minutes,
             what="DARTS",
         )

@@ -35,7 +35,7 @@ from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.budget import StepBudget
-from speechnas.train.partial import PartialRun, resume_key
+from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, resume_key
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = [
@@ -47,9 +47,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-#: Config fields a partial run may change: the budget, where it goes, the device.
-_RESUMABLE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
 @dataclass(frozen=True)
@@ -122,7 +119,7 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     partial = PartialRun(
         out / "supernet.partial.pt",
-        resume_key(config, _RESUMABLE),
+        resume_key(config, BUDGET_AND_PLACE),
         every_minutes=config.checkpoint_minutes,
         what="supernet",
     )

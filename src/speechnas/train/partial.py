@@ -22,9 +22,13 @@ import torch
 
 from speechnas.train.checkpoint import save_checkpoint
 
-__all__ = ["PartialRun", "resume_key"]
+__all__ = ["BUDGET_AND_PLACE", "PartialRun", "resume_key"]
 
 log = logging.getLogger(__name__)
+
+
+#: Config fields a partial run may change: the budget, where it goes, the device.
+BUDGET_AND_PLACE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
 def resume_key(config: Any, ignore: tuple[str, ...]) -> str:
