@@ -173,22 +173,25 @@ def _search(config: SearchConfig, settings: DemoSettings, progress: bool) -> Sea
     continued: it is kept beside, as ``search-previous-N``, and the search starts afresh."""
     from speechnas.search.runner import run_search
 
-    out = Path(config.out_root)
     marker = config.run_dir / "demo.json"
     mine = {"hours": settings.hours, "seed": settings.seed}
+
+    def start() -> SearchSummary:
+        if not (config.run_dir / "study.db").exists():  # a new search: record its corpus
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+            marker.write_text(json.dumps(mine), encoding="utf-8")
+        return run_search(config, progress=progress)
+
     changed: list[str] = []
     if marker.is_file():
         theirs = json.loads(marker.read_text(encoding="utf-8"))
         changed = sorted(k for k in mine if theirs.get(k) != mine[k])
     if not changed:
-        if not (config.run_dir / "study.db").exists():  # a new search: record its corpus
-            config.run_dir.mkdir(parents=True, exist_ok=True)
-            marker.write_text(json.dumps(mine), encoding="utf-8")
         try:
-            return run_search(config, progress=progress)
+            return start()
         except ConfigMismatch as e:
             changed = e.changed
-    kept = _set_aside(out, config.run_dir)
+    kept = _set_aside(config.run_dir)
     log.warning(
         "%s holds a demo search of other settings (%s); it is kept as %s and the demo "
         "starts afresh",
@@ -196,22 +199,20 @@ def _search(config: SearchConfig, settings: DemoSettings, progress: bool) -> Sea
         ", ".join(changed),
         kept,
     )
-    config.run_dir.mkdir(parents=True)
-    marker.write_text(json.dumps(mine), encoding="utf-8")
-    return run_search(config, progress=progress)
+    return start()
 
 
-def _set_aside(out: Path, run_dir: Path) -> Path:
+def _set_aside(run_dir: Path) -> Path:
     """Rename ``run_dir`` to the first free ``<run_dir>-previous-N``, with the demo's report
-    of it (``out/results.json``, ``out/report.md``); returns the new path."""
+    of it (``results.json``, ``report.md`` beside it); returns the new path."""
     for n in itertools.count(1):
         kept = run_dir.with_name(f"{run_dir.name}-previous-{n}")
         if not kept.exists():
             break
     run_dir.rename(kept)
     for name in ("results.json", "report.md"):
-        if (out / name).is_file():
-            (out / name).rename(kept / name)
+        if (run_dir.parent / name).is_file():
+            (run_dir.parent / name).rename(kept / name)
     return kept
 
 
