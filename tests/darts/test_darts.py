@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -49,6 +50,18 @@ def _run_files(root: Path, train: int = 6, val: int = 3) -> tuple[Path, Path, La
     t = write_manifest(make_corpus(root / "train", n=train, seed=0), root / "t.jsonl")
     v = write_manifest(make_corpus(root / "val", n=val, seed=1), root / "v.jsonl")
     return t, v, _table(root / "lut.json")
+
+
+def _config(root: Path, train: Path, val: Path, **fields: Any) -> DartsConfig:
+    """A DARTS run over :func:`_run_files`' manifests and table."""
+    return DartsConfig(
+        train_manifest=str(train),
+        val_manifest=str(val),
+        base=BASE,
+        candidates=CANDIDATES,
+        table=str(root / "lut.json"),
+        **fields,
+    )
 
 
 def _conformer(width: int) -> ConformerLayer:
@@ -114,12 +127,10 @@ def test_a_latency_penalty_moves_alpha_towards_cheap_layers(tmp_path: Path) -> N
     assert model.latency_ms is not None
     # Room for one short layer: the penalty must push towards identities and short kernels.
     target = model.base_ms + 1.01 * min(model.latency_ms[0][1], model.latency_ms[1][1])
-    config = DartsConfig(
-        train_manifest=str(train),
-        val_manifest=str(val),
-        base=BASE,
-        candidates=CANDIDATES,
-        table=str(tmp_path / "lut.json"),
+    config = _config(
+        tmp_path,
+        train,
+        val,
         target_ms=target,
         penalty=10.0,
         settings=TrainSettings(batch_seconds=8.0, warmup_steps=2, speed_perturb=(1.0,)),
@@ -234,12 +245,10 @@ def test_one_step_trains_weights_on_training_data_and_alpha_on_validation_data()
 
 def test_alpha_waits_for_its_warm_up_steps(tmp_path: Path) -> None:
     train, val, _ = _run_files(tmp_path)
-    config = DartsConfig(
-        train_manifest=str(train),
-        val_manifest=str(val),
-        base=BASE,
-        candidates=CANDIDATES,
-        table=str(tmp_path / "lut.json"),
+    config = _config(
+        tmp_path,
+        train,
+        val,
         target_ms=1.0,
         penalty=10.0,
         settings=TrainSettings(batch_seconds=8.0, warmup_steps=1, speed_perturb=(1.0,)),
@@ -269,12 +278,10 @@ def test_an_interrupted_run_continues_where_it_stopped(
     train, val, _ = _run_files(tmp_path)
 
     def config(out: str, **budget: int) -> DartsConfig:
-        return DartsConfig(
-            train_manifest=str(train),
-            val_manifest=str(val),
-            base=BASE,
-            candidates=CANDIDATES,
-            table=str(tmp_path / "lut.json"),
+        return _config(
+            tmp_path,
+            train,
+            val,
             target_ms=345.0,
             settings=TrainSettings(batch_seconds=4.0, warmup_steps=1, speed_perturb=(0.9, 1.1)),
             alpha_lr=0.05,
