@@ -6,10 +6,12 @@ Runs, from the repository root (about eight minutes; run nothing else heavy mean
 
 Untrained presets (latency does not depend on the weights; the attention decoder's and the
 transducer's greedy loops are the exception, see below) are measured on PyTorch eager and on
-ONNX Runtime in FP32 and INT8 (CTC models only: the export covers CTC heads), for whole
-utterances of 1, 5 and 20 s, batch 1, median of ``--repeats`` runs after 2 warm-up runs. The
-streaming preset is also fed chunk by chunk. Writes the section "Measured latency by
-target" of BENCHMARKS.md and ``benchmarks/results/profile_presets.json``.
+ONNX Runtime in FP32 and INT8 (a transducer's or attention decoder's step graphs run in a
+greedy loop in Python, see :mod:`speechnas.export.heads`), for whole utterances of 1, 5 and
+20 s, batch 1, median of ``--repeats`` runs after 2 warm-up runs. The streaming preset is also
+fed chunk by chunk (on ONNX Runtime for CTC models only: the chunk step covers CTC heads).
+Writes the section "Measured latency by target" of BENCHMARKS.md and
+``benchmarks/results/profile_presets.json``.
 """
 
 from __future__ import annotations
@@ -39,9 +41,7 @@ def main() -> None:
     profiles: list[dict[str, Any]] = []
     failures: list[str] = []
     for name, spec in PRESETS.items():
-        targets = ["cpu-torch"]
-        if spec.decoder.kind == "ctc":
-            targets += ["cpu-onnx", "cpu-onnx-int8"]
+        targets = ["cpu-torch", "cpu-onnx", "cpu-onnx-int8"]
         for threads in args.threads:
             for target_name in targets:
                 model = untrained_model(spec)
@@ -92,10 +92,12 @@ def main() -> None:
             f"Untrained presets on {cpu_name()}, torch {info['versions']['torch']}, ONNX "
             f"Runtime {info['versions'].get('onnxruntime')}; batch 1, greedy, {args.repeats} "
             "timed runs after 2 warm-up runs. ONNX rows run the front-end in PyTorch and the "
-            "encoder and CTC head in ONNX Runtime; transducer and attention-decoder presets "
-            "are not exported. The untrained `transformer-aed` runs its decoder to the length "
-            "cap and the untrained transducer emits at random, so their rows are upper bounds "
-            "of a trained model's.",
+            "graphs in ONNX Runtime: a CTC model's encoder and head; a transducer's encoder, "
+            "predictor step and joiner, or an attention decoder's encoder and decoder step, "
+            "with the greedy loop in Python between the graph runs. Chunk-by-chunk figures on "
+            "ONNX Runtime cover CTC models only. The untrained `transformer-aed` runs its "
+            "decoder to the length cap and the untrained transducer emits at random, so their "
+            "rows are upper bounds of a trained model's.",
             "",
             markdown_table(header, rows, left=3),
             "",

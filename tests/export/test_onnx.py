@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from speechnas.arch import ArchSpec, DecoderSpec
-from speechnas.errors import UserError
+from speechnas.arch import ArchSpec
 from speechnas.export import (
     EncoderCTC,
     OnnxRecognizer,
@@ -59,7 +58,7 @@ def _model(spec: ArchSpec, seed: int = 0) -> SpeechModel:
 
 
 def _max_diff(model: SpeechModel, path: Path, frames: tuple[int, ...]) -> float:
-    runner = OnnxRecognizer(model.frontend, path, threads=1)
+    runner = OnnxRecognizer(model, path, threads=1)
     reference = EncoderCTC(model).eval()
     worst = 0.0
     g = torch.Generator().manual_seed(1)
@@ -99,7 +98,7 @@ def test_recognizer_transcribes_like_the_model(exported: tuple[SpeechModel, Path
     lens = torch.tensor(lengths)
     with torch.no_grad():
         expected = model.transcribe_ids(wave, lens)
-    assert OnnxRecognizer(model.frontend, path).transcribe_ids(wave, lens) == expected
+    assert OnnxRecognizer(model, path).transcribe_ids(wave, lens) == expected
 
 
 def test_int8_is_smaller_and_close(exported: tuple[SpeechModel, Path], tmp_path: Path) -> None:
@@ -115,14 +114,6 @@ def test_fp16_is_close(exported: tuple[SpeechModel, Path], tmp_path: Path) -> No
     fp16 = to_fp16(path, tmp_path / "model.fp16.onnx")
     assert fp16.stat().st_size < 0.7 * path.stat().st_size
     assert _max_diff(model, fp16, (50, 300)) < 0.1
-
-
-def test_only_ctc_models_export(tmp_path: Path) -> None:
-    spec = ArchSpec.uniform(
-        decoder=DecoderSpec(kind="rnnt", predictor="stateless", dim=16), **_SMALL
-    )
-    with pytest.raises(UserError, match="CTC"):
-        export_onnx(_model(spec), tmp_path / "m.onnx")
 
 
 def test_repeated_lstm_exports_in_one_process_stay_dynamic(tmp_path: Path) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from speechnas.export.bundle import ExportReport, Variant, export_bundle
-from speechnas.export.onnx import EncoderCTC, ExportError, export_onnx
-from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
+from speechnas.export.heads import EncoderCTC, HeadGraphs, graph_file, head_graphs
+from speechnas.export.onnx import ExportError, export_onnx
+from speechnas.export.quantize import PRECISIONS, lower_graphs, to_fp16, to_int8
 from speechnas.export.runtime import OnnxRecognizer, onnx_session
 
 __all__ = [
@@ -12,10 +13,14 @@ __all__ = [
     "EncoderCTC",
     "ExportError",
     "ExportReport",
+    "HeadGraphs",
     "OnnxRecognizer",
     "Variant",
     "export_bundle",
     "export_onnx",
+    "graph_file",
+    "head_graphs",
+    "lower_graphs",
     "onnx_session",
     "to_fp16",
     "to_int8",

@@ -2,11 +2,13 @@
 
 ``export_bundle`` writes, into one folder:
 
-* ``model.onnx`` (FP32) and, as asked, ``model.int8.onnx`` and ``model.fp16.onnx``;
+* ``model.onnx`` (FP32) and, as asked, ``model.int8.onnx`` and ``model.fp16.onnx``; a
+  transducer or attention decoder has the graphs of its search's steps beside each
+  (``model.predictor.onnx``, ``model.int8.decoder.onnx``; :mod:`speechnas.export.heads`);
 * for a streaming CTC model also the chunk step with its state, ``model.stream.onnx`` and
   its ``.int8``/``.fp16`` copies (see :mod:`speechnas.export.streaming`);
 * ``deploy.json``: the architecture, the tokenizer and the front-end settings a runtime needs
-  to turn audio into features and ids into text;
+  to turn audio into features and ids into text, and the graphs' search (``decoding``);
 * ``export.json``: per variant (PyTorch, then each ONNX precision) its file size, measured CPU
   latency on ``latency_s`` seconds of audio, and WER/CER on every given test set; a streamed
   variant also has its compute per chunk.
@@ -29,8 +31,9 @@ from speechnas.arch import ArchSpec
 from speechnas.data.manifest import Utterance
 from speechnas.errors import UserError
 from speechnas.evaluate.runner import evaluate_model
+from speechnas.export.heads import graph_file, head_graphs
 from speechnas.export.onnx import ExportError, export_onnx
-from speechnas.export.quantize import PRECISIONS, to_fp16, to_int8
+from speechnas.export.quantize import PRECISIONS, lower_graphs
 from speechnas.export.runtime import OnnxRecognizer
 from speechnas.export.streaming import OnnxStreamingRecognizer, StreamStep, export_streaming
 from speechnas.hardware._base import Recognizer
@@ -113,13 +116,16 @@ def _measure(
     )
 
 
-def _precisions(fp32: Path, precisions: Sequence[str]) -> dict[str, Path]:
-    """``fp32`` and its quantised copies (``model.onnx`` -> ``model.int8.onnx``, ...)."""
+def _precisions(
+    fp32: Path, precisions: Sequence[str], graphs: Sequence[str] = ("",)
+) -> dict[str, Path]:
+    """``fp32`` and its quantised copies (``model.onnx`` -> ``model.int8.onnx``, ...), each
+    with its ``graphs`` beside it."""
     files = {"fp32": fp32}
-    if "int8" in precisions:
-        files["int8"] = to_int8(fp32, fp32.with_name(f"{fp32.stem}.int8.onnx"))
-    if "fp16" in precisions:
-        files["fp16"] = to_fp16(fp32, fp32.with_name(f"{fp32.stem}.fp16.onnx"))
+    for precision in ("int8", "fp16"):
+        if precision in precisions:
+            lower = fp32.with_name(f"{fp32.stem}.{precision}.onnx")
+            files[precision] = lower_graphs(fp32, lower, precision, graphs)
     return files
 
 
@@ -140,7 +146,7 @@ def export_bundle(
     Latency: batch 1, greedy, ``num_threads`` CPU threads for PyTorch and ONNX Runtime alike.
 
     Raises:
-        UserError: not a CTC model, or an unknown precision.
+        UserError: a head kind that is not exported, or an unknown precision.
         ExportError: the exporter failed for this architecture.
     """
     unknown = [p for p in precisions if p not in PRECISIONS]
@@ -150,8 +156,9 @@ def export_bundle(
     out.mkdir(parents=True, exist_ok=True)
     sets = dict(test_sets or {})
     model.eval()
+    graphs = head_graphs(model)
     fp32 = export_onnx(model, out / "model.onnx")
-    files = _precisions(fp32, precisions)
+    files = _precisions(fp32, precisions, graphs.names)
     streams: dict[str, Path] = {}
     stream_skipped = None
     if spec.streaming is not None:
@@ -174,7 +181,7 @@ def export_bundle(
                     continue
                 runner: Recognizer
                 if kind == "onnx":
-                    runner = OnnxRecognizer(model.frontend, path, threads=used)
+                    runner = OnnxRecognizer(model, path, threads=used)
                 else:
                     runner = OnnxStreamingRecognizer(model, path, threads=used)
                 size = path.stat().st_size
@@ -191,9 +198,11 @@ def export_bundle(
                     )
                 )
     if "fp32" not in precisions:
-        for kept in (files, streams):
-            if "fp32" in kept:
-                kept.pop("fp32").unlink()
+        main = files.pop("fp32")
+        for name in graphs.names:
+            graph_file(main, name).unlink()
+        if "fp32" in streams:
+            streams.pop("fp32").unlink()
     deploy = {
         "arch": spec.to_dict(),
         "arch_id": spec.arch_id,
@@ -206,7 +215,7 @@ def export_bundle(
             "win_length": model.frontend.win_length,
         },
         "input": "feats (B, T, F) float32, whole utterances",
-        "output": "log_probs (B, T', V); id 0 is the CTC blank",
+        "decoding": graphs.describe(),
     }
     if stream_skipped is not None:
         deploy["stream"] = {"skipped": stream_skipped}

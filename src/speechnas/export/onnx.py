@@ -1,16 +1,18 @@
-"""ONNX export of a CTC model's encoder and head.
+"""ONNX export of a model for whole utterances: its encoder and its head's decoding graphs.
 
 Legend: B batch, T feature frames, F features, T' encoder frames, V vocabulary.
 
-The exported graph maps features to CTC log-probabilities, ``feats (B, T, F) -> log_probs
-(B, T', V)``, for whole utterances: every item of a batch is ``T`` frames long (batch 1 in
-deployment). The front-end (STFT and filterbank) stays outside the graph, in
-:class:`speechnas.export.runtime.OnnxRecognizer`, and so does the greedy collapse of the best
-path. Batch size and frame count are dynamic.
+The first graph maps features to what the head decodes from, ``feats (B, T, F) -> ...``, for
+whole utterances: every item of a batch is ``T`` frames long (batch 1 in deployment). A CTC
+model has that one graph (``log_probs (B, T', V)``); a transducer or an attention decoder
+adds the graphs of its search's steps beside it (:mod:`speechnas.export.heads`). The
+front-end (STFT and filterbank) stays outside the graphs, in
+:class:`speechnas.export.runtime.OnnxRecognizer`, and so does the search itself. Batch size
+and frame count are dynamic.
 
-The graph is captured with ``torch.export`` (the dynamo-based exporter); the model code keeps
-its data-dependent steps (trimming a batch to its longest item, packing LSTM inputs) out of
-an exported graph, where every item is whole and they change nothing.
+The graphs are captured with ``torch.export`` (the dynamo-based exporter); the model code
+keeps its data-dependent steps (trimming a batch to its longest item, packing LSTM inputs)
+out of an exported graph, where every item is whole and they change nothing.
 """
 
 from __future__ import annotations
@@ -25,43 +27,19 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from speechnas.errors import UserError
+from speechnas.export.heads import INPUT_NAME, EncoderCTC, Graph, graph_file, head_graphs
 from speechnas.models import SpeechModel
-from speechnas.models.ctc import CTCHead
 
-__all__ = ["ExportError", "EncoderCTC", "export_onnx"]
+__all__ = ["INPUT_NAME", "EncoderCTC", "ExportError", "export_onnx"]
 
 log = logging.getLogger(__name__)
 
 #: ONNX operator set of the exported graphs (ONNX Runtime 1.20+ runs it).
 OPSET = 20
-INPUT_NAME = "feats"
-OUTPUT_NAME = "log_probs"
 
 
 class ExportError(RuntimeError):
     """The exporter could not capture or convert a model (names the architecture)."""
-
-
-class EncoderCTC(nn.Module):
-    """``feats (B, T, F) -> log_probs (B, T', V)``: the part of a CTC model that is exported."""
-
-    def __init__(self, model: SpeechModel) -> None:
-        super().__init__()
-        if not isinstance(model.head, CTCHead):
-            raise UserError(
-                f"ONNX export covers CTC models; this model's head is "
-                f"{type(model.head).__name__} (transducer and attention decoders run a "
-                "search loop that is not exported yet)"
-            )
-        self.encoder = model.encoder
-        self.head = model.head
-
-    def forward(self, feats: Tensor) -> Tensor:
-        # Whole utterances: every item is as long as the batch.
-        lens = torch.full((feats.shape[0],), feats.shape[1], dtype=torch.long)
-        enc, _ = self.encoder(feats, lens)
-        return self.head.log_probs(enc)
 
 
 def export_onnx(
@@ -71,46 +49,57 @@ def export_onnx(
     example_frames: int = 200,
     fresh_process_retry: bool = True,
 ) -> Path:
-    """Write ``model``'s encoder and CTC head to ``path`` as ONNX (see the module docstring).
+    """Write ``model``'s graphs to ``path`` and beside it (see the module docstring).
 
     Args:
-        model: a CTC model; it is put in eval mode and left there.
-        path: the ``.onnx`` file to write (parents are created).
-        example_frames: feature frames of the example input used to trace the graph; the
-            exported graph accepts any length.
-        fresh_process_retry: the exported graph is checked at two other lengths against the
-            model; if it fails, export again in a new Python process. (A second export of an
-            LSTM model in one process can silently fix the length: seen with torch 2.13.)
+        model: the model; it is put in eval mode and left there.
+        path: the first graph's ``.onnx`` file (parents are created); graph ``g`` goes to
+            :func:`speechnas.export.heads.graph_file` ``(path, g)``, written before ``path``.
+        example_frames: feature frames of the example input used to trace the graphs; the
+            exported graphs accept any length.
+        fresh_process_retry: every exported graph is checked at two other lengths against
+            the model; if one fails, export again in a new Python process. (A second export
+            of an LSTM model in one process can silently fix the length: seen with torch
+            2.13.)
+
+    Returns:
+        ``path``.
 
     Raises:
-        UserError: the model is not a CTC model.
+        UserError: a head kind that is not exported.
         ExportError: torch.export or the ONNX conversion failed for this architecture.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
-    wrapper = EncoderCTC(model).eval()
-    # A batch of two: torch.export fixes a dimension whose example size is 1.
-    example = torch.zeros(2, example_frames, model.frontend.num_features)
-    dynamic = torch.export.Dim.DYNAMIC
-    save_program(
-        wrapper,
-        (example,),
-        out,
-        input_names=[INPUT_NAME],
-        output_names=[OUTPUT_NAME],
-        dynamic_shapes=({0: dynamic, 1: dynamic},),
-    )
+    # The first graph is written last: where it is, the others are too.
+    graphs = head_graphs(model).graphs()[::-1]
+    for graph in graphs:
+        _save_graph(graph, graph_file(out, graph.name), example_frames)
     try:
-        _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
+        for graph in graphs:
+            _check_lengths(graph, graph_file(out, graph.name), example_frames)
     except ExportError as e:
         if not fresh_process_retry:
             raise
         log.warning("%s; exporting again in a fresh process", e)
         _export_in_fresh_process(model, out, example_frames)
-        _check_lengths(wrapper, out, example_frames, model.frontend.num_features)
-    log.info("exported %s (%.2f MB)", out, out.stat().st_size / 1e6)
+        for graph in graphs:
+            _check_lengths(graph, graph_file(out, graph.name), example_frames)
+    size = sum(graph_file(out, g.name).stat().st_size for g in graphs)
+    log.info("exported %s (%d graphs, %.2f MB)", out, len(graphs), size / 1e6)
     return out
+
+
+def _save_graph(graph: Graph, out: Path, example_frames: int) -> None:
+    save_program(
+        graph.module,
+        graph.example(example_frames, 2),
+        out,
+        input_names=graph.input_names,
+        output_names=graph.output_names,
+        dynamic_shapes=graph.dynamic_shapes,
+    )
 
 
 def save_program(
@@ -120,7 +109,7 @@ def save_program(
     *,
     input_names: list[str],
     output_names: list[str],
-    dynamic_shapes: tuple[dict[int, Any], ...] | None = None,
+    dynamic_shapes: tuple[Any, ...] | None = None,
 ) -> None:
     """Capture ``module`` on ``args`` with ``torch.export`` and write it to ``out`` as ONNX
     (opset :data:`OPSET`, optimised).
@@ -167,7 +156,7 @@ def _export_child(blob: str, out: str, example_frames: int) -> None:
     export_onnx(model, out, example_frames=example_frames, fresh_process_retry=False)
 
 
-def _check_lengths(wrapper: EncoderCTC, path: Path, traced: int, features: int) -> None:
+def _check_lengths(graph: Graph, path: Path, traced: int) -> None:
     """Run the graph at lengths other than the traced one and compare with PyTorch.
 
     The exporter can fix a dynamic length without an error (seen for a second LSTM export
@@ -176,17 +165,25 @@ def _check_lengths(wrapper: EncoderCTC, path: Path, traced: int, features: int) 
     from speechnas.export.runtime import onnx_session
 
     session = onnx_session(path, threads=1)
-    g = torch.Generator().manual_seed(0)
+    # Batch 1, as deployed; the trace ran at batch 2.
     for frames in (max(8, traced // 3 + 1), 2 * traced + 7):
-        feats = torch.randn(1, frames, features, generator=g)
+        args = graph.example(frames, 1)
         with torch.no_grad():
-            expected = wrapper(feats).numpy()
+            expected = graph.module(*args)
+        expected = expected if isinstance(expected, tuple) else (expected,)
+        feeds = dict(zip(graph.input_names, (a.numpy() for a in args), strict=True))
         try:
-            got = session.run(None, {INPUT_NAME: feats.numpy()})[0]  # type: ignore[attr-defined]
+            got = session.run(None, feeds)  # type: ignore[attr-defined]
         except Exception as e:  # ONNX Runtime raises its own types
-            raise ExportError(f"the exported graph fails at {frames} frames: {e}") from e
-        if got.shape != expected.shape or float(abs(got - expected).max()) > 1e-3:
             raise ExportError(
-                f"the exported graph differs from the model at {frames} frames "
-                f"(traced at {traced})"
-            )
+                f"the exported graph {path.name} fails at {frames} frames: {e}"
+            ) from e
+        for want, have in zip(expected, got, strict=True):
+            want = want.numpy()
+            if have.shape != want.shape or (
+                want.size and float(abs(have.astype(want.dtype) - want).max()) > 1e-3
+            ):
+                raise ExportError(
+                    f"the exported graph {path.name} differs from the model at {frames} "
+                    f"frames (traced at {traced})"
+                )

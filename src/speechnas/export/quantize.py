@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import onnx
 
-__all__ = ["PRECISIONS", "to_fp16", "to_int8"]
+from speechnas.export.heads import graph_file
+
+__all__ = ["PRECISIONS", "lower_graphs", "to_fp16", "to_int8"]
 
 #: Precisions an exported model can be written in.
 PRECISIONS = ("fp32", "int8", "fp16")
@@ -82,3 +85,24 @@ def to_fp16(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
     return out
+
+
+def lower_graphs(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    precision: str,
+    graphs: Sequence[str] = ("",),
+) -> Path:
+    """Write the export whose first graph is ``src`` in ``precision`` (``"int8"`` or
+    ``"fp16"``) as the export whose first graph is ``dst``: each of its ``graphs`` (by name,
+    :func:`speechnas.export.heads.graph_file`), the first graph last. Returns ``dst``.
+
+    Raises:
+        ValueError: another precision.
+    """
+    if precision not in ("int8", "fp16"):
+        raise ValueError(f"precision={precision!r}; expected 'int8' or 'fp16'")
+    convert = to_int8 if precision == "int8" else to_fp16
+    for name in sorted(graphs, key=lambda n: n == ""):
+        convert(graph_file(src, name), graph_file(dst, name))
+    return Path(dst)

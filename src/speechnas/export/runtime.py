@@ -1,4 +1,4 @@
-"""Running an exported CTC model with ONNX Runtime: waveform in, token ids out.
+"""Running an exported model with ONNX Runtime: waveform in, token ids out.
 
 Legend: B batch, S samples, T feature frames, T' encoder frames, V vocabulary.
 """
@@ -6,15 +6,15 @@ Legend: B batch, S samples, T feature frames, T' encoder frames, V vocabulary.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from speechnas.export.onnx import INPUT_NAME
-from speechnas.features import Frontend
-from speechnas.models.ctc import greedy_ctc_collapse
+from speechnas.export.heads import INPUT_NAME, HeadGraphs, graph_file, head_graphs
+from speechnas.models import SpeechModel
 
 __all__ = ["OnnxRecognizer", "onnx_session"]
 
@@ -56,29 +56,43 @@ def onnx_session(
 
 
 class OnnxRecognizer:
-    """The model's front-end in PyTorch, then the exported encoder and CTC head in ONNX Runtime.
+    """The model's front-end in PyTorch, then its exported graphs in ONNX Runtime.
 
     ``transcribe_ids(wave (B, S), wave_lens (B,)) -> token ids per utterance`` like
     :meth:`speechnas.models.SpeechModel.transcribe_ids` (greedy); each utterance runs as a
-    batch of one, which is what the exported graph is for.
+    batch of one, which is what the exported graphs are for. The search over the head's
+    graphs is :class:`speechnas.export.heads.HeadGraphs`'s for the model's head kind.
 
     Args:
-        frontend: the model's own front-end (features must match those it was trained on).
-        path: the exported ``.onnx`` file (any precision).
+        model: the exported model: its front-end computes the features (they must match
+            those it was trained on), its head kind says which graphs to open and how to
+            search over them.
+        path: the exported first graph (``model.onnx``, any precision); the head's other
+            graphs lie beside it.
         threads: ONNX Runtime intra-op threads.
     """
 
     def __init__(
-        self, frontend: Frontend, path: str | os.PathLike[str], *, threads: int | None = None
+        self, model: SpeechModel, path: str | os.PathLike[str], *, threads: int | None = None
     ) -> None:
-        self.frontend = frontend.eval()
+        self.frontend = model.frontend.eval()
         self.path = Path(path)
-        self.session = onnx_session(path, threads=threads)
+        self.graphs: HeadGraphs = head_graphs(model)
+        self.sessions = {
+            name: onnx_session(graph_file(self.path, name), threads=threads)
+            for name in self.graphs.names
+        }
+        self.session = self.sessions[""]
+
+    def run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """One run of graph ``graph`` (``""``: the first) on ``feeds``."""
+        out = self.sessions[graph].run(None, dict(feeds))  # type: ignore[attr-defined]
+        return [np.asarray(x) for x in out]
 
     def log_probs(self, feats: Tensor) -> np.ndarray:
-        """(B, T, F) whole-utterance features -> (B, T', V) log-probabilities."""
-        out = self.session.run(None, {INPUT_NAME: feats.numpy()})  # type: ignore[attr-defined]
-        return np.asarray(out[0])
+        """The first graph's first output for ``(B, T, F)`` whole-utterance features (a CTC
+        model's ``(B, T', V)`` log-probabilities)."""
+        return self.run("", {INPUT_NAME: feats.numpy()})[0]
 
     @torch.no_grad()
     def transcribe_ids(self, wave: Tensor, wave_lens: Tensor) -> list[list[int]]:
@@ -86,10 +100,5 @@ class OnnxRecognizer:
         ids: list[list[int]] = []
         for i in range(feats.shape[0]):
             item = feats[i : i + 1, : int(feat_lens[i])].contiguous()
-            ids.append(self.decode(self.log_probs(item)[0]))
+            ids.append(self.graphs.decode(self.run, item.numpy()))
         return ids
-
-    @staticmethod
-    def decode(log_probs: np.ndarray) -> list[int]:
-        """Greedy CTC: ``(T', V)`` log-probabilities of one utterance -> token ids."""
-        return greedy_ctc_collapse(log_probs.argmax(axis=-1).tolist())

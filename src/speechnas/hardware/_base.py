@@ -61,7 +61,8 @@ class Target(abc.ABC):
       ``open_stream(model, workdir)`` returns a :class:`ChunkStream` for a streaming model,
       and after ``k`` whole chunks it has completed ``(k - delay) * frames per chunk``
       encoder frames, ``delay`` being the chunks its look-ahead holds back (the PyTorch
-      encoder's own stream, or the exported chunk step).
+      encoder's own stream, or the exported chunk step); a model it cannot stream raises
+      :class:`NotMeasurable`.
     * ``measure_parts(model, spec, ...)`` times each part of
       :func:`~speechnas.hardware.lut.model_parts` inside whole transcriptions on the target
       and returns ``(parts, median ms per part, median whole-run ms)``; the parts add up to

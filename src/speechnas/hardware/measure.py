@@ -11,6 +11,7 @@ end token (an untrained one may run to its length cap, an upper bound).
 from __future__ import annotations
 
 import functools
+import logging
 import statistics
 import tempfile
 import time
@@ -25,7 +26,7 @@ import torch
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.audio import SAMPLE_RATE
-from speechnas.hardware._base import ChunkStream, Recognizer, Target
+from speechnas.hardware._base import ChunkStream, NotMeasurable, Recognizer, Target
 from speechnas.models import SpeechModel, build_model
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
 
 #: Output tokens of the untrained models that are timed (a character vocabulary).
 UNTRAINED_VOCAB = 30
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,8 @@ def profile_model(
 
     Whole utterances of each of ``lengths_s`` seconds; and, for a streaming spec on a target
     that supports it, ``stream_s`` seconds fed chunk by chunk (every chunk timed, the first
-    ``warmup`` not).
+    ``warmup`` not). A model the target cannot stream (:class:`NotMeasurable` from
+    ``open_stream``) is measured on whole utterances only, with a warning.
     """
     with threads(target.threads), tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         recognizer = target.prepare(model, workdir or Path(tmp))
@@ -208,8 +212,12 @@ def profile_model(
             )
         streaming = None
         if spec.streaming is not None and target.supports_streaming:
-            stream = target.open_stream(model, workdir or Path(tmp))
-            streaming = _profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
+            try:
+                stream = target.open_stream(model, workdir or Path(tmp))
+            except NotMeasurable as e:
+                log.warning("not measured chunk by chunk: %s", e)
+            else:
+                streaming = _profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
     return Profile(
         arch_id=spec.arch_id,
         summary=spec.summary(),

@@ -223,10 +223,11 @@ def measure_onnx_parts(
 
     from speechnas.export.onnx import INPUT_NAME
     from speechnas.export.runtime import OnnxRecognizer, onnx_session
+    from speechnas.models.ctc import greedy_ctc_collapse
 
     model.eval()
     parts = model_parts(model, spec, audio_s)
-    recognizer = OnnxRecognizer(model.frontend, graph, threads=threads)
+    recognizer = OnnxRecognizer(model, graph, threads=threads)
     optimized = workdir / f"{Path(graph).stem}.ort.onnx"
     profiled = onnx_session(
         graph, threads=threads, profile_prefix=workdir / "profile", optimized_path=optimized
@@ -246,7 +247,7 @@ def measure_onnx_parts(
         ready = time.perf_counter()
         log_probs = recognizer.log_probs(feats)
         done = time.perf_counter()
-        recognizer.decode(log_probs[0])
+        greedy_ctc_collapse(log_probs[0].argmax(axis=-1).tolist())
         end = time.perf_counter()
         if run >= warmup:
             walls.append((1000 * (ready - start), 1000 * (done - ready), 1000 * (end - done)))

@@ -8,6 +8,7 @@ latency is invented for a device nobody profiled.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,7 +121,9 @@ class _OnnxStream:
 
 
 class OnnxCPUTarget(Target):
-    """The exported encoder and CTC head in ONNX Runtime on the CPU; front-end in PyTorch.
+    """The exported graphs in ONNX Runtime on the CPU (:mod:`speechnas.export.heads`: a CTC
+    model's encoder and head, or a transducer's or attention decoder's encoder and step
+    graphs with the greedy search in Python); front-end in PyTorch.
 
     Streaming models are also measured chunk by chunk through the exported chunk step
     (:mod:`speechnas.export.streaming`).
@@ -149,43 +152,60 @@ class OnnxCPUTarget(Target):
         from speechnas.export import OnnxRecognizer
 
         path = self._export(model, workdir, reuse=False)
-        return OnnxRecognizer(model.frontend, path, threads=self.threads)
+        return OnnxRecognizer(model, path, threads=self.threads)
 
     def open_stream(self, model: SpeechModel, workdir: Path) -> ChunkStream:
-        """The exported chunk step (``model.stream.onnx``, then its quantised copy)."""
-        from speechnas.export.streaming import OnnxChunkStream, export_streaming
+        """The exported chunk step (``model.stream.onnx``, then its quantised copy).
 
+        Raises:
+            NotMeasurable: not a CTC model (the chunk step covers CTC heads).
+        """
+        from speechnas.export.streaming import OnnxChunkStream, export_streaming
+        from speechnas.models.ctc import CTCHead
+
+        if not isinstance(model.head, CTCHead):
+            raise NotMeasurable(
+                f"{self.name} streams CTC models only; this head is {type(model.head).__name__}"
+            )
         path = export_streaming(model.eval(), workdir / "model.stream.onnx")
         path = self._lower(path, workdir / f"model.stream.{self.precision}.onnx", reuse=False)
         return _OnnxStream(OnnxChunkStream(model, path, threads=self.threads))
 
-    def _lower(self, path: Path, lower: Path, *, reuse: bool) -> Path:
-        """``path`` in this target's precision (``lower``, written unless reused)."""
-        from speechnas.export import to_fp16, to_int8
+    def _lower(
+        self, path: Path, lower: Path, *, reuse: bool, graphs: Sequence[str] = ("",)
+    ) -> Path:
+        """The export ``path`` (its ``graphs``) in this target's precision (``lower``,
+        written unless reused)."""
+        from speechnas.export.quantize import lower_graphs
 
         if self.precision == "fp32":
             return path
         if not (reuse and lower.is_file()):
-            # Written aside and renamed, so an interrupted run leaves no half file to reuse.
+            # Written aside and renamed (the first graph last), so an interrupted run leaves
+            # no half export to reuse.
             partial = lower.with_name(f"{lower.stem}.partial.onnx")
-            (to_int8 if self.precision == "int8" else to_fp16)(path, partial)
-            partial.replace(lower)
+            lower_graphs(path, partial, self.precision, graphs)
+            _move_graphs(partial, lower, graphs)
         return lower
 
     def _export(self, model: SpeechModel, workdir: Path, *, reuse: bool) -> Path:
-        """The graph in this precision: ``model.onnx``, then its quantised copy.
+        """The graphs in this precision: ``model.onnx``, then its quantised copy (with the
+        head's other graphs beside each).
 
         With ``reuse``, a file already in ``workdir`` is taken as it is (the FP32 graph
         serves every precision, so one workdir per model saves exporting it again).
         """
         from speechnas.export import export_onnx
+        from speechnas.export.heads import head_graphs
 
+        graphs = head_graphs(model).names
         path = workdir / "model.onnx"
         if not (reuse and path.is_file()):
             # Only a graph that passed the exporter's checks is ever there to be reused.
             partial = export_onnx(model, workdir / "model.partial.onnx")
-            partial.replace(path)
-        return self._lower(path, workdir / f"model.{self.precision}.onnx", reuse=reuse)
+            _move_graphs(partial, path, graphs)
+        lower = workdir / f"model.{self.precision}.onnx"
+        return self._lower(path, lower, reuse=reuse, graphs=graphs)
 
     def measure_parts(
         self,
@@ -203,12 +223,14 @@ class OnnxCPUTarget(Target):
         ``model.fp16.onnx``) are reused.
 
         Raises:
-            NotMeasurable: the model cannot be exported (not a CTC model, or the exporter
-                fails for its architecture).
+            NotMeasurable: not a CTC model, or the exporter fails for its architecture.
         """
         from speechnas.export import ExportError
         from speechnas.hardware.onnx_parts import measure_onnx_parts
+        from speechnas.models.ctc import CTCHead
 
+        if not isinstance(model.head, CTCHead):
+            raise NotMeasurable(f"{spec.summary()}: per-part ONNX tables cover CTC models")
         try:
             graph = self._export(model.eval(), workdir, reuse=True)
         except (ExportError, UserError) as e:
@@ -306,3 +328,11 @@ def make_target(name: str, threads: int = 1) -> Target:
     if why is not None:
         raise UserError(f"target {name!r} cannot run here: {why}")
     return target
+
+
+def _move_graphs(src: Path, dst: Path, graphs: Sequence[str]) -> None:
+    """Rename the export whose first graph is ``src`` to ``dst``, the first graph last."""
+    from speechnas.export.heads import graph_file
+
+    for name in sorted(graphs, key=lambda n: n == ""):
+        graph_file(src, name).replace(graph_file(dst, name))
