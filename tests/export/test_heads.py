@@ -101,6 +101,28 @@ def test_every_graph_matches_its_module(exported: tuple[str, SpeechModel, Path])
                 assert float(np.abs(h - w.numpy()).max(initial=0.0)) < FP32_TOL
 
 
+def test_decoder_graph_matches_from_its_first_step(
+    exported: tuple[str, SpeechModel, Path],
+) -> None:
+    """An attention decoder's first steps (an empty, then a one-position cache) exactly."""
+    kind, model, path = exported
+    if not kind.startswith("aed"):
+        pytest.skip("attention decoders only")
+    graphs = head_graphs(model)
+    step = graphs.graphs()[1]
+    session = onnx_session(graph_file(path, step.name), threads=1)
+    for steps in (0, 1):
+        token, state = graphs._state(9, steps, seed=3, batch=1)  # type: ignore[attr-defined]
+        args = (token, *(state[n] for n in step.input_names[1:]))
+        with torch.no_grad():
+            want = step.module(*args)
+        feeds = {n: a.numpy() for n, a in zip(step.input_names, args, strict=True)}
+        got = session.run(None, feeds)
+        for w, h in zip(want, got, strict=True):
+            assert h.shape == tuple(w.shape)
+            assert float(np.abs(h - w.numpy()).max(initial=0.0)) < FP32_TOL
+
+
 def test_recognizer_transcribes_like_the_model(exported: tuple[str, SpeechModel, Path]) -> None:
     kind, model, path = exported
     wave, lens = _waves()
@@ -186,6 +208,10 @@ def test_bundle_exports_and_scores_every_head_kind(kind: str, tmp_path: Path) ->
     deploy = json.loads((out / "deploy.json").read_text())
     assert deploy["decoding"]["head"] == kind.split("-")[0]
     assert set(deploy["decoding"]["graphs"]) == set(names)
+    files = deploy["graph_files"]["int8"]
+    assert all((out / files[name]).is_file() for name in names)
+    int8 = report.variant("onnx-int8")
+    assert int8.size_mb * 1e6 == sum((out / f).stat().st_size for f in files.values())
     scores = report.variant("onnx-int8").scores["dev"]
     assert scores["utterances"] == 3 and np.isfinite(scores["wer"])
 

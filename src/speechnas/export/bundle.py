@@ -184,7 +184,8 @@ def export_bundle(
                     runner = OnnxRecognizer(model, path, threads=used)
                 else:
                     runner = OnnxStreamingRecognizer(model, path, threads=used)
-                size = path.stat().st_size
+                names = graphs.names if kind == "onnx" else [""]
+                size = sum(graph_file(path, name).stat().st_size for name in names)
                 variants.append(
                     _measure(
                         f"{kind}-{precision}",
@@ -216,6 +217,10 @@ def export_bundle(
         },
         "input": "feats (B, T, F) float32, whole utterances",
         "decoding": graphs.describe(),
+        "graph_files": {
+            precision: {name: graph_file(path, name).name for name in graphs.names}
+            for precision, path in files.items()
+        },
     }
     if stream_skipped is not None:
         deploy["stream"] = {"skipped": stream_skipped}

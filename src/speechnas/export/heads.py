@@ -287,7 +287,11 @@ class _TransducerGraphs(HeadGraphs):
             "starts by reading the blank from initial_state",
             "blank": self.head.blank,
             "max_symbols_per_frame": self.head.max_symbols_per_frame,
-            "initial_state": {"shape": list(state.shape), "dtype": str(state.dtype)},
+            "initial_state": {
+                "shape": list(state.shape),
+                "dtype": str(state.numpy().dtype),
+                "fill": state.flatten()[0].item(),  # every element: zeros, or the blank
+            },
         }
 
 
@@ -388,7 +392,10 @@ class _AEDGraphs(HeadGraphs):
     def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
         eos = self.head.eos
         state = dict(zip(self._names, run("", {INPUT_NAME: feats}), strict=True))
-        limit = self.head.max_len(int(state[self._names[0]].shape[-2]))
+        frames = int(state[self._names[0]].shape[-2])
+        if not frames:  # nothing to attend to (the model itself refuses such an utterance)
+            return []
+        limit = self.head.max_len(frames)
         token = eos
         hyp: list[int] = []
         while True:

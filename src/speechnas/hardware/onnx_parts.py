@@ -2,8 +2,9 @@
 
 Legend: S samples, T feature frames, F features, T' encoder frames, V vocabulary.
 
-A transcription on an ONNX target runs the front-end in PyTorch, the exported graph
-(``feats (1, T, F) -> log_probs (1, T', V)``) in ONNX Runtime, and the greedy collapse in
+This covers CTC models, exported as one graph. A transcription on an ONNX target runs the
+front-end in PyTorch, the exported graph (``feats (1, T, F) -> log_probs (1, T', V)``) in
+ONNX Runtime, and the greedy collapse in
 Python (:class:`~speechnas.export.runtime.OnnxRecognizer`). The front-end and the collapse
 are timed as they run; the collapse counts for the head. The graph's time is split among the
 other parts of :func:`~speechnas.hardware.lut.model_parts` kernel by kernel:
@@ -217,14 +218,17 @@ def measure_onnx_parts(
         As :meth:`speechnas.hardware.Target.measure_parts`.
 
     Raises:
-        NotMeasurable: ONNX Runtime cannot run the graph on ``audio_s`` seconds.
+        NotMeasurable: not a CTC model, or ONNX Runtime cannot run the graph on ``audio_s``
+            seconds.
     """
     import onnx
 
     from speechnas.export.onnx import INPUT_NAME
     from speechnas.export.runtime import OnnxRecognizer, onnx_session
-    from speechnas.models.ctc import greedy_ctc_collapse
+    from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
 
+    if not isinstance(model.head, CTCHead):
+        raise NotMeasurable(f"{spec.summary()}: per-part ONNX tables cover CTC models")
     model.eval()
     parts = model_parts(model, spec, audio_s)
     recognizer = OnnxRecognizer(model, graph, threads=threads)

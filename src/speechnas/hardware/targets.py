@@ -229,7 +229,7 @@ class OnnxCPUTarget(Target):
         from speechnas.hardware.onnx_parts import measure_onnx_parts
         from speechnas.models.ctc import CTCHead
 
-        if not isinstance(model.head, CTCHead):
+        if not isinstance(model.head, CTCHead):  # before a needless export
             raise NotMeasurable(f"{spec.summary()}: per-part ONNX tables cover CTC models")
         try:
             graph = self._export(model.eval(), workdir, reuse=True)
@@ -331,8 +331,11 @@ def make_target(name: str, threads: int = 1) -> Target:
 
 
 def _move_graphs(src: Path, dst: Path, graphs: Sequence[str]) -> None:
-    """Rename the export whose first graph is ``src`` to ``dst``, the first graph last."""
+    """Rename the export whose first graph is ``src`` to ``dst``, the first graph last (a
+    ``dst`` export there before is removed first, so an interrupted move leaves no first
+    graph beside another export's step graphs)."""
     from speechnas.export.heads import graph_file
 
+    graph_file(dst, "").unlink(missing_ok=True)
     for name in sorted(graphs, key=lambda n: n == ""):
         graph_file(src, name).replace(graph_file(dst, name))

@@ -207,7 +207,7 @@ class HardwareConfig:
 class FinalConfig:
     """The final stage: retrain the best ``top_k`` of the front on all the training data.
 
-    ``export``: precisions (``fp32``, ``int8``, ``fp16``) to export each retrained CTC model
+    ``export``: precisions (``fp32``, ``int8``, ``fp16``) to export each retrained model
     in (``speechnas export``'s bundle, streamed variants included for a streaming
     architecture); every variant's size, latency and WER/CER are stored with the model's
     final result. Empty: no export.
