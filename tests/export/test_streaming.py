@@ -7,6 +7,7 @@ first chunk, steady chunks, a partial last chunk and the look-ahead's flush step
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from speechnas.export.streaming import (
     torch_step_fn,
 )
 from speechnas.models import SpeechModel, build_model
+from speechnas.models.aed import AEDHead
 from speechnas.models.ctc import CTCHead
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.models import eval_model
@@ -174,19 +176,58 @@ def test_recognizer_transcribes_like_the_model(tmp_path: Path) -> None:
     assert OnnxStreamingRecognizer(model, path).transcribe_ids(wave, lens) == expected
 
 
-def test_only_streaming_ctc_models_stream(tmp_path: Path) -> None:
+def test_only_streaming_models_of_streaming_heads_stream(tmp_path: Path) -> None:
     full = ArchSpec.uniform(encoder="cnn", num_layers=2, kernel=5, **_SMALL)
     with pytest.raises(UserError, match="full-context"):
         export_streaming(_model(full), tmp_path / "m.onnx")
-    rnnt = ArchSpec.uniform(
+    model = _model(FAMILIES["lstm"])
+    model.head = AEDHead(d_model=32, vocab_size=VOCAB, dim=16, heads=2)
+    with pytest.raises(UserError, match="whole utterance"):
+        export_streaming(model, tmp_path / "m.onnx")
+
+
+TRANSDUCERS = {
+    "lstm-stateless": ArchSpec.uniform(
         encoder="lstm",
         num_layers=2,
         streaming=_stream(4),
         decoder=DecoderSpec(kind="rnnt", predictor="stateless", dim=16),
         **_SMALL,
+    ),
+    "conformer+lookahead-lstm": dataclasses.replace(
+        FAMILIES["conformer-rel+reduction+lookahead"],
+        decoder=DecoderSpec(kind="rnnt", predictor="lstm", dim=16),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRANSDUCERS))
+def test_a_streamed_transducer_transcribes_like_the_model(name: str, tmp_path: Path) -> None:
+    model = _model(TRANSDUCERS[name])
+    with torch.no_grad():
+        model.head.out.bias[0] -= 1.0  # the blank: emit tokens, not only blanks
+    path = export_streaming(model, tmp_path / "model.stream.onnx")
+    for graph in ("predictor", "joiner"):  # the search's graphs, beside the chunk step
+        assert (tmp_path / f"model.stream.{graph}.onnx").is_file()
+    recognizer = OnnxStreamingRecognizer(model, path, threads=1)
+    feats = torch.randn(
+        1, 203, model.frontend.num_features, generator=torch.Generator().manual_seed(1)
     )
-    with pytest.raises(UserError, match="CTC"):
-        export_streaming(_model(rnnt), tmp_path / "m.onnx")
+    with torch.no_grad():
+        lens = torch.tensor([203])
+        whole = model.head.enc_proj(model.encoder(feats, lens)[0]).numpy()
+    streamed = recognizer.log_probs(feats.numpy())  # the projected frames
+    assert streamed.shape == whole.shape and float(np.abs(streamed - whole).max()) < FP32_TOL
+    g = torch.Generator().manual_seed(2)
+    lengths = [16000, 9000, 300]
+    wave = torch.zeros(len(lengths), max(lengths))
+    for i, n in enumerate(lengths):
+        wave[i, :n] = 0.1 * torch.randn(n, generator=g)
+    lens = torch.tensor(lengths)
+    with torch.no_grad():
+        expected = model.transcribe_ids(wave, lens)
+    assert any(expected)
+    assert recognizer.transcribe_ids(wave, lens) == expected
 
 
 def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> None:
@@ -213,3 +254,31 @@ def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> 
     assert (tmp_path / "out" / "model.stream.int8.onnx").is_file()
     deploy = json.loads((tmp_path / "out" / "deploy.json").read_text())
     assert deploy["stream"]["delay_chunks"] == 1
+
+
+def test_bundle_of_a_streaming_transducer_streams_with_its_search_graphs(tmp_path: Path) -> None:
+    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
+    tokenizer = CharTokenizer.train(u.text for u in utts)
+    spec = TRANSDUCERS["lstm-stateless"]
+    torch.manual_seed(0)
+    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=False).eval()
+    out = tmp_path / "out"
+    report = export_bundle(
+        model,
+        spec,
+        tokenizer,
+        out,
+        precisions=("fp32", "int8"),
+        test_sets={"dev": utts},
+        latency_s=1.0,
+        repeats=2,
+    )
+    names = [v.name for v in report.variants]
+    assert names == ["pytorch", "onnx-fp32", "onnx-int8", "onnx-stream-fp32", "onnx-stream-int8"]
+    streamed = report.variant("onnx-stream-fp32")
+    assert streamed.scores["dev"] == report.variant("pytorch").scores["dev"]
+    assert streamed.chunk_ms is not None and streamed.chunk_ms > 0
+    deploy = json.loads((out / "deploy.json").read_text())
+    files = deploy["stream"]["graph_files"]["int8"]
+    assert set(files) == {"", "predictor", "joiner"}
+    assert all((out / f).is_file() for f in files.values())

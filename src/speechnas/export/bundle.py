@@ -5,8 +5,9 @@
 * ``model.onnx`` (FP32) and, as asked, ``model.int8.onnx`` and ``model.fp16.onnx``; a
   transducer or attention decoder has the graphs of its search's steps beside each
   (``model.predictor.onnx``, ``model.int8.decoder.onnx``; :mod:`speechnas.export.heads`);
-* for a streaming CTC model also the chunk step with its state, ``model.stream.onnx`` and
-  its ``.int8``/``.fp16`` copies (see :mod:`speechnas.export.streaming`);
+* for a streaming model (CTC or transducer) also the chunk step with its state,
+  ``model.stream.onnx`` and its ``.int8``/``.fp16`` copies, with a transducer's search graphs
+  beside each (see :mod:`speechnas.export.streaming`);
 * ``deploy.json``: the architecture, the tokenizer and the front-end settings a runtime needs
   to turn audio into features and ids into text, and the graphs' search (``decoding``);
 * ``export.json``: per variant (PyTorch, then each ONNX precision) its file size, measured CPU
@@ -168,7 +169,7 @@ def export_bundle(
             stream_skipped = str(e)
             log.warning("the streaming chunk step was not exported: %s", e)
         else:
-            streams = _precisions(stream, precisions)
+            streams = _precisions(stream, precisions, graphs.names)
     variants = []
     with threads(num_threads) as used:
         torch_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -184,8 +185,7 @@ def export_bundle(
                     runner = OnnxRecognizer(model, path, threads=used)
                 else:
                     runner = OnnxStreamingRecognizer(model, path, threads=used)
-                names = graphs.names if kind == "onnx" else [""]
-                size = sum(graph_file(path, name).stat().st_size for name in names)
+                size = sum(graph_file(path, name).stat().st_size for name in graphs.names)
                 variants.append(
                     _measure(
                         f"{kind}-{precision}",
@@ -199,11 +199,11 @@ def export_bundle(
                     )
                 )
     if "fp32" not in precisions:
-        main = files.pop("fp32")
-        for name in graphs.names:
-            graph_file(main, name).unlink()
-        if "fp32" in streams:
-            streams.pop("fp32").unlink()
+        for kept in (files, streams):
+            if "fp32" in kept:
+                main = kept.pop("fp32")
+                for name in graphs.names:
+                    graph_file(main, name).unlink()
     deploy = {
         "arch": spec.to_dict(),
         "arch_id": spec.arch_id,
@@ -228,7 +228,13 @@ def export_bundle(
         step = StreamStep(model)
         deploy["stream"] = {
             "graph": "model.stream.onnx: feats (1, Cf, F), stem_valid, chunk_start, "
-            "chunk_valid (int64 scalars), state... -> log_probs (1, C', V), state...",
+            f"chunk_valid (int64 scalars), state... -> {step.frame_output} (1, C', X), "
+            "state...; the search reads the frames as it reads the first graph's output "
+            "(see decoding)",
+            "graph_files": {
+                precision: {name: graph_file(path, name).name for name in graphs.names}
+                for precision, path in streams.items()
+            },
             "feature_frames_per_chunk": step.feature_chunk,
             "frames_per_chunk": step.chunk,
             "output_frames_per_chunk": step.out_chunk,

@@ -22,6 +22,12 @@ INT8).
   is :meth:`speechnas.models.aed.AEDHead.greedy_decode`'s: argmax until eos or ``max_len``.
 
 Every graph runs at batch 1 in deployment (the batch dimension is dynamic all the same).
+
+A streaming model's chunk step (:mod:`speechnas.export.streaming`) ends in what the search
+reads per encoder frame (:meth:`HeadGraphs.frames_module`: CTC log-probabilities, or a
+transducer's projected frames), and the search runs over the streamed frames with the same
+step graphs, written beside the chunk step. An attention decoder needs the whole utterance:
+it does not stream.
 """
 
 from __future__ import annotations
@@ -100,7 +106,15 @@ class HeadGraphs(abc.ABC):
       decoding gives for those features.
     * :meth:`describe` says, as JSON-ready data, what a runtime needs besides the graphs
       (the search and its constants); ``deploy.json`` records it.
+    * A head that streams has a :attr:`frame_output` name; :meth:`frames_module` maps the
+      encoder's output ``(B, T', D)`` to the first graph's output (what the search reads),
+      and :meth:`search` ``(run, frames (1, T', X))`` gives the token ids of such frames,
+      running only the other graphs. Others raise :class:`UserError` from both.
     """
+
+    #: The name of what the search reads per frame (the first graph's output); ``None``
+    #: where the search needs the whole utterance instead.
+    frame_output: str | None = None
 
     def __init__(self, model: SpeechModel) -> None:
         self.model = model.eval()
@@ -114,9 +128,23 @@ class HeadGraphs(abc.ABC):
     def graphs(self) -> list[Graph]:
         """The graphs to export."""
 
-    @abc.abstractmethod
     def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
         """Token ids of one utterance's features ``(1, T, F)``."""
+        return self.search(run, run("", {INPUT_NAME: feats})[0])
+
+    def frames_module(self) -> nn.Module:
+        """Encoder output ``(B, T', D)`` -> what the search reads per frame."""
+        raise UserError(self._no_stream())
+
+    def search(self, run: RunGraph, frames: np.ndarray) -> list[int]:
+        """Token ids of one utterance's frames ``(1, T', X)`` (the first graph's output)."""
+        raise UserError(self._no_stream())
+
+    def _no_stream(self) -> str:
+        return (
+            f"a {type(self.model.head).__name__} decodes from the whole utterance: streaming "
+            "covers CTC and transducer heads"
+        )
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
@@ -159,13 +187,28 @@ class EncoderCTC(nn.Module):
         return self.head.log_probs(_encode(self.encoder, feats))
 
 
+class _CTCFrames(nn.Module):
+    def __init__(self, head: CTCHead) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, enc: Tensor) -> Tensor:
+        return self.head.log_probs(enc)
+
+
 class _CTCGraphs(HeadGraphs):
+    frame_output = "log_probs"
+
     def graphs(self) -> list[Graph]:
         return [self._encoder_graph(EncoderCTC(self.model), ["log_probs"])]
 
-    def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
-        log_probs = run("", {INPUT_NAME: feats})[0][0]  # (1, T', V) -> (T', V)
-        return greedy_ctc_collapse(log_probs.argmax(axis=-1).tolist())
+    def frames_module(self) -> nn.Module:
+        assert isinstance(self.model.head, CTCHead)
+        return _CTCFrames(self.model.head)
+
+    def search(self, run: RunGraph, frames: np.ndarray) -> list[int]:
+        # (1, T', V) -> (T',) best path
+        return greedy_ctc_collapse(frames[0].argmax(axis=-1).tolist())
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -207,6 +250,8 @@ class _TransducerJoiner(nn.Module):
 
 
 class _TransducerGraphs(HeadGraphs):
+    frame_output = "enc"
+
     def __init__(self, model: SpeechModel) -> None:
         super().__init__(model)
         assert isinstance(model.head, RNNTHead)
@@ -254,9 +299,12 @@ class _TransducerGraphs(HeadGraphs):
             ),
         ]
 
-    def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
+    def frames_module(self) -> nn.Module:
+        return self.head.enc_proj
+
+    def search(self, run: RunGraph, frames: np.ndarray) -> list[int]:
         blank, cap = self.head.blank, self.head.max_symbols_per_frame
-        enc = run("", {INPUT_NAME: feats})[0]  # (1, T', J)
+        enc = frames  # (1, T', J)
 
         def predict(token: int, state: np.ndarray) -> list[np.ndarray]:
             return run("predictor", {"token": np.array([token], dtype=np.int64), "state": state})

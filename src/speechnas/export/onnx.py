@@ -30,7 +30,15 @@ from torch import Tensor, nn
 from speechnas.export.heads import INPUT_NAME, EncoderCTC, Graph, graph_file, head_graphs
 from speechnas.models import SpeechModel
 
-__all__ = ["INPUT_NAME", "EncoderCTC", "ExportError", "export_onnx"]
+__all__ = [
+    "INPUT_NAME",
+    "EncoderCTC",
+    "ExportError",
+    "check_graph",
+    "export_onnx",
+    "save_graph",
+    "save_program",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +83,24 @@ def export_onnx(
     # The first graph is written last: where it is, the others are too.
     graphs = head_graphs(model).graphs()[::-1]
     for graph in graphs:
-        _save_graph(graph, graph_file(out, graph.name), example_frames)
+        save_graph(graph, graph_file(out, graph.name), example_frames)
     try:
         for graph in graphs:
-            _check_lengths(graph, graph_file(out, graph.name), example_frames)
+            check_graph(graph, graph_file(out, graph.name), example_frames)
     except ExportError as e:
         if not fresh_process_retry:
             raise
         log.warning("%s; exporting again in a fresh process", e)
         _export_in_fresh_process(model, out, example_frames)
         for graph in graphs:
-            _check_lengths(graph, graph_file(out, graph.name), example_frames)
+            check_graph(graph, graph_file(out, graph.name), example_frames)
     size = sum(graph_file(out, g.name).stat().st_size for g in graphs)
     log.info("exported %s (%d graphs, %.2f MB)", out, len(graphs), size / 1e6)
     return out
 
 
-def _save_graph(graph: Graph, out: Path, example_frames: int) -> None:
+def save_graph(graph: Graph, out: Path, example_frames: int = 200) -> None:
+    """Trace ``graph`` on its example of ``example_frames`` frames and write it to ``out``."""
     save_program(
         graph.module,
         graph.example(example_frames, 2),
@@ -156,7 +165,7 @@ def _export_child(blob: str, out: str, example_frames: int) -> None:
     export_onnx(model, out, example_frames=example_frames, fresh_process_retry=False)
 
 
-def _check_lengths(graph: Graph, path: Path, traced: int) -> None:
+def check_graph(graph: Graph, path: Path, traced: int = 200) -> None:
     """Run the graph at lengths other than the traced one and compare with PyTorch.
 
     The exporter can fix a dynamic length without an error (seen for a second LSTM export

@@ -1,13 +1,18 @@
-"""ONNX export of a streaming CTC model's chunk step, with its whole state as tensors.
+"""ONNX export of a streaming model's chunk step, with its whole state as tensors.
 
 Legend: B batch (1 in a stream), F features, Cf feature frames per chunk, C frames per chunk at
 the first layer's input rate (the stem's output rate), C' encoder frames per chunk, V
-vocabulary.
+vocabulary, J joiner width.
 
 One graph runs one chunk::
 
     feats (1, Cf, F), stem_valid (), chunk_start (), chunk_valid (), *state
-        -> log_probs (1, C', V), *state
+        -> frames (1, C', X), *state
+
+The frames are what the head's greedy search reads (:mod:`speechnas.export.heads`): a CTC
+model's log-probabilities (``log_probs``, X = V), or a transducer's encoder frames projected
+for its joiner (``enc``, X = J), whose search runs the predictor and joiner graphs written
+beside the chunk step (``model.stream.predictor.onnx``, ``model.stream.joiner.onnx``).
 
 Every piece of a stream's state is a fixed-shape tensor that goes in and comes out: the
 stem's convolution histories, the look-ahead's waiting frames, the frames buffered until a
@@ -36,7 +41,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +51,9 @@ import torch
 from torch import Tensor, nn
 
 from speechnas.errors import UserError
-from speechnas.export.onnx import ExportError, save_program
+from speechnas.export.heads import graph_file, head_graphs
+from speechnas.export.onnx import ExportError, check_graph, save_graph, save_program
 from speechnas.models import SpeechModel
-from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
 
 __all__ = [
     "ChunkSchedule",
@@ -61,7 +66,6 @@ __all__ = [
 
 FEATS = "feats"
 SCALARS = ("stem_valid", "chunk_start", "chunk_valid")
-LOG_PROBS = "log_probs"
 
 
 def _flatten(tree: Any) -> list[Tensor]:
@@ -98,22 +102,21 @@ def _keep_valid(h: Tensor, valid: Tensor) -> Tensor:
 
 
 class StreamStep(nn.Module):
-    """One chunk of a streaming CTC model (see the module docstring), as an exportable module.
+    """One chunk of a streaming model (see the module docstring), as an exportable module.
 
     Args:
-        model: a CTC model whose encoder streams (built from a spec with ``streaming``).
+        model: a CTC or transducer model whose encoder streams (built from a spec with
+            ``streaming``).
 
     Raises:
-        UserError: the model is not a CTC model or does not stream.
+        UserError: the head does not stream, or the model does not.
     """
 
     def __init__(self, model: SpeechModel) -> None:
         super().__init__()
-        if not isinstance(model.head, CTCHead):
-            raise UserError(
-                f"streaming ONNX export covers CTC models; this model's head is "
-                f"{type(model.head).__name__}"
-            )
+        self.graphs = head_graphs(model)
+        self.frames = self.graphs.frames_module()  # the head's part of the step
+        self.frame_output = str(self.graphs.frame_output)
         enc = model.encoder
         if enc.chunk is None:
             raise UserError(
@@ -121,7 +124,6 @@ class StreamStep(nn.Module):
                 "'streaming' set); this one is full-context: export it whole instead"
             )
         self.encoder = enc
-        self.head = model.head
         self.features = model.frontend.num_features
         self.feature_chunk = enc.input_chunk
         self.chunk = enc.chunk * (2 if enc.reduction is not None else 1)
@@ -187,14 +189,14 @@ class StreamStep(nn.Module):
             h, layer_state = layer.step(h, layer_states[i], valid)
             h = _keep_valid(h, valid)
             new_layers.append(layer_state)
-        log_probs = self.head.log_probs(enc.norm(h))
+        frames = self.frames(enc.norm(h))
         # A chunk with no speech (before the first, after the last) leaves the layers alone.
         speech = chunk_valid > 0
         kept = [
             torch.where(speech, new, old)
             for new, old in zip(_flatten(new_layers), _flatten(layer_states), strict=True)
         ]
-        return (log_probs, *new_stem, pending, buffer, *kept)
+        return (frames, *new_stem, pending, buffer, *kept)
 
 
 @dataclass(frozen=True)
@@ -233,24 +235,24 @@ class ChunkSchedule:
         return np.ascontiguousarray(part, dtype=np.float32)
 
 
-#: One step: feats, the three scalars and the state in; log-probs and the state out.
+#: One step: feats, the three scalars and the state in; the frames and the state out.
 StepFn = Callable[[np.ndarray, Sequence[np.ndarray], Sequence[np.ndarray]], list[np.ndarray]]
 
 
 def run_stream(
     step: StepFn, schedule: ChunkSchedule, feats: np.ndarray, state: Sequence[np.ndarray]
 ) -> np.ndarray:
-    """Feed ``feats`` (1, T, F) through ``step`` chunk by chunk -> (1, T', V) log-probs."""
+    """Feed ``feats`` (1, T, F) through ``step`` chunk by chunk -> (1, T', X) frames."""
     outs = []
-    vocab = 0
+    width = 0
     for k, (stem_valid, start, valid, out_valid) in enumerate(schedule.steps):
         scalars = [np.asarray(v, dtype=np.int64) for v in (stem_valid, start, valid)]
-        log_probs, *state = step(schedule.chunk_feats(feats, k), scalars, state)
-        vocab = log_probs.shape[-1]
+        frames, *state = step(schedule.chunk_feats(feats, k), scalars, state)
+        width = frames.shape[-1]
         if out_valid:
-            outs.append(log_probs[:, :out_valid])
+            outs.append(frames[:, :out_valid])
     if not outs:  # an utterance too short to complete a frame
-        return np.zeros((1, 0, vocab), dtype=np.float32)
+        return np.zeros((1, 0, width), dtype=np.float32)
     return np.concatenate(outs, axis=1)
 
 
@@ -281,20 +283,24 @@ def onnx_step_fn(session: Any) -> StepFn:
 
 
 def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
-    """Write ``model``'s chunk step to ``path`` as ONNX and check it against PyTorch.
+    """Write ``model``'s chunk step to ``path`` as ONNX and check it against PyTorch; a
+    transducer's predictor and joiner graphs go beside it.
 
     The check streams a seeded utterance of four and a half chunks (first, steady, partial
-    last and, with look-ahead, the flush steps) through both and compares the log-probabilities
-    of every step (the states are checked through them).
+    last and, with look-ahead, the flush steps) through both and compares the frames of
+    every step (the states are checked through them).
 
     Raises:
-        UserError: the model is not a streaming CTC model.
+        UserError: the model does not stream, or its head does not.
         ExportError: the exporter failed, or the graph differs from the model.
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     step = StreamStep(model).eval()
+    for graph in step.graphs.graphs()[1:]:  # the search's graphs, before the chunk step
+        save_graph(graph, graph_file(out, graph.name))
+        check_graph(graph, graph_file(out, graph.name))
     state = step.initial_state()
     feats = torch.zeros(1, step.feature_chunk, step.features)
     scalars = [torch.tensor(v, dtype=torch.long) for v in (step.chunk, 0, step.chunk)]
@@ -304,7 +310,7 @@ def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
             (feats, *scalars, *state),
             out,
             input_names=[FEATS, *SCALARS, *step.state_names],
-            output_names=[LOG_PROBS, *(f"next_{n}" for n in step.state_names)],
+            output_names=[step.frame_output, *(f"next_{n}" for n in step.state_names)],
         )
     except ExportError as e:
         raise ExportError(f"streaming {e}") from e
@@ -329,16 +335,38 @@ def _check(step: StreamStep, path: Path) -> None:
         raise ExportError("the exported chunk step differs from the model")
 
 
+class _SearchGraphs:
+    """The head's search graphs beside an exported chunk step, as a :data:`RunGraph`."""
+
+    def __init__(self, step: StreamStep, path: str | os.PathLike[str], threads: int | None):
+        from speechnas.export.runtime import onnx_session
+
+        self.step = step
+        self.sessions = {
+            name: onnx_session(graph_file(path, name), threads=threads)
+            for name in step.graphs.names[1:]
+        }
+
+    def run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        return list(self.sessions[graph].run(None, dict(feeds)))  # type: ignore[attr-defined]
+
+    def search(self, frames: np.ndarray) -> list[int]:
+        """Token ids of ``(1, T', X)`` streamed frames."""
+        return self.step.graphs.search(self.run, frames)
+
+
 class OnnxStreamingRecognizer:
     """The exported chunk step run chunk by chunk: waveform in, token ids out (greedy).
 
     The front-end runs in PyTorch on each whole utterance (a deployment computes the same
     frames as audio arrives), then its frames go through the graph one chunk at a time, the
-    state carried from step to step, exactly as in a live stream.
+    state carried from step to step, exactly as in a live stream; the head's search reads
+    the streamed frames.
 
     Args:
         model: the model the graph was exported from (its front-end and streaming layout).
-        path: the exported chunk-step ``.onnx`` file (any precision).
+        path: the exported chunk-step ``.onnx`` file (any precision); a transducer's search
+            graphs lie beside it.
         threads: ONNX Runtime intra-op threads.
     """
 
@@ -351,9 +379,11 @@ class OnnxStreamingRecognizer:
         self.step = StreamStep(model).eval()
         self.initial = [s.numpy() for s in self.step.initial_state()]
         self.run = onnx_step_fn(onnx_session(path, threads=threads))
+        self.searcher = _SearchGraphs(self.step, path, threads)
 
     def log_probs(self, feats: np.ndarray) -> np.ndarray:
-        """(1, T, F) features -> (1, T', V) log-probabilities, streamed."""
+        """(1, T, F) features -> (1, T', X) frames, streamed (a CTC model's
+        log-probabilities)."""
         schedule = ChunkSchedule.for_utterance(self.step, feats.shape[1])
         return run_stream(self.run, schedule, feats, self.initial)
 
@@ -380,18 +410,17 @@ class OnnxStreamingRecognizer:
         ids: list[list[int]] = []
         for i in range(feats.shape[0]):
             item = feats[i : i + 1, : int(feat_lens[i])].numpy()
-            log_probs = self.log_probs(item)[0]
-            best = log_probs.argmax(axis=-1) if log_probs.shape[0] else np.zeros(0, np.int64)
-            ids.append(greedy_ctc_collapse(best.tolist()))
+            ids.append(self.searcher.search(self.log_probs(item)))
         return ids
 
 
 class OnnxChunkStream:
     """A live stream through the exported chunk step: push chunks as they arrive.
 
-    ``push(feats (1, Cf, F)) -> (1, n, V)`` log-probabilities of the encoder frames that chunk
-    completes (none while the look-ahead delay fills). Every chunk is taken as whole speech;
-    the end of a stream (flush) is :func:`run_stream`'s business, which knows the length.
+    ``push(feats (1, Cf, F)) -> (1, n, X)`` frames of the encoder frames that chunk completes
+    (none while the look-ahead delay fills); ``search(frames)`` decodes frames with the head's
+    search graphs. Every chunk is taken as whole speech; the end of a stream (flush) is
+    :func:`run_stream`'s business, which knows the length.
     """
 
     def __init__(self, model: SpeechModel, path: str | os.PathLike[str], *, threads: int) -> None:
@@ -400,6 +429,7 @@ class OnnxChunkStream:
         self.step = StreamStep(model).eval()
         self.state = [s.numpy() for s in self.step.initial_state()]
         self.run = onnx_step_fn(onnx_session(path, threads=threads))
+        self.search = _SearchGraphs(self.step, path, threads).search
         self.pushed = 0
 
     def push(self, feats: np.ndarray) -> np.ndarray:
@@ -408,5 +438,5 @@ class OnnxChunkStream:
         valid = c if k >= self.step.delay else 0
         start = (k - self.step.delay) * c
         scalars = [np.asarray(v, dtype=np.int64) for v in (c, start, valid)]
-        log_probs, *self.state = self.run(feats, scalars, self.state)
-        return log_probs if valid else log_probs[:, :0]
+        frames, *self.state = self.run(feats, scalars, self.state)
+        return frames if valid else frames[:, :0]

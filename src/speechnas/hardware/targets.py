@@ -106,18 +106,17 @@ class _TorchStream:
 
 
 class _OnnxStream:
-    """The exported chunk step and a greedy CTC collapse of the frames it completes."""
+    """The exported chunk step and the head's greedy search over the frames it completes
+    (a transducer's restarts per chunk, as :class:`_TorchStream`'s does)."""
 
     def __init__(self, stream: OnnxChunkStream) -> None:
         self.stream = stream
 
     def push(self, feats: Tensor) -> int:
-        from speechnas.models.ctc import greedy_ctc_collapse
-
-        log_probs = self.stream.push(feats.numpy())
-        if log_probs.shape[1]:
-            greedy_ctc_collapse(log_probs[0].argmax(axis=-1).tolist())
-        return int(log_probs.shape[1])
+        frames = self.stream.push(feats.numpy())
+        if frames.shape[1]:
+            self.stream.search(frames)
+        return int(frames.shape[1])
 
 
 class OnnxCPUTarget(Target):
@@ -158,17 +157,19 @@ class OnnxCPUTarget(Target):
         """The exported chunk step (``model.stream.onnx``, then its quantised copy).
 
         Raises:
-            NotMeasurable: not a CTC model (the chunk step covers CTC heads).
+            NotMeasurable: a head that does not stream (it decodes whole utterances).
         """
+        from speechnas.export.heads import head_graphs
         from speechnas.export.streaming import OnnxChunkStream, export_streaming
-        from speechnas.models.ctc import CTCHead
 
-        if not isinstance(model.head, CTCHead):
+        graphs = head_graphs(model)
+        if graphs.frame_output is None:
             raise NotMeasurable(
-                f"{self.name} streams CTC models only; this head is {type(model.head).__name__}"
+                f"{type(model.head).__name__} decodes whole utterances: it does not stream"
             )
         path = export_streaming(model.eval(), workdir / "model.stream.onnx")
-        path = self._lower(path, workdir / f"model.stream.{self.precision}.onnx", reuse=False)
+        lower = workdir / f"model.stream.{self.precision}.onnx"
+        path = self._lower(path, lower, reuse=False, graphs=graphs.names)
         return _OnnxStream(OnnxChunkStream(model, path, threads=self.threads))
 
     def _lower(
