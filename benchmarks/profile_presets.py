@@ -9,7 +9,7 @@ transducer's greedy loops are the exception, see below) are measured on PyTorch 
 ONNX Runtime in FP32 and INT8 (a transducer's or attention decoder's step graphs run in a
 greedy loop in Python, see :mod:`speechnas.export.heads`), for whole utterances of 1, 5 and
 20 s, batch 1, median of ``--repeats`` runs after 2 warm-up runs. The streaming preset is also
-fed chunk by chunk (on ONNX Runtime for CTC models only: the chunk step covers CTC heads).
+fed chunk by chunk.
 Writes the section "Measured latency by target" of BENCHMARKS.md and
 ``benchmarks/results/profile_presets.json``.
 """
@@ -94,8 +94,8 @@ def main() -> None:
             "timed runs after 2 warm-up runs. ONNX rows run the front-end in PyTorch and the "
             "graphs in ONNX Runtime: a CTC model's encoder and head; a transducer's encoder, "
             "predictor step and joiner, or an attention decoder's encoder and decoder step, "
-            "with the greedy loop in Python between the graph runs. Chunk-by-chunk figures on "
-            "ONNX Runtime cover CTC models only. The untrained `transformer-aed` runs its "
+            "with the greedy loop in Python between the graph runs. The untrained "
+            "`transformer-aed` runs its "
             "decoder to the length cap and the untrained transducer emits at random, so their "
             "rows are upper bounds of a trained model's.",
             "",
