@@ -18,7 +18,7 @@ import torch
 
 from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
 from speechnas.errors import UserError
-from speechnas.export import EncoderCTC, export_bundle
+from speechnas.export import EncoderCTC, ExportError, export_bundle
 from speechnas.export.streaming import (
     ChunkSchedule,
     OnnxStreamingRecognizer,
@@ -282,3 +282,25 @@ def test_bundle_of_a_streaming_transducer_streams_with_its_search_graphs(tmp_pat
     files = deploy["stream"]["graph_files"]["int8"]
     assert set(files) == {"", "predictor", "joiner"}
     assert all((out / f).is_file() for f in files.values())
+
+
+def test_a_failed_stream_export_leaves_nothing_and_search_graphs_are_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechnas.export import export_onnx, streaming
+
+    model = _model(TRANSDUCERS["lstm-stateless"])
+    whole = export_onnx(model, tmp_path / "model.onnx", example_frames=120)
+    path = export_streaming(model, tmp_path / "model.stream.onnx", search_graphs_of=whole)
+    for graph in ("predictor", "joiner"):  # copied from the whole-utterance export
+        copied = (tmp_path / f"model.stream.{graph}.onnx").read_bytes()
+        assert copied == (tmp_path / f"model.{graph}.onnx").read_bytes()
+    assert OnnxStreamingRecognizer(model, path).log_probs(np.zeros((1, 40, 40), np.float32)).size
+
+    def fail(step: StreamStep, out: Path) -> None:
+        raise ExportError("the chunk step failed")
+
+    monkeypatch.setattr(streaming, "_write_chunk_step", fail)
+    with pytest.raises(ExportError, match="chunk step failed"):
+        export_streaming(model, tmp_path / "again" / "model.stream.onnx")
+    assert not list((tmp_path / "again").iterdir())

@@ -164,7 +164,7 @@ def export_bundle(
     stream_skipped = None
     if spec.streaming is not None:
         try:
-            stream = export_streaming(model, out / "model.stream.onnx")
+            stream = export_streaming(model, out / "model.stream.onnx", search_graphs_of=fp32)
         except (UserError, ExportError) as e:  # the whole-utterance graphs still stand
             stream_skipped = str(e)
             log.warning("the streaming chunk step was not exported: %s", e)

@@ -207,6 +207,8 @@ class _CTCGraphs(HeadGraphs):
         return _CTCFrames(self.model.head)
 
     def search(self, run: RunGraph, frames: np.ndarray) -> list[int]:
+        if not frames.shape[1]:  # no frame (an utterance shorter than one)
+            return []
         # (1, T', V) -> (T',) best path
         return greedy_ctc_collapse(frames[0].argmax(axis=-1).tolist())
 

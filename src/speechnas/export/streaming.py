@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -282,13 +283,24 @@ def onnx_step_fn(session: Any) -> StepFn:
     return run
 
 
-def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
+def export_streaming(
+    model: SpeechModel,
+    path: str | os.PathLike[str],
+    *,
+    search_graphs_of: str | os.PathLike[str] | None = None,
+) -> Path:
     """Write ``model``'s chunk step to ``path`` as ONNX and check it against PyTorch; a
     transducer's predictor and joiner graphs go beside it.
 
     The check streams a seeded utterance of four and a half chunks (first, steady, partial
     last and, with look-ahead, the flush steps) through both and compares the frames of
-    every step (the states are checked through them).
+    every step (the states are checked through them). Nothing is left behind where it fails.
+
+    Args:
+        search_graphs_of: the first graph of a whole-utterance export of the same model
+            (:func:`speechnas.export.onnx.export_onnx`, FP32) whose search graphs are copied
+            rather than exported again (a second LSTM export in one process can go wrong,
+            see there).
 
     Raises:
         UserError: the model does not stream, or its head does not.
@@ -298,9 +310,31 @@ def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     model.eval()
     step = StreamStep(model).eval()
-    for graph in step.graphs.graphs()[1:]:  # the search's graphs, before the chunk step
-        save_graph(graph, graph_file(out, graph.name))
-        check_graph(graph, graph_file(out, graph.name))
+    try:
+        _write_search_graphs(step, out, search_graphs_of)
+        _write_chunk_step(step, out)
+    except BaseException:
+        for name in step.graphs.names:
+            graph_file(out, name).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def _write_search_graphs(
+    step: StreamStep, out: Path, source: str | os.PathLike[str] | None
+) -> None:
+    """The head's search graphs beside the chunk step ``out``: copied from ``source``'s,
+    or exported and checked."""
+    for graph in step.graphs.graphs()[1:]:
+        target = graph_file(out, graph.name)
+        if source is not None and graph_file(source, graph.name).is_file():
+            shutil.copyfile(graph_file(source, graph.name), target)
+        else:
+            save_graph(graph, target)
+            check_graph(graph, target)
+
+
+def _write_chunk_step(step: StreamStep, out: Path) -> None:
     state = step.initial_state()
     feats = torch.zeros(1, step.feature_chunk, step.features)
     scalars = [torch.tensor(v, dtype=torch.long) for v in (step.chunk, 0, step.chunk)]
@@ -315,7 +349,6 @@ def export_streaming(model: SpeechModel, path: str | os.PathLike[str]) -> Path:
     except ExportError as e:
         raise ExportError(f"streaming {e}") from e
     _check(step, out)
-    return out
 
 
 def _check(step: StreamStep, path: Path) -> None:
@@ -388,7 +421,9 @@ class OnnxStreamingRecognizer:
         return run_stream(self.run, schedule, feats, self.initial)
 
     def chunk_seconds(self, feats: np.ndarray) -> list[float]:
-        """Wall time of each step of streaming ``feats`` (1, T, F), in order."""
+        """Wall time of each step of streaming ``feats`` (1, T, F), in order: the chunk step
+        and the search over the frames it completes (restarted per chunk, as the targets'
+        chunk streams time it)."""
         times: list[float] = []
 
         def timed(
@@ -396,6 +431,8 @@ class OnnxStreamingRecognizer:
         ) -> list[np.ndarray]:
             start = time.perf_counter()
             out = self.run(f, scalars, state)
+            if int(scalars[2]) and out[0].shape[1]:  # chunk_valid: the step completed frames
+                self.searcher.search(out[0])
             times.append(time.perf_counter() - start)
             return out
 

@@ -157,7 +157,8 @@ class OnnxCPUTarget(Target):
         """The exported chunk step (``model.stream.onnx``, then its quantised copy).
 
         Raises:
-            NotMeasurable: a head that does not stream (it decodes whole utterances).
+            NotMeasurable: a head that does not stream (it decodes whole utterances), or an
+                architecture whose chunk step the exporter fails on.
         """
         from speechnas.export.heads import head_graphs
         from speechnas.export.streaming import OnnxChunkStream, export_streaming
@@ -167,7 +168,17 @@ class OnnxCPUTarget(Target):
             raise NotMeasurable(
                 f"{type(model.head).__name__} decodes whole utterances: it does not stream"
             )
-        path = export_streaming(model.eval(), workdir / "model.stream.onnx")
+        from speechnas.export import ExportError
+
+        try:
+            # prepare() exported the search graphs already: copied, not exported again.
+            path = export_streaming(
+                model.eval(),
+                workdir / "model.stream.onnx",
+                search_graphs_of=workdir / "model.onnx",
+            )
+        except (ExportError, UserError) as e:
+            raise NotMeasurable(f"the chunk step was not exported: {e}") from e
         lower = workdir / f"model.stream.{self.precision}.onnx"
         path = self._lower(path, lower, reuse=False, graphs=graphs.names)
         return _OnnxStream(OnnxChunkStream(model, path, threads=self.threads))
