@@ -36,12 +36,14 @@ def _run(args: argparse.Namespace) -> int:
         title=f"{spec.summary()}: latency for {report.latency_audio_s:g} s of audio, "
         f"{report.threads} thread(s)"
     )
-    table.add_column("variant")
-    for col in ("size", "latency", "p90", "per chunk"):
-        table.add_column(col, justify="right")
+    # Whole names: "onnx-stream-int8" must not be cut to fit a narrow terminal.
+    width = max(len(v.name) for v in report.variants)
+    table.add_column("variant", no_wrap=True, min_width=width)
+    for col in ("size", "latency", "p90", "chunk"):
+        table.add_column(col, justify="right", no_wrap=True)
     for name in sets:
-        table.add_column(f"{name} WER", justify="right")
-        table.add_column(f"{name} CER", justify="right")
+        table.add_column(f"{name} WER", justify="right", no_wrap=True)
+        table.add_column(f"{name} CER", justify="right", no_wrap=True)
     for v in report.variants:
         row = [
             v.name,
