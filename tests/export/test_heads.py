@@ -20,7 +20,6 @@ from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
 from speechnas.errors import UserError
 from speechnas.export import (
     OnnxRecognizer,
-    export_bundle,
     export_onnx,
     graph_file,
     head_graphs,
@@ -30,9 +29,8 @@ from speechnas.export import (
 from speechnas.hardware import NotMeasurable, make_target, profile_model
 from speechnas.models import SpeechModel, build_model
 from speechnas.models._head import Head
-from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.export import small_bundle
 from speechnas.testing.models import eval_model
-from speechnas.text import CharTokenizer
 
 VOCAB = 12
 FP32_TOL = 1e-4
@@ -183,22 +181,8 @@ def test_a_head_kind_without_graphs_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["rnnt-lstm", "aed-transformer"])
 def test_bundle_exports_and_scores_every_head_kind(kind: str, tmp_path: Path) -> None:
-    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
-    tokenizer = CharTokenizer.train(u.text for u in utts)
     spec = ArchSpec.uniform(decoder=HEADS[kind], **_SMALL)
-    torch.manual_seed(0)
-    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=False).eval()
-    out = tmp_path / "out"
-    report = export_bundle(
-        model,
-        spec,
-        tokenizer,
-        out,
-        precisions=("int8",),
-        test_sets={"dev": utts},
-        latency_s=1.0,
-        repeats=2,
-    )
+    model, report, out = small_bundle(spec, tmp_path, ("int8",))
     assert [v.name for v in report.variants] == ["pytorch", "onnx-int8"]
     names = head_graphs(model).names
     assert len(names) > 1

@@ -18,7 +18,7 @@ import torch
 
 from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
 from speechnas.errors import UserError
-from speechnas.export import EncoderCTC, ExportError, export_bundle
+from speechnas.export import EncoderCTC, ExportError
 from speechnas.export.streaming import (
     ChunkSchedule,
     OnnxStreamingRecognizer,
@@ -27,12 +27,11 @@ from speechnas.export.streaming import (
     run_stream,
     torch_step_fn,
 )
-from speechnas.models import SpeechModel, build_model
+from speechnas.models import SpeechModel
 from speechnas.models.aed import AEDHead
 from speechnas.models.ctc import CTCHead
-from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.export import small_bundle
 from speechnas.testing.models import eval_model
-from speechnas.text.tokenizers import CharTokenizer
 
 VOCAB = 12
 FP32_TOL = 1e-4
@@ -231,48 +230,19 @@ def test_a_streamed_transducer_transcribes_like_the_model(name: str, tmp_path: P
 
 
 def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> None:
-    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
-    tokenizer = CharTokenizer.train(u.text for u in utts)
-    spec = FAMILIES["cnn+lookahead"]
-    torch.manual_seed(0)
-    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=False).eval()
-    report = export_bundle(
-        model,
-        spec,
-        tokenizer,
-        tmp_path / "out",
-        precisions=("fp32", "int8"),
-        test_sets={"dev": utts},
-        latency_s=1.0,
-        repeats=2,
-    )
+    _, report, out = small_bundle(FAMILIES["cnn+lookahead"], tmp_path, ("fp32", "int8"))
     names = [v.name for v in report.variants]
     assert names == ["pytorch", "onnx-fp32", "onnx-int8", "onnx-stream-fp32", "onnx-stream-int8"]
     streamed = report.variant("onnx-stream-fp32")
     assert streamed.scores["dev"] == report.variant("pytorch").scores["dev"]
     assert streamed.chunk_ms is not None and 0 < streamed.chunk_ms < streamed.latency_ms
-    assert (tmp_path / "out" / "model.stream.int8.onnx").is_file()
-    deploy = json.loads((tmp_path / "out" / "deploy.json").read_text())
+    assert (out / "model.stream.int8.onnx").is_file()
+    deploy = json.loads((out / "deploy.json").read_text())
     assert deploy["stream"]["delay_chunks"] == 1
 
 
 def test_bundle_of_a_streaming_transducer_streams_with_its_search_graphs(tmp_path: Path) -> None:
-    utts = make_corpus(tmp_path / "audio", n=3, seed=0)
-    tokenizer = CharTokenizer.train(u.text for u in utts)
-    spec = TRANSDUCERS["lstm-stateless"]
-    torch.manual_seed(0)
-    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=False).eval()
-    out = tmp_path / "out"
-    report = export_bundle(
-        model,
-        spec,
-        tokenizer,
-        out,
-        precisions=("fp32", "int8"),
-        test_sets={"dev": utts},
-        latency_s=1.0,
-        repeats=2,
-    )
+    _, report, out = small_bundle(TRANSDUCERS["lstm-stateless"], tmp_path, ("fp32", "int8"))
     names = [v.name for v in report.variants]
     assert names == ["pytorch", "onnx-fp32", "onnx-int8", "onnx-stream-fp32", "onnx-stream-int8"]
     streamed = report.variant("onnx-stream-fp32")

@@ -130,6 +130,14 @@ def _precisions(
     return files
 
 
+def _graph_files(exports: dict[str, Path], graphs: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Per precision, the file name of each graph of its export (for ``deploy.json``)."""
+    return {
+        precision: {name: graph_file(path, name).name for name in graphs}
+        for precision, path in exports.items()
+    }
+
+
 def export_bundle(
     model: SpeechModel,
     spec: ArchSpec,
@@ -217,10 +225,7 @@ def export_bundle(
         },
         "input": "feats (B, T, F) float32, whole utterances",
         "decoding": graphs.describe(),
-        "graph_files": {
-            precision: {name: graph_file(path, name).name for name in graphs.names}
-            for precision, path in files.items()
-        },
+        "graph_files": _graph_files(files, graphs.names),
     }
     if stream_skipped is not None:
         deploy["stream"] = {"skipped": stream_skipped}
@@ -231,10 +236,7 @@ def export_bundle(
             f"chunk_valid (int64 scalars), state... -> {step.frame_output} (1, C', X), "
             "state...; the search reads the frames as it reads the first graph's output "
             "(see decoding)",
-            "graph_files": {
-                precision: {name: graph_file(path, name).name for name in graphs.names}
-                for precision, path in streams.items()
-            },
+            "graph_files": _graph_files(streams, graphs.names),
             "feature_frames_per_chunk": step.feature_chunk,
             "frames_per_chunk": step.chunk,
             "output_frames_per_chunk": step.out_chunk,

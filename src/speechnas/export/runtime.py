@@ -16,7 +16,7 @@ from torch import Tensor
 from speechnas.export.heads import INPUT_NAME, HeadGraphs, graph_file, head_graphs
 from speechnas.models import SpeechModel
 
-__all__ = ["OnnxRecognizer", "onnx_session"]
+__all__ = ["GraphSessions", "OnnxRecognizer", "onnx_session"]
 
 
 def onnx_session(
@@ -55,6 +55,24 @@ def onnx_session(
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
+class GraphSessions:
+    """ONNX Runtime sessions of graphs ``names`` of the export whose first graph is ``path``
+    (:func:`speechnas.export.heads.graph_file`); :meth:`run` is a
+    :data:`speechnas.export.heads.RunGraph`."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], names: list[str], *, threads: int | None
+    ) -> None:
+        self.sessions = {
+            name: onnx_session(graph_file(path, name), threads=threads) for name in names
+        }
+
+    def run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """One run of graph ``graph`` (``""``: the first) on ``feeds``."""
+        out = self.sessions[graph].run(None, dict(feeds))  # type: ignore[attr-defined]
+        return [np.asarray(x) for x in out]
+
+
 class OnnxRecognizer:
     """The model's front-end in PyTorch, then its exported graphs in ONNX Runtime.
 
@@ -78,16 +96,9 @@ class OnnxRecognizer:
         self.frontend = model.frontend.eval()
         self.path = Path(path)
         self.graphs: HeadGraphs = head_graphs(model)
-        self.sessions = {
-            name: onnx_session(graph_file(self.path, name), threads=threads)
-            for name in self.graphs.names
-        }
-        self.session = self.sessions[""]
-
-    def run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        """One run of graph ``graph`` (``""``: the first) on ``feeds``."""
-        out = self.sessions[graph].run(None, dict(feeds))  # type: ignore[attr-defined]
-        return [np.asarray(x) for x in out]
+        sessions = GraphSessions(self.path, self.graphs.names, threads=threads)
+        self.session = sessions.sessions[""]
+        self.run = sessions.run
 
     def log_probs(self, feats: Tensor) -> np.ndarray:
         """The first graph's first output for ``(B, T, F)`` whole-utterance features (a CTC

@@ -38,11 +38,12 @@ PyTorch module or the ONNX Runtime session) through it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -368,24 +369,15 @@ def _check(step: StreamStep, path: Path) -> None:
         raise ExportError("the exported chunk step differs from the model")
 
 
-class _SearchGraphs:
-    """The head's search graphs beside an exported chunk step, as a :data:`RunGraph`."""
+def _searcher(
+    step: StreamStep, path: str | os.PathLike[str], threads: int | None
+) -> Callable[[np.ndarray], list[int]]:
+    """The head's search over ``(1, T', X)`` streamed frames, with its graphs beside the
+    exported chunk step ``path``."""
+    from speechnas.export.runtime import GraphSessions
 
-    def __init__(self, step: StreamStep, path: str | os.PathLike[str], threads: int | None):
-        from speechnas.export.runtime import onnx_session
-
-        self.step = step
-        self.sessions = {
-            name: onnx_session(graph_file(path, name), threads=threads)
-            for name in step.graphs.names[1:]
-        }
-
-    def run(self, graph: str, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
-        return list(self.sessions[graph].run(None, dict(feeds)))  # type: ignore[attr-defined]
-
-    def search(self, frames: np.ndarray) -> list[int]:
-        """Token ids of ``(1, T', X)`` streamed frames."""
-        return self.step.graphs.search(self.run, frames)
+    sessions = GraphSessions(path, step.graphs.names[1:], threads=threads)
+    return functools.partial(step.graphs.search, sessions.run)
 
 
 class OnnxStreamingRecognizer:
@@ -412,7 +404,7 @@ class OnnxStreamingRecognizer:
         self.step = StreamStep(model).eval()
         self.initial = [s.numpy() for s in self.step.initial_state()]
         self.run = onnx_step_fn(onnx_session(path, threads=threads))
-        self.searcher = _SearchGraphs(self.step, path, threads)
+        self.search = _searcher(self.step, path, threads)
 
     def log_probs(self, feats: np.ndarray) -> np.ndarray:
         """(1, T, F) features -> (1, T', X) frames, streamed (a CTC model's
@@ -432,7 +424,7 @@ class OnnxStreamingRecognizer:
             start = time.perf_counter()
             out = self.run(f, scalars, state)
             if int(scalars[2]) and out[0].shape[1]:  # chunk_valid: the step completed frames
-                self.searcher.search(out[0])
+                self.search(out[0])
             times.append(time.perf_counter() - start)
             return out
 
@@ -447,7 +439,7 @@ class OnnxStreamingRecognizer:
         ids: list[list[int]] = []
         for i in range(feats.shape[0]):
             item = feats[i : i + 1, : int(feat_lens[i])].numpy()
-            ids.append(self.searcher.search(self.log_probs(item)))
+            ids.append(self.search(self.log_probs(item)))
         return ids
 
 
@@ -466,7 +458,7 @@ class OnnxChunkStream:
         self.step = StreamStep(model).eval()
         self.state = [s.numpy() for s in self.step.initial_state()]
         self.run = onnx_step_fn(onnx_session(path, threads=threads))
-        self.search = _SearchGraphs(self.step, path, threads).search
+        self.search = _searcher(self.step, path, threads)
         self.pushed = 0
 
     def push(self, feats: np.ndarray) -> np.ndarray:

@@ -225,7 +225,7 @@ def measure_onnx_parts(
 
     from speechnas.export.onnx import INPUT_NAME
     from speechnas.export.runtime import OnnxRecognizer, onnx_session
-    from speechnas.models.ctc import CTCHead, greedy_ctc_collapse
+    from speechnas.models.ctc import CTCHead
 
     if not isinstance(model.head, CTCHead):
         raise NotMeasurable(f"{spec.summary()}: per-part ONNX tables cover CTC models")
@@ -251,7 +251,7 @@ def measure_onnx_parts(
         ready = time.perf_counter()
         log_probs = recognizer.log_probs(feats)
         done = time.perf_counter()
-        greedy_ctc_collapse(log_probs[0].argmax(axis=-1).tolist())
+        recognizer.graphs.search(recognizer.run, log_probs)
         end = time.perf_counter()
         if run >= warmup:
             walls.append((1000 * (ready - start), 1000 * (done - ready), 1000 * (end - done)))
