@@ -173,6 +173,9 @@ def evaluate(
         parts = [Part(kind, sig, frames, macs) for kind, sig, frames, macs in m["parts"]]
         table.add(spec, parts, m["ms"], m["total"])
     table.save(WORK / f"{name}-{threads_}t.table.json")
+    # How far the medians of the parts are from the median whole run (one run's parts add up
+    # to it; medians of several runs need not): what a table sum starts from.
+    coverage = [sum(measured[s.arch_id]["ms"]) / measured[s.arch_id]["total"] for s in train]
     start = time.perf_counter()
     predictor = LatencyPredictor(table)
     fit_s = time.perf_counter() - start
@@ -209,6 +212,11 @@ def evaluate(
         "skipped_models": len(skipped)
         + sum("skipped" in v for k, v in measured.items() if k not in train_ids),
         "learned_band_coverage": inside / len(test),
+        "parts_over_whole": {
+            "min": min(coverage),
+            "median": statistics.median(coverage),
+            "max": max(coverage),
+        },
         "fit_s": fit_s,
         "predict_ms": predict_ms,
     }
@@ -260,6 +268,14 @@ def section(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
             + (
                 f" {r['skipped_models']} sampled architectures could not run there (left out)."
                 if r.get("skipped_models")
+                else ""
+            )
+            + (
+                " On the training models the parts' medians summed to "
+                f"{100 * r['parts_over_whole']['min']:.0f}-"
+                f"{100 * r['parts_over_whole']['max']:.0f}% of the whole run's median "
+                f"(median {100 * r['parts_over_whole']['median']:.0f}%)."
+                if "parts_over_whole" in r
                 else ""
             )
         )

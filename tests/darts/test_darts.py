@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ from speechnas.darts import DartsConfig, DartsModel, MixedLayer, train_darts
 from speechnas.darts.train import darts_step
 from speechnas.data.dataset import Batch
 from speechnas.data.manifest import write_manifest
+from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable, model_parts
 from speechnas.hardware.measure import untrained_model
 from speechnas.models.conformer import ConformerLayer
 from speechnas.search.config import TrainSettings
 from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.planted import plant_pickle
 
 WIDE = LayerSpec(width=32, heads=2, ffn_expansion=2.0, kernel=7)
 SHORT = dataclasses.replace(WIDE, kernel=3)
@@ -317,3 +320,16 @@ def test_an_interrupted_run_continues_where_it_stopped(
     assert resumed.spec is not None and resumed.spec == whole.spec
     saved = json.loads((tmp_path / "parts" / "darts.json").read_text())
     assert "failed" not in saved and len(saved["history"]) == 5
+
+
+def test_a_planted_partial_run_never_runs(tmp_path: Path) -> None:
+    """A pickle put in place of ``darts.partial.pt`` is refused with an error naming it, and
+    nothing in it runs."""
+    train, val, _ = _run_files(tmp_path, train=2, val=1)
+    out = tmp_path / "darts"
+    out.mkdir()
+    marker = plant_pickle(out / "darts.partial.pt")
+    with pytest.raises(UserError) as refused:
+        train_darts(_config(tmp_path, train, val, max_steps=1, out_dir=str(out)))
+    assert not marker.exists(), "the planted pickle ran"
+    assert re.search(r"darts\.partial\.pt: not loaded: .*move it away", str(refused.value))

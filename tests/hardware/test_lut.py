@@ -4,12 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 from speechnas.arch import ArchSpec, StreamingSpec
 from speechnas.errors import UserError
-from speechnas.hardware import TorchCPUTarget
+from speechnas.hardware import TorchCPUTarget, lut
 from speechnas.hardware.lut import LatencyTable, measure_parts, model_parts
-from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.measure import untrained_model
 
 BASE = ArchSpec.uniform(num_layers=3, width=32, heads=2, ffn_expansion=2.0, kernel=5, n_mels=40)
 
@@ -46,14 +47,37 @@ def test_a_shared_layer_shares_its_signature() -> None:
     assert a[-1].signature != b[-1].signature  # the head sees a wider input
 
 
-def test_parts_add_up_to_the_whole_run() -> None:
+class _WorkClock:
+    """A stand-in for ``time.perf_counter`` that moves only when a leaf module of ``model``
+    finishes a forward (1 ms each): what the parts measure is then the model's work, the
+    same on any machine, and every run gives the same times."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.now = 0.0
+        for module in model.modules():
+            if next(module.children(), None) is None:
+                module.register_forward_hook(self._tick)
+
+    def _tick(self, *_: object) -> None:
+        self.now += 1e-3
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_parts_add_up_to_the_whole_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Everything between the call and its return is some part's: the timed modules', the
+    encoder's glue between them, and the head with its decoding."""
     model = untrained_model(BASE)
-    with threads(1):
-        parts, ms, total = measure_parts(model, BASE, audio_s=2.0, warmup=2, repeats=9)
-    assert len(ms) == len(parts) and all(m >= 0 for m in ms)
-    # Everything between the call and its return is some part's (the glue included); medians
-    # of parts need not add up exactly to the median of wholes.
-    assert 0.7 * total <= sum(ms) <= 1.3 * total
+    clock = _WorkClock(model)  # its hooks run before measure_parts' own, as they come first
+    monkeypatch.setattr(lut, "time", clock)
+    parts, ms, total = measure_parts(model, BASE, audio_s=1.0, warmup=1, repeats=3)
+    assert [p.signature for p in parts] == [p.signature for p in model_parts(model, BASE, 1.0)]
+    assert len(ms) == len(parts) and total > 0
+    assert sum(ms) == pytest.approx(total)
+    glue = [p.kind for p in parts].index("encoder-glue")
+    assert all(m > 0 for i, m in enumerate(ms) if i != glue), ms  # each part runs a module
+    assert ms[glue] >= 0
 
 
 def _table() -> LatencyTable:

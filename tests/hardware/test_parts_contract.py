@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -41,23 +42,37 @@ def measured(request: pytest.FixtureRequest, exported: Path) -> Measured:
     why = target.unavailable()
     if why is not None:
         pytest.skip(f"{target.name}: {why}")
+    # One timed run: its medians are that run's own times, so how the parts relate to the
+    # whole is a matter of values, not of how steady the machine is.
     with threads(1):
         parts, ms, total = target.measure_parts(
-            untrained_model(SPEC), SPEC, audio_s=1.0, warmup=2, repeats=7, workdir=exported
+            untrained_model(SPEC), SPEC, audio_s=1.0, warmup=1, repeats=1, workdir=exported
         )
     return target, parts, ms, total
 
 
 def test_parts_are_the_models_and_add_up_to_the_whole_run(measured: Measured) -> None:
+    """The parts split the run: none is negative or missing, and together they claim no
+    more than the whole. That they cover all of it is checked where the clock can be
+    controlled (``tests/hardware/test_lut.py``) or where it holds exactly (ONNX, below);
+    how close medians of many runs come is the latency benchmark's."""
     target, parts, ms, total = measured
     assert [p.signature for p in parts] == [
         p.signature for p in model_parts(untrained_model(SPEC), SPEC, 1.0)
     ]
-    assert len(ms) == len(parts) and all(m >= 0 for m in ms)
+    assert len(ms) == len(parts) and all(math.isfinite(m) and m >= 0 for m in ms)
     timed = [m for p, m in zip(parts, ms, strict=True) if p.kind != "encoder-glue"]
     assert all(m > 0 for m in timed), (target.name, ms)
-    # Medians of parts need not add up exactly to the median of wholes.
-    assert 0.7 * total <= sum(ms) <= 1.3 * total, (target.name, ms, total)
+    assert math.isfinite(total) and sum(ms) <= total * (1 + 1e-9), (target.name, ms, total)
+
+
+def test_onnx_parts_add_up_to_the_whole_run_exactly(measured: Measured) -> None:
+    """ONNX Runtime targets hand the whole graph call to its kernels' parts, and the front-end
+    and the search to the first and last parts: one run's parts are all of it."""
+    target, _, ms, total = measured
+    if not target.name.startswith("cpu-onnx"):
+        pytest.skip("ONNX Runtime targets only")
+    assert sum(ms) == pytest.approx(total), (target.name, ms, total)
 
 
 def test_a_table_round_trips_and_refuses_other_targets(measured: Measured, tmp_path: Path) -> None:

@@ -111,7 +111,7 @@ def test_by_default_one_supernet_per_depth_trains_on_a_share_of_the_budget(
     assert summary.complete == 5
     for depth in (1, 2, 3):
         saved = torch.load(
-            config.run_dir / "supernet" / f"depth{depth}" / "supernet.pt", weights_only=False
+            config.run_dir / "supernet" / f"depth{depth}" / "supernet.pt", weights_only=True
         )
         assert saved["steps"] == 2 and saved["space"]["min_layers"] == depth
     study = optuna.load_study(study_name="tiny", storage=config.storage_url)
@@ -247,7 +247,7 @@ def test_a_supernet_search_over_per_layer_blocks_with_distillation(tmp_path: Pat
         },
     )
     run_search(config, progress=False)
-    saved = torch.load(config.run_dir / "supernet" / "supernet.pt", weights_only=False)
+    saved = torch.load(config.run_dir / "supernet" / "supernet.pt", weights_only=True)
     assert "smallest_kd" in saved["history"][-1]
     records = _records(config)
     encoding = SpaceEncoding(config.space)

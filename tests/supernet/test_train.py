@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from speechnas.supernet.train import (
     train_supernet,
 )
 from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.planted import plant_pickle
 from speechnas.testing.supernet import tiny_supernet_space as _space
 
 
@@ -37,7 +39,7 @@ def test_train_save_load_and_score(tmp_path: Path) -> None:
     assert saved["steps"] == 6 and len(saved["history"]) == 6
     assert {"largest", "smallest", "random0"} <= set(saved["history"][0])
     # The loaded weights are the trained ones, not a fresh initialisation.
-    fresh = torch.load(path, weights_only=False)["weights"]
+    fresh = torch.load(path, weights_only=True)["weights"]  # plain data only
     for name, t in net.state_dict().items():
         assert torch.equal(t, fresh[name]), name
     specs = [net.space.largest(), net.space.smallest(), net.space.sample(np.random.default_rng(1))]
@@ -52,6 +54,32 @@ def test_a_budget_is_required_and_bad_files_are_user_errors(tmp_path: Path) -> N
     torch.save({"weights": {}}, bad)
     with pytest.raises(UserError, match="not a supernet"):
         load_supernet(bad)
+
+
+def test_planted_pickles_in_a_supernet_run_folder_never_run(tmp_path: Path) -> None:
+    """A pickle put in place of ``supernet.pt`` or ``supernet.partial.pt`` is refused with
+    an error naming it, and nothing in it runs (neither when loading the supernet nor when
+    a training resumes)."""
+    out = tmp_path / "net"
+    out.mkdir()
+    marker = plant_pickle(out / "supernet.pt")
+    with pytest.raises(UserError) as refused:
+        load_supernet(out / "supernet.pt")
+    assert not marker.exists(), "the planted pickle ran"
+    assert re.search(r"supernet\.pt: not loaded: .*move it away", str(refused.value))
+
+    utts = make_corpus(tmp_path / "audio", n=2, seed=0)
+    config = SupernetTrainConfig(
+        train_manifest=str(write_manifest(utts, tmp_path / "train.jsonl")),
+        space=_space(),
+        out_dir=str(out),
+        max_steps=1,
+    )
+    marker = plant_pickle(out / "supernet.partial.pt")
+    with pytest.raises(UserError) as refused:
+        train_supernet(config)
+    assert not marker.exists(), "the planted pickle ran"
+    assert re.search(r"supernet\.partial\.pt: not loaded: .*move it away", str(refused.value))
 
 
 def test_a_killed_training_resumes_as_if_it_had_not_stopped(

@@ -161,7 +161,10 @@ def _export_in_fresh_process(model: SpeechModel, out: Path, example_frames: int)
 
 
 def _export_child(blob: str, out: str, example_frames: int) -> None:
-    model = torch.load(blob, weights_only=False)  # our own file, written just now
+    # NOTE: weights_only=False only here: the blob is a whole module (not tensors and plain
+    # data), pickled a moment ago by the parent into its own temporary directory (mode 0700,
+    # removed once this child exits). No file of a run folder is ever read this way.
+    model = torch.load(blob, weights_only=False)
     export_onnx(model, out, example_frames=example_frames, fresh_process_retry=False)
 
 

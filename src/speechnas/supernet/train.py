@@ -35,7 +35,8 @@ from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.budget import StepBudget
-from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, resume_key
+from speechnas.train.checkpoint import save_checkpoint
+from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, read_run_file, resume_key
 from speechnas.train.schedule import warmup_cosine
 
 __all__ = [
@@ -178,8 +179,10 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
                         "history": history,
                     }
                 )
-    path = out / "supernet.pt"
-    torch.save(
+    # Plain data only (read back with weights_only=True), written atomically: a search that
+    # finds supernet.pt uses it as finished.
+    path = save_checkpoint(
+        out / "supernet.pt",
         {
             "space": _space_to_dict(config.space),
             "weights": net.state_dict(),
@@ -189,7 +192,6 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
             "history": history,
             "seed": config.seed,
         },
-        path,
     )
     partial.discard()
     return path
@@ -202,13 +204,17 @@ def _space_to_dict(space: SupernetSpace) -> dict[str, Any]:
 
 
 def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]]:
-    """A trained supernet, its tokenizer and the rest of what :func:`train_supernet` saved.
+    """A trained supernet, its tokenizer and the rest of what :func:`train_supernet` saved
+    (read with :func:`~speechnas.train.partial.read_run_file`: tensors and plain data only).
 
     Raises:
-        UserError: the file is missing or not a supernet.
+        UserError: the file is missing, not a supernet, or holds more than tensors and plain
+            data (nothing in it is run).
     """
+    saved = read_run_file(Path(path))
+    if not isinstance(saved, dict):
+        raise UserError(f"{path}: not a supernet written by train_supernet; move it away")
     try:
-        saved = torch.load(path, weights_only=False, map_location="cpu")
         fields = dict(saved["space"])
         fields["base"] = ArchSpec.from_dict(fields["base"])
         for name in ("widths", "kernels", "heads", "ffn_expansions", "blocks"):
@@ -216,10 +222,12 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]
                 fields[name] = tuple(fields[name])
         space = SupernetSpace(**fields)
         tokenizer = tokenizer_from_state(saved["tokenizer"])
-    except (OSError, KeyError, TypeError, ValueError) as e:
-        raise UserError(f"{path}: not a supernet written by train_supernet ({e})") from e
-    net = Supernet(space, tokenizer.vocab_size, seed=int(saved.get("seed", 0)))
-    net.load_state_dict(saved["weights"])
+        net = Supernet(space, tokenizer.vocab_size, seed=int(saved.get("seed", 0)))
+        net.load_state_dict(saved["weights"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(
+            f"{path}: not a supernet written by train_supernet ({e}); move it away to retrain"
+        ) from e
     return net.eval(), tokenizer, saved
 
 

@@ -6,6 +6,11 @@ to a partial file beside the result. Started again with the same config (budgets
 aside), they load it and go on as if they had not stopped; a config that differs in
 anything else starts from the beginning, with a warning. The file goes once the result is
 written.
+
+Every file a run writes to be read back (a partial run, a trained supernet) holds tensors and
+plain data only (dicts, lists, tuples, str, int, float, bool, None) and is read with
+:func:`read_run_file`, which loads it with ``weights_only=True``: a run folder is just a
+folder, and a pickle put there by someone else must not run code when a run is resumed.
 """
 
 from __future__ import annotations
@@ -14,21 +19,53 @@ import dataclasses
 import json
 import logging
 import pickle
+import re
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from speechnas.errors import UserError
 from speechnas.train.checkpoint import save_checkpoint
 
-__all__ = ["BUDGET_AND_PLACE", "PartialRun", "resume_key"]
+__all__ = ["BUDGET_AND_PLACE", "PartialRun", "read_run_file", "resume_key"]
 
 log = logging.getLogger(__name__)
 
 
 #: Config fields a partial run may change: the budget, where it goes, the device.
 BUDGET_AND_PLACE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
+
+
+def read_run_file(path: Path) -> Any:
+    """What :func:`torch.save` wrote to ``path``, loaded with ``weights_only=True`` (onto the
+    CPU): tensors and plain data only, so nothing in the file can run code.
+
+    Raises:
+        UserError: the file cannot be read that way (written by an older speechnas, which
+            stored other objects, or not by speechnas at all, or damaged); the message names
+            it and says to move it away.
+    """
+    if not path.is_file():
+        raise UserError(f"{path}: not found")
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False, which is what must not happen here.
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        reason = (
+            f"it refers to {found.group(1)}, not only to tensors and plain data"
+            if found
+            else "it is not tensors and plain data written by torch.save"
+        )
+    except (OSError, RuntimeError, EOFError, ValueError) as e:  # a damaged archive
+        text = " ".join(str(e).split()) or type(e).__name__
+        reason = text if len(text) <= 160 else text[:157] + "..."
+    raise UserError(
+        f"{path}: not loaded: {reason} (damaged, of an older speechnas, or not of speechnas); "
+        "move it away to retrain"
+    )
 
 
 def resume_key(config: Any, ignore: tuple[str, ...]) -> str:
@@ -63,15 +100,17 @@ class PartialRun:
         self._saved_at = time.perf_counter()
 
     def load(self) -> dict[str, Any] | None:
-        """The saved state if there is one of this config, else ``None`` (an unreadable
-        file or another config's is logged and ignored)."""
+        """The saved state if there is one of this config, else ``None`` (another config's
+        is logged and ignored, and replaced by the first save).
+
+        Raises:
+            UserError: the file cannot be read as tensors and plain data
+                (:func:`read_run_file`). Saves are atomic, so this is not a save cut short,
+                and the file is kept for the user to look at rather than overwritten.
+        """
         if not self.path.is_file():
             return None
-        try:
-            saved = torch.load(self.path, weights_only=False, map_location="cpu")
-        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as e:
-            log.warning("%s: %s is unreadable (%s); starting again", self.what, self.path, e)
-            return None
+        saved = read_run_file(self.path)
         if not isinstance(saved, dict) or saved.get("key") != self.key:
             log.warning("%s: %s is of another config; starting again", self.what, self.path)
             return None
