@@ -6,7 +6,21 @@ file). The CLI turns it into a clear message and exit code 2; library callers ca
 
 from __future__ import annotations
 
-__all__ = ["AudioError", "ConfigError", "ConfigMismatch", "UserError"]
+import errno
+
+__all__ = ["AudioError", "ConfigError", "ConfigMismatch", "UserError", "is_environment_error"]
+
+#: Failures of the file system a user fixes: permissions, a read-only or full disk.
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+)
+
+
+def is_environment_error(e: BaseException) -> bool:
+    """Whether ``e`` is a failure of the machine the user fixes (no write permission, a
+    read-only or full disk), as opposed to a bug: the CLI reports it in one line, exit 2, and
+    a search stops on it rather than failing one trial after another."""
+    return isinstance(e, OSError) and e.errno in _ENVIRONMENT_ERRNOS
 
 
 class UserError(Exception):

@@ -332,4 +332,4 @@ def test_a_planted_partial_run_never_runs(tmp_path: Path) -> None:
     with pytest.raises(UserError) as refused:
         train_darts(_config(tmp_path, train, val, max_steps=1, out_dir=str(out)))
     assert not marker.exists(), "the planted pickle ran"
-    assert re.search(r"darts\.partial\.pt: not loaded: .*move it away", str(refused.value))
+    assert re.search(r"darts\.partial\.pt: not a partial run: .*move it away", str(refused.value))

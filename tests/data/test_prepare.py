@@ -89,3 +89,38 @@ def test_prepare_rerun_with_output_inside_the_source(tmp_path: Path) -> None:
     out = src / "canonical.jsonl.gz"
     first = prepare(src, out)
     assert prepare(src, out) == first
+
+
+def test_an_edited_manifest_is_prepared_again(tmp_path: Path) -> None:
+    wav = write_tone(tmp_path / "a.wav", 0.25)
+    src = write_manifest([Utterance("a", str(wav), 0.25, "yes", "s")], tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    prepare(src, out)
+    # Same size, same path: only the content tells the edit apart.
+    write_manifest([Utterance("a", str(wav), 0.25, "yep", "s")], src)
+    assert [u.text for u in prepare(src, out)] == ["yep"]
+    assert [u.text for u in read_manifest(out)] == ["yep"]
+
+
+def test_an_edited_corpus_folder_is_prepared_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_kaldi(tmp_path / "k")
+    out = src / "prepared.jsonl.gz"  # inside the corpus: it must not count as a change
+    prepare(src, out)
+    calls = {"n": 0}
+    read_corpus = prepare_module.read_corpus
+
+    def counting(*args: object, **kwargs: object) -> ReadResult:
+        calls["n"] += 1
+        return read_corpus(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(prepare_module, "read_corpus", counting)
+    prepare(src, out)
+    assert calls["n"] == 0
+    (src / "text").write_text("u1 HELLO THERE\nu2 GOOD  BYE\n", encoding="utf-8")
+    assert {u.id: u.text for u in prepare(src, out)}["u1"] == "HELLO THERE"
+    assert calls["n"] == 1
+    write_tone(src / "wav" / "u1.wav", 0.75)  # new audio: its duration is read again
+    assert {u.id: u.duration for u in prepare(src, out)}["u1"] == pytest.approx(0.75)
+    assert calls["n"] == 2

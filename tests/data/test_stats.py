@@ -34,3 +34,18 @@ def test_stats_of_nothing() -> None:
     stats = compute_stats([])
     assert stats.num_utterances == 0 and stats.mean_duration == 0.0
     assert "duration histogram" in render_stats(stats)
+
+
+def test_stats_count_what_training_cannot_use() -> None:
+    # The same definitions as validate and training: a punctuation-only transcript is empty,
+    # and a duration that is not finite is no length.
+    utts = [
+        Utterance("a", "/a.wav", 1.5, "Yes!", "s1"),
+        Utterance("b", "/b.wav", math.inf, "?! ...", "s1"),
+        Utterance("c", "/c.wav", 2.5, "--", "s1"),
+    ]
+    stats = compute_stats(utts)
+    assert stats.num_empty_text == 2
+    assert stats.num_unknown_duration == 1
+    assert (stats.max_duration, stats.mean_duration) == (2.5, 2.0)
+    assert stats.hours == pytest.approx(4.0 / 3600)

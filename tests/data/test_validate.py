@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 
 from speechnas.cli import main
+from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, write_manifest
 from speechnas.data.validate import validate, validate_source
+from speechnas.text import build_tokenizer
 
 from ._corpora import write_tone, write_truncated_wav
 
@@ -129,3 +131,71 @@ def test_validate_progress_and_canonical_manifest(tmp_path: Path) -> None:
 def test_validate_rejects_bad_workers() -> None:
     with pytest.raises(ValueError, match="workers"):
         validate([], workers=0)
+
+
+def _declaring(tmp_path: Path, durations: list[str]) -> Path:
+    """A canonical manifest of one 0.5 s clip per declared duration, given as JSON text."""
+    wav = write_tone(tmp_path / "a.wav", 0.5)
+    lines = []
+    for i, duration in enumerate(durations):
+        record = {"id": f"u{i}", "audio_path": str(wav), "text": "hi", "speaker": "s"}
+        lines.append(json.dumps(record)[:-1] + f', "duration": {duration}}}\n')
+    path = tmp_path / "m.jsonl"
+    path.write_text("".join(lines))
+    return path
+
+
+def test_declared_durations_that_are_absurd_or_wrong_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = _declaring(tmp_path, ["1e308", "Infinity", "7.5", "0.5", "0.52", "0.0"])
+    report = validate_source(manifest)
+    assert report.counts() == {"bad duration": 3}
+    assert [p.utt_id for p in report.problems] == ["u0", "u1", "u2"]
+    assert main(["data", "validate", str(manifest)]) == 2
+    out = capsys.readouterr().out
+    assert "bad duration (declared 1e+308 s, decoded 0.500 s)" in out
+    assert "bad duration (declared inf s, not a finite number)" in out
+    assert "bad duration (declared 7.5 s, decoded 0.500 s)" in out
+
+
+def test_audio_over_the_training_limit_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = _declaring(tmp_path, ["0.5"])
+    assert main(["data", "validate", str(manifest)]) == 0  # the default limit is 60 s
+    capsys.readouterr()
+    assert main(["data", "validate", str(manifest), "--max-seconds", "0.25"]) == 2
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'a.wav'}: too long (0.5 s, over the limit of 0.25 s)" in out
+
+
+def test_validate_and_training_agree_on_transcripts(tmp_path: Path) -> None:
+    # Training skips a transcript with no word after normalisation; validate must report it.
+    wav = write_tone(tmp_path / "a.wav", 0.5)
+    texts = {"words": "Yes, no!", "punctuation": "?! ... --", "blank": " ", "none": ""}
+    utts = [Utterance(k, str(wav), 0.5, text, "s") for k, text in texts.items()]
+    report = validate(utts)
+    assert {p.utt_id for p in report.problems if p.reason == "empty text"} == {
+        "punctuation",
+        "blank",
+        "none",
+    }
+    tokenizer = build_tokenizer("char", ["yes no"])
+    dataset = SpeechDataset(utts, tokenizer)
+    assert [dataset.load(i) is None for i in range(len(utts))] == [False, True, True, True]
+    assert set(dataset.skipped.values()) == {"empty text"}
+
+
+def test_a_null_transcript_is_an_error_naming_the_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wav = write_tone(tmp_path / "a.wav", 0.5)
+    good = Utterance("a", str(wav), 0.5, "hi", "s").to_json()
+    null = good.replace('"text": "hi"', '"text": null').replace('"id": "a"', '"id": "b"')
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(good + "\n" + null + "\n")
+    for command in ("validate", "stats"):
+        assert main(["data", command, str(manifest)]) == 2
+        err = capsys.readouterr().err
+        assert f"{manifest}:2:" in err and "text must be a string, got null" in err

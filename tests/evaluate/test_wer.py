@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from speechnas.evaluate import error_rates
+from speechnas.evaluate import NothingToScore, error_rates
 
 
 def test_hand_counted_wer_and_cer() -> None:
@@ -45,3 +45,10 @@ def test_character_language_scores_characters() -> None:
 def test_length_mismatch() -> None:
     with pytest.raises(ValueError):
         error_rates(["a"], [])
+
+
+@pytest.mark.parametrize("refs", [[], [""], ["?!", " ... "]])
+def test_no_reference_word_is_an_error_not_zero(refs: list[str]) -> None:
+    # A rate over zero reference words is undefined: reporting 0.0 would read as perfect.
+    with pytest.raises(NothingToScore, match="nothing to score"):
+        error_rates(refs, ["yes"] * len(refs))

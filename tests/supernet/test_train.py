@@ -66,7 +66,7 @@ def test_planted_pickles_in_a_supernet_run_folder_never_run(tmp_path: Path) -> N
     with pytest.raises(UserError) as refused:
         load_supernet(out / "supernet.pt")
     assert not marker.exists(), "the planted pickle ran"
-    assert re.search(r"supernet\.pt: not loaded: .*move it away", str(refused.value))
+    assert re.search(r"supernet\.pt: not a supernet: .*move it away", str(refused.value))
 
     utts = make_corpus(tmp_path / "audio", n=2, seed=0)
     config = SupernetTrainConfig(
@@ -79,7 +79,9 @@ def test_planted_pickles_in_a_supernet_run_folder_never_run(tmp_path: Path) -> N
     with pytest.raises(UserError) as refused:
         train_supernet(config)
     assert not marker.exists(), "the planted pickle ran"
-    assert re.search(r"supernet\.partial\.pt: not loaded: .*move it away", str(refused.value))
+    assert re.search(
+        r"supernet\.partial\.pt: not a partial run: .*move it away", str(refused.value)
+    )
 
 
 def test_a_killed_training_resumes_as_if_it_had_not_stopped(

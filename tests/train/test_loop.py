@@ -4,18 +4,22 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from speechnas.arch import ArchSpec
 from speechnas.data.dataset import SpeechDataset
-from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.data.manifest import Utterance, read_manifest, write_manifest
 from speechnas.errors import ConfigError, UserError
+from speechnas.evaluate.wer import NothingToScore
 from speechnas.models.model import SpeechModel
-from speechnas.testing.audio_fixtures import make_bad_files
+from speechnas.testing.audio_fixtures import make_bad_files, make_corpus
 from speechnas.train import (
     TrainConfig,
     TrainingDiverged,
+    config_changes,
     load_checkpoint,
     load_model,
     load_train_config,
@@ -117,13 +121,14 @@ def test_bad_files_are_skipped_and_reported(tiny_corpus: dict[str, Path], tmp_pa
     }
 
 
+def _nan_loss(self: SpeechModel, *args: object) -> torch.Tensor:
+    return torch.tensor(float("nan"), requires_grad=True)
+
+
 def test_nonfinite_losses_stop_with_clear_error(
     tiny_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def nan_loss(self: SpeechModel, *args: object) -> torch.Tensor:
-        return torch.tensor(float("nan"), requires_grad=True)
-
-    monkeypatch.setattr(SpeechModel, "forward", nan_loss)
+    monkeypatch.setattr(SpeechModel, "forward", _nan_loss)
     cfg = _config(tiny_corpus, tmp_path / "run", max_nonfinite_steps=3)
     with pytest.raises(TrainingDiverged, match="non-finite"):
         train(cfg, progress=False)
@@ -214,3 +219,87 @@ def test_a_budget_that_ends_inside_an_epoch_still_scores_dev(
     ]
     assert 0 < record["epoch"] < 1 and "dev_wer" in record
     assert result.best_checkpoint.name == "best.pt"
+
+
+def _unusable(root: Path) -> list[Utterance]:
+    """An empty file, a text file named .wav, and a good clip with a punctuation-only text."""
+    bad = {u.id: u for u in make_bad_files(root / "bad")}
+    (clip,) = make_corpus(root / "clip", n=1, seed=5)
+    punctuation = Utterance("punct", clip.audio_path, clip.duration, "?! ...", "s")
+    return [bad["bad_empty"], bad["bad_text"], punctuation]
+
+
+def test_an_unscorable_dev_set_is_an_error_naming_it(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    dev = write_manifest(_unusable(tmp_path / "d"), tmp_path / "dev_bad.jsonl")
+    cfg = _config(tiny_corpus, tmp_path / "run", max_epochs=1, dev_manifest=str(dev))
+    with pytest.raises(NothingToScore, match=f"dev set {dev}: nothing to score") as e:
+        train(cfg, progress=False)
+    assert "all 3 utterance(s) were skipped" in str(e.value)
+    assert "empty text: 1" in str(e.value)
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+@pytest.mark.parametrize("content", ["empty", "punctuation"])
+def test_a_dev_set_without_a_transcript_is_refused_before_training(
+    tiny_corpus: dict[str, Path], tmp_path: Path, content: str
+) -> None:
+    (clip,) = make_corpus(tmp_path / "clip", n=1, seed=5)
+    utts = [] if content == "empty" else [replace(clip, text="...")]
+    dev = write_manifest(utts, tmp_path / "dev.jsonl")
+    cfg = _config(tiny_corpus, tmp_path / "run", dev_manifest=str(dev))
+    with pytest.raises(NothingToScore, match=f"dev set {dev}: nothing to score"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_run_without_one_finite_loss_is_no_result(
+    tiny_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SpeechModel, "forward", _nan_loss)
+    # Fewer non-finite steps than the run has: only the whole-run check can stop it.
+    cfg = _config(tiny_corpus, tmp_path / "run", max_epochs=1, max_nonfinite_steps=1000)
+    with pytest.raises(TrainingDiverged, match="no step of the run had a finite loss"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "run" / "best.pt").exists()
+    history = tmp_path / "run" / "history.jsonl"
+    assert not history.exists() or "dev_wer" not in history.read_text()
+
+
+def test_overlong_utterances_are_skipped_with_their_reason(
+    tiny_corpus: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    utts = read_manifest(tiny_corpus["train"])
+    wave = np.concatenate([sf.read(u.audio_path, dtype="float32")[0] for u in utts[:2]])
+    long_wav = tmp_path / "long.wav"
+    sf.write(long_wav, wave, 16000, subtype="PCM_16")
+    seconds = wave.size / 16000  # 2.6 s, over the 2 s limit below
+    known = Utterance("long", str(long_wav), seconds, "yes no", "s")
+    unknown = Utterance("long_unmeasured", str(long_wav), 0.0, "yes no", "s")
+    manifest = write_manifest([*utts, known, unknown], tmp_path / "with_long.jsonl")
+    cfg = _config(
+        tiny_corpus,
+        tmp_path / "run",
+        max_epochs=1,
+        train_manifest=str(manifest),
+        max_utterance_seconds=2.0,
+    )
+    with caplog.at_level("WARNING"):
+        result = train(cfg, progress=False)
+    assert result.steps > 0
+    assert result.skipped == {"long": "too long", "long_unmeasured": "too long"}
+    assert "2.6 s, over the limit of 2 s" in caplog.text
+    assert "too long: 2" in caplog.text  # the count per reason at the end
+
+
+def test_a_checkpoint_older_than_a_config_key_compares_it_as_the_default(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    cfg = _config(tiny_corpus, tmp_path / "run")
+    saved = cfg.to_dict()
+    del saved["max_utterance_seconds"]
+    assert config_changes(saved, cfg) == []
+    assert config_changes(saved, replace(cfg, max_utterance_seconds=5.0)) == [
+        "max_utterance_seconds"
+    ]

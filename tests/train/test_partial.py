@@ -95,7 +95,7 @@ def test_a_planted_pickle_never_runs_and_names_its_file(tmp_path: Path) -> None:
     with pytest.raises(UserError) as refused:
         PartialRun(path, "a", every_minutes=0.0, what="test").load()
     assert not marker.exists(), "the planted pickle ran"
-    assert re.search(r"run\.partial\.pt: not loaded: .*move it away", str(refused.value))
+    assert re.search(r"run\.partial\.pt: not a partial run: .*move it away", str(refused.value))
     with pytest.raises(UserError, match=r"run\.partial\.pt"):
         read_run_file(path)
     assert not marker.exists(), "the planted pickle ran"
@@ -104,10 +104,10 @@ def test_a_planted_pickle_never_runs_and_names_its_file(tmp_path: Path) -> None:
 def test_an_unreadable_file_is_a_user_error_and_is_kept(tmp_path: Path) -> None:
     path = tmp_path / "run.partial.pt"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="run.partial.pt: not loaded"):
+    with pytest.raises(UserError, match="run.partial.pt: not a partial run"):
         PartialRun(path, "a", every_minutes=0.0, what="test").load()
     assert path.read_bytes() == b"not a checkpoint"
-    with pytest.raises(UserError, match="missing.pt: not found"):
+    with pytest.raises(UserError, match="run file not found: .*missing.pt"):
         read_run_file(tmp_path / "missing.pt")
 
 

@@ -1,7 +1,9 @@
 """The ``speechnas`` command line: thin commands over library functions.
 
 Every command returns an exit code: 0 for success, 2 for a user error (bad path, bad config,
-bad data), 1 for an unexpected failure. :func:`main` takes ``argv`` so tests call it in-process.
+bad data) or a problem of the machine the user can fix (a folder without write permission, a
+read-only or full disk), 1 for an unexpected failure. :func:`main` takes ``argv`` so tests call
+it in-process.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from speechnas import __version__
-from speechnas.errors import UserError
+from speechnas.errors import UserError, is_environment_error
 
 __all__ = ["main", "run"]
 
@@ -56,6 +58,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UserError as e:
         print(f"speechnas: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as e:
+        # Work already finished is on disk: checkpoints and results are written atomically.
+        if not is_environment_error(e):
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"speechnas: error: {where}{e.strerror or e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("speechnas: interrupted", file=sys.stderr)

@@ -1,4 +1,8 @@
-"""``--set KEY=VALUE`` options: values are YAML, dotted keys reach into nested sections."""
+"""``--set KEY=VALUE`` options: values are YAML, dotted keys reach into nested sections.
+
+Values are read as the config files are (:func:`speechnas._config_io.yaml_value`): only
+``true``/``false`` are booleans, so ``--set space.streaming=on`` sets the string ``on``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from speechnas._config_io import yaml_value
 from speechnas.errors import ConfigError
 
 __all__ = ["merge", "parse_overrides"]
@@ -19,7 +24,7 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
         try:
-            out[key] = yaml.safe_load(value)
+            out[key] = yaml_value(value)
         except yaml.YAMLError as e:
             raise ConfigError(f"--set {item!r}: the value is not valid YAML: {e}") from e
     return out

@@ -12,15 +12,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from speechnas.cli import data_synth
-from speechnas.cli._types import fraction, positive_int
+from speechnas.cli._types import fraction, positive_float, positive_int
 from speechnas.data.manifest import Utterance, write_manifest
 from speechnas.data.readers import FORMATS, read_corpus
+from speechnas.data.usable import MAX_UTTERANCE_SECONDS
 from speechnas.data.validate import ProgressFn
 
 __all__ = ["register"]
 
 _EXIT_OK = 0
 _EXIT_BAD_DATA = 2
+
+# Problems whose detail is short and ours (not a decoder's message): always printed.
+_DETAILED_REASONS = frozenset({"bad duration", "too long"})
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,6 +80,13 @@ def _register_validate(group: argparse._SubParsersAction[argparse.ArgumentParser
     _add_format(p)
     p.add_argument("--language", default=None, help="language where the corpus has none (en)")
     p.add_argument("--workers", type=positive_int, default=2, help="decoding threads (default 2)")
+    p.add_argument(
+        "--max-seconds",
+        type=positive_float,
+        default=MAX_UTTERANCE_SECONDS,
+        help="report longer audio as too long, as training skips it "
+        f"(default {MAX_UTTERANCE_SECONDS:g}, training's max_utterance_seconds)",
+    )
     p.set_defaults(func=_validate)
 
 
@@ -164,11 +175,13 @@ def _validate(args: argparse.Namespace) -> int:
             format=args.format,
             language=args.language,
             workers=args.workers,
+            max_seconds=args.max_seconds,
             progress=progress,
         )
     verbose = getattr(args, "verbose", False)
     for problem in report.problems:
-        detail = f" ({problem.detail})" if verbose and problem.detail else ""
+        shown = verbose or problem.reason in _DETAILED_REASONS
+        detail = f" ({problem.detail})" if shown and problem.detail else ""
         print(f"{problem.path}: {problem.reason}{detail}")
     if report.ok:
         print(f"checked {report.num_checked:,} file(s): no problems")

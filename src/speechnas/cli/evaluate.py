@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
     from speechnas._provenance import run_info
     from speechnas.data.manifest import read_manifest
     from speechnas.evaluate.runner import evaluate_model
+    from speechnas.evaluate.wer import NothingToScore
     from speechnas.train import load_model
 
     if args.threads:
@@ -41,9 +42,13 @@ def _run(args: argparse.Namespace) -> int:
     results = {}
     for name, path in sets.items():
         utts = read_manifest(path)
-        results[name] = evaluate_model(
-            model, tokenizer, utts, name=name, rtf_utterances=args.rtf_utterances
-        ).to_dict()
+        try:
+            result = evaluate_model(
+                model, tokenizer, utts, name=name, rtf_utterances=args.rtf_utterances
+            )
+        except NothingToScore as e:  # no score is written for any set: fix this one first
+            raise NothingToScore(f"test set {name} ({path})", e.why) from e
+        results[name] = result.to_dict()
     table = Table(title=f"{args.checkpoint}")
     for col in ("test set", "utts", "hours", "WER", "CER", "RTF", "skipped"):
         table.add_column(col, justify="left" if col == "test set" else "right")

@@ -7,13 +7,17 @@ from dataclasses import dataclass, field
 __all__ = ["REASONS", "Problem"]
 
 #: Every reason a problem can carry, in the order reports list them. The first five are the
-#: :class:`~speechnas.errors.AudioError` reasons; ``empty text`` is a transcript check.
+#: :class:`~speechnas.errors.AudioError` reasons; the others are the checks of
+#: :mod:`speechnas.data.usable`: a declared duration that is not finite or disagrees with the
+#: audio, audio over the length limit, a transcript with no word left after normalisation.
 REASONS: tuple[str, ...] = (
     "missing",
     "empty",
     "not audio",
     "unreadable",
     "zero duration",
+    "bad duration",
+    "too long",
     "empty text",
 )
 

@@ -1,8 +1,10 @@
 """Loading utterances for training and evaluation: decoded audio, token targets, batches.
 
-A file that fails to decode, or whose normalised transcript is empty, is skipped and recorded
-in :attr:`SpeechDataset.skipped`; it never stops a run. Decoded audio is cached in memory as
-16-bit integers (a 3-hour corpus takes about 350 MB), so later epochs decode nothing.
+An utterance that is not usable (:mod:`speechnas.data.usable`: its file fails to decode, its
+normalised transcript is empty, or its audio is over the length limit) is skipped and recorded
+in :attr:`SpeechDataset.skipped` with the reason; it never stops a run. Decoded audio is cached
+in memory as 16-bit integers (a 3-hour corpus takes about 350 MB), so later epochs decode
+nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from speechnas.data.audio import SAMPLE_RATE, load_audio
+from speechnas.data.audio import SAMPLE_RATE, audio_duration, load_audio
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.manifest import Utterance
+from speechnas.data.usable import MAX_UTTERANCE_SECONDS, length_problem, transcript_problem
 from speechnas.errors import AudioError, UserError
 from speechnas.features import speed_perturb
 from speechnas.text import Tokenizer, normalize
@@ -71,6 +74,9 @@ class SpeechDataset:
             (``(1.0,)`` for none).
         seed: base seed of the perturbation draws.
         cache: keep decoded audio in memory.
+        max_seconds: skip audio longer than this (reason ``too long``), judged by the file's
+            header before decoding and by the decoded samples after; ``None`` (the default):
+            no limit.
     """
 
     def __init__(
@@ -81,14 +87,18 @@ class SpeechDataset:
         speed_factors: Sequence[float] = (1.0,),
         seed: int = 0,
         cache: bool = True,
+        max_seconds: float | None = None,
     ) -> None:
         if not speed_factors or any(f <= 0 for f in speed_factors):
             raise ValueError(f"speed_factors={tuple(speed_factors)!r} must be positive")
+        if max_seconds is not None and not max_seconds > 0:
+            raise ValueError(f"max_seconds={max_seconds!r} must be positive")
         self.utterances = list(utterances)
         self.tokenizer = tokenizer
         self.speed_factors = tuple(speed_factors)
         self.seed = seed
         self.cache = cache
+        self.max_seconds = max_seconds
         self.texts = [normalize(u.text, u.language) for u in self.utterances]
         self.skipped: dict[str, str] = {}
         self._audio: dict[int, np.ndarray] = {}
@@ -96,21 +106,40 @@ class SpeechDataset:
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def _skip(self, index: int, reason: str) -> None:
+    def _skip(self, index: int, reason: str, detail: str = "") -> None:
         utt = self.utterances[index]
         if utt.id not in self.skipped:
             self.skipped[utt.id] = reason
-            log.warning("skipping %s (%s): %s", utt.id, utt.audio_path, reason)
+            shown = f"{reason} ({detail})" if detail else reason
+            log.warning("skipping %s (%s): %s", utt.id, utt.audio_path, shown)
+
+    def _too_long(self, index: int, seconds: float) -> bool:
+        detail = length_problem(seconds, self.max_seconds)
+        if detail is not None:
+            self._skip(index, "too long", detail)
+        return detail is not None
+
+    def _decode(self, index: int) -> np.ndarray | None:
+        """The utterance's waveform, or ``None`` (recorded as skipped) if it is not usable."""
+        path = self.utterances[index].audio_path
+        try:
+            # The header first: an over-long file is refused before it is decoded.
+            if self.max_seconds is not None and self._too_long(index, audio_duration(path)):
+                return None
+            wave = load_audio(path, SAMPLE_RATE)
+        except AudioError as e:
+            self._skip(index, e.reason, e.detail)
+            return None
+        # A header can understate the length (e.g. an MP3 without one), so check the samples.
+        return None if self._too_long(index, wave.shape[0] / SAMPLE_RATE) else wave
 
     def _wave(self, index: int) -> np.ndarray | None:
         # Audio is held as 16-bit PCM whether or not it is cached, so a sample is the same in
         # every epoch (and in a resumed run, whose first epoch decodes afresh).
         pcm = self._audio.get(index)
         if pcm is None:
-            try:
-                wave = load_audio(self.utterances[index].audio_path, SAMPLE_RATE)
-            except AudioError as e:
-                self._skip(index, e.reason)
+            wave = self._decode(index)
+            if wave is None:
                 return None
             pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767.0).astype(np.int16)
             if self.cache:
@@ -119,11 +148,16 @@ class SpeechDataset:
 
     def load(self, index: int, epoch: int = 0) -> tuple[np.ndarray, list[int]] | None:
         """Waveform and token ids for one utterance, or ``None`` if it is skipped."""
-        if self.utterances[index].id in self.skipped:
+        utt = self.utterances[index]
+        if utt.id in self.skipped:
+            return None
+        problem = transcript_problem(utt.text, utt.language)
+        if problem is not None:
+            self._skip(index, problem)
             return None
         tokens = self.tokenizer.encode(self.texts[index])
-        if not tokens:
-            self._skip(index, "empty text")
+        if not tokens:  # defensive: tokenizers give every non-empty text a token
+            self._skip(index, "empty text", "the tokenizer gave no token")
             return None
         wave = self._wave(index)
         if wave is None:
@@ -216,10 +250,14 @@ def endless_batches(
     speed_factors: Sequence[float] = (1.0,),
     seed: int = 0,
     position: tuple[int, int] = (0, 0),
+    max_seconds: float | None = MAX_UTTERANCE_SECONDS,
 ) -> BatchStream:
     """A :class:`BatchStream` of ``utterances`` (read from ``source``) in seeded duration
-    batches, with ``speed_factors`` perturbation, from ``position`` on."""
-    dataset = SpeechDataset(utterances, tokenizer, speed_factors=speed_factors, seed=seed)
+    batches, with ``speed_factors`` perturbation, from ``position`` on; audio over
+    ``max_seconds`` is skipped (``too long``), as in :func:`speechnas.train.train`."""
+    dataset = SpeechDataset(
+        utterances, tokenizer, speed_factors=speed_factors, seed=seed, max_seconds=max_seconds
+    )
     sampler = DurationBatchSampler(
         [u.duration for u in utterances],
         max_batch_seconds=batch_seconds,

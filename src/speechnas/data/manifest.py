@@ -29,7 +29,8 @@ class Utterance:
         id: Unique utterance id within a manifest.
         audio_path: Absolute path of the audio file.
         duration: Length in seconds (0.0 when unknown: ``data validate`` measures it).
-        text: Transcript as given by the corpus (normalisation happens later, by language).
+        text: Transcript as given by the corpus (normalisation happens later, by language);
+            a string, possibly empty (:mod:`speechnas.data.usable` says which are usable).
         speaker: Speaker id; readers fall back to the utterance id when a corpus has none.
         language: BCP-47-like language code, e.g. ``"en"``.
     """
@@ -42,6 +43,13 @@ class Utterance:
     language: str = "en"
 
     def __post_init__(self) -> None:
+        # A JSON ``null`` (or a number) where text belongs would fail far from the manifest,
+        # in normalisation or statistics; here the reader names the file and line.
+        for name in ("id", "audio_path", "text", "speaker", "language"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                shown = "null" if value is None else repr(value)
+                raise ValueError(f"Utterance.{name} must be a string, got {shown}")
         if not self.id:
             raise ValueError("Utterance.id must be non-empty")
         if not isinstance(self.duration, float | int) or math.isnan(self.duration):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from speechnas.data.manifest import Utterance
+from speechnas.data.usable import duration_known, transcript_problem
 
 __all__ = [
     "DURATION_BINS",
@@ -28,8 +29,9 @@ DURATION_BINS: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 
 class CorpusStats:
     """Summary of a list of utterances.
 
-    Durations of 0.0 mean "unknown" in a manifest, so they are counted in
-    ``num_unknown_duration`` and left out of the min/mean/max and the histogram.
+    Durations of 0.0 mean "unknown" in a manifest, and one that is not finite cannot be a
+    length (:func:`~speechnas.data.usable.duration_known`), so both are counted in
+    ``num_unknown_duration`` and left out of the hours, min/mean/max and the histogram.
 
     Attributes:
         num_utterances: Number of utterances.
@@ -39,8 +41,9 @@ class CorpusStats:
         min_duration: Shortest known duration in seconds (0.0 if none is known).
         mean_duration: Mean known duration in seconds (0.0 if none is known).
         max_duration: Longest known duration in seconds (0.0 if none is known).
-        num_unknown_duration: Utterances with duration 0.0.
-        num_empty_text: Utterances whose text is empty or blank.
+        num_unknown_duration: Utterances with duration 0.0 or not finite.
+        num_empty_text: Utterances whose text has no word left after normalisation (training
+            skips them; :func:`~speechnas.data.usable.transcript_problem`).
         histogram: ``(low, high, count)`` per bin of :data:`DURATION_BINS`.
     """
 
@@ -59,13 +62,14 @@ class CorpusStats:
 def compute_stats(utts: Sequence[Utterance]) -> CorpusStats:
     """Compute :class:`CorpusStats` for ``utts``.
 
-    Example:
-        >>> from speechnas.data.manifest import Utterance
-        >>> s = compute_stats([Utterance("a", "/a.wav", 1.5, "hi", "s1")])
-        >>> s.num_utterances, s.num_speakers, s.histogram[1]
-        (1, 1, (1.0, 2.0, 1))
+        Example:
+            >>> from speechnas.data.manifest import Utterance
+    from speechnas.data.usable import duration_known, transcript_problem
+            >>> s = compute_stats([Utterance("a", "/a.wav", 1.5, "hi", "s1")])
+            >>> s.num_utterances, s.num_speakers, s.histogram[1]
+            (1, 1, (1.0, 2.0, 1))
     """
-    known = [u.duration for u in utts if u.duration > 0]
+    known = [u.duration for u in utts if duration_known(u.duration)]
     counts = [0] * (len(DURATION_BINS) - 1)
     for d in known:
         for i in range(len(counts)):
@@ -82,7 +86,7 @@ def compute_stats(utts: Sequence[Utterance]) -> CorpusStats:
         mean_duration=sum(known) / len(known) if known else 0.0,
         max_duration=max(known, default=0.0),
         num_unknown_duration=len(utts) - len(known),
-        num_empty_text=sum(1 for u in utts if not u.text.strip()),
+        num_empty_text=sum(1 for u in utts if transcript_problem(u.text, u.language)),
         histogram=histogram,
     )
 

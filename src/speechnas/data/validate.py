@@ -1,8 +1,9 @@
-"""Check that every utterance's audio decodes and its text is not empty.
+"""Check that every utterance is usable, as training and evaluation define it.
 
 Validation decodes each file completely with :func:`~speechnas.data.audio.load_audio`, so it
 catches what a header read misses (truncated files), and records the decoded duration, which
-fills manifests written with ``duration=0.0``.
+fills manifests written with ``duration=0.0``. Transcripts, declared durations and lengths are
+checked with :mod:`speechnas.data.usable`, the definition training and evaluation use.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ from speechnas.data._problem import REASONS, Problem
 from speechnas.data.audio import SAMPLE_RATE, load_audio
 from speechnas.data.manifest import Utterance
 from speechnas.data.readers import AUDIO_SUFFIXES, guess_format, read_corpus, resolve_format
+from speechnas.data.usable import (
+    duration_known,
+    duration_problem,
+    length_problem,
+    transcript_problem,
+)
 from speechnas.errors import AudioError, UserError
 
 __all__ = [
@@ -50,7 +57,8 @@ class ValidationReport:
 
     Attributes:
         num_checked: Number of utterances (or loose files) checked.
-        problems: Sorted by utterance id; one utterance can have two (audio and text).
+        problems: Sorted by utterance id; one utterance can have several (audio, declared
+            duration, length, text).
         durations: ``utt_id -> seconds`` decoded, for every file that decoded.
     """
 
@@ -69,11 +77,12 @@ class ValidationReport:
         return {reason: counter[reason] for reason in REASONS if counter[reason]}
 
     def fill_durations(self, utts: Iterable[Utterance]) -> list[Utterance]:
-        """``utts`` with each ``duration == 0.0`` replaced by the decoded one, when known."""
+        """``utts`` with each unknown duration (0.0 or not finite) replaced by the decoded
+        one, when known."""
         out = []
         for utt in utts:
             measured = self.durations.get(utt.id)
-            if utt.duration == 0.0 and measured:
+            if not duration_known(utt.duration) and measured:
                 utt = replace(utt, duration=measured)
             out.append(utt)
         return out
@@ -91,6 +100,22 @@ class _Target(NamedTuple):
     utt_id: str
     path: str
     text: str | None  # None: a loose audio file, no transcript to check
+    language: str = "en"
+    duration: float | None = None  # the declared one; None: nothing to compare
+    max_seconds: float | None = None
+
+
+def _utterance_target(
+    utt: Utterance, *, check_text: bool, check_duration: bool, max_seconds: float | None
+) -> _Target:
+    return _Target(
+        utt.id,
+        utt.audio_path,
+        utt.text if check_text else None,
+        utt.language,
+        utt.duration if check_duration else None,
+        max_seconds,
+    )
 
 
 def _decoded_duration(path: str) -> float:
@@ -103,6 +128,21 @@ def _decoded_duration(path: str) -> float:
     return float(wave.shape[0]) / sample_rate
 
 
+def _length_checks(target: _Target, decoded: float) -> list[Problem]:
+    """``bad duration`` and ``too long`` problems of audio that decoded to ``decoded`` s."""
+    details = {
+        "bad duration": None
+        if target.duration is None
+        else duration_problem(target.duration, decoded),
+        "too long": length_problem(decoded, target.max_seconds),
+    }
+    return [
+        Problem(target.utt_id, target.path, reason, detail)
+        for reason, detail in details.items()
+        if detail is not None
+    ]
+
+
 def _check(target: _Target) -> tuple[list[Problem], float | None]:
     problems: list[Problem] = []
     duration = None
@@ -112,8 +152,12 @@ def _check(target: _Target) -> tuple[list[Problem], float | None]:
         problems.append(Problem(target.utt_id, target.path, e.reason, e.detail))
     except OSError as e:  # e.g. permission denied
         problems.append(Problem(target.utt_id, target.path, "unreadable", str(e)))
-    if target.text is not None and not target.text.strip():
-        problems.append(Problem(target.utt_id, target.path, "empty text"))
+    if duration is not None:
+        problems.extend(_length_checks(target, duration))
+    if target.text is not None:
+        reason = transcript_problem(target.text, target.language)
+        if reason is not None:
+            problems.append(Problem(target.utt_id, target.path, reason))
     return problems, duration
 
 
@@ -144,17 +188,24 @@ def validate(
     *,
     workers: int = 2,
     check_text: bool = True,
+    check_duration: bool = True,
+    max_seconds: float | None = None,
     progress: ProgressFn | None = None,
 ) -> ValidationReport:
-    """Decode every utterance's audio and check its text.
+    """Decode every utterance's audio and check its text, declared duration and length.
 
     Reasons (see :data:`REASONS`): ``missing``, ``empty``, ``not audio``, ``unreadable``
-    (e.g. truncated), ``zero duration`` and ``empty text``.
+    (e.g. truncated), ``zero duration``, ``bad duration`` (declared but not finite, or
+    disagreeing with the decoded audio), ``too long`` (over ``max_seconds``) and
+    ``empty text`` (no word left after normalisation).
 
     Args:
         utts: The utterances.
         workers: Decoding threads. Default 2.
         check_text: Report ``empty text``. Default True.
+        check_duration: Report ``bad duration``. Default True.
+        max_seconds: Report ``too long`` above this many decoded seconds (``None``: no
+            limit, the default).
         progress: Called as ``progress(done, total)``; first with ``done=0``.
 
     Returns:
@@ -163,7 +214,12 @@ def validate(
     Raises:
         ValueError: ``workers < 1``.
     """
-    targets = [_Target(u.id, u.audio_path, u.text if check_text else None) for u in utts]
+    targets = [
+        _utterance_target(
+            u, check_text=check_text, check_duration=check_duration, max_seconds=max_seconds
+        )
+        for u in utts
+    ]
     return _run(targets, workers, progress)
 
 
@@ -178,9 +234,9 @@ def _audio_files(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def _loose_targets(folder: Path, skip: set[str]) -> list[_Target]:
+def _loose_targets(folder: Path, skip: set[str], limit: float | None) -> list[_Target]:
     return [
-        _Target(p.relative_to(folder).as_posix(), os.path.abspath(p), None)
+        _Target(p.relative_to(folder).as_posix(), os.path.abspath(p), None, max_seconds=limit)
         for p in _audio_files(folder)
         if os.path.abspath(p) not in skip
     ]
@@ -192,14 +248,15 @@ def validate_source(
     format: str = "auto",
     language: str | None = None,
     workers: int = 2,
+    max_seconds: float | None = None,
     progress: ProgressFn | None = None,
 ) -> ValidationReport:
     """Validate whatever ``src`` is: a manifest, a corpus folder, a folder of audio, a file.
 
-    - A manifest or corpus a reader understands: every utterance is decoded and its text
-      checked. For a folder, audio files below it that no utterance names are decoded too
-      (text not checked), except for Common Voice, whose ``clips/`` also holds clips the tsv
-      leaves out on purpose.
+    - A manifest or corpus a reader understands: every utterance is decoded and its text and
+      declared duration checked. For a folder, audio files below it that no utterance names
+      are decoded too (text not checked), except for Common Voice, whose ``clips/`` also
+      holds clips the tsv leaves out on purpose.
     - A folder no reader understands: every file with an audio suffix
       (:data:`~speechnas.data.readers.AUDIO_SUFFIXES`) below it is decoded; no text check.
       Their ids are paths relative to the folder.
@@ -210,6 +267,7 @@ def validate_source(
         format: ``"auto"`` or a reader name.
         language: Passed to the reader.
         workers: Decoding threads. Default 2.
+        max_seconds: See :func:`validate`.
         progress: See :func:`validate`.
 
     Returns:
@@ -224,13 +282,17 @@ def validate_source(
     if fmt is None and path.is_file():
         if path.suffix.lower() not in AUDIO_SUFFIXES:
             raise UserError(f"{path}: not a manifest, tsv or audio file")
-        return _run([_Target(path.name, os.path.abspath(path), None)], workers, progress)
+        target = _Target(path.name, os.path.abspath(path), None, max_seconds=max_seconds)
+        return _run([target], workers, progress)
     targets: list[_Target] = []
     if fmt is not None:
         utts = read_corpus(path, format=fmt, language=language).utterances
-        targets = [_Target(u.id, u.audio_path, u.text) for u in utts]
+        targets = [
+            _utterance_target(u, check_text=True, check_duration=True, max_seconds=max_seconds)
+            for u in utts
+        ]
     if path.is_dir() and (fmt is None or fmt in _SCAN_LOOSE_FILES):
-        loose = _loose_targets(path, {t.path for t in targets})
+        loose = _loose_targets(path, {t.path for t in targets}, max_seconds)
         if loose and fmt is not None:
             logger.info("%s: %d audio file(s) not named by any manifest line", path, len(loose))
         targets.extend(loose)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from speechnas.evaluate.wer import ErrorRates, error_rates
+from speechnas.evaluate.wer import ErrorRates, NothingToScore, error_rates
 
-__all__ = ["ErrorRates", "error_rates"]
+__all__ = ["ErrorRates", "NothingToScore", "error_rates"]

@@ -1,4 +1,13 @@
-"""Evaluating a model on a manifest: greedy decoding, WER/CER and real-time factor."""
+"""Evaluating a model on a manifest: greedy decoding, WER/CER and real-time factor.
+
+Long audio is scored in bounded memory: an utterance longer than ``window_seconds``
+(:data:`WINDOW_SECONDS` by default) is cut into the fewest equal windows no longer than that,
+each decoded on its own, and their transcripts are joined with a space. A word that a window
+boundary cuts may then count as an error; a window sees at most what training did.
+
+A set with nothing to score (no utterance, or every one skipped) raises
+:class:`~speechnas.evaluate.wer.NothingToScore` instead of reporting an error rate of 0.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +19,30 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from speechnas.data.audio import SAMPLE_RATE
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
+from speechnas.data.usable import MAX_UTTERANCE_SECONDS
 from speechnas.device import module_device
-from speechnas.evaluate.wer import error_rates
+from speechnas.evaluate.wer import NothingToScore, error_rates
 from speechnas.hardware._base import Recognizer
 from speechnas.text import Tokenizer
 
-__all__ = ["EvalResult", "evaluate_model", "measure_rtf", "transcribe"]
+__all__ = [
+    "WINDOW_SECONDS",
+    "EvalResult",
+    "evaluate_model",
+    "measure_rtf",
+    "recognize",
+    "transcribe",
+]
+
+#: The longest audio decoded in one piece, in seconds: the training length limit, so every
+#: utterance a model can have trained on is scored whole.
+WINDOW_SECONDS = MAX_UTTERANCE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +74,65 @@ class EvalResult:
         return asdict(self)
 
 
+def _windows(wave: Tensor, length: int, window: int) -> list[Tensor]:
+    """``wave[:length]`` in the fewest near-equal pieces of at most ``window`` samples.
+
+    Equal pieces rather than full windows and a remainder: a remainder of a few samples would
+    be too short for the model's subsampling.
+    """
+    return list(torch.tensor_split(wave[:length], -(-length // window)))
+
+
+def recognize(
+    model: Recognizer,
+    wave: Tensor,
+    wave_lens: Tensor,
+    *,
+    window: int,
+    windows_per_batch: int = 1,
+) -> list[list[list[int]]]:
+    """Greedy token ids per utterance and per window, in bounded memory.
+
+    Args:
+        model: the recognizer.
+        wave: ``(B, S)`` waveforms, zero-padded.
+        wave_lens: ``(B,)`` valid samples.
+        window: the most samples decoded in one piece. Utterances no longer than this are
+            decoded whole, together (one window each); longer ones in windows
+            (:func:`_windows`), ``windows_per_batch`` at a time.
+        windows_per_batch: windows of one long utterance decoded as one batch.
+
+    Returns:
+        For each utterance, the token ids of each of its windows, in order.
+    """
+    lens = [int(n) for n in wave_lens]
+    if max(lens, default=0) <= window:
+        return [[ids] for ids in model.transcribe_ids(wave, wave_lens)]
+    out: list[list[list[int]]] = [[] for _ in lens]
+    whole = [i for i, n in enumerate(lens) if n <= window]
+    if whole:
+        longest = max(lens[i] for i in whole)
+        decoded = model.transcribe_ids(wave[whole, :longest], wave_lens[whole])
+        for i, ids in zip(whole, decoded, strict=True):
+            out[i] = [ids]
+    for i, n in enumerate(lens):
+        if n <= window:
+            continue
+        pieces = _windows(wave[i], n, window)
+        for start in range(0, len(pieces), windows_per_batch):
+            group = pieces[start : start + windows_per_batch]
+            group_lens = torch.tensor([len(p) for p in group], dtype=torch.long)
+            padded = torch.nn.utils.rnn.pad_sequence(group, batch_first=True)
+            out[i].extend(model.transcribe_ids(padded, group_lens.to(wave_lens.device)))
+    return out
+
+
+def _window_samples(window_seconds: float) -> int:
+    if not window_seconds > 0:
+        raise ValueError(f"window_seconds={window_seconds!r} must be positive")
+    return max(1, int(window_seconds * SAMPLE_RATE))
+
+
 @torch.no_grad()
 def transcribe(
     model: Recognizer,
@@ -60,12 +140,16 @@ def transcribe(
     dataset: SpeechDataset,
     *,
     batch_seconds: float = 200.0,
+    window_seconds: float = WINDOW_SECONDS,
 ) -> dict[str, str]:
     """Greedy transcripts by utterance id; skipped utterances are absent.
 
     ``model`` is a :class:`~speechnas.models.SpeechModel` (put in eval mode while it runs, on
     the device it is on) or any other recognizer, such as an exported model in ONNX Runtime.
+    Utterances longer than ``window_seconds`` are decoded in windows (see the module
+    docstring).
     """
+    window = _window_samples(window_seconds)
     was_training = isinstance(model, nn.Module) and model.training
     device = torch.device("cpu")
     if isinstance(model, nn.Module):
@@ -74,16 +158,19 @@ def transcribe(
     sampler = DurationBatchSampler(
         [u.duration for u in dataset.utterances], max_batch_seconds=batch_seconds, shuffle=False
     )
+    per_batch = max(1, int(batch_seconds // window_seconds))
     out: dict[str, str] = {}
     for indices in sampler.batches():
         batch = dataset.batch(indices)
         if batch is None:
             continue
         batch = batch.to(device)
-        for utt_id, ids in zip(
-            batch.ids, model.transcribe_ids(batch.wave, batch.wave_lens), strict=True
-        ):
-            out[utt_id] = tokenizer.decode(ids)
+        decoded = recognize(
+            model, batch.wave, batch.wave_lens, window=window, windows_per_batch=per_batch
+        )
+        for utt_id, pieces in zip(batch.ids, decoded, strict=True):
+            texts = (tokenizer.decode(ids) for ids in pieces)
+            out[utt_id] = " ".join(t for t in texts if t)
     if isinstance(model, nn.Module):
         model.train(was_training)
     return out
@@ -91,9 +178,15 @@ def transcribe(
 
 @torch.no_grad()
 def measure_rtf(
-    model: Recognizer, dataset: SpeechDataset, *, max_utterances: int = 50
+    model: Recognizer,
+    dataset: SpeechDataset,
+    *,
+    max_utterances: int = 50,
+    window_seconds: float = WINDOW_SECONDS,
 ) -> tuple[float | None, int]:
-    """Real-time factor of batch-1 decoding over the first ``max_utterances`` loadable items."""
+    """Real-time factor of batch-1 decoding over the first ``max_utterances`` loadable items
+    (a long one decoded window by window, as :func:`transcribe` does)."""
+    window = _window_samples(window_seconds)
     if isinstance(model, nn.Module):
         model.eval()
     compute, audio, n = 0.0, 0.0, 0
@@ -104,13 +197,22 @@ def measure_rtf(
         if batch is None:
             continue
         if n == 0:  # warm-up run, not timed
-            model.transcribe_ids(batch.wave, batch.wave_lens)
+            recognize(model, batch.wave, batch.wave_lens, window=window)
         start = time.perf_counter()
-        model.transcribe_ids(batch.wave, batch.wave_lens)
+        recognize(model, batch.wave, batch.wave_lens, window=window)
         compute += time.perf_counter() - start
         audio += float(batch.wave_lens[0]) / SAMPLE_RATE
         n += 1
     return (compute / audio if audio > 0 else None), n
+
+
+def _nothing_scored(dataset: SpeechDataset) -> str:
+    """Why no utterance of ``dataset`` was scored, with the skip reasons counted."""
+    if not len(dataset):
+        return "the set has no utterances"
+    counts = sorted(Counter(dataset.skipped.values()).items(), key=lambda kv: (-kv[1], kv[0]))
+    listed = ", ".join(f"{reason}: {n}" for reason, n in counts)
+    return f"all {len(dataset)} utterance(s) were skipped ({listed})"
 
 
 def evaluate_model(
@@ -120,12 +222,23 @@ def evaluate_model(
     *,
     name: str = "test",
     batch_seconds: float = 200.0,
+    window_seconds: float = WINDOW_SECONDS,
     rtf_utterances: int = 50,
     num_examples: int = 5,
 ) -> EvalResult:
-    """Transcribe ``utterances`` and score them (language: the most common in the set)."""
+    """Transcribe ``utterances`` and score them (language: the most common in the set).
+
+    Unusable utterances (:mod:`speechnas.data.usable`) are left out and listed in
+    ``skipped``; audio longer than ``window_seconds`` is decoded in windows.
+
+    Raises:
+        NothingToScore: no utterance could be scored (the set is empty, or every utterance
+            was skipped); the message names the set by ``name`` and counts the reasons.
+    """
     dataset = SpeechDataset(utterances, tokenizer)
-    hyps = transcribe(model, tokenizer, dataset, batch_seconds=batch_seconds)
+    hyps = transcribe(
+        model, tokenizer, dataset, batch_seconds=batch_seconds, window_seconds=window_seconds
+    )
     if dataset.skipped:
         # They are left out of WER/CER, so say so: the score covers fewer utterances.
         log.warning(
@@ -138,10 +251,14 @@ def evaluate_model(
     scored = [
         (dataset.texts[i], hyps[u.id]) for i, u in enumerate(dataset.utterances) if u.id in hyps
     ]
+    if not scored:
+        raise NothingToScore(name, _nothing_scored(dataset))
     language = Counter(u.language for u in utterances).most_common(1)[0][0] if utterances else "en"
     rates = error_rates([r for r, _ in scored], [h for _, h in scored], language)
     rtf, rtf_n = (
-        measure_rtf(model, dataset, max_utterances=rtf_utterances) if rtf_utterances else (None, 0)
+        measure_rtf(model, dataset, max_utterances=rtf_utterances, window_seconds=window_seconds)
+        if rtf_utterances
+        else (None, 0)
     )
     hours = sum(u.duration for u in dataset.utterances if u.id in hyps) / 3600.0
     examples = [{"ref": r, "hyp": h} for r, h in scored[:num_examples]]

@@ -7,6 +7,8 @@ with spaces removed, so CER counts letter errors only. For languages written wit
 (see :func:`speechnas.text.is_character_language`) WER is reported over characters, as is usual.
 
 Error rates are corpus-level: total edits over total reference units, as jiwer computes them.
+With no reference word at all there is nothing to divide by: that is an error
+(:class:`NothingToScore`), never a rate of 0.
 """
 
 from __future__ import annotations
@@ -16,9 +18,25 @@ from dataclasses import dataclass
 
 import jiwer
 
+from speechnas.errors import UserError
 from speechnas.text import is_character_language, normalize
 
-__all__ = ["ErrorRates", "error_rates"]
+__all__ = ["ErrorRates", "NothingToScore", "error_rates"]
+
+
+class NothingToScore(UserError):
+    """A set with no utterance left to score: an error rate over nothing is not a number.
+
+    ``where`` names the set (a name or a manifest), ``why`` says what was left out.
+    """
+
+    def __init__(self, where: str, why: str) -> None:
+        self.where = where
+        self.why = why
+        super().__init__(f"{where}: nothing to score: {why}")
+
+    def __reduce__(self) -> tuple[type[NothingToScore], tuple[str, str]]:
+        return type(self), (self.where, self.why)
 
 
 @dataclass(frozen=True)
@@ -48,6 +66,7 @@ def error_rates(
 
     Raises:
         ValueError: the two sequences differ in length.
+        NothingToScore: no reference has a word left after normalisation.
     """
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
@@ -57,7 +76,8 @@ def error_rates(
     ]
     pairs = [(r, h) for r, h in pairs if r]
     if not pairs:
-        return ErrorRates(0.0, 0.0, 0, 0, 0, 0, 0, 0)
+        why = f"none of {len(references)} reference(s) has a word left after normalisation"
+        raise NothingToScore("references", why)
     refs = [r for r, _ in pairs]
     hyps = [h for _, h in pairs]
     char_refs = [_chars(r) for r in refs]

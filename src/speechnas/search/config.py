@@ -16,17 +16,28 @@ Example ``search.yaml``::
       rungs: [{fraction: 0.1, epochs: 2}, {fraction: 0.3, epochs: 5}, {fraction: 1.0, epochs: 10}]
       pruner: successive_halving
 
-Unknown keys anywhere are errors that name the key and list the known ones.
+Unknown keys anywhere are errors that name the key and list the known ones; every number is
+checked against its field's range (:func:`~speechnas._config_io.bounded`) as the file is read,
+before any work starts.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from speechnas._config_io import dataclass_from_mapping, read_yaml
+from speechnas._config_io import (
+    MAX_SEED,
+    FieldError,
+    bounded,
+    check_bounds,
+    dataclass_from_mapping,
+    internal,
+    read_yaml,
+)
 from speechnas.device import check_device_name
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
@@ -49,6 +60,10 @@ __all__ = [
     "search_config_from_dict",
 ]
 
+#: A run's folder name: one path component that stays inside ``out_root`` (no ``..``).
+_FOLDER_NAME = re.compile(r"[\w-][\w.-]*")
+_FOLDER_NAME_RULE = "a folder name: letters, digits, '_', '-' and '.', not starting with '.'"
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -66,17 +81,12 @@ class Rung:
     ``epochs`` epochs (continuing from the previous rung's weights), or until ``max_minutes``
     of training time run out."""
 
-    fraction: float
-    epochs: int
-    max_minutes: float | None = None
+    fraction: float = bounded(gt=0, le=1)
+    epochs: int = bounded(ge=1)
+    max_minutes: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"rung fraction={self.fraction!r}; expected 0 < fraction <= 1")
-        if self.epochs < 1:
-            raise ValueError(f"rung epochs={self.epochs!r}; expected >= 1")
-        if self.max_minutes is not None and self.max_minutes <= 0:
-            raise ValueError(f"rung max_minutes={self.max_minutes!r}; expected > 0")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)
@@ -98,20 +108,19 @@ class FidelityConfig:
 
     rungs: tuple[Rung, ...] = (Rung(0.1, 2), Rung(0.3, 5), Rung(1.0, 10))
     pruner: Literal["successive_halving", "hyperband", "median", "none"] = "successive_halving"
-    reduction_factor: int = 3
-    min_trials: int = 3
-    early_stop_patience: int | None = 3
+    reduction_factor: int = bounded(3, ge=2)
+    min_trials: int = bounded(3, ge=1)
+    early_stop_patience: int | None = bounded(3, ge=1)
     metric: Literal["wer", "cer"] = "wer"
-    dev_utterances: int | None = None
+    dev_utterances: int | None = bounded(None, ge=1)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not self.rungs:
             raise ValueError("fidelity.rungs is empty; give at least one rung")
         fractions = [r.fraction for r in self.rungs]
         if fractions != sorted(fractions):
             raise ValueError(f"fidelity.rungs: fractions must not decrease, got {fractions}")
-        if self.reduction_factor < 2:
-            raise ValueError(f"fidelity.reduction_factor={self.reduction_factor}; need >= 2")
 
     @property
     def signature(self) -> str:
@@ -125,21 +134,23 @@ class FidelityConfig:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training settings shared by every trial (see :class:`~speechnas.train.TrainConfig`)."""
+    """Training settings shared by every trial (see :class:`~speechnas.train.TrainConfig`,
+    whose fields of the same names have the same ranges)."""
 
     tokenizer: Literal["char", "bpe"] = "char"
-    vocab_size: int = 256
-    batch_seconds: float = 120.0
-    max_batch_size: int = 64
-    lr: float = 2e-3
-    warmup_steps: int = 100
-    weight_decay: float = 1e-2
+    vocab_size: int = bounded(256, ge=8)
+    batch_seconds: float = bounded(120.0, gt=0)
+    max_batch_size: int = bounded(64, ge=1)
+    lr: float = bounded(2e-3, gt=0)
+    warmup_steps: int = bounded(100, ge=0)
+    weight_decay: float = bounded(1e-2, ge=0)
     specaugment: bool = True
-    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
-    threads: int | None = None
+    speed_perturb: tuple[float, ...] = bounded((0.9, 1.0, 1.1), gt=0)
+    threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         if not check_device_name(self.device):
             raise ValueError(f"device={self.device!r}; expected cpu, cuda or cuda:N")
 
@@ -155,10 +166,13 @@ class TrainSettings:
 class Constraints:
     """Hard limits, checked on cheap measurements before any training; ``None``: no limit."""
 
-    max_latency_ms: float | None = None
-    max_params: int | None = None
-    max_memory_mb: float | None = None
-    max_macs: float | None = None
+    max_latency_ms: float | None = bounded(None, gt=0)
+    max_params: int | None = bounded(None, ge=1)
+    max_memory_mb: float | None = bounded(None, gt=0)
+    max_macs: float | None = bounded(None, gt=0)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
     def violations(self, metrics: dict[str, float]) -> list[str]:
         """Why ``metrics`` break the limits (empty when they do not)."""
@@ -213,13 +227,15 @@ class FinalConfig:
     final result. Empty: no export.
     """
 
-    top_k: int = 3
-    epochs: int = 20
-    max_minutes: float | None = None
+    top_k: int = bounded(3, ge=0)
+    epochs: int = bounded(20, ge=1)
+    max_minutes: float | None = bounded(None, gt=0)
     export: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from speechnas.export.quantize import PRECISIONS
+
+        check_bounds(self)
 
         unknown = [p for p in self.export if p not in PRECISIONS]
         if unknown:
@@ -231,7 +247,8 @@ class SearchConfig:
     """A search.
 
     Attributes:
-        name: the study name; results go to ``out_root/name``.
+        name: the study name; results go to ``out_root/name``. A folder name: letters,
+            digits, ``_``, ``-`` and ``.``, not starting with ``.``.
         data: manifests.
         space: the space's choices (keys of :class:`~speechnas.space.SpeechSpace`).
         strategy: one of :data:`~speechnas.search.strategies.STRATEGIES`.
@@ -256,6 +273,8 @@ class SearchConfig:
             ``$SPEECHNAS_CACHE_DIR``). ``false`` times every trial afresh.
         storage: an SQLAlchemy URL (e.g. ``postgresql://...``); default SQLite in the run.
         out_root: where runs go.
+        run_folder: the folder of a run read back from it (:func:`load_run_config`), which
+            may have been moved or copied since; not a config key.
     """
 
     name: str
@@ -264,27 +283,27 @@ class SearchConfig:
     strategy: str = "tpe"
     strategy_options: dict[str, Any] = field(default_factory=dict)
     warm_start: tuple[str, ...] = ()
-    n_trials: int = 20
-    seed: int = 0
+    n_trials: int = bounded(20, ge=1)
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
     objectives: tuple[str, ...] = ("wer", "latency_ms")
-    latency_target_ms: float | None = None
-    latency_weight: float = 0.0
+    latency_target_ms: float | None = bounded(None, gt=0)
+    latency_weight: float = bounded(0.0, ge=0)
     constraints: Constraints = field(default_factory=Constraints)
     hardware: HardwareConfig | None = None
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     train: TrainSettings = field(default_factory=TrainSettings)
     final: FinalConfig = field(default_factory=FinalConfig)
-    latency_seconds: float = 5.0
-    latency_repeats: int = 5
+    latency_seconds: float = bounded(5.0, gt=0)
+    latency_repeats: int = bounded(5, ge=1)
     reuse_latency: bool = True
     storage: str | None = None
     out_root: str = "runs"
+    run_folder: str | None = internal(None)
 
     def __post_init__(self) -> None:
-        if not self.name or any(c in self.name for c in "/\\ "):
-            raise ValueError(f"name={self.name!r}: a non-empty name without slashes or spaces")
-        if self.n_trials < 1:
-            raise ValueError(f"n_trials={self.n_trials}; need >= 1")
+        if not _FOLDER_NAME.fullmatch(self.name):
+            raise FieldError("SearchConfig", "name", self.name, _FOLDER_NAME_RULE)
+        check_bounds(self)
         if not self.objectives:
             raise ValueError("objectives is empty; give at least one")
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
@@ -300,14 +319,18 @@ class SearchConfig:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.out_root) / self.name
+        """The run's folder: ``out_root/name``, or where :func:`load_run_config` found it."""
+        return Path(self.run_folder) if self.run_folder else Path(self.out_root) / self.name
 
     @property
     def storage_url(self) -> str:
         return self.storage or f"sqlite:///{(self.run_dir / 'study.db').resolve()}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The config as saved with the run (where the run was found is not part of it)."""
+        out = asdict(self)
+        del out["run_folder"]
+        return out
 
 
 def load_search_config(
@@ -328,8 +351,16 @@ def search_config_from_dict(data: dict[str, Any], where: str = "config") -> Sear
 
 
 def load_run_config(run_dir: str | os.PathLike[str]) -> SearchConfig:
-    """The config a search in ``run_dir`` was started with (its ``config.yaml``)."""
+    """The config a search in ``run_dir`` was started with (its ``config.yaml``), reading
+    the run where it is now: its results, report and default database
+    (``sqlite:///RUN/study.db``) come from ``run_dir``, wherever the run was first written.
+    A database named explicitly (``storage``) elsewhere stays as it was.
+    """
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: no search run here (missing {path.name})")
-    return search_config_from_dict(read_yaml(path), where=str(path))
+    config = search_config_from_dict(read_yaml(path), where=str(path))
+    # A storage given as the first location's default database is the default too.
+    first_default = replace(config, storage=None).storage_url
+    storage = None if config.storage == first_default else config.storage
+    return replace(config, storage=storage, run_folder=str(run_dir))

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from speechnas._config_io import bounded, check_bounds
 from speechnas.arch import (
     ACTIVATIONS,
     ATTENTION_ENCODERS,
@@ -117,34 +118,34 @@ class SpeechSpace:
     """
 
     frontends: tuple[str, ...] = FRONTENDS
-    n_mels: tuple[int, ...] = (40, 64, 80)
+    n_mels: tuple[int, ...] = bounded((40, 64, 80), ge=1)
     subsamplings: tuple[str, ...] = SUBSAMPLINGS
-    subsampling_factors: tuple[int, ...] = TOTAL_FACTORS
+    subsampling_factors: tuple[int, ...] = bounded(TOTAL_FACTORS, ge=1)
     time_reduction: bool = True
-    subsampling_channels: int = 32
+    subsampling_channels: int = bounded(32, ge=1)
     encoders: tuple[str, ...] = ENCODERS
     attentions: tuple[str, ...] = ATTENTIONS
-    attention_windows: tuple[int, ...] = (8, 16, 32)
-    min_layers: int = 2
-    max_layers: int = 12
-    widths: tuple[int, ...] = (64, 96, 120, 144, 192, 256)
-    kernels: tuple[int, ...] = (3, 5, 7, 11, 15)
-    heads: tuple[int, ...] = (1, 2, 4, 8, 16)
-    ffn_expansions: tuple[float, ...] = (1.5, 2.0, 3.0, 4.0, 6.0)
+    attention_windows: tuple[int, ...] = bounded((8, 16, 32), ge=1)
+    min_layers: int = bounded(2, ge=1)
+    max_layers: int = bounded(12, ge=1)
+    widths: tuple[int, ...] = bounded((64, 96, 120, 144, 192, 256), ge=8)
+    kernels: tuple[int, ...] = bounded((3, 5, 7, 11, 15), ge=1)
+    heads: tuple[int, ...] = bounded((1, 2, 4, 8, 16), ge=1)
+    ffn_expansions: tuple[float, ...] = bounded((1.5, 2.0, 3.0, 4.0, 6.0), gt=0)
     activations: tuple[str, ...] = ACTIVATIONS
     norms: tuple[str, ...] = NORMS
     blocks: tuple[str, ...] = ("full",)
     decoders: tuple[str, ...] = DECODERS
     predictors: tuple[str, ...] = PREDICTORS
-    decoder_dims: tuple[int, ...] = (128, 256)
-    decoder_layers: tuple[int, ...] = (1, 2)
-    decoder_heads: tuple[int, ...] = (4,)
-    ctc_weight: float = 0.3
+    decoder_dims: tuple[int, ...] = bounded((128, 256), ge=8)
+    decoder_layers: tuple[int, ...] = bounded((1, 2), ge=1)
+    decoder_heads: tuple[int, ...] = bounded((4,), ge=1)
+    ctc_weight: float = bounded(0.3, ge=0, lt=1)
     streaming: StreamingMode = "off"
-    chunks: tuple[int, ...] = (4, 8, 16)
-    left_contexts: tuple[int, ...] = (16, 32, 64)
-    lookaheads: tuple[int, ...] = (0, 2, 4)
-    dropout: float = 0.1
+    chunks: tuple[int, ...] = bounded((4, 8, 16), ge=1)
+    left_contexts: tuple[int, ...] = bounded((16, 32, 64), ge=0)
+    lookaheads: tuple[int, ...] = bounded((0, 2, 4), ge=0)
+    dropout: float = bounded(0.1, ge=0, lt=1)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -154,6 +155,7 @@ class SpeechSpace:
                 value = tuple(value)
             if isinstance(value, tuple) and not value:
                 raise ValueError(f"SpeechSpace.{f.name} is empty; give at least one choice")
+        check_bounds(self)
         checks: list[tuple[str, tuple[Any, ...], tuple[Any, ...]]] = [
             ("frontends", self.frontends, FRONTENDS),
             ("subsamplings", self.subsamplings, SUBSAMPLINGS),

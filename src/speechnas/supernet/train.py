@@ -211,7 +211,7 @@ def load_supernet(path: str | Path) -> tuple[Supernet, Tokenizer, dict[str, Any]
         UserError: the file is missing, not a supernet, or holds more than tensors and plain
             data (nothing in it is run).
     """
-    saved = read_run_file(Path(path))
+    saved = read_run_file(Path(path), "supernet")
     if not isinstance(saved, dict):
         raise UserError(f"{path}: not a supernet written by train_supernet; move it away")
     try:

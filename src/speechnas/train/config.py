@@ -1,4 +1,8 @@
-"""``TrainConfig``: everything a training run needs, as one frozen dataclass."""
+"""``TrainConfig``: everything a training run needs, as one frozen dataclass.
+
+Every number is checked against its field's range (:func:`~speechnas._config_io.bounded`) when
+the config is built, so a bad value stops ``speechnas train`` before anything is written.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from speechnas._config_io import dataclass_from_mapping, read_yaml
+from speechnas._config_io import (
+    MAX_SEED,
+    bounded,
+    check_bounds,
+    dataclass_from_mapping,
+    read_yaml,
+)
 from speechnas.arch import ArchSpec
+from speechnas.data.usable import MAX_UTTERANCE_SECONDS
 from speechnas.device import check_device_name
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
@@ -31,6 +42,9 @@ class TrainConfig:
         max_minutes: wall-clock limit for training (``None``: none). Stops at a step boundary.
         batch_seconds: padded audio seconds per batch.
         max_batch_size: utterances per batch at most.
+        max_utterance_seconds: training skips audio longer than this (reason ``too long``,
+            logged and counted); it bounds the memory of a batch. Evaluation scores longer
+            audio in windows of this default length (:mod:`speechnas.evaluate.runner`).
         lr: peak AdamW learning rate.
         warmup_steps: linear warm-up steps, then cosine decay to 5% of ``lr`` at the end.
         weight_decay: AdamW weight decay.
@@ -59,47 +73,35 @@ class TrainConfig:
     out_dir: str = "runs/train"
     arch: ArchSpec = field(default_factory=ArchSpec)
     tokenizer: Literal["char", "bpe"] = "char"
-    vocab_size: int = 256
-    max_epochs: int = 30
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    batch_seconds: float = 240.0
-    max_batch_size: int = 64
-    lr: float = 2e-3
-    warmup_steps: int = 200
-    weight_decay: float = 1e-2
-    grad_clip: float = 5.0
-    speed_perturb: tuple[float, ...] = (0.9, 1.0, 1.1)
+    vocab_size: int = bounded(256, ge=8)
+    max_epochs: int = bounded(30, ge=1)
+    max_steps: int | None = bounded(None, ge=1)
+    max_minutes: float | None = bounded(None, gt=0)
+    batch_seconds: float = bounded(240.0, gt=0)
+    max_batch_size: int = bounded(64, ge=1)
+    max_utterance_seconds: float = bounded(MAX_UTTERANCE_SECONDS, gt=0)
+    lr: float = bounded(2e-3, gt=0)
+    warmup_steps: int = bounded(200, ge=0)
+    weight_decay: float = bounded(1e-2, ge=0)
+    grad_clip: float = bounded(5.0, gt=0)
+    speed_perturb: tuple[float, ...] = bounded((0.9, 1.0, 1.1), gt=0)
     specaugment: bool = True
-    eval_every: int = 1
-    max_nonfinite_steps: int = 20
-    seed: int = 0
-    threads: int | None = None
+    eval_every: int = bounded(1, ge=1)
+    max_nonfinite_steps: int = bounded(20, ge=0)
+    seed: int = bounded(0, ge=0, le=MAX_SEED)
+    threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
     init_checkpoint: str | None = None
     tokenizer_manifest: str | None = None
-    early_stop_patience: int | None = None
+    early_stop_patience: int | None = bounded(None, ge=1)
     select_metric: Literal["wer", "cer"] = "wer"
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         checks = {
             "tokenizer": self.tokenizer in ("char", "bpe"),
             "select_metric": self.select_metric in ("wer", "cer"),
-            "vocab_size": self.vocab_size >= 8,
-            "max_epochs": self.max_epochs >= 1,
-            "max_steps": self.max_steps is None or self.max_steps >= 1,
-            "max_minutes": self.max_minutes is None or self.max_minutes > 0,
-            "batch_seconds": self.batch_seconds > 0,
-            "max_batch_size": self.max_batch_size >= 1,
-            "lr": self.lr > 0,
-            "warmup_steps": self.warmup_steps >= 0,
-            "grad_clip": self.grad_clip > 0,
-            "speed_perturb": bool(self.speed_perturb) and min(self.speed_perturb) > 0,
-            "eval_every": self.eval_every >= 1,
-            "threads": self.threads is None or self.threads >= 1,
             "device": check_device_name(self.device),
-            "early_stop_patience": self.early_stop_patience is None
-            or self.early_stop_patience >= 1,
         }
         for name, ok in checks.items():
             if not ok:

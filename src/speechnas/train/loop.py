@@ -6,7 +6,10 @@ duration-bucketed batches, dev WER/CER every ``eval_every`` epochs, atomic check
 exact resume from ``last.pt``: the same seed and config give the same weights whether or not a
 run was interrupted (on the CPU; :mod:`speechnas.device` says what a GPU keeps). Non-finite
 losses skip their step; too many in a row stop the run with an error, keeping the last
-checkpoint. Unreadable files are skipped, counted and reported.
+checkpoint, and so does a run in which no step has had a finite loss when it would be scored
+or end (an untrained model is no result). Unusable utterances (:mod:`speechnas.data.usable`:
+unreadable files, empty transcripts, audio over ``max_utterance_seconds``) are skipped,
+counted and reported. A dev set with nothing to score is an error, never a WER of 0.
 
 The global torch RNG (which dropout draws from) is forked for the run, so a caller's random
 state is left as it was; the thread count is restored too.
@@ -17,7 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +35,13 @@ from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, read_manifest, total_hours
+from speechnas.data.usable import duration_known, transcript_problem
 from speechnas.data.validate import validate
 from speechnas.device import training_device
 from speechnas.errors import ConfigError, UserError
 from speechnas.evaluate.runner import evaluate_model
+from speechnas.evaluate.wer import NothingToScore
+from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
@@ -61,7 +68,8 @@ RESUMABLE_CHANGES = frozenset(
 
 
 class TrainingDiverged(UserError):
-    """The loss stayed NaN/inf for too many steps (usually a learning rate too high)."""
+    """The loss stayed NaN/inf for too many steps, or for every step of a run (usually a
+    learning rate too high)."""
 
 
 @dataclass
@@ -91,9 +99,14 @@ class TrainResult:
 
 
 def config_changes(saved: dict[str, Any], config: TrainConfig) -> list[str]:
-    """Keys whose values differ between a checkpoint's config and ``config``."""
+    """Keys whose values differ between a checkpoint's config and ``config``.
+
+    A key the checkpoint's config lacks (it predates the key) counts as the key's default.
+    """
     now = json.loads(json.dumps(config.to_dict()))
-    saved = json.loads(json.dumps(saved))  # tuples and lists compare equal once in JSON form
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    # Tuples and lists compare equal once in JSON form.
+    saved = json.loads(json.dumps({**defaults, **saved}))
     keys = set(saved) | set(now)
     return sorted(k for k in keys if k not in RESUMABLE_CHANGES and saved.get(k) != now.get(k))
 
@@ -114,16 +127,39 @@ def resumable_checkpoint(config: TrainConfig) -> Path | None:
     return None if config_changes(saved, config) else last
 
 
-def _known_durations(utts: list[Utterance], skipped: dict[str, str]) -> list[Utterance]:
-    """Measure missing durations (decoding the file); unusable files are recorded as skipped."""
-    unknown = [u for u in utts if u.duration <= 0]
+def _known_durations(
+    utts: list[Utterance], skipped: dict[str, str], max_seconds: float
+) -> list[Utterance]:
+    """Measure unknown durations (decoding the file); unusable files, and those over
+    ``max_seconds``, are recorded as skipped."""
+    unknown = [u for u in utts if not duration_known(u.duration)]
     if not unknown:
         return utts
-    report = validate(unknown, check_text=False)
+    report = validate(unknown, check_text=False, check_duration=False, max_seconds=max_seconds)
     for problem in report.problems:
         skipped[problem.utt_id] = problem.reason
-        log.warning("skipping %s (%s): %s", problem.utt_id, problem.path, problem.reason)
+        detail = f" ({problem.detail})" if problem.detail else ""
+        log.warning("skipping %s (%s): %s%s", problem.utt_id, problem.path, problem.reason, detail)
     return report.fill_durations(utts)
+
+
+def _dev_set(path: str | None) -> list[Utterance]:
+    """The dev set's utterances, checked for something to score where that is cheap (no
+    audio is decoded here; a dev set whose every file is unreadable fails at its first
+    scoring).
+
+    Raises:
+        NothingToScore: the manifest has no utterance, or none with a usable transcript.
+    """
+    if path is None:
+        return []
+    utts = read_manifest(path)
+    if not utts:
+        raise NothingToScore(f"dev set {path}", "the set has no utterances")
+    if all(transcript_problem(u.text, u.language) for u in utts):
+        why = f"none of its {len(utts)} transcript(s) has a word left after normalisation"
+        raise NothingToScore(f"dev set {path}", why)
+    return utts
 
 
 def _start_run_dir(config: TrainConfig, *, resuming: bool, overwrite: bool) -> Path:
@@ -150,10 +186,12 @@ class _Run:
         self.config = config
         self.out = out
         skipped: dict[str, str] = dict(ckpt.get("skipped", {}))
-        self.train_utts = _known_durations(read_manifest(config.train_manifest), skipped)
+        self.train_utts = _known_durations(
+            read_manifest(config.train_manifest), skipped, config.max_utterance_seconds
+        )
         if not self.train_utts:
             raise UserError(f"{config.train_manifest}: no utterances to train on")
-        self.dev_utts = read_manifest(config.dev_manifest) if config.dev_manifest else []
+        self.dev_utts = _dev_set(config.dev_manifest)
         self.init = self._init_checkpoint() if not ckpt else None
         self.tokenizer = self._tokenizer(ckpt)
         self.model: SpeechModel = build_model(
@@ -168,7 +206,11 @@ class _Run:
         )
         self.aug_rng = torch.Generator().manual_seed(config.seed)
         self.dataset = SpeechDataset(
-            self.train_utts, self.tokenizer, speed_factors=config.speed_perturb, seed=config.seed
+            self.train_utts,
+            self.tokenizer,
+            speed_factors=config.speed_perturb,
+            seed=config.seed,
+            max_seconds=config.max_utterance_seconds,
         )
         self.dataset.skipped.update(skipped)
         self.sampler = DurationBatchSampler(
@@ -246,6 +288,44 @@ class _Run:
         if c.max_steps is not None and self.step >= c.max_steps:
             return True
         return c.max_minutes is not None and self.elapsed >= 60.0 * c.max_minutes
+
+    def check_learned(self) -> None:
+        """Raise unless some step of the run has had a finite loss: the model would be the
+        untrained (or initial) one, and its score no result of this run.
+
+        Raises:
+            TrainingDiverged: every step's loss or gradient was NaN/inf.
+            UserError: no batch could be trained on (every utterance skipped).
+        """
+        if self.step > 0:
+            return
+        if self.nonfinite_total:
+            raise TrainingDiverged(
+                f"no step of the run had a finite loss ({self.nonfinite_total} non-finite, "
+                f"none finite): nothing was learned, so nothing is scored or kept as best.pt. "
+                f"Lower lr (now {self.config.lr}) or check the data"
+            )
+        counts = Counter(self.dataset.skipped.values())
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+        raise UserError(
+            f"{self.config.train_manifest}: no batch could be trained on "
+            f"(skipped: {reasons or 'none'})"
+        )
+
+    def score_dev(self) -> dict[str, Any]:
+        """WER, CER and utterances scored on the dev set.
+
+        Raises:
+            NothingToScore: no dev utterance could be scored; the message names the manifest.
+        """
+        self.check_learned()
+        try:
+            dev = evaluate_model(
+                self.model, self.tokenizer, self.dev_utts, name="dev", rtf_utterances=0
+            )
+        except NothingToScore as e:
+            raise NothingToScore(f"dev set {self.config.dev_manifest}", e.why) from e
+        return {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
 
     def no_progress(self) -> bool:
         """The dev score has not improved for ``early_stop_patience`` scorings."""
@@ -330,12 +410,9 @@ class _Run:
         }
         last_epoch = self.epoch >= self.config.max_epochs or self.out_of_budget()
         if self.dev_utts and (self.epoch % self.config.eval_every == 0 or last_epoch):
-            dev = evaluate_model(
-                self.model, self.tokenizer, self.dev_utts, name="dev", rtf_utterances=0
-            )
-            record.update(dev_wer=dev.wer, dev_cer=dev.cer)
-            self.last_dev = {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
-            score = dev.wer if self.config.select_metric == "wer" else dev.cer
+            self.last_dev = self.score_dev()
+            record.update(dev_wer=self.last_dev["wer"], dev_cer=self.last_dev["cer"])
+            score = self.last_dev[self.config.select_metric]
             if self.best_dev is None or score < self.best_dev:
                 self.best_dev = score
                 self.scorings_since_best = 0
@@ -391,10 +468,20 @@ def train(
         progress: show a progress bar on stderr.
 
     Raises:
-        UserError: a missing manifest, an empty training set, a bad or mismatched checkpoint,
-            an ``out_dir`` holding another run.
-        TrainingDiverged: ``config.max_nonfinite_steps`` non-finite losses in a row.
+        UserError: a missing manifest, an empty training set (or one whose every utterance is
+            skipped), a bad or mismatched checkpoint, an ``out_dir`` holding another run.
+        NothingToScore: the dev set has no utterance that can be scored.
+        TrainingDiverged: ``config.max_nonfinite_steps`` non-finite losses in a row, or no
+            finite loss in the whole run.
     """
+    # One training at a time per out_dir: two would write one history and one best.pt.
+    with exclusive(Path(config.out_dir), "training"):
+        return _train(config, resume=resume, overwrite=overwrite, progress=progress)
+
+
+def _train(
+    config: TrainConfig, *, resume: str | Path | None, overwrite: bool, progress: bool
+) -> TrainResult:
     ckpt: dict[str, Any] = load_checkpoint(resume) if resume is not None else {}
     if ckpt:
         changed = config_changes(ckpt.get("config", {}), config)
@@ -434,12 +521,18 @@ def train(
                     "stopped early: dev WER did not improve in %d scorings",
                     run.scorings_since_best,
                 )
+            run.check_learned()
             if not (out / "last.pt").exists():
                 save_checkpoint(out / "last.pt", run.state())
         finally:
             torch.set_num_threads(threads)
     if run.dataset.skipped:
-        log.warning("skipped %d utterance(s) that could not be used", len(run.dataset.skipped))
+        counts = Counter(run.dataset.skipped.values())
+        log.warning(
+            "skipped %d utterance(s) that could not be used (%s)",
+            len(run.dataset.skipped),
+            ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items())),
+        )
     log.info("trained %d steps in %.1f s", run.step, run.elapsed)
     return TrainResult(
         out_dir=out,

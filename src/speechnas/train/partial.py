@@ -18,16 +18,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import pickle
-import re
 import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from speechnas.errors import UserError
-from speechnas.train.checkpoint import save_checkpoint
+from speechnas.train.checkpoint import read_saved, save_checkpoint
 
 __all__ = ["BUDGET_AND_PLACE", "PartialRun", "read_run_file", "resume_key"]
 
@@ -38,34 +34,19 @@ log = logging.getLogger(__name__)
 BUDGET_AND_PLACE = ("max_steps", "max_minutes", "checkpoint_minutes", "out_dir", "settings.device")
 
 
-def read_run_file(path: Path) -> Any:
-    """What :func:`torch.save` wrote to ``path``, loaded with ``weights_only=True`` (onto the
-    CPU): tensors and plain data only, so nothing in the file can run code.
+def read_run_file(path: Path, kind: str = "run file") -> Any:
+    """What a run wrote to ``path`` to read back, loaded as tensors and plain data only
+    (:func:`~speechnas.train.checkpoint.read_saved`).
 
     Raises:
-        UserError: the file cannot be read that way (written by an older speechnas, which
-            stored other objects, or not by speechnas at all, or damaged); the message names
-            it and says to move it away.
+        UserError: the file cannot be read that way (damaged, written by an older speechnas
+            that stored other objects, or not by speechnas); the message names it and says
+            to move it away.
     """
-    if not path.is_file():
-        raise UserError(f"{path}: not found")
     try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as e:
-        # torch's own message suggests weights_only=False, which is what must not happen here.
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        reason = (
-            f"it refers to {found.group(1)}, not only to tensors and plain data"
-            if found
-            else "it is not tensors and plain data written by torch.save"
-        )
-    except (OSError, RuntimeError, EOFError, ValueError) as e:  # a damaged archive
-        text = " ".join(str(e).split()) or type(e).__name__
-        reason = text if len(text) <= 160 else text[:157] + "..."
-    raise UserError(
-        f"{path}: not loaded: {reason} (damaged, of an older speechnas, or not of speechnas); "
-        "move it away to retrain"
-    )
+        return read_saved(path, kind)
+    except UserError as e:
+        raise UserError(f"{e}; move it away to retrain") from None
 
 
 def resume_key(config: Any, ignore: tuple[str, ...]) -> str:
@@ -110,7 +91,7 @@ class PartialRun:
         """
         if not self.path.is_file():
             return None
-        saved = read_run_file(self.path)
+        saved = read_run_file(self.path, "partial run")
         if not isinstance(saved, dict) or saved.get("key") != self.key:
             log.warning("%s: %s is of another config; starting again", self.what, self.path)
             return None
