@@ -1,7 +1,9 @@
 """One process at a time per folder: an advisory lock on ``<folder>/.lock``.
 
 The lock is ``flock``-based, so it is released when its holder exits, however it exits (a
-killed process leaves no stale lock behind).
+killed process leaves no stale lock behind). It is re-entrant within a process: a search
+that holds its run folder for the search, its final stage and its report calls functions
+that each take the same lock.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from speechnas.errors import UserError
 
 __all__ = ["exclusive"]
 
+#: Folders this process holds, with how many ``with`` blocks hold each.
+_held: dict[Path, int] = {}
+
 
 @contextmanager
 def exclusive(folder: Path, what: str) -> Iterator[None]:
@@ -24,12 +29,22 @@ def exclusive(folder: Path, what: str) -> Iterator[None]:
         UserError: another process holds it ("another ``what`` is running in ``folder``").
     """
     folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:  # this process holds it already
+        _held[key] += 1
+        try:
+            yield
+        finally:
+            _held[key] -= 1
+        return
     with (folder / ".lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
             raise UserError(f"another {what} is running in {folder}") from e
+        _held[key] = 1
         try:
             yield
         finally:
+            del _held[key]
             fcntl.flock(handle, fcntl.LOCK_UN)

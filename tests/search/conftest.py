@@ -42,11 +42,13 @@ def postgres_url() -> Iterator[str]:
     sockets.chmod(0o777)
 
     def run(*cmd: str) -> None:
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=120)
+        # Generous limits: a busy machine is slow, not broken.
+        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=900)
 
     run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust")
     options = f"-k {sockets} -c listen_addresses='' -c fsync=off"
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    log = str(root / "log")
+    run(pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "-t", "600", "start")
     try:
         yield f"postgresql+psycopg://postgres@/postgres?host={sockets}"
     finally:

@@ -36,21 +36,29 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _search(args: argparse.Namespace) -> int:
+    from speechnas.locking import exclusive
     from speechnas.search.final import run_final
     from speechnas.search.reporting import write_report
     from speechnas.search.runner import run_search
 
     config = _config(args)
-    summary = run_search(config, progress=not args.no_progress, max_new_trials=args.max_new_trials)
-    print(summary.describe(config.n_trials))
-    if summary.finished < config.n_trials:
-        print("budget not reached yet; run the same command again to continue")
-        return 0
-    if config.final.top_k and not args.no_final:
-        for r in run_final(summary.front, config):
-            scores = "  ".join(f"{k} WER {100 * v['wer']:.1f}%" for k, v in r["scores"].items())
-            print(f"final: trial {r['trial']} {r['summary']}: {scores}")
-    path = write_report(config)
+    # The run folder is this process's from the search to the report: another search there
+    # would retrain into the same final/ folders.
+    with exclusive(config.run_dir, "search"):
+        summary = run_search(
+            config, progress=not args.no_progress, max_new_trials=args.max_new_trials
+        )
+        print(summary.describe(summary.budget))
+        if summary.finished < summary.budget:
+            print("budget not reached yet; run the same command again to continue")
+            return 0
+        if config.final.top_k and not args.no_final:
+            for r in run_final(summary.front, config):
+                scores = "  ".join(
+                    f"{k} WER {100 * v['wer']:.1f}%" for k, v in r["scores"].items()
+                )
+                print(f"final: trial {r['trial']} {r['summary']}: {scores}")
+        path = write_report(config)
     print(f"database: {config.storage_url}")
     print(f"report: {path}")
     return 0

@@ -26,6 +26,7 @@ from speechnas.errors import UserError
 from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.export import ExportError, export_bundle
+from speechnas.locking import exclusive
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.store import TrialRecord
@@ -117,7 +118,16 @@ def _export(result: dict[str, Any], record: TrialRecord, config: SearchConfig) -
 
 
 def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:
-    """Retrain and test the best ``config.final.top_k`` of ``front``; see the module doc."""
+    """Retrain and test the best ``config.final.top_k`` of ``front``; see the module doc.
+
+    Raises:
+        UserError: another process works in the run folder (a search, or its final stage).
+    """
+    with exclusive(config.run_dir, "search"):
+        return _run_final(front, config)
+
+
+def _run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:
     results = []
     for record in final_candidates(front, config.objectives, config.final.top_k):
         assert record.spec is not None

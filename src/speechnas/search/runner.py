@@ -13,13 +13,22 @@ For every trial, in order:
 Run it again with the same config and it continues: finished trials are kept, a trial left
 running by a killed process is marked failed and retried, and proposals continue as if
 nothing had happened (see :func:`~speechnas.search.strategies.proposal_index`).
+
+Several searches may share one study (the same ``--storage`` and name, from other run
+folders or machines): they share its budget (a trial starts only while the finished and
+running trials leave room, and a search whose budget the others' running trials fill waits
+for them), one architecture is evaluated by one trial while another proposing it waits to
+copy its result, and a trial is failed as interrupted only when its process is dead
+(:mod:`~speechnas.search.liveness`). The weight-sharing strategies (``supernet``, ``darts``)
+run in one process per study at a time; another waits for it, then continues its work or
+finds the budget met.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 
 import optuna
 import torch
@@ -37,7 +46,7 @@ from rich.progress import (
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
-from speechnas.errors import UserError
+from speechnas.errors import UserError, is_environment_error
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
@@ -51,104 +60,33 @@ from speechnas.search.cost import cheap_metrics
 from speechnas.search.darts_strategy import darts_proposals
 from speechnas.search.fidelity import dev_manifest, make_pruner, subset_manifests, train_ladder
 from speechnas.search.objectives import scalarised
-from speechnas.search.pareto import pareto_front
-from speechnas.search.store import SearchStore, TrialRecord
-from speechnas.search.strategies import StrategyContext, make_sampler, suggest_spec
+from speechnas.search.store import SearchStore, TakenOver, TrialRecord
+from speechnas.search.strategies import (
+    WEIGHT_SHARING,
+    StrategyContext,
+    make_sampler,
+    suggest_spec,
+)
 from speechnas.search.strategies._base import indices_to_params, params_to_indices
+from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
 from speechnas.search.supernet_strategy import run_supernet_search
 from speechnas.space import SpaceEncoding
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train import TrainingDiverged
 
-__all__ = ["SearchSummary", "open_store", "run_search", "summarise"]
+__all__ = ["PREDICTED_PRUNE", "SearchSummary", "open_store", "run_search", "summarise"]
 
 log = logging.getLogger(__name__)
-
-#: The reason of a trial pruned on predicted latency or memory starts with this.
-PREDICTED_PRUNE = "predicted:"
 
 #: A search stops (keeping what finished) after this many failed trials in a row: something
 #: is wrong beyond one architecture.
 MAX_FAILURES_IN_A_ROW = 5
 
+#: How often a search waiting on other processes' trials looks at the study again (seconds).
+POLL_SECONDS = 2.0
 
-@dataclass
-class SearchSummary:
-    """Where a search stands.
-
-    Attributes:
-        finished: complete plus pruned trials.
-        complete: trials that reached the last rung.
-        stopped_at_rung: trials the pruner stopped, by rung (0-based).
-        constrained: trials pruned by a hard constraint before training (with those below).
-        predicted_over: of those, trials pruned on predicted latency or memory alone (never
-            built for measuring, never trained).
-        training_saved_s: the training the predicted prunes saved, estimated as their count
-            times the mean wall time of the trials that were trained.
-        cached: trials whose architecture had been evaluated before (their copies are not
-            counted again as stopped or constrained).
-        failed: failed trials (interrupted ones included).
-        front: complete trials on the Pareto front of the objectives, one per architecture
-            (a cached repeat of an architecture is left out).
-        best: the complete trial with the lowest first objective.
-    """
-
-    finished: int = 0
-    complete: int = 0
-    stopped_at_rung: dict[int, int] = field(default_factory=dict)
-    constrained: int = 0
-    predicted_over: int = 0
-    training_saved_s: float = 0.0
-    cached: int = 0
-    failed: int = 0
-    front: list[TrialRecord] = field(default_factory=list)
-    best: TrialRecord | None = None
-
-    def describe(self, n_trials: int) -> str:
-        """One sentence of counts, as the CLI and the report print it."""
-        stopped = ", ".join(f"rung {k}: {n}" for k, n in sorted(self.stopped_at_rung.items()))
-        return (
-            f"{self.finished} of {n_trials} trials finished: {self.complete} reached the last "
-            f"rung; stopped early by the pruner: {stopped or 'none'}; pruned by constraints "
-            f"before training: {self.constrained}{self._predicted()}; same architecture as an "
-            "earlier trial: "
-            f"{self.cached}; failed: {self.failed}; Pareto front: {len(self.front)}."
-        )
-
-    def _predicted(self) -> str:
-        if not self.predicted_over:
-            return ""
-        return (
-            f" ({self.predicted_over} on predicted latency or memory, saving about "
-            f"{self.training_saved_s / 60:.0f} min of training)"
-        )
-
-
-def summarise(records: list[TrialRecord], objectives: tuple[str, ...]) -> SearchSummary:
-    out = SearchSummary()
-    complete = [r for r in records if r.state == "COMPLETE" and len(r.values) == len(objectives)]
-    out.complete = len(complete)
-    out.finished = sum(r.finished for r in records)
-    out.failed = sum(r.state == "FAIL" for r in records)
-    out.cached = sum(r.cached_from is not None for r in records)
-    for r in records:
-        if r.state != "PRUNED" or r.cached_from is not None:
-            continue
-        if r.rung < 0:
-            out.constrained += 1
-            out.predicted_over += r.reason.startswith(PREDICTED_PRUNE)
-        else:
-            out.stopped_at_rung[r.rung] = out.stopped_at_rung.get(r.rung, 0) + 1
-    trained = [r.wall_seconds for r in records if r.rung >= 0 and r.cached_from is None]
-    if trained:
-        out.training_saved_s = out.predicted_over * sum(trained) / len(trained)
-    # A cached trial repeats its first trial's architecture and values: one of them is enough.
-    distinct = [r for r in complete if r.cached_from is None]
-    points = [tuple(r.values[o] for o in objectives) for r in distinct]
-    out.front = sorted((distinct[i] for i in pareto_front(points)), key=lambda r: r.number)
-    if complete:
-        out.best = min(complete, key=lambda r: (r.values[objectives[0]], r.number))
-    return out
+#: What :meth:`_Search.next_trial` returns when the budget is met, or filled by running trials.
+DONE, WAIT = "done", "wait"
 
 
 def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
@@ -270,23 +208,70 @@ class _Search:
         self.memory = _memory_model(config)
         self.latency_memo = LatencyMemo() if config.reuse_latency else None
 
-    def run_trial(self) -> TrialRecord:
-        study, config = self.store.study, self.config
-        trial = study.ask()
-        spec = suggest_spec(trial, self.encoding)
-        start = time.perf_counter()
-        trial.set_user_attr("spec", spec.to_dict())
-        trial.set_user_attr("arch_id", spec.arch_id)
-        trial.set_user_attr("fidelity", config.fidelity.signature)
-        log.info("trial %d: %s (%s)", trial.number, spec.summary(), spec.arch_id)
+    def next_trial(self, n_trials: int) -> tuple[optuna.Trial, ArchSpec] | str:
+        """A new trial and its architecture; :data:`DONE` when ``n_trials`` trials have
+        finished, :data:`WAIT` when running trials (of other processes) fill the rest.
 
-        earlier = self.store.cached(spec.arch_id)
-        if earlier is not None:
-            self._copy(trial, earlier)
-        else:
-            self._evaluate(trial, spec, start)
-        frozen = study.get_trials(deepcopy=False)[trial.number]
-        return TrialRecord.from_frozen(frozen, config.objectives)
+        Under the study's lock: trials of dead processes are failed and queued again first,
+        and no other process starts a trial between the count and the start.
+        """
+        store = self.store
+        with store.lock.hold():
+            interrupted = store.recover()
+            if interrupted:
+                log.warning("trial(s) %s were interrupted; they are retried", interrupted)
+            states = [t.state for t in store.study.get_trials(deepcopy=False)]
+            finished = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+            if finished >= n_trials:
+                return DONE
+            if finished + states.count(TrialState.RUNNING) >= n_trials:
+                return WAIT
+            trial = store.ask()
+            spec = suggest_spec(trial, self.encoding)
+            trial.set_user_attr("spec", spec.to_dict())
+            trial.set_user_attr("arch_id", spec.arch_id)
+            trial.set_user_attr("fidelity", self.config.fidelity.signature)
+        return trial, spec
+
+    def run_trial(self, trial: optuna.Trial, spec: ArchSpec) -> TrialRecord:
+        """Evaluate ``trial`` (its architecture ``spec``), or copy the result of the trial
+        that evaluated the same architecture, waiting for it if it still runs."""
+        start = time.perf_counter()
+        log.info("trial %d: %s (%s)", trial.number, spec.summary(), spec.arch_id)
+        try:
+            earlier = self._evaluator(trial, spec)
+            if earlier is not None:
+                self._copy(trial, earlier)
+            else:
+                self._evaluate(trial, spec, start)
+        except TakenOver as e:
+            log.warning("%s", e)
+        frozen = self.store.study.get_trials(deepcopy=False)[trial.number]
+        return TrialRecord.from_frozen(frozen, self.config.objectives)
+
+    def _evaluator(self, trial: optuna.Trial, spec: ArchSpec) -> optuna.trial.FrozenTrial | None:
+        """The finished trial to copy for ``spec``, or ``None`` once ``trial`` is the one to
+        evaluate it: while another process's live trial evaluates ``spec``, wait for it."""
+        store, waiting = self.store, None
+        while True:
+            with store.lock.hold():
+                store.recover()
+                earlier = store.cached(spec.arch_id)
+                if earlier is not None:
+                    return earlier
+                other = store.evaluator(spec.arch_id, besides=trial.number)
+                if other is None:
+                    trial.set_user_attr("evaluates", True)
+                    return None
+            if waiting != other.number:
+                waiting = other.number
+                log.info(
+                    "trial %d: the same architecture as trial %d, which another process is "
+                    "evaluating; waiting for its result",
+                    trial.number,
+                    other.number,
+                )
+            time.sleep(POLL_SECONDS)
 
     def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> None:
         for key in ("metrics", "rung", "curve", "values", "reason"):
@@ -300,15 +285,15 @@ class _Search:
             earlier.number,
         )
         if earlier.state == TrialState.COMPLETE:
-            self.store.study.tell(trial, earlier.values)
+            self.store.tell(trial, earlier.values)
         else:
-            self.store.study.tell(trial, state=TrialState.PRUNED)
+            self.store.tell(trial, state=TrialState.PRUNED)
 
     def _fail(self, trial: optuna.Trial, twin: optuna.Trial, reason: str, start: float) -> None:
         trial.set_user_attr("reason", reason)
         trial.set_user_attr("wall_seconds", time.perf_counter() - start)
-        self.store.fidelity.tell(twin, state=TrialState.FAIL)
-        self.store.study.tell(trial, state=TrialState.FAIL)
+        self.store.tell(twin, state=TrialState.FAIL, study=self.store.fidelity)
+        self.store.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, reason)
 
     def _predict(self, spec: ArchSpec) -> tuple[dict[str, float], list[str]]:
@@ -370,7 +355,7 @@ class _Search:
         return metrics, ("constraint: " + "; ".join(broken)) if broken else None
 
     def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
-        config, study = self.config, self.store.study
+        config, store = self.config, self.store
         metrics, reason = self.check(spec)
         trial.set_user_attr("metrics", metrics)
         if reason is not None:
@@ -378,10 +363,11 @@ class _Search:
             trial.set_user_attr("reason", reason)
             trial.set_user_attr("wall_seconds", time.perf_counter() - start)
             log.info("trial %d pruned before training: %s", trial.number, reason)
-            study.tell(trial, state=TrialState.PRUNED)
+            store.tell(trial, state=TrialState.PRUNED)
             return
-        twin = self.store.fidelity.ask()
-        trial.set_user_attr("twin", twin.number)
+        with store.lock.hold():
+            twin = store.ask(store.fidelity)
+            trial.set_user_attr("twin", twin.number)
         out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
         try:
             outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev)
@@ -391,6 +377,8 @@ class _Search:
         except UserError:
             raise  # bad data or config: every trial would fail the same way
         except Exception as e:  # one architecture's failure must not end the search
+            if is_environment_error(e):
+                raise  # a full or read-only disk: every trial would fail the same way
             log.exception("trial %d (%s) failed", trial.number, spec.arch_id)
             self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
             return
@@ -405,11 +393,11 @@ class _Search:
         if outcome.pruned:
             trial.set_user_attr("values", values)
             trial.set_user_attr("reason", f"stopped at rung {outcome.rung}")
-            self.store.fidelity.tell(twin, state=TrialState.PRUNED)
-            study.tell(trial, state=TrialState.PRUNED)
+            store.tell(twin, state=TrialState.PRUNED, study=store.fidelity)
+            store.tell(trial, state=TrialState.PRUNED)
         else:
-            self.store.fidelity.tell(twin, outcome.score(config.fidelity.metric))
-            study.tell(trial, values)
+            store.tell(twin, outcome.score(config.fidelity.metric), study=store.fidelity)
+            store.tell(trial, values)
         log.info(
             "trial %d: rung %d, dev WER %.3f, latency %.0f ms%s",
             trial.number,
@@ -451,9 +439,13 @@ def _done(summary: SearchSummary, config: SearchConfig) -> int:
     return summary.complete if config.strategy == "supernet" else summary.finished
 
 
-def _queue_darts(config: SearchConfig, store: SearchStore) -> int:
+def _queue_darts(config: SearchConfig, store: SearchStore, finished: int) -> int:
     """Run (or reuse) the DARTS runs and queue their architectures not yet in the study;
-    returns the number of trials the search then runs in all."""
+    returns the number of trials the search then runs in all. A study whose proposals are
+    all evaluated (by a search in another run folder, say) runs none again."""
+    known = store.study.user_attrs.get("darts_proposals")
+    if known is not None and finished >= min(config.n_trials, int(known)):
+        return min(config.n_trials, int(known))
     encoding = SpaceEncoding(config.space)
     names = {d.name for d in encoding.decisions}
     present: set[str] = set()
@@ -478,7 +470,76 @@ def _queue_darts(config: SearchConfig, store: SearchStore) -> int:
                 "arch_id": p.spec.arch_id,
             },
         )
-    return len(proposals)
+    store.study.set_user_attr("darts_proposals", len(proposals))
+    return min(config.n_trials, len(proposals))
+
+
+class _Display:
+    """The progress bar of a search: trials done of the budget, best value, front size."""
+
+    def __init__(self, bar: Progress, store: SearchStore, config: SearchConfig, total: int):
+        self.bar, self.store, self.config, self.total = bar, store, config, total
+        self.task = bar.add_task("search", total=total, completed=0, status="")
+
+    def update(self, note: str = "") -> SearchSummary:
+        summary = summarise(self.store.records(), self.config.objectives)
+        summary.budget = self.total
+        status = _status(summary, self.config) + (f" | {note}" if note else "")
+        done = min(_done(summary, self.config), self.total)
+        self.bar.update(self.task, completed=done, status=status)
+        return summary
+
+
+def _run_supernet(search: _Search, display: _Display, max_new_trials: int | None) -> SearchSummary:
+    config = search.config
+    if display.update().complete >= config.n_trials:
+        return display.update()  # done (here, or by a search in another run folder)
+    shown = time.monotonic()
+
+    def now_and_then() -> None:
+        # Subnets take a fraction of a second each: re-reading the whole study after every
+        # one would cost more than scoring them as it grows.
+        nonlocal shown
+        if time.monotonic() - shown >= SUBNET_PROGRESS_SECONDS:
+            display.update()
+            shown = time.monotonic()
+
+    run_supernet_search(
+        config,
+        search.store,
+        search.check,
+        lambda metrics: _objective_values(metrics, config),
+        max_new_trials=max_new_trials,
+        on_trial=now_and_then,
+    )
+    return display.update()
+
+
+def _run_trials(search: _Search, display: _Display, max_new_trials: int | None) -> SearchSummary:
+    """Start and evaluate trials until the budget (``display.total``) is met."""
+    config = search.config
+    new = 0
+    failures_in_a_row = 0
+    while max_new_trials is None or new < max_new_trials:
+        claim = search.next_trial(display.total)
+        if claim == DONE:
+            break
+        if claim == WAIT:  # the other processes' running trials fill the budget
+            display.update("waiting for trials of other processes")
+            time.sleep(POLL_SECONDS)
+            continue
+        assert not isinstance(claim, str)
+        record = search.run_trial(*claim)
+        new += 1
+        failures_in_a_row = failures_in_a_row + 1 if record.state == "FAIL" else 0
+        if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
+            raise RuntimeError(
+                f"{failures_in_a_row} trials in a row failed (last: trial "
+                f"{record.number}, {record.reason}); stopping the search. Finished "
+                f"trials are kept in {config.storage_url}"
+            )
+        display.update()
+    return display.update()
 
 
 def run_search(
@@ -496,67 +557,37 @@ def run_search(
     run_dir = config.run_dir
     with exclusive(run_dir, "search"):
         store = open_store(config)  # refuses a study started with another config
-        (run_dir / "config.yaml").write_text(
-            yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8"
-        )
-        interrupted = store.recover()
-        if interrupted:
-            log.warning("trial(s) %s were interrupted; they are retried", interrupted)
-        search = _Search(config, store)
-        summary = summarise(store.records(), config.objectives)
-        n_trials = config.n_trials
-        if config.strategy == "darts":
-            n_trials = min(n_trials, _queue_darts(config, store))
-        with _progress(progress) as bar:
-            task = bar.add_task(
-                "search",
-                total=n_trials,
-                completed=min(_done(summary, config), n_trials),
-                status=_status(summary, config),
+        try:
+            (run_dir / "config.yaml").write_text(
+                yaml.safe_dump(config.to_dict(), sort_keys=True), encoding="utf-8"
             )
-
-            def advance() -> SearchSummary:
-                summary = summarise(store.records(), config.objectives)
-                bar.update(
-                    task,
-                    completed=min(_done(summary, config), n_trials),
-                    status=_status(summary, config),
+            whole_run: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+            if config.strategy in WEIGHT_SHARING:
+                whole_run = store.lock.hold(
+                    waiting=f"another process runs strategy {config.strategy} on study "
+                    f"{config.name!r}; waiting for it to finish (weight-sharing strategies "
+                    "run in one process per study at a time)"
                 )
-                return summary
+            with whole_run:
+                return _run(config, store, progress, max_new_trials)
+        finally:
+            store.close()
 
-            if config.strategy == "supernet":
-                shown = time.monotonic()
 
-                def now_and_then() -> None:
-                    # Subnets take a fraction of a second each: re-reading the whole study
-                    # after every one would cost more than scoring them as it grows.
-                    nonlocal shown
-                    if time.monotonic() - shown >= SUBNET_PROGRESS_SECONDS:
-                        advance()
-                        shown = time.monotonic()
-
-                run_supernet_search(
-                    config,
-                    store,
-                    search.check,
-                    lambda metrics: _objective_values(metrics, config),
-                    max_new_trials=max_new_trials,
-                    on_trial=now_and_then,
-                )
-                return advance()
-            new = 0
-            failures_in_a_row = 0
-            while summary.finished < n_trials:
-                if max_new_trials is not None and new >= max_new_trials:
-                    break
-                record = search.run_trial()
-                new += 1
-                failures_in_a_row = failures_in_a_row + 1 if record.state == "FAIL" else 0
-                if failures_in_a_row >= MAX_FAILURES_IN_A_ROW:
-                    raise RuntimeError(
-                        f"{failures_in_a_row} trials in a row failed (last: trial "
-                        f"{record.number}, {record.reason}); stopping the search. Finished "
-                        f"trials are kept in {config.storage_url}"
-                    )
-                summary = advance()
-    return summary
+def _run(
+    config: SearchConfig, store: SearchStore, progress: bool, max_new_trials: int | None
+) -> SearchSummary:
+    interrupted = store.recover()
+    if interrupted:
+        log.warning("trial(s) %s were interrupted; they are retried", interrupted)
+    search = _Search(config, store)
+    n_trials = config.n_trials
+    if config.strategy == "darts":
+        finished = summarise(store.records(), config.objectives).finished
+        n_trials = _queue_darts(config, store, finished)
+    with _progress(progress) as bar:
+        display = _Display(bar, store, config, n_trials)
+        display.update()
+        if config.strategy == "supernet":
+            return _run_supernet(search, display, max_new_trials)
+        return _run_trials(search, display, max_new_trials)

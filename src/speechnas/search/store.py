@@ -12,11 +12,19 @@ values).
 States: ``COMPLETE`` (reached the last rung), ``PRUNED`` (stopped by a hard constraint or by
 the pruner at a lower rung; its lower-fidelity values are kept in ``metrics``), ``FAIL``
 (an error, or ``interrupted`` by a killed process: retried on resume).
+
+Several processes may work on one study at once (several ``speechnas search`` runs given the
+same ``--storage``). Each trial records the process that runs it (``worker``, see
+:mod:`~speechnas.search.liveness`), and every change of a trial's state happens under the
+study's lock (:mod:`~speechnas.search.study_lock`), so that a process fails only trials whose
+process is dead and two processes never start more trials than the budget.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,8 +33,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.errors import ConfigMismatch, UserError
+from speechnas.search.liveness import Heartbeat, Worker, is_dead
+from speechnas.search.study_lock import StudyLock
 
-__all__ = ["SCHEMA_VERSION", "SearchStore", "TrialRecord"]
+__all__ = ["SCHEMA_VERSION", "SearchStore", "TakenOver", "TrialRecord"]
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -124,27 +136,50 @@ class SearchStore:
         self.name = name
         self.objectives = objectives
         try:
-            self.storage = optuna.storages.RDBStorage(url)
+            self.storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
         except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or server
             raise UserError(f"cannot open the results database {url!r}: {e}") from e
-        if not create and name not in optuna.get_all_study_names(storage=self.storage):
-            raise UserError(f"no search named {name!r} in {url}; run `speechnas search` first")
-        self.study = optuna.create_study(
+        self.worker = Worker.here()
+        self.lock = StudyLock(url, self.storage.engine, name)
+        self.heartbeat = Heartbeat(self.storage, url, self.worker)
+        try:
+            if create:
+                self.study, self.fidelity = self._create(sampler, pruner)
+            else:  # only reads: a run folder that cannot be written to is read all the same
+                if name not in optuna.get_all_study_names(storage=self.storage):
+                    raise UserError(
+                        f"no search named {name!r} in {url}; run `speechnas search` first"
+                    )
+                self.study = optuna.load_study(storage=self.storage, study_name=name)
+                self.fidelity = optuna.load_study(
+                    storage=self.storage, study_name=f"{name}.fidelity"
+                )
+            self._check_config(config)
+        except optuna.exceptions.StorageInternalError as e:
+            # SQLAlchemy's message names the cause: a read-only or full disk, a lost server.
+            raise UserError(f"the results database {url} cannot be written: {e}") from e
+
+    def _create(
+        self,
+        sampler: optuna.samplers.BaseSampler | None,
+        pruner: optuna.pruners.BasePruner | None,
+    ) -> tuple[optuna.Study, optuna.Study]:
+        study = optuna.create_study(
             storage=self.storage,
-            study_name=name,
-            directions=["minimize"] * len(objectives),
+            study_name=self.name,
+            directions=["minimize"] * len(self.objectives),
             sampler=sampler,
             load_if_exists=True,
         )
-        self.fidelity = optuna.create_study(
+        fidelity = optuna.create_study(
             storage=self.storage,
-            study_name=f"{name}.fidelity",
+            study_name=f"{self.name}.fidelity",
             direction="minimize",
             sampler=optuna.samplers.RandomSampler(seed=0),
             pruner=pruner or optuna.pruners.NopPruner(),
             load_if_exists=True,
         )
-        self._check_config(config)
+        return study, fidelity
 
     def _check_config(self, config: dict[str, Any]) -> None:
         attrs = self.study.user_attrs
@@ -188,26 +223,135 @@ class SearchStore:
                 return t
         return None
 
+    def running(self) -> list[FrozenTrial]:
+        return self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+    def evaluator(self, arch_id: str, besides: int) -> FrozenTrial | None:
+        """The running trial (other than ``besides``) that evaluates ``arch_id``, if any: the
+        one trial that measures and trains it while the others of that architecture wait."""
+        for t in self.running():
+            attrs = t.user_attrs
+            if t.number != besides and attrs.get("arch_id") == arch_id and attrs.get("evaluates"):
+                return t
+        return None
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def ask(self, study: optuna.Study | None = None) -> optuna.Trial:
+        """A new trial of ``study`` (default the main one), recorded as this process's.
+
+        Call it under :attr:`lock`: a trial is never seen running without its worker.
+        """
+        study = study or self.study
+        trial = study.ask()
+        self.heartbeat.add(self.trial_id(study, trial.number))
+        return trial
+
+    def trial_id(self, study: optuna.Study, number: int) -> int:
+        """The storage's id of ``study``'s trial ``number``."""
+        study_id = self.storage.get_study_id_from_name(study.study_name)
+        return self.storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+    def tell(
+        self,
+        trial: optuna.Trial,
+        values: Sequence[float] | float | None = None,
+        *,
+        state: TrialState | None = None,
+        study: optuna.Study | None = None,
+    ) -> None:
+        """Finish one of this process's trials (of ``study``, default the main one).
+
+        Raises:
+            TakenOver: another process failed it as dead meanwhile (possible only across
+                machines, after a whole grace period without a heartbeat).
+        """
+        study = study or self.study
+        trial_id = self.trial_id(study, trial.number)
+        self.heartbeat.discard(trial_id)
+        with self.lock.hold():
+            current = self.storage.get_trial(trial_id).state
+            if current != TrialState.RUNNING:
+                raise TakenOver(trial.number, current)
+            study.tell(trial, values, state=state)
+
+    def close(self) -> None:
+        """Stop the heartbeat and let go of the lock's resources."""
+        self.heartbeat.close()
+        self.lock.close()
+
     # --- recovery ---------------------------------------------------------------------------
 
     def recover(self) -> list[int]:
-        """Fail the trials a killed process left running and queue each for a retry.
+        """Fail the trials whose process is dead and queue each for a retry.
 
-        Call it only when no other process works on the study (the local executor holds
-        the run directory's lock). Returns the numbers of the interrupted trials.
+        A trial running in a live process, here or on another machine, is left alone (see
+        :mod:`~speechnas.search.liveness`). Failing goes around the sampler (nothing of a dead
+        process's trial is told to it). Re-running it after a crash mid-way completes the
+        work: an interrupted trial whose retry is missing gets one. Returns the numbers of
+        the trials failed now.
         """
-        interrupted = []
-        study_id = self.storage.get_study_id_from_name(self.name)
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            trial_id = self.storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-            self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
-            self.storage.set_trial_user_attr(trial_id, "interrupted", True)
-            self.study.tell(t.number, state=TrialState.FAIL)
-            if t.params:
-                self.study.enqueue_trial(
-                    t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False
-                )
-            interrupted.append(t.number)
-        for t in self.fidelity.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            self.fidelity.tell(t.number, state=TrialState.FAIL)
+        with self.lock.hold():
+            interrupted = []
+            for t in self.running():
+                trial_id = self.trial_id(self.study, t.number)
+                if self._dead(t, trial_id):
+                    self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
+                    self.storage.set_trial_user_attr(trial_id, "interrupted", True)
+                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                    interrupted.append(t.number)
+            for t in self.fidelity.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                trial_id = self.trial_id(self.fidelity, t.number)
+                if self._dead(t, trial_id):
+                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+            self._queue_retries()
         return interrupted
+
+    def _dead(self, trial: FrozenTrial, trial_id: int) -> bool:
+        held = self.heartbeat.holds(trial_id)
+        return is_dead(trial.user_attrs.get("worker"), self.worker, held=held)
+
+    def _queue_retries(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        retried = {t.user_attrs.get("retry_of") for t in trials}
+        for t in trials:
+            if t.state != TrialState.FAIL or not t.user_attrs.get("interrupted"):
+                continue
+            # A queued proposal killed before its parameters were suggested has them only
+            # as the queue's fixed parameters.
+            params = t.params or t.system_attrs.get("fixed_params")
+            if params and t.number not in retried:
+                attrs = {k: t.user_attrs[k] for k in _PROPOSAL_ATTRS if k in t.user_attrs}
+                # The retry is the same proposal: it keeps what the sampler recorded of it
+                # (NSGA-II's generation, say), as Optuna's own queue would not.
+                self.study.add_trial(
+                    optuna.trial.create_trial(
+                        state=TrialState.WAITING,
+                        system_attrs={**t.system_attrs, "fixed_params": params},
+                        user_attrs={**attrs, "retry_of": t.number},
+                    )
+                )
+
+
+#: What a retry keeps of its interrupted trial besides the parameters: who proposed it.
+_PROPOSAL_ATTRS = ("arch_id", "estimator", "darts_target_ms")
+
+
+class TakenOver(Exception):
+    """A trial this process was running was failed as dead by another process."""
+
+    def __init__(self, number: int, state: TrialState) -> None:
+        super().__init__(
+            f"trial {number} was marked {state.name} by another process while this one ran "
+            "it (its heartbeat was older than the grace period); its result is dropped"
+        )
+        self.number = number
+
+
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """SQLite makes a writer wait for another's transaction only this long (seconds) before
+    it fails: several searches on one file, each writing now and then, need more than the
+    default 5 s on a busy machine."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 300}}
+    return {}
