@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import speechnas  # noqa: F401  (before any test module imports torch: its OpenMP settings)
+
 REPO = Path(__file__).resolve().parents[1]
 
 
