@@ -109,7 +109,7 @@ class Bounds:
 
     def contains(self, value: float) -> bool:
         return (
-            math.isfinite(value)
+            _finite(value)
             and (self.ge is None or value >= self.ge)
             and (self.gt is None or value > self.gt)
             and (self.le is None or value <= self.le)
@@ -165,6 +165,11 @@ def internal(default: Any) -> Any:
     return dataclasses.field(default=default, compare=False, metadata={_INTERNAL: True})
 
 
+def _finite(value: float) -> bool:
+    """An int is always finite (even one too large for a float); a float unless NaN or inf."""
+    return isinstance(value, int) or math.isfinite(value)
+
+
 def _numbers(value: Any) -> tuple[Any, ...]:
     return tuple(value) if isinstance(value, tuple | list) else (value,)
 
@@ -181,7 +186,7 @@ def _expected(f: dataclasses.Field[Any], value: Any) -> str | None:
         return None
     values = _numbers(value)
     if bounds is None:
-        finite = all(math.isfinite(v) for v in values if _is_number(v))
+        finite = all(_finite(v) for v in values if _is_number(v))
         if finite:
             return None
         return "finite numbers" if isinstance(value, tuple | list) else "a finite number"

@@ -3,7 +3,7 @@
 The lock is ``flock``-based, so it is released when its holder exits, however it exits (a
 killed process leaves no stale lock behind). It is re-entrant within a process: a search
 that holds its run folder for the search, its final stage and its report calls functions
-that each take the same lock.
+that each take the same lock (the threads of one process share what it holds).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ SEARCH_BAD_VALUES = [
     ),
     ("train.max_batch_size=0", "train.max_batch_size=0 is invalid; expected an integer >= 1"),
     ("train.threads=0", "train.threads=0 is invalid; expected an integer >= 1"),
+    ("seed=" + "9" * 400, "is invalid; expected an integer in [0, 4294967295]"),  # not a float
     (
         "fidelity.dev_utterances=0",
         "fidelity.dev_utterances=0 is invalid; expected an integer >= 1",

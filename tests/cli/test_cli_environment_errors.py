@@ -217,10 +217,11 @@ def test_a_full_disk_during_a_trial_stops_the_search_and_keeps_the_trial_for_a_r
     assert f"speechnas: error: {full}: No space left on device" in capsys.readouterr().err
     db = f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'study.db'}"
     (trial,) = optuna.load_study(study_name="tiny", storage=db).get_trials()
-    assert trial.state == optuna.trial.TrialState.RUNNING  # not failed: retried on resume
+    assert trial.state == optuna.trial.TrialState.FAIL  # interrupted: retried on resume
+    assert trial.user_attrs["reason"] == "interrupted"
 
     monkeypatch.undo()  # space again: the same command retries it and finishes
     assert main(["search", "--config", str(path), "--no-progress"]) == 0
     trials = optuna.load_study(study_name="tiny", storage=db).get_trials()
-    assert trials[0].user_attrs["reason"] == "interrupted"
+    assert [t.user_attrs.get("retry_of") for t in trials].count(0) == 1
     assert sum(t.state.is_finished() and t.state.name != "FAIL" for t in trials) == 2

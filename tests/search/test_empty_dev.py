@@ -42,3 +42,20 @@ def test_search_with_an_unscorable_dev_set_exits_2(
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     assert complete == []
     assert not any("wer" in t.user_attrs.get("metrics", {}) for t in study.get_trials())
+
+
+def test_a_test_set_with_nothing_to_score_stops_the_search_before_any_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found at the start, not by the final stage after the whole search."""
+    config = tiny_search(tmp_path, n_trials=2)
+    empty = write_manifest([], tmp_path / "empty.jsonl")
+    config["data"] = {**config["data"], "test_manifests": {"held-out": str(empty)}}
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    assert main(["search", "--config", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"test set held-out ({empty}): nothing to score: the set has no utterances" in err
+    storage = search_config_from_dict(config).storage_url
+    assert optuna.load_study(study_name="tiny", storage=storage).get_trials() == []

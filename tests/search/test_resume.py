@@ -60,21 +60,25 @@ def _config(root: Path, strategy: str) -> dict[str, Any]:
         n_trials=3,
         final={"top_k": 0, "epochs": 1},
     )
-    config["fidelity"]["rungs"] = [{"fraction": 1.0, "epochs": 1}]
+    # Two rungs: successive halving decides at the first, so a kill can leave a twin that
+    # reported there.
+    config["fidelity"]["rungs"] = [{"fraction": 0.5, "epochs": 1}, {"fraction": 1.0, "epochs": 1}]
     if strategy in ("supernet", "darts"):
         config["space"].update(WEIGHT_SHARING_SPACE)
     return config
 
 
 #: Where each strategy's search is killed: just before this call (numbered from 0). Most
-#: strategies: before the second training of a trial, so one trial has finished and the next
-#: is measured and running. DARTS (one proposal here): before its only trial trains. The
-#: supernet: before the second subnet is recorded, mid-scoring.
+#: strategies: before the fourth rung trained (the first trial's two rungs, then the next
+#: trained trial's first: then its second rung, or the first rung of the one after), so a
+#: trial has finished and the next is running, its twin often past the pruner's first
+#: decision. DARTS (one proposal here): before its only trial's second rung. The supernet:
+#: before the second subnet is recorded, mid-scoring.
 KILL_POINT = {
     "supernet": ("speechnas.search.supernet_strategy:_Recorder.add", 1),
-    "darts": ("speechnas.search.runner:train_ladder", 0),
+    "darts": ("speechnas.search.fidelity:train", 1),
 }
-TRAINING = ("speechnas.search.runner:train_ladder", 1)
+TRAINING = ("speechnas.search.fidelity:train", 3)
 
 
 def kill_mid_way(config: Path, strategy: str) -> None:

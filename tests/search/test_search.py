@@ -105,6 +105,36 @@ def test_successive_halving_over_the_ladder_stops_the_worse_half() -> None:
     assert decisions == {0.5: False, 0.4: False, 0.9: False, 0.3: False, 0.8: True, 0.2: False}
 
 
+@pytest.mark.parametrize("pruner", ["successive_halving", "median"])
+def test_a_failed_twin_is_no_competitor_at_a_rung(pruner: str) -> None:
+    """A twin failed mid-ladder (its trial interrupted, then retried) keeps what it reported;
+    the pruner decides as if it had never run, as in the uninterrupted search."""
+    fidelity = FidelityConfig(
+        rungs=(Rung(0.5, 1), Rung(1.0, 1)), reduction_factor=2, min_trials=2, pruner=pruner
+    )
+
+    def decide(values: tuple[float, ...], failed: float | None) -> list[bool]:
+        study = optuna.create_study(pruner=make_pruner(fidelity))
+        decisions = []
+        for wer in values:
+            trial = study.ask()
+            trial.report(wer, step=1)
+            decisions.append(trial.should_prune())
+            if decisions[-1]:
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, wer)
+            if failed is not None and len(decisions) == 1:  # a twin that then failed
+                twin = study.ask()
+                twin.report(failed, step=1)
+                twin.should_prune()
+                study.tell(twin, state=optuna.trial.TrialState.FAIL)
+        return decisions
+
+    values = (0.5, 0.3, 0.4)
+    assert decide(values, failed=0.1) == decide(values, failed=None)
+
+
 def _fake_train(config: TrainConfig, **_: Any) -> TrainResult:
     """Training whose dev WER is a known function of the architecture (wider, better)."""
     out = Path(config.out_dir)

@@ -3,6 +3,7 @@ and never fail each other's live trials; only a dead process's trials are retrie
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import time
@@ -45,9 +46,14 @@ def _search(root: Path, name: str) -> Path:
     return path
 
 
-def _trials(storage: str, name: str = "tiny") -> list[FrozenTrial]:
+@functools.cache
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    return optuna.storages.RDBStorage(url)  # one per database: the test polls it
+
+
+def _trials(url: str, name: str = "tiny") -> list[FrozenTrial]:
     try:
-        return optuna.load_study(study_name=name, storage=storage).get_trials()
+        return optuna.load_study(study_name=name, storage=_storage(url)).get_trials()
     except Exception:  # not created yet, or busy
         return []
 
@@ -110,6 +116,8 @@ def _check_shared(root: Path, trials: list[FrozenTrial], storage: str) -> None:
     trained = sorted(p.name for p in root.glob("[ab]/tiny/trials/*"))
     assert len(trained) == len(set(trained)) == len(evaluated)
     assert len({_pid(t) for t in trials}) == 2
+    # The front is retrained once, by one of them.
+    assert len(list(root.glob("[ab]/tiny/final/*/result.json"))) == 1
     assert all(t.state != TrialState.RUNNING for t in _trials(storage, "tiny.fidelity"))
 
 
@@ -215,5 +223,66 @@ def test_a_trial_this_process_let_go_of_is_retried(tmp_path: Path) -> None:
         trial = store.ask()
         trial.suggest_int("x", 0, 3)
     assert store.recover() == []  # held: alive
-    store.close()  # the run ends without finishing it
-    assert _store(f"sqlite:///{tmp_path / 'db.sqlite'}").recover() == [trial.number]
+    store.close()  # the run ends (an exception) without finishing it: failed as interrupted
+    again = _store(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert again.study.trials[trial.number].user_attrs["reason"] == "interrupted"
+    again.recover()
+    retries = [t for t in again.study.trials if t.user_attrs.get("retry_of") == trial.number]
+    assert [t.state for t in retries] == [TrialState.WAITING]
+
+
+def test_a_trial_whose_twin_was_taken_over_is_failed_whole_and_retried(tmp_path: Path) -> None:
+    """Its twin failed as dead elsewhere, the trial itself is not left running for ever."""
+    from speechnas.search.store import TakenOver
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    store = _store(url)
+    with store.lock.hold():
+        trial = store.ask()
+        trial.suggest_int("x", 0, 3)
+        twin = store.ask(store.fidelity)
+    twin_id = store.trial_id(store.fidelity, twin.number)
+    store.heartbeat.discard(twin_id)  # the twin's beats stopped (a failed write, say)
+    stale = {**store.worker.record(), "machine": "elsewhere", "beat": 0.0}
+    store.storage.set_trial_user_attr(twin_id, "worker", stale)
+    other = _store(url)
+    assert other.recover() == []  # the trial itself is alive; its twin is failed
+    with pytest.raises(TakenOver):
+        store.tell(twin, 0.5, study=store.fidelity)
+    assert store.abandon() == [trial.number]
+    assert store.study.trials[trial.number].user_attrs["reason"] == "interrupted"
+    other.recover()
+    assert [t.user_attrs.get("retry_of") for t in store.study.trials].count(trial.number) == 1
+    store.close()
+    other.close()
+
+
+def test_a_zombie_or_an_unknown_machine_is_no_proof_of_life() -> None:
+    here = Worker.here()
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    record = Worker(here.machine, proc.pid, liveness._started(proc.pid)).record()
+    while liveness._stat(proc.pid)[:1] != ["Z"]:  # ended, not yet reaped
+        time.sleep(0.01)
+    assert is_dead(record, here)
+    proc.wait()
+    # Without /proc (the machine unknown), the heartbeat decides, even on this machine.
+    blind = Worker("", here.pid, "")
+    assert not is_dead({**here.record(), "machine": ""}, blind)
+    assert is_dead({**here.record(), "machine": "", "beat": 0.0}, blind)
+
+
+def test_searches_starting_at_once_on_a_new_database_create_it_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    go = tmp_path / "go"
+    code = (
+        "import sys, time, pathlib\n"
+        "from speechnas.search.store import SearchStore\n"
+        f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.01)\n"
+        f"SearchStore({url!r}, 's', ('wer',), {{'n_trials': 2, 'seed': int(sys.argv[1])}})\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, "0"]) for _ in range(3)]
+    go.touch()
+    assert [p.wait(timeout=DEADLINE_S) for p in procs] == [0, 0, 0]
+    # One config, and a search of another one is refused by it.
+    with pytest.raises(Exception, match=r"differs in \['seed'\]"):
+        SearchStore(url, "s", ("wer",), {"n_trials": 2, "seed": 1})

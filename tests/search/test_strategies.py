@@ -112,7 +112,14 @@ def random_regret() -> float:
     return _mean_regret("random")
 
 
-@pytest.mark.parametrize("name", sorted(REGRET_OPTIONS))
+#: GP fits a Gaussian process per proposal: its 200 fits take over a minute on 2 cores, so it
+#: runs on demand (``pytest -m slow``) and in ``benchmarks/strategies.py``.
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=_SLOW) if n == "gp" else n for n in sorted(REGRET_OPTIONS)]
+)
 def test_model_based_strategy_beats_random_search(name: str, random_regret: float) -> None:
     regret = _mean_regret(name)
     assert regret < random_regret, (name, regret, random_regret)

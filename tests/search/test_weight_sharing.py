@@ -269,3 +269,33 @@ def test_one_supernet_per_depth_is_the_default_where_there_are_several_depths(
     config = _config(tmp_path, strategy="supernet", n_trials=1, space=one_depth)
     assert not split_by_depth(config)
     assert split_by_depth(dataclasses.replace(config, strategy_options={"split_depth": True}))
+
+
+def test_darts_trains_only_its_proposals_and_runs_once_per_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proposal whose training diverges is not replaced by other architectures, and a
+    resumed search (from any run folder) reads the proposals from the study."""
+    from speechnas.search import darts_strategy, runner
+    from speechnas.train import TrainingDiverged
+
+    def diverges(*args: Any, **kwargs: Any) -> Any:
+        raise TrainingDiverged("loss is NaN")
+
+    config = _config(tmp_path, strategy="darts", n_trials=3, strategy_options={"train_steps": 2})
+    monkeypatch.setattr(runner, "train_ladder", diverges)
+    summary = run_search(config, progress=False)
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    (trial,) = study.trials  # one DARTS run, one proposal: nothing proposed in its place
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.user_attrs["estimator"] == "darts" and summary.budget == 1
+
+    def no_darts(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("DARTS ran again")
+
+    monkeypatch.setattr(darts_strategy, "darts_proposals", no_darts)
+    elsewhere = dataclasses.replace(
+        config, out_root=str(tmp_path / "elsewhere"), storage=config.storage_url
+    )
+    assert run_search(elsewhere, progress=False).budget == 1
+    assert len(optuna.load_study(study_name="tiny", storage=config.storage_url).trials) == 1

@@ -49,7 +49,7 @@ def _search(args: argparse.Namespace) -> int:
             config, progress=not args.no_progress, max_new_trials=args.max_new_trials
         )
         print(summary.describe(summary.budget))
-        if summary.finished < summary.budget:
+        if summary.progress < summary.budget:
             print("budget not reached yet; run the same command again to continue")
             return 0
         if config.final.top_k and not args.no_final:

@@ -24,8 +24,8 @@ from torch import Tensor, nn
 from speechnas.data.audio import SAMPLE_RATE
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
-from speechnas.data.manifest import Utterance
-from speechnas.data.usable import MAX_UTTERANCE_SECONDS
+from speechnas.data.manifest import Utterance, read_manifest
+from speechnas.data.usable import MAX_UTTERANCE_SECONDS, transcript_problem
 from speechnas.device import module_device
 from speechnas.evaluate.wer import NothingToScore, error_rates
 from speechnas.hardware._base import Recognizer
@@ -37,6 +37,7 @@ __all__ = [
     "evaluate_model",
     "measure_rtf",
     "recognize",
+    "scorable_set",
     "transcribe",
 ]
 
@@ -131,6 +132,22 @@ def _window_samples(window_seconds: float) -> int:
     if not window_seconds > 0:
         raise ValueError(f"window_seconds={window_seconds!r} must be positive")
     return max(1, int(window_seconds * SAMPLE_RATE))
+
+
+def scorable_set(path: str, where: str) -> list[Utterance]:
+    """The utterances of the manifest at ``path``, checked for something to score where that
+    is cheap (no audio is decoded: a set whose every file is unreadable fails when scored).
+
+    Raises:
+        NothingToScore: ``where`` has no utterance, or none with a usable transcript.
+    """
+    utts = read_manifest(path)
+    if not utts:
+        raise NothingToScore(where, "the set has no utterances")
+    if all(transcript_problem(u.text, u.language) for u in utts):
+        why = f"none of its {len(utts)} transcript(s) has a word left after normalisation"
+        raise NothingToScore(where, why)
+    return utts
 
 
 @torch.no_grad()

@@ -35,9 +35,12 @@ from speechnas.arch import ArchSpec, LayerSpec, layer_identity
 from speechnas.darts import DartsConfig, train_darts
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
+from speechnas.search.store import SearchStore
+from speechnas.search.strategies._base import indices_to_params, params_to_indices
 from speechnas.search.supernet_strategy import supernet_space, training_budget
+from speechnas.space import SpaceEncoding
 
-__all__ = ["DartsProposal", "darts_candidates", "darts_proposals"]
+__all__ = ["DartsProposal", "darts_candidates", "darts_proposals", "queue_darts"]
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +150,41 @@ def darts_proposals(config: SearchConfig) -> list[DartsProposal]:
             continue
         out.append(DartsProposal(spec, target))
     return out
+
+
+def queue_darts(config: SearchConfig, store: SearchStore) -> int:
+    """Run (or reuse) the DARTS runs and queue their distinct architectures, once per study;
+    returns the number of trials the search runs in all (those proposals, at most
+    ``n_trials``). A study whose proposals are queued (by a search in another run folder,
+    say) runs no DARTS again: its queue is in the study."""
+    known = store.study.user_attrs.get("darts_proposals")
+    if known is None:
+        known = _darts_into_queue(config, store)
+        store.study.set_user_attr("darts_proposals", known)
+    return min(config.n_trials, int(known))
+
+
+def _darts_into_queue(config: SearchConfig, store: SearchStore) -> int:
+    encoding = SpaceEncoding(config.space)
+    names = {d.name for d in encoding.decisions}
+    present: set[str] = set()  # queued before a kill cut the queueing short
+    for t in store.study.get_trials(deepcopy=False):
+        if names <= set(t.params):
+            present.add(encoding.decode(params_to_indices(encoding, t.params)).arch_id)
+        present.add(str(t.user_attrs.get("arch_id")))
+    proposals = darts_proposals(config)
+    if not proposals:
+        raise UserError("strategy darts: no architecture fits any of targets_ms")
+    for p in proposals:
+        if p.spec.arch_id in present:
+            continue
+        present.add(p.spec.arch_id)
+        store.study.enqueue_trial(
+            indices_to_params(encoding, encoding.encode(p.spec)),
+            user_attrs={
+                "estimator": "darts",
+                "darts_target_ms": p.target_ms,
+                "arch_id": p.spec.arch_id,
+            },
+        )
+    return len({p.spec.arch_id for p in proposals})

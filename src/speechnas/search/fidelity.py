@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest, write_manifest
@@ -38,25 +40,64 @@ __all__ = [
 ]
 
 
+class _Competitors(optuna.study.Study):
+    """The fidelity study as its pruner should see it: without failed twins.
+
+    A failed twin (an interrupted trial's, or one whose training raised) keeps what it
+    reported before it stopped; counted, it would be a competitor the uninterrupted search
+    never had, and a resumed search would prune differently. Optuna's Hyperband views a study
+    through a subclass in the same way.
+    """
+
+    def __init__(self, study: optuna.Study) -> None:
+        # NOTE: ``_storage`` is how Optuna's own pruners reach a study's storage.
+        super().__init__(
+            study_name=study.study_name,
+            storage=study._storage,
+            sampler=study.sampler,
+            pruner=study.pruner,
+        )
+
+    def get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        return [t for t in super().get_trials(deepcopy, states) if t.state != TrialState.FAIL]
+
+    def _get_trials(
+        self,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+        use_cache: bool = False,
+    ) -> list[FrozenTrial]:
+        trials = super()._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [t for t in trials if t.state != TrialState.FAIL]
+
+
 class PatientPruner(optuna.pruners.BasePruner):
     """Stops a trial only once ``min_trials`` trials have reported at its step.
 
     ``inner`` is always consulted, so that it records the trial at its rungs (successive
     halving ranks each newcomer against every trial recorded before), but its verdict is
     ignored while fewer than ``min_trials`` trials have reached the step: on its own,
-    successive halving judges the second trial of a rung against the first alone.
+    successive halving judges the second trial of a rung against the first alone. Failed
+    twins count for neither (:class:`_Competitors`), so that a search resumed after a kill
+    prunes as the uninterrupted one. (Hyperband still places a twin in its bracket by its
+    number, which an interrupted trial shifts.)
     """
 
     def __init__(self, inner: optuna.pruners.BasePruner, min_trials: int) -> None:
         self.inner = inner
         self.min_trials = min_trials
 
-    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None:
             return False
-        verdict = self.inner.prune(study, trial)
-        reached = sum(1 for t in study.get_trials(deepcopy=False) if step in t.intermediate_values)
+        competitors = _Competitors(study)
+        verdict = self.inner.prune(competitors, trial)
+        reached = sum(
+            1 for t in competitors.get_trials(deepcopy=False) if step in t.intermediate_values
+        )
         return verdict and reached >= self.min_trials
 
 

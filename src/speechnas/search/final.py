@@ -7,7 +7,8 @@ configured test set, with their latency measured again on the trained model. Wit
 ``final.export`` set they are also exported (ONNX and its INT8/FP16 copies, streamed too for
 a streaming architecture), each variant's size, latency and WER stored in the model's
 result. Each model's result is written to ``final/<arch_id>/result.json`` as it finishes, so a
-rerun skips it; the model with the lowest dev WER is copied to ``best.pt``.
+rerun skips it; the model with the lowest dev WER is copied to ``best.pt``. Searches sharing
+a study run its final stage once: in the run folder of the first to get there.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from speechnas.export import ExportError, export_bundle
 from speechnas.locking import exclusive
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
-from speechnas.search.store import TrialRecord
+from speechnas.search.store import SearchStore, TrialRecord
 from speechnas.train import load_model, train
 
 __all__ = ["final_candidates", "run_final"]
@@ -124,7 +125,21 @@ def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, 
         UserError: another process works in the run folder (a search, or its final stage).
     """
     with exclusive(config.run_dir, "search"):
-        return _run_final(front, config)
+        store = SearchStore(config.storage_url, config.name, config.objectives, config.to_dict())
+        try:
+            elsewhere = store.claim_final_stage(config.run_dir)
+            if elsewhere is not None:
+                log.warning(
+                    "final stage: run by the search in %s, which shares this study; its "
+                    "results are there",
+                    elsewhere,
+                )
+                return []
+            results = _run_final(front, config)
+            store.final_stage_done(config.run_dir)
+            return results
+        finally:
+            store.close()
 
 
 def _run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:

@@ -6,8 +6,10 @@ wrote, renewed every :data:`HEARTBEAT_SECONDS` while the trial runs. A trial lef
 ``RUNNING`` is dead when
 
 - its record names this machine (host name, boot and process namespace) and its process is
-  gone (or the id now belongs to a process started later): known at once, so a search killed
-  with ``kill -9`` and run again resumes without waiting;
+  gone, a zombie, or the id now belongs to a process started later: known at once, so a
+  search killed with ``kill -9`` and run again resumes without waiting (on a system without
+  ``/proc`` the machine is not known this way, and the heartbeat decides, as for another
+  machine);
 - its record names this very process, which no longer holds it (a search interrupted by an
   exception and started again in the same Python process);
 - its record names another machine and its heartbeat is older than :data:`GRACE_SECONDS`
@@ -43,6 +45,9 @@ HEARTBEAT_SECONDS = 10.0
 #: A trial of another machine whose heartbeat is older than this is dead.
 GRACE_SECONDS = 120.0
 
+#: Heartbeats that failed in a row before a warning is logged.
+MISSED_BEATS_WARNING = 3
+
 
 def _read(path: str) -> str:
     try:
@@ -53,33 +58,36 @@ def _read(path: str) -> str:
 
 def _machine() -> str:
     """This machine as processes on it see it: host name, boot, process-id namespace (two
-    containers on one kernel with the same host name do not share process ids)."""
+    containers on one kernel with the same host name do not share process ids); ``""`` where
+    the boot or the namespace cannot be read (then no process id is trusted)."""
     boot = _read("/proc/sys/kernel/random/boot_id")
     try:
         namespace = str(os.stat("/proc/self/ns/pid").st_ino)
     except OSError:
         namespace = ""
-    return f"{socket.gethostname()}|{boot}|{namespace}"
+    return f"{socket.gethostname()}|{boot}|{namespace}" if boot and namespace else ""
+
+
+def _stat(pid: int) -> list[str]:
+    """Process ``pid``'s ``/proc/PID/stat`` fields from the third (state) on; ``[]``: none."""
+    stat = _read(f"/proc/{pid}/stat")
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return stat.rsplit(")", 1)[-1].split() if stat else []
 
 
 def _started(pid: int) -> str:
     """When process ``pid`` started, in clock ticks since boot (``""`` where unknown)."""
-    stat = _read(f"/proc/{pid}/stat")
-    if not stat:
-        return ""
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = stat.rsplit(")", 1)[-1].split()
+    fields = _stat(pid)
     return fields[19] if len(fields) > 19 else ""  # field 22, starttime
 
 
 def _alive(pid: int, started: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Whether ``pid`` is the process that started at ``started`` and has not ended (a
+    process that has ended but is not yet reaped, a zombie, has ended)."""
+    fields = _stat(pid)
+    if len(fields) <= 19:
         return False
-    except PermissionError:
-        pass  # exists, under another user
-    return not started or _started(pid) in ("", started)
+    return fields[0] not in ("Z", "X") and fields[19] == started
 
 
 @dataclass(frozen=True)
@@ -122,14 +130,16 @@ def is_dead(record: Any, here: Worker, now: float | None = None, *, held: bool =
     Args:
         held: whether this process holds the trial (:meth:`Heartbeat.holds`).
     """
-    if not isinstance(record, dict) or "pid" not in record:
-        return True
-    if record.get("machine") == here.machine:
-        if int(record["pid"]) == here.pid:
+    try:
+        pid, beat = int(record["pid"]), float(record["beat"])
+    except (TypeError, KeyError, ValueError):
+        return True  # no record (or none this version wrote)
+    if here.machine and here.started and record.get("machine") == here.machine:
+        if pid == here.pid:
             return not held
-        return not _alive(int(record["pid"]), str(record.get("started", "")))
+        return not _alive(pid, str(record.get("started", "")))
     now = time.time() if now is None else now
-    return now - float(record.get("beat", 0.0)) > GRACE_SECONDS
+    return now - beat > GRACE_SECONDS
 
 
 class Heartbeat:
@@ -146,6 +156,8 @@ class Heartbeat:
         self._url = url
         self._worker = worker
         self._trials: set[int] = set()
+        #: Study user attributes renewed with the worker record: (study id, key) -> payload.
+        self._claims: dict[tuple[int, str], dict[str, Any]] = {}
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,11 +169,31 @@ class Heartbeat:
             _held.add((self._url, trial_id))
         with self._guard:
             self._trials.add(trial_id)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="speechnas-heartbeat", daemon=True
-                )
-                self._thread.start()
+            self._start()
+
+    def _start(self) -> None:
+        """Start the thread if it does not run (hold ``_guard``)."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._run, name="speechnas-heartbeat", daemon=True
+            )
+            self._thread.start()
+
+    def claim(self, study_id: int, key: str, payload: dict[str, Any]) -> None:
+        """Write the study's user attribute ``key``, ``payload`` with this process's
+        ``worker`` record, now and at every beat until :meth:`unclaim` (a claim on work of
+        the whole study, judged alive or dead like a trial)."""
+        self._storage.set_study_user_attr(
+            study_id, key, {**payload, "worker": self._worker.record()}
+        )
+        with self._guard:
+            self._claims[(study_id, key)] = payload
+            self._start()
+
+    def unclaim(self, study_id: int, key: str) -> None:
+        with self._guard:
+            self._claims.pop((study_id, key), None)
 
     def discard(self, trial_id: int) -> None:
         with self._guard:
@@ -180,6 +212,7 @@ class Heartbeat:
         self._stop.set()
         with self._guard:
             trials, self._trials = self._trials, set()
+            self._claims.clear()
         with _held_guard:
             _held.difference_update((self._url, t) for t in trials)
         if self._thread is not None:
@@ -187,13 +220,36 @@ class Heartbeat:
             self._thread = None
 
     def _run(self) -> None:
+        failures = 0
         while not self._stop.wait(HEARTBEAT_SECONDS):
             with self._guard:
                 trials = sorted(self._trials)
+                claims = dict(self._claims)
             for trial_id in trials:
                 try:
                     self._storage.set_trial_user_attr(trial_id, "worker", self._worker.record())
+                    failures = 0
                 except optuna.exceptions.UpdateFinishedTrialError:
                     self.discard(trial_id)
-                except Exception as e:  # a busy database: the next beat tries again
-                    log.debug("heartbeat of trial id %d not written: %s", trial_id, e)
+                except Exception as e:  # the next beat tries again; say so if it keeps failing
+                    failures += 1
+                    self._missed(failures, e)
+            for (study_id, key), payload in claims.items():
+                record = {**payload, "worker": self._worker.record()}
+                try:
+                    self._storage.set_study_user_attr(study_id, key, record)
+                except Exception as e:
+                    failures += 1
+                    self._missed(failures, e)
+
+    @staticmethod
+    def _missed(failures: int, e: Exception) -> None:
+        level = logging.WARNING if failures == MISSED_BEATS_WARNING else logging.DEBUG
+        log.log(
+            level,
+            "heartbeat not written (%d in a row; after %g s without one, searches on other "
+            "machines take this process's trials for dead): %s",
+            failures,
+            GRACE_SECONDS,
+            e,
+        )

@@ -27,6 +27,7 @@ finds the budget met.
 from __future__ import annotations
 
 import contextlib
+import enum
 import logging
 import time
 
@@ -47,6 +48,7 @@ from rich.progress import (
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError, is_environment_error
+from speechnas.evaluate.runner import scorable_set
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
@@ -57,7 +59,7 @@ from speechnas.locking import exclusive
 from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
-from speechnas.search.darts_strategy import darts_proposals
+from speechnas.search.darts_strategy import queue_darts
 from speechnas.search.fidelity import dev_manifest, make_pruner, subset_manifests, train_ladder
 from speechnas.search.objectives import scalarised
 from speechnas.search.store import SearchStore, TakenOver, TrialRecord
@@ -67,7 +69,6 @@ from speechnas.search.strategies import (
     make_sampler,
     suggest_spec,
 )
-from speechnas.search.strategies._base import indices_to_params, params_to_indices
 from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
 from speechnas.search.supernet_strategy import run_supernet_search
 from speechnas.space import SpaceEncoding
@@ -85,8 +86,14 @@ MAX_FAILURES_IN_A_ROW = 5
 #: How often a search waiting on other processes' trials looks at the study again (seconds).
 POLL_SECONDS = 2.0
 
-#: What :meth:`_Search.next_trial` returns when the budget is met, or filled by running trials.
-DONE, WAIT = "done", "wait"
+
+class _NoTrial(enum.Enum):
+    """Why :meth:`_Search.next_trial` starts no trial."""
+
+    #: The budget is met (or, for queued proposals only, the queue is empty and none runs).
+    DONE = "done"
+    #: Running trials (of other processes) fill the rest of the budget.
+    WAIT = "wait"
 
 
 def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
@@ -202,18 +209,27 @@ class _Search:
         self.store = store
         self.encoding = SpaceEncoding(config.space)
         self.vocab_size = _vocab_size(config)
+        # Every set the search scores has something to score: found out now, not after the
+        # trials (the test sets are scored by the final stage).
+        data = config.data
+        scorable_set(data.dev_manifest, f"dev set {data.dev_manifest}")
+        for name, path in data.test_manifests.items():
+            scorable_set(path, f"test set {name} ({path})")
         self.subsets = subset_manifests(config)
         self.dev = dev_manifest(config)
         self.predictor = _predictor(config)
         self.memory = _memory_model(config)
         self.latency_memo = LatencyMemo() if config.reuse_latency else None
+        #: Start queued proposals only (a strategy whose proposals are queued: darts).
+        self.queued_only = False
 
-    def next_trial(self, n_trials: int) -> tuple[optuna.Trial, ArchSpec] | str:
-        """A new trial and its architecture; :data:`DONE` when ``n_trials`` trials have
-        finished, :data:`WAIT` when running trials (of other processes) fill the rest.
+    def next_trial(self, n_trials: int) -> tuple[optuna.Trial, ArchSpec] | _NoTrial:
+        """A new trial and its architecture, or why none starts (:class:`_NoTrial`).
 
         Under the study's lock: trials of dead processes are failed and queued again first,
-        and no other process starts a trial between the count and the start.
+        and no other process starts a trial between the count and the start. With
+        :attr:`queued_only`, only queued proposals are started (the strategy's sampler
+        proposes nothing of its own).
         """
         store = self.store
         with store.lock.hold():
@@ -222,10 +238,13 @@ class _Search:
                 log.warning("trial(s) %s were interrupted; they are retried", interrupted)
             states = [t.state for t in store.study.get_trials(deepcopy=False)]
             finished = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+            running = states.count(TrialState.RUNNING)
             if finished >= n_trials:
-                return DONE
-            if finished + states.count(TrialState.RUNNING) >= n_trials:
-                return WAIT
+                return _NoTrial.DONE
+            if finished + running >= n_trials:
+                return _NoTrial.WAIT
+            if self.queued_only and TrialState.WAITING not in states:
+                return _NoTrial.WAIT if running else _NoTrial.DONE
             trial = store.ask()
             spec = suggest_spec(trial, self.encoding)
             trial.set_user_attr("spec", spec.to_dict())
@@ -246,6 +265,7 @@ class _Search:
                 self._evaluate(trial, spec, start)
         except TakenOver as e:
             log.warning("%s", e)
+            self.store.abandon()  # the rest of the trial (its twin, or itself) is retried
         frozen = self.store.study.get_trials(deepcopy=False)[trial.number]
         return TrialRecord.from_frozen(frozen, self.config.objectives)
 
@@ -255,7 +275,9 @@ class _Search:
         store, waiting = self.store, None
         while True:
             with store.lock.hold():
-                store.recover()
+                interrupted = store.recover()
+                if interrupted:
+                    log.warning("trial(s) %s were interrupted; they are retried", interrupted)
                 earlier = store.cached(spec.arch_id)
                 if earlier is not None:
                     return earlier
@@ -439,41 +461,6 @@ def _done(summary: SearchSummary, config: SearchConfig) -> int:
     return summary.complete if config.strategy == "supernet" else summary.finished
 
 
-def _queue_darts(config: SearchConfig, store: SearchStore, finished: int) -> int:
-    """Run (or reuse) the DARTS runs and queue their architectures not yet in the study;
-    returns the number of trials the search then runs in all. A study whose proposals are
-    all evaluated (by a search in another run folder, say) runs none again."""
-    known = store.study.user_attrs.get("darts_proposals")
-    if known is not None and finished >= min(config.n_trials, int(known)):
-        return min(config.n_trials, int(known))
-    encoding = SpaceEncoding(config.space)
-    names = {d.name for d in encoding.decisions}
-    present: set[str] = set()
-    for t in store.study.get_trials(deepcopy=False):
-        if t.state == TrialState.FAIL:
-            continue  # an interrupted trial's retry is queued (with its parameters) instead
-        if names <= set(t.params):
-            present.add(encoding.decode(params_to_indices(encoding, t.params)).arch_id)
-        present.add(str(t.user_attrs.get("arch_id")))
-    proposals = darts_proposals(config)
-    if not proposals:
-        raise UserError("strategy darts: no architecture fits any of targets_ms")
-    for p in proposals:
-        if p.spec.arch_id in present:
-            continue
-        present.add(p.spec.arch_id)
-        store.study.enqueue_trial(
-            indices_to_params(encoding, encoding.encode(p.spec)),
-            user_attrs={
-                "estimator": "darts",
-                "darts_target_ms": p.target_ms,
-                "arch_id": p.spec.arch_id,
-            },
-        )
-    store.study.set_user_attr("darts_proposals", len(proposals))
-    return min(config.n_trials, len(proposals))
-
-
 class _Display:
     """The progress bar of a search: trials done of the budget, best value, front size."""
 
@@ -484,6 +471,7 @@ class _Display:
     def update(self, note: str = "") -> SearchSummary:
         summary = summarise(self.store.records(), self.config.objectives)
         summary.budget = self.total
+        summary.progress = _done(summary, self.config)
         status = _status(summary, self.config) + (f" | {note}" if note else "")
         done = min(_done(summary, self.config), self.total)
         self.bar.update(self.task, completed=done, status=status)
@@ -522,13 +510,12 @@ def _run_trials(search: _Search, display: _Display, max_new_trials: int | None) 
     failures_in_a_row = 0
     while max_new_trials is None or new < max_new_trials:
         claim = search.next_trial(display.total)
-        if claim == DONE:
+        if claim is _NoTrial.DONE:
             break
-        if claim == WAIT:  # the other processes' running trials fill the budget
+        if claim is _NoTrial.WAIT:  # the other processes' running trials fill the budget
             display.update("waiting for trials of other processes")
             time.sleep(POLL_SECONDS)
             continue
-        assert not isinstance(claim, str)
         record = search.run_trial(*claim)
         new += 1
         failures_in_a_row = failures_in_a_row + 1 if record.state == "FAIL" else 0
@@ -583,8 +570,8 @@ def _run(
     search = _Search(config, store)
     n_trials = config.n_trials
     if config.strategy == "darts":
-        finished = summarise(store.records(), config.objectives).finished
-        n_trials = _queue_darts(config, store, finished)
+        n_trials = queue_darts(config, store)
+        search.queued_only = True
     with _progress(progress) as bar:
         display = _Display(bar, store, config, n_trials)
         display.update()

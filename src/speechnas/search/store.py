@@ -22,10 +22,12 @@ process is dead and two processes never start more trials than the budget.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -135,29 +137,37 @@ class SearchStore:
         self.url = url
         self.name = name
         self.objectives = objectives
-        try:
-            self.storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
-        except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or server
-            raise UserError(f"cannot open the results database {url!r}: {e}") from e
         self.worker = Worker.here()
-        self.lock = StudyLock(url, self.storage.engine, name)
-        self.heartbeat = Heartbeat(self.storage, url, self.worker)
-        try:
-            if create:
-                self.study, self.fidelity = self._create(sampler, pruner)
-            else:  # only reads: a run folder that cannot be written to is read all the same
-                if name not in optuna.get_all_study_names(storage=self.storage):
-                    raise UserError(
-                        f"no search named {name!r} in {url}; run `speechnas search` first"
-                    )
-                self.study = optuna.load_study(storage=self.storage, study_name=name)
-                self.fidelity = optuna.load_study(
-                    storage=self.storage, study_name=f"{name}.fidelity"
-                )
-            self._check_config(config)
-        except optuna.exceptions.StorageInternalError as e:
-            # SQLAlchemy's message names the cause: a read-only or full disk, a lost server.
-            raise UserError(f"the results database {url} cannot be written: {e}") from e
+        self.lock = StudyLock(url, name)
+        #: The running trials this process evaluates: storage trial id -> of the main study.
+        self._owned: dict[int, bool] = {}
+        # Two searches starting at once on a new database create its tables and the study
+        # (with its config) once: under the lock. Reading only takes no lock (it would write
+        # the lock file; a run folder that cannot be written to is read all the same).
+        with self.lock.hold() if create else contextlib.nullcontext():
+            try:
+                self.storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+            except Exception as e:  # SQLAlchemy raises many kinds for a bad URL or server
+                raise UserError(f"cannot open the results database {url!r}: {e}") from e
+            self.heartbeat = Heartbeat(self.storage, url, self.worker)
+            try:
+                if create:
+                    self.study, self.fidelity = self._create(sampler, pruner)
+                else:
+                    self.study, self.fidelity = self._load()
+                self._check_config(config, write=create)
+            except optuna.exceptions.StorageInternalError as e:
+                # SQLAlchemy's message names the cause: a read-only or full disk, a lost server.
+                raise UserError(f"the results database {url} cannot be written: {e}") from e
+
+    def _load(self) -> tuple[optuna.Study, optuna.Study]:
+        if self.name not in optuna.get_all_study_names(storage=self.storage):
+            raise UserError(
+                f"no search named {self.name!r} in {self.url}; run `speechnas search` first"
+            )
+        study = optuna.load_study(storage=self.storage, study_name=self.name)
+        fidelity = optuna.load_study(storage=self.storage, study_name=f"{self.name}.fidelity")
+        return study, fidelity
 
     def _create(
         self,
@@ -181,10 +191,12 @@ class SearchStore:
         )
         return study, fidelity
 
-    def _check_config(self, config: dict[str, Any]) -> None:
+    def _check_config(self, config: dict[str, Any], *, write: bool) -> None:
         attrs = self.study.user_attrs
         plain = json.loads(json.dumps(config, default=str))
         if "config" not in attrs:
+            if not write:
+                return
             self.study.set_user_attr("config", plain)
             self.study.set_user_attr("objectives", list(self.objectives))
             self.study.set_user_attr("schema_version", SCHEMA_VERSION)
@@ -244,7 +256,9 @@ class SearchStore:
         """
         study = study or self.study
         trial = study.ask()
-        self.heartbeat.add(self.trial_id(study, trial.number))
+        trial_id = self.trial_id(study, trial.number)
+        self.heartbeat.add(trial_id)
+        self._owned[trial_id] = study is self.study
         return trial
 
     def trial_id(self, study: optuna.Study, number: int) -> int:
@@ -263,22 +277,73 @@ class SearchStore:
         """Finish one of this process's trials (of ``study``, default the main one).
 
         Raises:
-            TakenOver: another process failed it as dead meanwhile (possible only across
-                machines, after a whole grace period without a heartbeat).
+            TakenOver: another process failed it as dead meanwhile (possible only for a
+                process whose heartbeat stopped for a whole grace period).
         """
         study = study or self.study
         trial_id = self.trial_id(study, trial.number)
-        self.heartbeat.discard(trial_id)
         with self.lock.hold():
             current = self.storage.get_trial(trial_id).state
             if current != TrialState.RUNNING:
+                self._let_go(trial_id)
                 raise TakenOver(trial.number, current)
             study.tell(trial, values, state=state)
+            self._let_go(trial_id)  # beats until told: never a finished trial without one
+
+    def abandon(self) -> list[int]:
+        """Fail the trials this process still runs as interrupted (an exception ended their
+        evaluation, or another process took part of one over); the next recovery queues
+        each for a retry. Returns the numbers of the main study's trials failed."""
+        failed = []
+        with self.lock.hold():
+            for trial_id, main in list(self._owned.items()):
+                if self._interrupt(trial_id, main=main):
+                    if main:
+                        failed.append(self.storage.get_trial(trial_id).number)
+                self._let_go(trial_id)
+        return failed
+
+    def claim_final_stage(self, run_dir: Path) -> Path | None:
+        """Claim the study's final stage for the search in ``run_dir``.
+
+        Searches sharing a study retrain its front once: the first to get here does, the
+        others point to it. A claim of a dead process, unfinished, passes to the next.
+
+        Returns:
+            ``None`` when this search runs it (it is unclaimed, or this run folder's); else
+            the run folder of the search that runs or ran it.
+        """
+        here = {"run_dir": str(run_dir.resolve()), "machine": self.worker.machine}
+        with self.lock.hold():
+            claim = self.study.user_attrs.get(FINAL_STAGE)
+            if isinstance(claim, dict) and {k: claim.get(k) for k in here} != here:
+                if claim.get("done") or not is_dead(claim.get("worker"), self.worker):
+                    return Path(str(claim["run_dir"]))
+            self.heartbeat.claim(self._study_id(), FINAL_STAGE, {**here, "done": False})
+        return None
+
+    def final_stage_done(self, run_dir: Path) -> None:
+        """Record that the final stage of :meth:`claim_final_stage` ended."""
+        self.heartbeat.unclaim(self._study_id(), FINAL_STAGE)
+        here = {"run_dir": str(run_dir.resolve()), "machine": self.worker.machine}
+        self.study.set_user_attr(FINAL_STAGE, {**here, "done": True})
+
+    def _study_id(self) -> int:
+        return self.storage.get_study_id_from_name(self.name)
+
+    def _let_go(self, trial_id: int) -> None:
+        self._owned.pop(trial_id, None)
+        self.heartbeat.discard(trial_id)
 
     def close(self) -> None:
-        """Stop the heartbeat and let go of the lock's resources."""
-        self.heartbeat.close()
-        self.lock.close()
+        """Fail what this process still runs (:meth:`abandon`), stop the heartbeat and let go
+        of the lock's resources."""
+        try:
+            if self._owned:
+                self.abandon()
+        finally:
+            self.heartbeat.close()
+            self.lock.close()
 
     # --- recovery ---------------------------------------------------------------------------
 
@@ -295,17 +360,25 @@ class SearchStore:
             interrupted = []
             for t in self.running():
                 trial_id = self.trial_id(self.study, t.number)
-                if self._dead(t, trial_id):
-                    self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
-                    self.storage.set_trial_user_attr(trial_id, "interrupted", True)
-                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                if self._dead(t, trial_id) and self._interrupt(trial_id, main=True):
                     interrupted.append(t.number)
             for t in self.fidelity.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 trial_id = self.trial_id(self.fidelity, t.number)
                 if self._dead(t, trial_id):
-                    self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                    self._interrupt(trial_id, main=False)
             self._queue_retries()
         return interrupted
+
+    def _interrupt(self, trial_id: int, *, main: bool) -> bool:
+        """Fail a running trial as interrupted (a main-study trial is then retried); whether
+        it was still running. Call it under :attr:`lock`."""
+        if self.storage.get_trial(trial_id).state != TrialState.RUNNING:
+            return False
+        if main:
+            self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
+            self.storage.set_trial_user_attr(trial_id, "interrupted", True)
+        self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
+        return True
 
     def _dead(self, trial: FrozenTrial, trial_id: int) -> bool:
         held = self.heartbeat.holds(trial_id)
@@ -319,7 +392,8 @@ class SearchStore:
                 continue
             # A queued proposal killed before its parameters were suggested has them only
             # as the queue's fixed parameters.
-            params = t.params or t.system_attrs.get("fixed_params")
+            # (Optuna's queue keeps a queued trial's parameters under this key.)
+            params = {**t.system_attrs.get("fixed_params", {}), **t.params}
             if params and t.number not in retried:
                 attrs = {k: t.user_attrs[k] for k in _PROPOSAL_ATTRS if k in t.user_attrs}
                 # The retry is the same proposal: it keeps what the sampler recorded of it
@@ -332,6 +406,9 @@ class SearchStore:
                     )
                 )
 
+
+#: The study's user attribute naming the search that runs (or ran) the final stage.
+FINAL_STAGE = "final_stage"
 
 #: What a retry keeps of its interrupted trial besides the parameters: who proposed it.
 _PROPOSAL_ATTRS = ("arch_id", "estimator", "darts_target_ms")

@@ -14,7 +14,10 @@ Where the lock lives follows the storage:
 - MySQL: a named lock (``GET_LOCK``);
 - any other backend, or an in-memory SQLite: within this process only (a warning says so).
 
-Every kind is released when its holder dies. Within one process the lock is re-entrant.
+Every kind is released when its holder dies (for the database locks: when its session ends,
+so the lock takes a connection of its own, not one of a pool; a connection pooler in
+transaction mode, such as PgBouncer's, cannot carry it). Within one process the lock is
+re-entrant.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import IO, Any
 
 import sqlalchemy
 
+from speechnas.errors import UserError
+
 __all__ = ["StudyLock"]
 
 log = logging.getLogger(__name__)
@@ -39,19 +44,25 @@ class StudyLock:
 
     Args:
         url: the storage's SQLAlchemy URL.
-        engine: the storage's engine (for the database-side locks).
         name: the study name.
+
+    Raises:
+        UserError: ``url`` is not a database URL.
     """
 
-    def __init__(self, url: str, engine: sqlalchemy.engine.Engine, name: str) -> None:
-        self._engine = engine
+    def __init__(self, url: str, name: str) -> None:
+        self._url = url
         self._name = name
         self._local = threading.RLock()
         self._depth = 0
         self._file: IO[str] | None = None
+        self._engine: sqlalchemy.engine.Engine | None = None
         self._connection: sqlalchemy.engine.Connection | None = None
         self._warned = False
-        parsed = sqlalchemy.engine.make_url(url)
+        try:
+            parsed = sqlalchemy.engine.make_url(url)
+        except sqlalchemy.exc.ArgumentError as e:
+            raise UserError(f"cannot open the results database {url!r}: {e}") from e
         self._dialect = parsed.get_backend_name()
         self._path = parsed.database if self._dialect == "sqlite" else None
         if self._dialect == "sqlite" and self._path in (None, "", ":memory:"):
@@ -85,7 +96,12 @@ class StudyLock:
     def _acquire(self, *, blocking: bool) -> bool:
         if self._dialect == "sqlite":
             if self._file is None:
-                self._file = open(f"{self._path}.lock", "a")  # noqa: SIM115 (held open)
+                try:
+                    self._file = open(f"{self._path}.lock", "a")  # noqa: SIM115 (held open)
+                except OSError as e:
+                    raise UserError(
+                        f"cannot open the study's lock file {self._path}.lock: {e.strerror}"
+                    ) from e
             flags = fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB)
             try:
                 fcntl.flock(self._file, flags)
@@ -94,7 +110,7 @@ class StudyLock:
             return True
         if self._dialect in ("postgresql", "mysql"):
             if self._connection is None:
-                self._connection = self._engine.connect()
+                self._connection = self._connect()
             return self._database_lock(blocking)
         if self._dialect != "memory" and not self._warned:
             self._warned = True
@@ -104,6 +120,18 @@ class StudyLock:
                 self._dialect,
             )
         return True  # this process only: the RLock above
+
+    def _connect(self) -> sqlalchemy.engine.Connection:
+        """A connection of its own (not from a pool shared with the storage, where it could be
+        recycled under the lock), kept alive by TCP keepalives while the lock is held."""
+        if self._engine is None:
+            args: dict[str, Any] = {}
+            if self._dialect == "postgresql":
+                args = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
+            self._engine = sqlalchemy.create_engine(
+                self._url, poolclass=sqlalchemy.pool.NullPool, connect_args=args
+            )
+        return self._engine.connect()
 
     def _database_lock(self, blocking: bool) -> bool:
         assert self._connection is not None
@@ -130,8 +158,21 @@ class StudyLock:
             else:
                 query = sqlalchemy.text("SELECT RELEASE_LOCK(:name)")
                 params = {"name": f"speechnas:{self._key():x}"}
-            self._connection.execute(query, params)
-            self._connection.commit()
+            try:
+                released = self._connection.execute(query, params).scalar()
+                self._connection.commit()
+            except sqlalchemy.exc.SQLAlchemyError as e:
+                released = False
+                log.debug("releasing the study lock: %s", e)
+            if not released:
+                # The session ended under the lock (a lost connection, a restarted server):
+                # another process may have held it meanwhile.
+                log.warning(
+                    "the lock of study %r was lost while held (its database session ended)",
+                    self._name,
+                )
+                self._connection.close()
+                self._connection = None
 
     def close(self) -> None:
         """Let go of the lock's file or connection (the lock must not be held)."""
@@ -141,3 +182,6 @@ class StudyLock:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None

@@ -38,6 +38,8 @@ class SearchSummary:
         best: the complete trial with the lowest first objective.
         budget: the trials the search runs in all: ``n_trials``, or fewer where its strategy
             proposes fewer (``darts``); 0 where not known (a summary of stored records).
+        progress: the trials counted against the budget: finished ones, or the scored
+            subnets for ``supernet`` (0 where not known).
     """
 
     finished: int = 0
@@ -51,6 +53,7 @@ class SearchSummary:
     front: list[TrialRecord] = field(default_factory=list)
     best: TrialRecord | None = None
     budget: int = 0
+    progress: int = 0
 
     def describe(self, n_trials: int) -> str:
         """One sentence of counts, as the CLI and the report print it."""

@@ -4,7 +4,7 @@ to a run killed or met there by another process.
 A test that waits for a state by polling a database may miss it on a fast machine and wait
 for ever on a slow one. A child that stops itself (SIGSTOP) just before the n-th call of a
 chosen function is in a known state whatever the machine's speed; the test waits for the stop
-(:func:`wait_stopped`, ``waitpid`` with ``WUNTRACED``: no polling), looks, and then kills or
+(:func:`wait_stopped`, ``waitpid`` with ``WUNTRACED``), looks, and then kills or
 continues it.
 
 Example:
@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -80,13 +81,27 @@ def start_cli(
         )
 
 
-def wait_stopped(proc: subprocess.Popen[bytes], log: Path | None = None) -> None:
+def wait_stopped(
+    proc: subprocess.Popen[bytes], log: Path | None = None, timeout: float = 1800.0
+) -> None:
     """Wait until ``proc`` stops itself.
 
+    Args:
+        timeout: seconds; a child that takes longer is not slow but stuck (it is killed).
+
     Raises:
-        AssertionError: it exited instead (with its exit status and the end of its log).
+        AssertionError: it exited instead (with its exit status and the end of its log), or
+            did neither within ``timeout``.
     """
-    _, status = os.waitpid(proc.pid, os.WUNTRACED)
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status = os.waitpid(proc.pid, os.WUNTRACED | os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"it neither stopped nor exited in {timeout:g} s")
+        time.sleep(0.05)
     if os.WIFSTOPPED(status):
         return
     proc.returncode = os.waitstatus_to_exitcode(status)

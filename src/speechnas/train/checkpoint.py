@@ -137,7 +137,10 @@ def load_model(path: str | os.PathLike[str]) -> tuple[SpeechModel, Tokenizer, di
         raise UserError(f"{path}: the checkpoint's tokenizer is invalid: {e}") from e
     config = state.get("config")
     specaug = bool(config.get("specaugment", True)) if isinstance(config, dict) else True
-    model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=specaug)
+    try:
+        model = build_model(spec, vocab_size=tokenizer.vocab_size, specaugment=specaug)
+    except ValueError as e:  # an architecture this speechnas reads but cannot build
+        raise UserError(f"{path}: the checkpoint's architecture cannot be built: {e}") from e
     try:
         model.load_state_dict(state["model"])
     except (TypeError, ValueError, RuntimeError) as e:

@@ -35,11 +35,11 @@ from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, read_manifest, total_hours
-from speechnas.data.usable import duration_known, transcript_problem
+from speechnas.data.usable import duration_known
 from speechnas.data.validate import validate
 from speechnas.device import training_device
 from speechnas.errors import ConfigError, UserError
-from speechnas.evaluate.runner import evaluate_model
+from speechnas.evaluate.runner import evaluate_model, scorable_set
 from speechnas.evaluate.wer import NothingToScore
 from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
@@ -144,22 +144,8 @@ def _known_durations(
 
 
 def _dev_set(path: str | None) -> list[Utterance]:
-    """The dev set's utterances, checked for something to score where that is cheap (no
-    audio is decoded here; a dev set whose every file is unreadable fails at its first
-    scoring).
-
-    Raises:
-        NothingToScore: the manifest has no utterance, or none with a usable transcript.
-    """
-    if path is None:
-        return []
-    utts = read_manifest(path)
-    if not utts:
-        raise NothingToScore(f"dev set {path}", "the set has no utterances")
-    if all(transcript_problem(u.text, u.language) for u in utts):
-        why = f"none of its {len(utts)} transcript(s) has a word left after normalisation"
-        raise NothingToScore(f"dev set {path}", why)
-    return utts
+    """The dev set's utterances (:func:`~speechnas.evaluate.runner.scorable_set`)."""
+    return [] if path is None else scorable_set(path, f"dev set {path}")
 
 
 def _start_run_dir(config: TrainConfig, *, resuming: bool, overwrite: bool) -> Path:

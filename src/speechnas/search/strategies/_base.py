@@ -255,13 +255,6 @@ class Reseeded(optuna.samplers.BaseSampler):
             raise RuntimeError(f"trial {trial.number} was not started by this sampler")
         return self._by_trial[trial.number]
 
-    def _any(self, study: optuna.Study, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
-        """The trial's sampler; for a trial this process did not start (another process's,
-        or one left by a killed process), one built as its own process built it."""
-        if trial.number in self._by_trial:
-            return self._by_trial[trial.number]
-        return self._factory(derive_seed(self._seed, proposal_index(study, trial)))
-
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         seed = derive_seed(self._seed, proposal_index(study, trial))
         self._by_trial = {trial.number: self._factory(seed)}
@@ -296,4 +289,4 @@ class Reseeded(optuna.samplers.BaseSampler):
         state: TrialState,
         values: Sequence[float] | None,
     ) -> None:
-        self._any(study, trial).after_trial(study, trial, state, values)
+        self._inner(trial).after_trial(study, trial, state, values)
