@@ -224,3 +224,22 @@ def test_greedy_ctc_collapse() -> None:
     # a a _ a b b _ _ c -> a a b c
     assert greedy_ctc_collapse([1, 1, 0, 1, 2, 2, 0, 0, 3]) == [1, 1, 2, 3]
     assert greedy_ctc_collapse([0, 0, 0]) == []
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_trains_a_step_under_bf16_autocast(name: str) -> None:
+    """CPU bf16 autocast: a finite loss and gradients, and float32 weights and buffers."""
+    torch.manual_seed(0)
+    model = build_model(PRESETS[name], vocab_size=12)
+    model.train()
+    wave, lens = torch.randn(2, 16000), torch.tensor([16000, 11000])
+    targets, target_lens = torch.randint(1, 12, (2, 4)), torch.tensor([4, 3])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(wave, lens, targets, target_lens)
+    loss.backward()
+    assert torch.isfinite(loss)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert {t.dtype for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()} == {
+        torch.float32
+    }

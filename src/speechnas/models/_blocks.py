@@ -63,6 +63,9 @@ class Norm(nn.Module):
     def forward(self, x: Tensor, x_lens: Tensor | None = None) -> Tensor:
         if self.kind == "layernorm":
             return self.ln(x)  # type: ignore[no-any-return]
+        # Statistics in float32 whatever the input (bf16 under autocast), as torch's own
+        # batch norm keeps them: the running buffers stay float32.
+        x = x.float()
         if self.training:
             if x_lens is None:
                 x_lens = torch.full((x.shape[0],), x.shape[1], device=x.device)
