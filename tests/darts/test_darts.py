@@ -18,11 +18,11 @@ from speechnas.darts.train import darts_step
 from speechnas.data.dataset import Batch
 from speechnas.data.manifest import write_manifest
 from speechnas.errors import UserError
-from speechnas.hardware.lut import LatencyTable, model_parts
-from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.lut import LatencyTable
 from speechnas.models.conformer import ConformerLayer
 from speechnas.search.config import TrainSettings
 from speechnas.testing.audio_fixtures import make_corpus
+from speechnas.testing.hardware import synthetic_table
 from speechnas.testing.planted import plant_pickle
 
 WIDE = LayerSpec(width=32, heads=2, ffn_expansion=2.0, kernel=7)
@@ -37,14 +37,8 @@ CANDIDATES = ((WIDE, SHORT, SKIP), (WIDE, SHORT, SKIP))
 
 def _table(path: Path | None = None) -> LatencyTable:
     """A table of synthetic part timings (MACs and frames), priced like a real one."""
-    table = LatencyTable({"target": "synthetic"}, audio_s=1.0)
-    for spec in (BASE, BASE.with_layer(1, kernel=3)):
-        parts = model_parts(untrained_model(spec), spec, 1.0)
-        ms = [0.5 + p.macs / 1e5 + 0.02 * p.frames for p in parts]
-        table.add(spec, parts, ms, sum(ms))
-    if path is not None:
-        table.save(path)
-    return table
+    specs = (BASE, BASE.with_layer(1, kernel=3))
+    return synthetic_table(specs, {"target": "synthetic"}, path=path)
 
 
 def _run_files(root: Path, train: int = 6, val: int = 3) -> tuple[Path, Path, LatencyTable]:
