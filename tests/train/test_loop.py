@@ -60,6 +60,19 @@ def test_same_seed_same_weights(tiny_corpus: dict[str, Path], tmp_path: Path) ->
     assert any(not torch.equal(wa[k], wc[k]) for k in wa)
 
 
+def test_bf16_training_is_reproducible_and_keeps_float32_weights(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    a = train(_config(tiny_corpus, tmp_path / "a", precision="bf16"), progress=False)
+    b = train(_config(tiny_corpus, tmp_path / "b", precision="bf16"), progress=False)
+    wa, wb = _weights(a.last_checkpoint), _weights(b.last_checkpoint)
+    assert a.steps == b.steps > 0 and a.nonfinite_steps == 0
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert {w.dtype for w in wa.values() if w.is_floating_point()} == {torch.float32}
+    fp32 = _weights(train(_config(tiny_corpus, tmp_path / "c"), progress=False).last_checkpoint)
+    assert any(not torch.equal(wa[k], fp32[k]) for k in wa)  # the products did run in bf16
+
+
 def test_resume_after_interruption_matches_uninterrupted(
     tiny_corpus: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

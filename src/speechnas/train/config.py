@@ -66,6 +66,9 @@ class TrainConfig:
             scorings (``None``: never stop early).
         select_metric: the dev score (``wer`` or ``cer``) that picks ``best.pt`` and drives
             early stopping; CER still moves while a young model's WER sits at 100%.
+        precision: ``fp32``, or ``bf16``: the training forward pass under bfloat16 autocast
+            (matrix products in bf16, weights, optimiser and losses in float32; on the CPU
+            fast where it has AVX512-BF16 or AMX). Dev scoring stays in float32.
     """
 
     train_manifest: str
@@ -95,12 +98,14 @@ class TrainConfig:
     tokenizer_manifest: str | None = None
     early_stop_patience: int | None = bounded(None, ge=1)
     select_metric: Literal["wer", "cer"] = "wer"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         check_bounds(self)
         checks = {
             "tokenizer": self.tokenizer in ("char", "bpe"),
             "select_metric": self.select_metric in ("wer", "cer"),
+            "precision": self.precision in ("fp32", "bf16"),
             "device": check_device_name(self.device),
         }
         for name, ok in checks.items():

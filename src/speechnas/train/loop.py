@@ -187,6 +187,7 @@ class _Run:
             self.model.load_state_dict(self.init["model"])
         self.device = training_device(config.device)
         self.model.to(self.device)
+        self.bf16 = config.precision == "bf16"
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -329,9 +330,10 @@ class _Run:
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        loss = self.model(
-            batch.wave, batch.wave_lens, batch.targets, batch.target_lens, self.aug_rng
-        )
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            loss = self.model(
+                batch.wave, batch.wave_lens, batch.targets, batch.target_lens, self.aug_rng
+            )
         self.optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(loss))
         if finite:
