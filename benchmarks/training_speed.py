@@ -1,9 +1,9 @@
 """Training speed: achieved model GFLOP/s of whole training steps, against this CPU's peak.
 
-For every preset and precision (fp32, bf16 autocast), the real training loop
-(:func:`speechnas.train.train`, 2 threads) trains on 600 utterances of the speechocean762
-train split: one epoch, which decodes and caches the audio, then ``--steps`` measured
-optimiser steps, as in any later epoch. Reported per run:
+For every preset and precision (fp32, bf16 autocast), the training loop's own optimiser step
+(2 threads, default settings) runs on batches of 600 utterances of the speechocean762 train
+split, after their audio is decoded and cached (as in every epoch after the first) and one
+step not timed; ``--steps`` steps are timed. Reported per run:
 
 - model GFLOP/s: analytic MACs of each utterance (:meth:`SpeechModel.macs`, encoder and
   head, its own length, no padding) x 2 FLOPs x 3 (forward and backward), over the wall time
@@ -13,18 +13,19 @@ optimiser steps, as in any later epoch. Reported per run:
 - the padded share of the audio the model ran on, and the share of the time spent outside the
   model's forward and backward (loading and collating batches, the optimiser step).
 
-Results are written as each finishes to ``benchmarks/results/training_speed.json`` (a rerun
-skips those there; ``--fresh`` measures all again), then BENCHMARKS.md "Training speed".
+Results are written as each finishes to ``benchmarks/results/training_speed.json`` under a
+``--label`` (e.g. ``before`` and ``after`` a change; a rerun skips the label's results already
+there, ``--fresh`` measures them again), then BENCHMARKS.md "Training speed".
 
-    .venv/bin/python benchmarks/training_speed.py [--steps 20] [--presets ...] [--fresh]
+    .venv/bin/python benchmarks/training_speed.py --label after [--steps 10] [--presets ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,16 +36,15 @@ import torch
 
 import speechnas  # noqa: F401  (before torch: its OpenMP settings)
 from speechnas._provenance import cpu_name
-from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
-from speechnas.data.manifest import read_manifest, write_manifest
+from speechnas.data.manifest import write_manifest
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.data.split import split_by_speaker
-from speechnas.models import SpeechModel, build_model
+from speechnas.models import SpeechModel
 from speechnas.presets import PRESETS
 from speechnas.reports import update_section
-from speechnas.train import TrainConfig, train
+from speechnas.train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "training_speed"
@@ -97,76 +97,52 @@ def _data(data_root: Path) -> Path:
     return out / "train.jsonl.gz"
 
 
-def _sampler(config: TrainConfig, durations: list[float]) -> DurationBatchSampler:
-    """The training loop's batch sampler for ``config``."""
-    return DurationBatchSampler(
-        durations,
-        max_batch_seconds=config.batch_seconds,
-        max_batch_size=config.max_batch_size,
-        seed=config.seed,
-    )
-
-
-def _batches(
-    config: TrainConfig, durations: list[float], first: int, count: int
-) -> list[list[int]]:
-    """The training loop's batches number ``first`` to ``first + count`` (epoch 0 on)."""
-    sampler = _sampler(config, durations)
-    out: list[list[int]] = []
-    epoch = 0
-    while len(out) < first + count:
-        out += sampler.batches(epoch)
-        epoch += 1
-    return out[first : first + count]
-
-
 def run_one(preset: str, precision: str, manifest: Path, steps: int) -> dict[str, Any]:
-    import speechnas.train.loop as loop
+    """``steps`` optimiser steps of the training loop's own step (:meth:`_Run.train_step`)
+    on ``preset``, after its audio is decoded and cached (as in every epoch after the first)
+    and one step not timed."""
+    from speechnas.train.loop import _Run
 
-    utts = read_manifest(manifest)
-    durations = [u.duration for u in utts]
     with tempfile.TemporaryDirectory() as tmp:
         config = TrainConfig(
             train_manifest=str(manifest),
-            out_dir=str(Path(tmp) / "run"),
+            out_dir=tmp,
             arch=PRESETS[preset],
-            max_epochs=1000,
             seed=0,
             threads=THREADS,
             precision=precision,  # type: ignore[arg-type]
-            speed_perturb=(1.0,),  # the same audio every epoch: the batches below are exact
         )
-        warmup = len(_sampler(config, durations).batches(0))  # the epoch that decodes audio
-        config = dataclasses.replace(config, max_steps=warmup + steps)
+        torch.set_num_threads(THREADS)
+        torch.manual_seed(0)
+        run = _Run(config, Path(tmp), {})
+        for i in range(len(run.dataset)):
+            run.dataset.load(i)  # decode and cache
+        durations = [u.duration for u in run.train_utts]
+        batches: list[list[int]] = []
+        epoch = 0
+        while len(batches) < steps + 1:
+            batches += run.sampler.batches(epoch)
+            epoch += 1
+        run.model.train()
+        run.train_step(batches[0])
         # Where the step time goes: the model's forward and backward; the rest (building
         # batches, the optimiser, bookkeeping) is outside the model.
-        model_time, batch_time, step_time = _Timer(), _Timer(), _Timer()
+        model_time, batch_time = _Timer(), _Timer()
         saved = (SpeechModel.forward, torch.Tensor.backward, SpeechDataset.batch)
-        train_step = loop._Run.train_step
-        seconds: list[tuple[float, float, float]] = []  # step, model, batch: cumulative
-
-        def step(run: Any, indices: list[int]) -> float | None:
-            out: float | None = step_time.wrap(train_step)(run, indices)
-            seconds.append((step_time.seconds, model_time.seconds, batch_time.seconds))
-            return out
-
         SpeechModel.forward = model_time.wrap(saved[0])  # type: ignore[method-assign]
         torch.Tensor.backward = model_time.wrap(saved[1])  # type: ignore[method-assign]
         SpeechDataset.batch = batch_time.wrap(saved[2])  # type: ignore[method-assign]
-        loop._Run.train_step = step  # type: ignore[method-assign,assignment]
         try:
-            train(config, progress=False)
+            start = time.perf_counter()
+            for indices in batches[1 : steps + 1]:
+                run.train_step(indices)
+            measured = time.perf_counter() - start
         finally:
             SpeechModel.forward, torch.Tensor.backward, SpeechDataset.batch = saved  # type: ignore[method-assign]
-            loop._Run.train_step = train_step  # type: ignore[method-assign]
-    # The measured steps only: their time, and how much of it the model and batches took.
-    (s0, m0, b0), (s1, m1, b1) = seconds[warmup - 1], seconds[-1]
-    measured = s1 - s0
-    batches = _batches(config, durations, warmup, steps)
-    audio = sum(durations[i] for b in batches for i in b)
-    padded = sum(len(b) * max(durations[i] for i in b) for b in batches)
-    model = build_model(PRESETS[preset], vocab_size=32)
-    flops = sum(6 * model.macs(durations[i]) for b in batches for i in b)
+    timed = batches[1 : steps + 1]
+    audio = sum(durations[i] for b in timed for i in b)
+    padded = sum(len(b) * max(durations[i] for i in b) for b in timed)
+    flops = sum(6 * run.model.macs(durations[i]) for b in timed for i in b)
     return {
         "preset": preset,
         "precision": precision,
@@ -175,56 +151,85 @@ def run_one(preset: str, precision: str, manifest: Path, steps: int) -> dict[str
         "audio_seconds": audio,
         "gflops": flops / measured / 1e9,
         "padded_share": 1 - audio / padded,
-        "outside_model_share": 1 - (m1 - m0) / measured,
-        "batch_share": (b1 - b0) / measured,
+        "outside_model_share": 1 - model_time.seconds / measured,
+        "batch_share": batch_time.seconds / measured,
         "steps_per_second": steps / measured,
+        "batch_seconds": config.batch_seconds,
+        "max_batch_size": config.max_batch_size,
         "audio_per_second": audio / measured,
     }
 
 
 def section(results: dict[str, Any]) -> str:
-    info = results["info"]
-    peaks = info["peak_gflops"]
+    labels = results["labels"]
     lines = [
-        f"Measured on {info['cpu']}, {THREADS} torch threads, torch {info['torch']}; matrix-"
-        f"product peak measured in the same run: {peaks['fp32']:.0f} GFLOP/s fp32, "
-        f"{peaks['bf16']:.0f} GFLOP/s bf16. Each row: the training loop on {UTTERANCES} "
-        "utterances of the speechocean762 train split, default batching (240 s of padded "
-        f"audio, at most 64 utterances), {info['steps']} steps after the first epoch (which "
-        "decodes and caches the audio). "
-        "GFLOP/s: analytic MACs of each utterance x 6 (forward and backward), over the "
-        "whole steps' wall time. Padded: share of the audio the model ran on that was "
+        f"Each row: the training loop's optimiser step ({THREADS} torch threads, the "
+        f"default settings of its time: batch seconds and size as shown) on {UTTERANCES} "
+        "utterances of the speechocean762 train split, audio decoded and cached, one "
+        "untimed step, then the timed ones. GFLOP/s: analytic MACs of each utterance "
+        "x 6 (forward and backward) over the steps' whole wall time. Share of peak: of "
+        "the matrix-product peak of the same precision, measured in the same run "
+        "(2048 x 2048, 2 threads). Padded: share of the audio the model ran on that was "
         "padding. Outside the model: share of the step time not in the model's forward "
-        "and backward (batching, the optimiser, ...); batches: of which building batches.",
+        "and backward (batching, features cache, the optimiser, ...); batches: of which "
+        "building batches.",
         "",
-        "| preset | precision | steps/s | audio s/s | GFLOP/s | share of peak | padded "
-        "| outside the model | batches |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for key in sorted(results["runs"]):
-        r = results["runs"][key]
-        share = r["gflops"] / peaks[r["precision"]]
+    for label, info in labels.items():
+        peaks = info["peak_gflops"]
         lines.append(
-            f"| {r['preset']} | {r['precision']} | {r['steps_per_second']:.2f} "
+            f"- `{label}`: commit {info['commit']}, {info['cpu']}, torch {info['torch']}, "
+            f"{info['steps']} timed steps; peak {peaks['fp32']:.0f} GFLOP/s fp32, "
+            f"{peaks['bf16']:.0f} GFLOP/s bf16."
+        )
+    lines += [
+        "",
+        "| preset | precision | run | batch | steps/s | audio s/s | GFLOP/s | share of peak "
+        "| padded | outside the model | batches |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = list(labels)
+    runs = sorted(
+        results["runs"].values(),
+        key=lambda r: (r["preset"], r["precision"], order.index(r["label"])),
+    )
+    for r in runs:
+        share = r["gflops"] / labels[r["label"]]["peak_gflops"][r["precision"]]
+        lines.append(
+            f"| {r['preset']} | {r['precision']} | {r['label']} "
+            f"| {r['batch_seconds']:g} s / {r['max_batch_size']} "
+            f"| {r['steps_per_second']:.2f} "
             f"| {r['audio_per_second']:.0f} | {r['gflops']:.1f} | {100 * share:.0f}% "
             f"| {100 * r['padded_share']:.0f}% "
             f"| {100 * r['outside_model_share']:.0f}% | {100 * r['batch_share']:.0f}% |"
         )
-    lines += ["", "Reproduce: `.venv/bin/python benchmarks/training_speed.py`"]
+    lines += ["", "Reproduce: `.venv/bin/python benchmarks/training_speed.py --label NAME`"]
     return "\n".join(lines)
+
+
+def _commit() -> str:
+    out = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return out.stdout.strip() or "unknown"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_root())
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--presets", nargs="*", default=sorted(PRESETS))
+    parser.add_argument("--precisions", nargs="*", default=list(PRECISIONS))
     parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args()
-    results: dict[str, Any] = {"runs": {}}
-    if RESULTS.exists() and not args.fresh:
+    results: dict[str, Any] = {"labels": {}, "runs": {}}
+    if RESULTS.exists():
         results = json.loads(RESULTS.read_text())
-    results["info"] = {
+    if args.fresh:
+        results["runs"] = {k: r for k, r in results["runs"].items() if r["label"] != args.label}
+    results["labels"][args.label] = {
+        "commit": _commit(),
         "cpu": cpu_name(),
         "torch": torch.__version__,
         "steps": args.steps,
@@ -235,11 +240,12 @@ def main() -> None:
     }
     manifest = _data(args.data)
     for preset in args.presets:
-        for precision in PRECISIONS:
-            key = f"{preset}|{precision}"
+        for precision in args.precisions:
+            key = f"{args.label}|{preset}|{precision}"
             if key in results["runs"]:
                 continue
-            results["runs"][key] = run_one(preset, precision, manifest, args.steps)
+            run = run_one(preset, precision, manifest, args.steps)
+            results["runs"][key] = {"label": args.label, **run}
             print(json.dumps(results["runs"][key]), flush=True)
             RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
     body = section(results)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from speechnas.data.batching import DurationBatchSampler
-from speechnas.train.schedule import warmup_cosine
+from speechnas.train.schedule import warmup_cosine, warmup_length
 
 
 def test_batches_cover_every_index_once_and_respect_bounds() -> None:
@@ -30,6 +30,28 @@ def test_batches_group_similar_durations() -> None:
     batches = DurationBatchSampler(durations, max_batch_seconds=40, seed=0).batches(0)
     for b in batches:
         assert len({durations[i] for i in b}) == 1
+
+
+def test_short_first_epochs_go_from_short_to_long_then_shuffle() -> None:
+    durations = [1.0 + (i * 7 % 23) / 4 for i in range(200)]
+    sampler = DurationBatchSampler(durations, max_batch_seconds=20, seed=2, short_first_epochs=1)
+    longest = [max(durations[i] for i in b) for b in sampler.batches(0)]
+    assert longest == sorted(longest)
+    later = [max(durations[i] for i in b) for b in sampler.batches(1)]
+    assert later != sorted(later)
+    # Only the order differs from a shuffled sampler's: the same batches are packed.
+    shuffled = DurationBatchSampler(durations, max_batch_seconds=20, seed=2).batches(0)
+    assert sorted(map(sorted, sampler.batches(0))) == sorted(map(sorted, shuffled))
+    assert sampler.batches(1) == DurationBatchSampler(
+        durations, max_batch_seconds=20, seed=2
+    ).batches(1)
+
+
+def test_warmup_length_is_capped_by_a_share_of_the_run() -> None:
+    assert warmup_length(200, total=1000) == 200
+    assert warmup_length(200, total=100) == 100
+    assert warmup_length(200, total=100, max_share=0.1) == 10
+    assert warmup_length(5, total=100, max_share=0.1) == 5
 
 
 def test_invalid_sampler_arguments() -> None:

@@ -63,14 +63,52 @@ def test_same_seed_same_weights(tiny_corpus: dict[str, Path], tmp_path: Path) ->
 def test_bf16_training_is_reproducible_and_keeps_float32_weights(
     tiny_corpus: dict[str, Path], tmp_path: Path
 ) -> None:
-    a = train(_config(tiny_corpus, tmp_path / "a", precision="bf16"), progress=False)
-    b = train(_config(tiny_corpus, tmp_path / "b", precision="bf16"), progress=False)
+    bf16 = {"precision": "bf16", "max_epochs": 1}
+    a = train(_config(tiny_corpus, tmp_path / "a", **bf16), progress=False)
+    b = train(_config(tiny_corpus, tmp_path / "b", **bf16), progress=False)
     wa, wb = _weights(a.last_checkpoint), _weights(b.last_checkpoint)
     assert a.steps == b.steps > 0 and a.nonfinite_steps == 0
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert {w.dtype for w in wa.values() if w.is_floating_point()} == {torch.float32}
-    fp32 = _weights(train(_config(tiny_corpus, tmp_path / "c"), progress=False).last_checkpoint)
+    fp32_run = train(_config(tiny_corpus, tmp_path / "c", max_epochs=1), progress=False)
+    fp32 = _weights(fp32_run.last_checkpoint)
     assert any(not torch.equal(wa[k], fp32[k]) for k in wa)  # the products did run in bf16
+
+
+def test_specaugment_waits_for_its_onset_step(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    one = {"max_epochs": 1, "dev_manifest": None}
+    configs = (
+        _config(tiny_corpus, tmp_path / "late", specaugment_after_steps=10**6, **one),
+        _config(tiny_corpus, tmp_path / "off", specaugment=False, **one),
+        _config(tiny_corpus, tmp_path / "on", **one),
+    )
+    wl, wo, wn = (_weights(train(c, progress=False).last_checkpoint) for c in configs)
+    assert all(torch.equal(wl[k], wo[k]) for k in wl)
+    assert any(not torch.equal(wl[k], wn[k]) for k in wl)
+
+
+def test_minute_budget_fits_the_schedule_to_the_measured_step_rate(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    from speechnas.train.loop import _Run
+
+    config = _config(tiny_corpus, tmp_path, max_minutes=1.0, max_epochs=1000, warmup_steps=50)
+    run = _Run(config, tmp_path, {})
+    assert run.total_steps == 1000 * run.steps_per_epoch
+    run.step, run.elapsed = 10, 5.0  # 0.5 s a step: 110 more steps fit in the minute left
+    run.fit_schedule_to_minutes()
+    assert run.total_steps == 120
+    run.step, run.elapsed = 30, 25.0  # then 1 s a step: 35 more
+    run.fit_schedule_to_minutes()
+    assert run.total_steps == 65
+    fixed = _Run(replace(config, max_minutes=None, max_steps=40), tmp_path, {})
+    fixed.step, fixed.elapsed = 10, 5.0
+    fixed.fit_schedule_to_minutes()
+    assert fixed.total_steps == 40
+    short = _Run(replace(config, max_steps=100, max_warmup_share=0.1), tmp_path, {})
+    assert short.warmup_steps == 10
 
 
 def test_resume_after_interruption_matches_uninterrupted(

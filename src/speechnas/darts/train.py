@@ -41,7 +41,7 @@ from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
 from speechnas.train.budget import StepBudget
 from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, resume_key
-from speechnas.train.schedule import warmup_cosine
+from speechnas.train.schedule import warmup_cosine, warmup_length
 
 __all__ = ["DartsConfig", "DartsResult", "darts_step", "train_darts"]
 
@@ -206,7 +206,10 @@ def train_darts(config: DartsConfig) -> DartsResult:
             while not budget.spent(step, time.perf_counter() - start):
                 for group in weights.param_groups:
                     group["lr"] = warmup_cosine(
-                        step, peak=s.lr, warmup=s.warmup_steps, total=total
+                        step,
+                        peak=s.lr,
+                        warmup=warmup_length(s.warmup_steps, total, s.max_warmup_share),
+                        total=total,
                     )
                 warm = step < config.alpha_warmup_steps
                 losses = darts_step(

@@ -25,6 +25,8 @@ class DurationBatchSampler:
         max_batch_size: bound on utterances per batch.
         shuffle: shuffle bucket jitter and batch order per epoch (training).
         seed: base seed.
+        short_first_epochs: epochs (from 0) whose batches are not shuffled but ordered from
+            short to long.
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class DurationBatchSampler:
         max_batch_size: int = 64,
         shuffle: bool = True,
         seed: int = 0,
+        short_first_epochs: int = 0,
     ) -> None:
         if max_batch_seconds <= 0:
             raise ValueError(f"max_batch_seconds={max_batch_seconds!r} must be > 0")
@@ -45,6 +48,7 @@ class DurationBatchSampler:
         self.max_batch_size = max_batch_size
         self.shuffle = shuffle
         self.seed = seed
+        self.short_first_epochs = short_first_epochs
 
     def batches(self, epoch: int = 0) -> list[list[int]]:
         """The list of batches (lists of indices) for ``epoch``."""
@@ -68,7 +72,7 @@ class DurationBatchSampler:
             longest = max(longest, d)
         if current:
             batches.append(current)
-        if self.shuffle:
+        if self.shuffle and epoch >= self.short_first_epochs:
             perm = rng.permutation(len(batches))
             batches = [batches[i] for i in perm.tolist()]
         return batches

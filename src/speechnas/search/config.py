@@ -143,11 +143,15 @@ class TrainSettings:
     max_batch_size: int = bounded(64, ge=1)
     lr: float = bounded(2e-3, gt=0)
     warmup_steps: int = bounded(100, ge=0)
+    max_warmup_share: float = bounded(1.0, gt=0, le=1)
     weight_decay: float = bounded(1e-2, ge=0)
     specaugment: bool = True
+    specaugment_after_steps: int = bounded(0, ge=0)
+    short_first_epochs: int = bounded(0, ge=0)
     speed_perturb: tuple[float, ...] = bounded((0.9, 1.0, 1.1), gt=0)
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -37,7 +37,7 @@ from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from
 from speechnas.train.budget import StepBudget
 from speechnas.train.checkpoint import save_checkpoint
 from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, read_run_file, resume_key
-from speechnas.train.schedule import warmup_cosine
+from speechnas.train.schedule import warmup_cosine, warmup_length
 
 __all__ = [
     "SupernetTrainConfig",
@@ -151,7 +151,8 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
 
         while not budget.spent(step, time.perf_counter() - start):
             batch = next(batches)
-            lr = warmup_cosine(step, peak=settings.lr, warmup=settings.warmup_steps, total=total)
+            warmup = warmup_length(settings.warmup_steps, total, settings.max_warmup_share)
+            lr = warmup_cosine(step, peak=settings.lr, warmup=warmup, total=total)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             losses = net.sandwich_step(

@@ -46,11 +46,21 @@ class TrainConfig:
             logged and counted); it bounds the memory of a batch. Evaluation scores longer
             audio in windows of this default length (:mod:`speechnas.evaluate.runner`).
         lr: peak AdamW learning rate.
-        warmup_steps: linear warm-up steps, then cosine decay to 5% of ``lr`` at the end.
+        warmup_steps: linear warm-up steps, then cosine decay to 5% of ``lr`` at the end of the
+            run: at ``max_steps``, at ``max_epochs``, or, with ``max_minutes``, at the step
+            the minutes are expected to run out (re-estimated from the measured step rate
+            after the first steps and every epoch, so such a run's schedule depends on the
+            machine's speed, as its length does).
+        max_warmup_share: the warm-up never takes more than this share of the run's steps
+            (a warm-up longer than a short run is a learning rate that never arrives).
         weight_decay: AdamW weight decay.
         grad_clip: global gradient-norm clip.
         speed_perturb: speed factors drawn per utterance and epoch.
         specaugment: SpecAugment on the features in training.
+        specaugment_after_steps: SpecAugment starts at this optimiser step (0: at once); a
+            young model learns to align faster on clean features.
+        short_first_epochs: epochs whose batches go from short to long utterances instead
+            of a shuffled order (SortaGrad).
         eval_every: score the dev set every this many epochs.
         max_nonfinite_steps: consecutive NaN/inf losses tolerated (the step is skipped)
             before the run stops with an error.
@@ -85,10 +95,13 @@ class TrainConfig:
     max_utterance_seconds: float = bounded(MAX_UTTERANCE_SECONDS, gt=0)
     lr: float = bounded(2e-3, gt=0)
     warmup_steps: int = bounded(200, ge=0)
+    max_warmup_share: float = bounded(1.0, gt=0, le=1)
     weight_decay: float = bounded(1e-2, ge=0)
     grad_clip: float = bounded(5.0, gt=0)
     speed_perturb: tuple[float, ...] = bounded((0.9, 1.0, 1.1), gt=0)
     specaugment: bool = True
+    specaugment_after_steps: int = bounded(0, ge=0)
+    short_first_epochs: int = bounded(0, ge=0)
     eval_every: int = bounded(1, ge=1)
     max_nonfinite_steps: int = bounded(20, ge=0)
     seed: int = bounded(0, ge=0, le=MAX_SEED)

@@ -46,7 +46,7 @@ from speechnas.models import SpeechModel, build_model
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
-from speechnas.train.schedule import warmup_cosine
+from speechnas.train.schedule import warmup_cosine, warmup_length
 
 __all__ = ["TrainResult", "TrainingDiverged", "config_changes", "resumable_checkpoint", "train"]
 
@@ -65,6 +65,10 @@ RESUMABLE_CHANGES = frozenset(
         "early_stop_patience",
     }
 )
+
+
+#: Steps timed before a minute budget's schedule is first fitted to the step rate.
+_RATE_STEPS = 10
 
 
 class TrainingDiverged(UserError):
@@ -205,6 +209,7 @@ class _Run:
             max_batch_seconds=config.batch_seconds,
             max_batch_size=config.max_batch_size,
             seed=config.seed,
+            short_first_epochs=config.short_first_epochs,
         )
         self.steps_per_epoch = len(self.sampler.batches(0))
         # The schedule's length is fixed when a run starts; a resume keeps it.
@@ -217,6 +222,8 @@ class _Run:
         self.best_dev: float | None = ckpt.get("best_dev")
         self.scorings_since_best = int(ckpt.get("scorings_since_best", 0))
         self.elapsed = float(ckpt.get("train_seconds", 0.0))
+        self.rate_mark = (self.step, self.elapsed)  # where the step rate is timed from
+        self.rate_fitted = False
         self.nonfinite_run = self.nonfinite_total = 0
         self.last_dev: dict[str, Any] | None = None
         if ckpt:
@@ -269,6 +276,34 @@ class _Run:
             "torch_rng": torch.get_rng_state(),
             "augment_rng": self.aug_rng.get_state(),
         }
+
+    @property
+    def warmup_steps(self) -> int:
+        """The warm-up: ``warmup_steps``, at most ``max_warmup_share`` of the run."""
+        c = self.config
+        return warmup_length(c.warmup_steps, self.total_steps, c.max_warmup_share)
+
+    def fit_schedule_to_minutes(self) -> None:
+        """With a minute budget, end the schedule at the step the minutes are expected to run
+        out, at the step rate measured since :attr:`rate_mark` (then move the mark).
+
+        Called after the first steps and after every epoch; a run over ``max_steps`` or
+        ``max_epochs`` keeps the schedule it started with.
+        """
+        minutes = self.config.max_minutes
+        mark_step, mark_elapsed = self.rate_mark
+        steps = self.step - mark_step
+        if minutes is None or steps < 1:
+            return
+        rate = (self.elapsed - mark_elapsed) / steps
+        left = max(0.0, 60.0 * minutes - self.elapsed)
+        cap = self.config.max_steps or self.steps_per_epoch * self.config.max_epochs
+        fitted = min(cap, self.step + int(left / max(rate, 1e-9)))
+        if fitted != self.total_steps:
+            log.debug("schedule fitted to %.3g min: %d steps", minutes, fitted)
+        self.total_steps = max(fitted, self.step + 1)
+        self.rate_mark = (self.step, self.elapsed)
+        self.rate_fitted = True
 
     def out_of_budget(self) -> bool:
         c = self.config
@@ -326,13 +361,14 @@ class _Run:
             return None
         batch = batch.to(self.device)
         lr = warmup_cosine(
-            self.step, peak=self.config.lr, warmup=self.config.warmup_steps, total=self.total_steps
+            self.step, peak=self.config.lr, warmup=self.warmup_steps, total=self.total_steps
         )
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        augment = self.aug_rng if self.step >= self.config.specaugment_after_steps else None
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             loss = self.model(
-                batch.wave, batch.wave_lens, batch.targets, batch.target_lens, self.aug_rng
+                batch.wave, batch.wave_lens, batch.targets, batch.target_lens, augment
             )
         self.optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(loss))
@@ -372,6 +408,8 @@ class _Run:
             loss = self.train_step(indices)
             self.elapsed += time.perf_counter() - start
             self.batch_in_epoch += 1
+            if not self.rate_fitted and self.step - self.rate_mark[0] >= _RATE_STEPS:
+                self.fit_schedule_to_minutes()
             if loss is not None:
                 losses.append(loss)
                 bar.update(task, loss=f"{sum(losses) / len(losses):.3f}")
@@ -389,6 +427,7 @@ class _Run:
         if complete:
             self.epoch += 1
             self.batch_in_epoch = 0
+            self.fit_schedule_to_minutes()
         done = self.epoch + self.batch_in_epoch / max(1, self.steps_per_epoch)
         record: dict[str, Any] = {
             "epoch": self.epoch if complete else round(done, 3),

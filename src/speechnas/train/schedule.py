@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["warmup_cosine"]
+__all__ = ["warmup_cosine", "warmup_length"]
 
 
 def warmup_cosine(
@@ -20,3 +20,11 @@ def warmup_cosine(
     span = max(total - warmup, 1)
     progress = min(max(step - warmup, 0) / span, 1.0)
     return peak * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def warmup_length(warmup: int, total: int, max_share: float = 1.0) -> int:
+    """Warm-up steps of a run of ``total`` steps: ``warmup``, at most ``max_share`` of them.
+
+    A warm-up longer than a short run is a learning rate that never arrives.
+    """
+    return min(warmup, int(max_share * total))
