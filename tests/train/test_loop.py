@@ -221,8 +221,14 @@ def test_init_checkpoint_fine_tunes_from_weights(
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], atol=1e-6, rtol=0)
     other = replace(cfg, arch=TINY.with_layer(0, width=32), out_dir=str(tmp_path / "bad"))
-    with pytest.raises(UserError, match="architecture"):
+    with pytest.raises(UserError, match="architecture differs .* init_by_shape"):
         train(other, progress=False)
+    # By shape: the wider model starts from the narrow one's weights where they overlap.
+    wide = train(replace(other, init_by_shape=True, lr=1e-12, warmup_steps=0), progress=False)
+    ww = _weights(wide.last_checkpoint)
+    ffn = "encoder.layers.0.ffn1.net.0.weight"
+    assert ww[ffn].shape == (64, 32) and wa[ffn].shape == (32, 16)
+    torch.testing.assert_close(ww[ffn][:32, :16], wa[ffn], atol=1e-6, rtol=0)
 
 
 def test_early_stop_when_dev_wer_stalls(tiny_corpus: dict[str, Path], tmp_path: Path) -> None:

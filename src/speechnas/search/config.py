@@ -135,7 +135,12 @@ class FidelityConfig:
 @dataclass(frozen=True)
 class TrainSettings:
     """Training settings shared by every trial (see :class:`~speechnas.train.TrainConfig`,
-    whose fields of the same names have the same ranges)."""
+    whose fields of the same names have the same ranges and meanings).
+
+    ``init_checkpoint`` warm-starts every trial's first rung and the final stage's
+    retraining from a trained model (with ``init_by_shape``, one of another architecture of
+    the family); the training that made it is not counted in any trial's budget.
+    """
 
     tokenizer: Literal["char", "bpe"] = "char"
     vocab_size: int = bounded(256, ge=8)
@@ -152,6 +157,8 @@ class TrainSettings:
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
     precision: Literal["fp32", "bf16"] = "fp32"
+    init_checkpoint: str | None = None
+    init_by_shape: bool = False
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -163,7 +170,7 @@ class TrainSettings:
         (manifests, ``out_dir``, ``arch``, budgets, ...)."""
         from speechnas.train.config import TrainConfig
 
-        return TrainConfig(**asdict(self), **run)
+        return TrainConfig(**{**asdict(self), **run})
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def train_ladder(
 ) -> FidelityOutcome:
     """Train ``spec`` up the ladder, reporting to ``twin``; stops where the pruner says."""
     fid = config.fidelity
-    init: str | None = None
+    init = config.train.init_checkpoint  # a warm start, by shape if the settings say so
     curve: list[dict[str, Any]] = []
     seconds = 0.0
     outcome: FidelityOutcome | None = None
@@ -210,6 +210,7 @@ def train_ladder(
             select_metric=fid.metric,
             seed=config.seed,
             init_checkpoint=init,
+            init_by_shape=config.train.init_by_shape if k == 0 else False,
         )
         result = train(train_config, overwrite=True, progress=False)
         seconds += result.train_seconds

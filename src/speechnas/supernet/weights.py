@@ -3,16 +3,9 @@
 A subnet is built by :func:`~speechnas.models.build_model` like any architecture; its
 parameter ``encoder.layers.2.ffn1.net.0.weight`` of shape ``(96, 48)`` is a slice of the
 shared tensor of the same name, shaped for the largest choices (``(768, 192)``, say). How a
-subnet's tensor is cut from the shared one:
-
-* by default, the leading entries of every dimension (the first ``width`` channels, the
-  first ``hidden`` FFN units);
-* a depthwise convolution kernel keeps its centre taps (its right-most, most recent taps for
-  a causal layer), so a short kernel is the middle of the long one;
-* the GLU input projection of a Conformer convolution module is two halves (value and
-  gate), cut separately;
-* per-head vectors (relative-position biases, ``(heads, head width)``) are one flat vector of
-  the layer width, cut and then viewed per head.
+subnet's tensor is cut from the shared one follows :func:`speechnas.models.inherit.regions`
+(leading channels, centre taps of depthwise kernels, GLU halves apart, per-head vectors
+flat), the rules by which any model inherits weights from another of its family.
 
 Slices are differentiable views, so a loss computed with a subnet's tensors (via
 :func:`torch.func.functional_call`) trains the shared ones; :meth:`SharedWeights.load_into`
@@ -30,12 +23,9 @@ from torch import Tensor, nn
 
 from speechnas.arch import ArchSpec
 from speechnas.models import SpeechModel
+from speechnas.models.inherit import flat_per_head, regions
 
 __all__ = ["SharedWeights", "probe_specs"]
-
-_GLU = ("conv.pointwise_in.weight", "conv.pointwise_in.bias")
-_KERNELS = ("depthwise.conv.weight",)
-_PER_HEAD = ("attn.pos_bias_u", "attn.pos_bias_v")
 
 
 def _key(name: str) -> str:
@@ -93,25 +83,26 @@ class SharedWeights(nn.Module):
         raise KeyError(f"no shared tensor {name!r}; the supernet's probes do not have it")
 
     def cut(self, name: str, shape: torch.Size | tuple[int, ...]) -> Tensor:
-        """The slice of shared tensor ``name`` that a subnet's tensor of ``shape`` uses."""
+        """The slice of shared tensor ``name`` that a subnet's tensor of ``shape`` uses
+        (:func:`~speechnas.models.inherit.regions`)."""
         full = self.shared(name)
         shape = tuple(shape)
         if full.dim() == 0 or tuple(full.shape) == shape:
             return full
-        if name.endswith(_PER_HEAD):
-            return full.reshape(-1)[: math.prod(shape)].view(shape)
-        if name.endswith(_GLU):
-            half, full_half = shape[0] // 2, full.shape[0] // 2
-            rest = tuple(slice(0, n) for n in shape[1:])
-            return torch.cat(
-                [full[(slice(0, half), *rest)], full[(slice(full_half, full_half + half), *rest)]]
+        if flat_per_head(name):
+            flat = full.reshape(-1)
+            ((index, _),) = regions(name, tuple(flat.shape), (math.prod(shape),), causal=False)
+            out = flat[index].view(shape) if math.prod(shape) <= flat.numel() else flat
+        else:
+            fits = len(shape) == full.dim() and all(
+                n <= f for n, f in zip(shape, full.shape, strict=True)
             )
-        index = [slice(0, n) for n in shape]
-        if name.endswith(_KERNELS):
-            k, k_max = shape[-1], full.shape[-1]
-            start = k_max - k if self.causal else (k_max - k) // 2
-            index[-1] = slice(start, start + k)
-        out = full[tuple(index)]
+            parts = (
+                [full[index] for index, _ in regions(name, full.shape, shape, causal=self.causal)]
+                if fits
+                else [full]
+            )
+            out = parts[0] if len(parts) == 1 else torch.cat(parts)
         if tuple(out.shape) != shape:
             raise ValueError(
                 f"{name}: shape {shape} does not fit in the shared {tuple(full.shape)}"

@@ -68,8 +68,13 @@ class TrainConfig:
         threads: torch intra-op threads (``None``: torch's default).
         device: where the model trains and is scored: ``cpu``, ``cuda`` or ``cuda:N``
             (:mod:`speechnas.device`).
-        init_checkpoint: start from this checkpoint's weights and tokenizer (fine-tuning); the
-            optimiser, schedule and counters start afresh. Its architecture must be ``arch``.
+        init_checkpoint: start from this checkpoint's weights and tokenizer (fine-tuning, a
+            warm start); the optimiser, schedule and counters start afresh. Its architecture
+            must be ``arch``, unless ``init_by_shape``.
+        init_by_shape: the checkpoint may be of another architecture of the family: each
+            tensor inherits the region it shares with its namesake there
+            (:mod:`speechnas.models.inherit`: leading channels, centre kernel taps) and the
+            rest keeps its initial values.
         tokenizer_manifest: build the tokenizer from this manifest's texts instead of the
             training set's (a run on a subset then shares the full set's vocabulary).
         early_stop_patience: stop when the dev score has not improved for this many dev
@@ -108,6 +113,7 @@ class TrainConfig:
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
     init_checkpoint: str | None = None
+    init_by_shape: bool = False
     tokenizer_manifest: str | None = None
     early_stop_patience: int | None = bounded(None, ge=1)
     select_metric: Literal["wer", "cer"] = "wer"

@@ -43,6 +43,7 @@ from speechnas.evaluate.runner import evaluate_model, scorable_set
 from speechnas.evaluate.wer import NothingToScore
 from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
+from speechnas.models.inherit import inherit_weights
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
@@ -188,7 +189,7 @@ class _Run:
             config.arch, vocab_size=self.tokenizer.vocab_size, specaugment=config.specaugment
         )
         if self.init is not None:
-            self.model.load_state_dict(self.init["model"])
+            self._inherit(self.init)
         self.device = training_device(config.device)
         self.model.to(self.device)
         self.bf16 = config.precision == "bf16"
@@ -253,10 +254,40 @@ class _Run:
         if path is None:
             return None
         init = load_checkpoint(path)
+        if self.config.init_by_shape:
+            return init
         if ArchSpec.from_dict(init["arch"]) != self.config.arch:
-            raise UserError(f"init_checkpoint {path}: its architecture differs from arch")
-        log.info("initialising weights and tokenizer from %s", path)
+            raise UserError(
+                f"init_checkpoint {path}: its architecture differs from arch; set "
+                "init_by_shape: true to inherit its weights by name and shape"
+            )
         return init
+
+    def _inherit(self, init: dict[str, Any]) -> None:
+        """Start from ``init``'s weights: all of them, or with ``init_by_shape`` those of
+        its tensors that share names with the model's, cut to shape."""
+        path = self.config.init_checkpoint
+        if not self.config.init_by_shape:
+            self.model.load_state_dict(init["model"])
+            log.info("initialising weights and tokenizer from %s", path)
+            return
+        got = inherit_weights(
+            init["model"], self.model, causal=self.config.arch.streaming is not None
+        )
+        if not got.whole + got.partial:
+            raise UserError(
+                f"init_checkpoint {path}: no tensor of it fits this architecture "
+                f"({ArchSpec.from_dict(init['arch']).summary()} -> {self.config.arch.summary()})"
+            )
+        log.info(
+            "initialising from %s by shape: %d tensors whole, %d in part, %d new; "
+            "%.0f%% of the weights inherited",
+            path,
+            got.whole,
+            got.partial,
+            len(got.missing),
+            100 * got.share,
+        )
 
     def state(self) -> dict[str, Any]:
         return {
