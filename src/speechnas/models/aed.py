@@ -21,7 +21,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from speechnas.models._blocks import MatMul
+from speechnas.models._blocks import Dropout, MatMul
 from speechnas.models._head import Head
 from speechnas.models._masks import lengths_to_mask
 from speechnas.models.ctc import CTCHead
@@ -61,7 +61,7 @@ class _MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(dim, dim)
         self.scores = MatMul()
         self.mix = MatMul()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _split(self, x: Tensor) -> Tensor:
         b, n, e = x.shape
@@ -126,9 +126,9 @@ class _TransformerDecoderLayer(nn.Module):
         self.cross_attn = _MultiHeadAttention(dim, num_heads, dropout)
         self.ffn_norm = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim)
+            nn.Linear(dim, 4 * dim), nn.ReLU(), Dropout(dropout), nn.Linear(4 * dim, dim)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _cross_and_ffn(self, x: Tensor, mem_k: Tensor, mem_v: Tensor, mem_mask: Tensor) -> Tensor:
         cross_mask = mem_mask[:, None, None, :]  # (B, T) -> (B, 1, 1, T)
@@ -176,7 +176,7 @@ class _TransformerDecoder(_Decoder):
         self.num_heads = num_heads
         self.vocab_size = vocab_size
         self.embed = nn.Embedding(vocab_size, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layers = nn.ModuleList(
             _TransformerDecoderLayer(dim, num_heads, dropout) for _ in range(num_layers)
         )
@@ -260,7 +260,7 @@ class _LSTMDecoder(_Decoder):
             2 * dim, dim, num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
         )
         self.attn = _MultiHeadAttention(dim, 1, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(2 * dim, vocab_size)
 
     def forward(self, tokens: Tensor, memory: Tensor, mem_mask: Tensor) -> Tensor:

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from speechnas.models._blocks import MatMul, sinusoids
+from speechnas.models._blocks import Dropout, MatMul, sinusoids
 from speechnas.models._masks import lengths_to_mask, zero_padding
 
 __all__ = [
@@ -223,7 +223,7 @@ class SelfAttention(nn.Module):
         self.value = nn.Linear(width, width)
         self.out = nn.Linear(width, width)
         self.matmul = MatMul()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         if kind == "rel":
             self.pos_proj = nn.Linear(width, width, bias=False)
             # Start as content-only attention plus the positional term.

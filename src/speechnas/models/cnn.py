@@ -15,7 +15,7 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from speechnas.models._blocks import Norm, TimeConv, make_activation
+from speechnas.models._blocks import Dropout, Norm, TimeConv, make_activation
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 
@@ -117,7 +117,7 @@ class CNNBlock(EncoderLayer):
         self.se_up = nn.Linear(self.se_width, width)
         self.proj: nn.Module = nn.Linear(in_width, width) if in_width != width else nn.Identity()
         self.act = make_activation(activation)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _sub_blocks(self) -> list[_SeparableConv]:
         return cast(list[_SeparableConv], list(self.convs))

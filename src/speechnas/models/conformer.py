@@ -15,7 +15,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from speechnas.arch import BLOCKS
-from speechnas.models._blocks import Norm, TimeConv, make_activation
+from speechnas.models._blocks import Dropout, Norm, TimeConv, make_activation
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 from speechnas.models.attention import AttentionState, SelfAttention, check_attention_layer
@@ -45,7 +45,7 @@ class _ConvModule(nn.Module):
         self.norm = Norm(norm, width)
         self.act = make_activation(activation)
         self.pointwise_out = nn.Linear(width, width)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def _gated(self, x: Tensor) -> Tensor:
         # (B, T, D) -> (B, T, 2D) -> GLU over channels -> (B, T, D)
@@ -175,7 +175,7 @@ class ConformerLayer(EncoderLayer):
         self.ffn2_norm = nn.LayerNorm(width)
         self.ffn2 = FeedForward(width, hidden, activation, dropout)
         self.out_norm = nn.LayerNorm(width)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""

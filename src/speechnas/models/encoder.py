@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from speechnas.models._blocks import sinusoids
+from speechnas.models._blocks import Dropout, sinusoids
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 from speechnas.models.subsampling import (
@@ -65,7 +65,7 @@ class Encoder(nn.Module):
         self.reduction = reduction
         self.reduction_at = reduction_at if reduction is not None else -1
         self.positions = positions
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm = nn.LayerNorm(layers[-1].width)
         self.chunk = chunk
         self.stem_width = layers[0].in_width

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from speechnas.models._blocks import Norm, TimeConv, make_activation
+from speechnas.models._blocks import Dropout, Norm, TimeConv, make_activation
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 
@@ -99,7 +99,7 @@ class LSTMLayer(EncoderLayer):
         self.hidden = width // 2 if bidirectional else width
         self.residual = in_width == width
         self.lstm = nn.LSTM(in_width, self.hidden, batch_first=True, bidirectional=bidirectional)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""
@@ -198,7 +198,7 @@ class CNNLSTMLayer(EncoderLayer):
         self.norm = Norm(norm, in_width)
         self.act = make_activation(activation)
         self.lstm = nn.LSTM(in_width, width, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""

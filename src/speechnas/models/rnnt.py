@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from speechnas.models._blocks import Dropout
 from speechnas.models._head import Head
 from speechnas.models._masks import lengths_to_mask
 
@@ -157,7 +158,7 @@ class _Predictor(nn.Module, abc.ABC):
         self.blank = blank
         self.dim = dim
         self.embed = nn.Embedding(vocab_size, dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     @abc.abstractmethod
     def forward(self, tokens: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from speechnas.models._blocks import Norm, make_activation
+from speechnas.models._blocks import Dropout, Norm, make_activation
 from speechnas.models._layer import EncoderLayer
 from speechnas.models._masks import zero_padding
 from speechnas.models.attention import AttentionState, SelfAttention, check_attention_layer
@@ -31,9 +31,9 @@ class FeedForward(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(width, hidden),
             make_activation(activation),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(hidden, width),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -127,7 +127,7 @@ class TransformerLayer(EncoderLayer):
         )
         self.ffn_norm = Norm(norm, width)
         self.ffn = FeedForward(width, hidden, activation, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""
