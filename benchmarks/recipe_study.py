@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import speechnas  # noqa: E402, F401  (before torch does work: its OpenMP settings)
-from speechnas._provenance import cpu_name  # noqa: E402
+from speechnas._provenance import cpu_name, git_commit  # noqa: E402
 from speechnas.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
 from speechnas.data.prepare import prepare  # noqa: E402
@@ -221,13 +220,6 @@ def figure(results: dict[str, Any]) -> None:
     plt.close(fig)
 
 
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_root())
@@ -239,7 +231,11 @@ def main() -> None:
     results: dict[str, Any] = {"runs": {}}
     if RESULTS.exists():
         results = json.loads(RESULTS.read_text())
-    results["info"] = {"cpu": cpu_name(), "torch": torch.__version__, "commit": _commit()}
+    results["info"] = {
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "commit": (git_commit() or "unknown")[:7],
+    }
     for variant in args.variants:
         key = f"{args.corpus}|{args.preset}|{variant}|{args.minutes:g}"
         if key in results["runs"]:

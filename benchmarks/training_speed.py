@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from typing import Any
 import torch
 
 import speechnas  # noqa: F401  (before torch: its OpenMP settings)
-from speechnas._provenance import cpu_name
+from speechnas._provenance import cpu_name, git_commit
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import write_manifest
 from speechnas.data.paths import default_data_root
@@ -207,13 +206,6 @@ def section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _commit() -> str:
-    out = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-    )
-    return out.stdout.strip() or "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=default_data_root())
@@ -229,7 +221,7 @@ def main() -> None:
     if args.fresh:
         results["runs"] = {k: r for k, r in results["runs"].items() if r["label"] != args.label}
     results["labels"][args.label] = {
-        "commit": _commit(),
+        "commit": (git_commit() or "unknown")[:7],
         "cpu": cpu_name(),
         "torch": torch.__version__,
         "steps": args.steps,

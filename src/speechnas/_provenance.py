@@ -26,7 +26,8 @@ _PACKAGES = (
 )
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The checkout's git commit (``None`` outside a git checkout)."""
     here = Path(__file__).resolve().parent
     try:
         out = subprocess.run(
@@ -60,7 +61,7 @@ def run_info() -> dict[str, Any]:
             versions[name] = None
     return {
         "speechnas": __version__,
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_name(),
