@@ -31,6 +31,7 @@ import torch  # noqa: E402
 
 import speechnas  # noqa: E402, F401  (before torch does work: its OpenMP settings)
 from speechnas._provenance import cpu_name, git_commit  # noqa: E402
+from speechnas.arch import ArchSpec  # noqa: E402
 from speechnas.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
 from speechnas.data.prepare import prepare  # noqa: E402
@@ -85,7 +86,28 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def _split(corpus: str, data_root: Path) -> tuple[Path, Path]:
+def variant_settings(variant: str) -> tuple[str, dict[str, Any]]:
+    """What ``variant`` changes and its values over BASE; ``a+b`` applies ``b`` over ``a``."""
+    parts = variant.split("+")
+    unknown = [p for p in parts if p not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; expected {list(VARIANTS)} joined by '+'")
+    settings: dict[str, Any] = {}
+    for part in parts:
+        values = dict(VARIANTS[part][1])
+        arch = {**settings.get("arch", {}), **values.pop("arch", {})}
+        settings.update(values)
+        if arch:
+            settings["arch"] = arch
+    return " + ".join(VARIANTS[p][0] for p in parts), settings
+
+
+def _order(variant: str) -> tuple[int, ...]:
+    return tuple(list(VARIANTS).index(p) for p in variant.split("+"))
+
+
+def split(corpus: str, data_root: Path) -> tuple[Path, Path]:
+    """The speaker-disjoint train and dev manifests of ``corpus`` (written once)."""
     folder, share = CORPORA[corpus]
     out = OUT / "data" / corpus
     if not (out / "dev.jsonl.gz").exists():
@@ -96,14 +118,16 @@ def _split(corpus: str, data_root: Path) -> tuple[Path, Path]:
     return out / "train.jsonl.gz", out / "dev.jsonl.gz"
 
 
-def run_one(
-    corpus: str, preset: str, variant: str, minutes: float, data_root: Path
+def train_curve(
+    train_path: Path,
+    dev_path: Path,
+    out: Path,
+    arch: ArchSpec,
+    minutes: float,
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
-    """Train ``preset`` with ``variant``'s settings for ``minutes``; its dev curve."""
-    train_path, dev_path = _split(corpus, data_root)
-    out = OUT / corpus / preset / f"{variant}-{minutes:g}min"
-    settings = {**BASE, **VARIANTS[variant][1]}
-    arch = dataclasses.replace(PRESETS[preset], **settings.pop("arch", {}))
+    """Train ``arch`` with ``settings`` (TrainConfig values) for ``minutes`` of training,
+    scoring dev after every epoch; resumes an interrupted run. Its steps and dev curve."""
     config = TrainConfig(
         train_manifest=str(train_path),
         dev_manifest=str(dev_path),
@@ -126,20 +150,30 @@ def run_one(
         if "dev_cer" in h
     ]
     return {
-        "corpus": corpus,
-        "preset": preset,
-        "variant": variant,
         "minutes": minutes,
         "steps": result.steps,
         "epochs": result.epochs,
         "train_seconds": result.train_seconds,
         "train_utterances": len(read_manifest(train_path)),
         "dev_utterances": len(read_manifest(dev_path)),
+        "checkpoint": str(result.best_checkpoint),
         "curve": curve,
         "final_cer": curve[-1]["dev_cer"],
         "final_wer": curve[-1]["dev_wer"],
         "best_cer": min(c["dev_cer"] for c in curve),
     }
+
+
+def run_one(
+    corpus: str, preset: str, variant: str, minutes: float, data_root: Path
+) -> dict[str, Any]:
+    """Train ``preset`` with ``variant``'s settings for ``minutes``; its dev curve."""
+    train_path, dev_path = split(corpus, data_root)
+    settings = {**BASE, **variant_settings(variant)[1]}
+    arch = dataclasses.replace(PRESETS[preset], **settings.pop("arch", {}))
+    out = OUT / corpus / preset / f"{variant}-{minutes:g}min"
+    run = train_curve(train_path, dev_path, out, arch, minutes, settings)
+    return {"corpus": corpus, "preset": preset, "variant": variant, **run}
 
 
 def cer_at(curve: list[dict[str, Any]], minutes: float) -> float | None:
@@ -156,7 +190,7 @@ def section(results: dict[str, Any]) -> str:
     info = results["info"]
     runs = sorted(
         results["runs"].values(),
-        key=lambda r: (r["corpus"], r["preset"], r["minutes"], list(VARIANTS).index(r["variant"])),
+        key=lambda r: (r["corpus"], r["preset"], r["minutes"], _order(r["variant"])),
     )
     base = ", ".join(f"{k} {v}" for k, v in BASE.items())
     lines = [
@@ -179,7 +213,7 @@ def section(results: dict[str, Any]) -> str:
                 r["corpus"],
                 r["preset"],
                 r["variant"],
-                VARIANTS[r["variant"]][0],
+                variant_settings(r["variant"])[0],
                 r["steps"],
                 r["epochs"],
                 *(_pct(cer_at(r["curve"], m)) for m in marks),
@@ -204,7 +238,7 @@ def figure(results: dict[str, Any]) -> None:
         groups.setdefault((r["corpus"], r["preset"]), []).append(r)
     fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4.5), squeeze=False)
     for ax, ((corpus, preset), runs) in zip(axes[0], sorted(groups.items()), strict=True):
-        for r in sorted(runs, key=lambda r: list(VARIANTS).index(r["variant"])):
+        for r in sorted(runs, key=lambda r: _order(r["variant"])):
             xs = [c["train_seconds"] / 60 for c in r["curve"]]
             ys = [100 * c["dev_cer"] for c in r["curve"]]
             ax.plot(xs, ys, marker=".", label=r["variant"])
@@ -226,7 +260,12 @@ def main() -> None:
     parser.add_argument("--corpus", choices=sorted(CORPORA), default="speechocean762")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="conformer-ctc-xs")
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--variants", nargs="*", choices=list(VARIANTS), default=list(VARIANTS))
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=list(VARIANTS),
+        help=f"names from {list(VARIANTS)}; 'a+b' applies b's settings over a's",
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": {}}
     if RESULTS.exists():
@@ -236,6 +275,8 @@ def main() -> None:
         "torch": torch.__version__,
         "commit": (git_commit() or "unknown")[:7],
     }
+    for variant in args.variants:
+        variant_settings(variant)  # an unknown name fails before any training
     for variant in args.variants:
         key = f"{args.corpus}|{args.preset}|{variant}|{args.minutes:g}"
         if key in results["runs"]:
