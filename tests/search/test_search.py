@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,31 @@ def test_pruned_trials_count_per_rung_and_keep_their_lower_fidelity_values(
         assert r.metrics["wer"] > earlier[(len(earlier) + 1) // 2 - 1]
     complete = [r for r in records if r.state == "COMPLETE"]
     assert complete and all({p["rung"] for p in r.curve} == {0, 1} for r in complete)
+
+
+def test_a_rung_budget_in_steps_reaches_training_and_names_the_ladder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[TrainConfig] = []
+
+    def fake(config: TrainConfig, **kw: Any) -> TrainResult:
+        seen.append(config)
+        return _fake_train(replace(config, max_epochs=2), **kw)
+
+    monkeypatch.setattr("speechnas.search.fidelity.train", fake)
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=1,
+            fidelity={"rungs": [{"fraction": 0.5, "steps": 7}, {"fraction": 1.0, "steps": 21}]},
+        )
+    )
+    run_search(config, progress=False)
+    assert [(c.max_steps, c.max_minutes) for c in seen] == [(7, None), (21, None)]
+    assert all(c.max_epochs > 1000 for c in seen)  # the steps are the budget
+    assert config.fidelity.signature == "0.5<7steps/1<21steps"
+    with pytest.raises(ConfigError, match=r"rungs\[0\]: a rung needs a budget"):
+        search_config_from_dict(tiny_search(tmp_path, fidelity={"rungs": [{"fraction": 1.0}]}))
 
 
 def test_final_stage_report_and_results_cli(

@@ -40,6 +40,10 @@ __all__ = [
 ]
 
 
+#: ``max_epochs`` of a rung whose budget is in steps or minutes only.
+_UNLIMITED_EPOCHS = 100_000
+
+
 class _Competitors(optuna.study.Study):
     """The fidelity study as its pruner should see it: without failed twins.
 
@@ -203,7 +207,8 @@ def train_ladder(
             tokenizer_manifest=config.data.train_manifest,
             out_dir=str(out_dir / f"rung{k}"),
             arch=spec,
-            max_epochs=rung.epochs,
+            max_epochs=rung.epochs or _UNLIMITED_EPOCHS,
+            max_steps=rung.steps,
             max_minutes=rung.max_minutes,
             eval_every=1,
             early_stop_patience=fid.early_stop_patience,
