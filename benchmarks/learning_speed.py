@@ -43,7 +43,6 @@ from speechnas.arch import ArchSpec  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
 from speechnas.presets import PRESETS  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
-from speechnas.synth import synthesize_corpus  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "learning_speed"
@@ -54,7 +53,6 @@ FIGURE = REPO / "benchmarks" / "figures" / "learning_speed.png"
 CTC_PRESETS = ("conformer-ctc-xs", "conformer-ctc-s", "blstm-ctc", "cnn-ctc")
 RECIPES: dict[str, dict[str, Any]] = {"old": recipe_study.BASE, "new": {}}
 STARTS = ("scratch", "warm")
-SYNTH_HOURS = 1.5
 
 #: Goals of the issue, by corpus: (what, minutes, CER or WER, at most).
 GOALS = {
@@ -65,13 +63,6 @@ GOALS = {
     ],
     "fsdd": [("held-out speaker", 5.0, "wer", 0.15, "scratch")],
 }
-
-
-def _synthetic() -> tuple[Path, Path]:
-    folder = OUT / "synth"
-    if not (folder / "dev.jsonl").exists():
-        synthesize_corpus(folder, hours=SYNTH_HOURS, seed=0, progress=False)
-    return folder / "train.jsonl", folder / "dev.jsonl"
 
 
 def run_one(
@@ -91,7 +82,7 @@ def run_one(
     offset = 0.0
     pretrain: dict[str, Any] | None = None
     if start == "warm":
-        synth_train, synth_dev = _synthetic()
+        synth_train, synth_dev = recipe_study.split("synthetic", data_root)
         pretrain = recipe_study.train_curve(
             synth_train, synth_dev, out / "pretrain", arch, pretrain_minutes, dict(settings)
         )
@@ -186,8 +177,8 @@ def section(results: dict[str, Any]) -> str:
         "at t is the last one within t minutes, so the early columns are of a model whose "
         f"learning rate has not yet decayed. Old recipe: {old}. New recipe: speechnas's "
         "defaults. Warm: first trained with the new recipe on the built-in synthetic corpus "
-        f"({SYNTH_HOURS:g} h, seed 0) for the stated pre-training minutes, which count in "
-        "the budget, then fine-tuned on the corpus.",
+        f"({recipe_study.SYNTH_HOURS:g} h, seed 0) for the stated pre-training minutes, "
+        "which count in the budget, then fine-tuned on the corpus.",
         "",
     ]
     budgets = sorted({r["budget_minutes"] for r in runs})
@@ -291,6 +282,8 @@ def main() -> None:
     for pair in pairs:
         if len(pair) != 2 or pair[0] not in RECIPES or pair[1] not in STARTS:
             parser.error(f"--runs: {'/'.join(pair)} is not recipe/start")
+    if args.corpus == "synthetic" and any(start == "warm" for _, start in pairs):
+        parser.error("--corpus synthetic: a warm start pre-trains on that corpus itself")
     archs = _archs(args.archs, args.arch_json)
     results: dict[str, Any] = {"runs": {}}
     if RESULTS.exists():

@@ -26,6 +26,8 @@ def test_demo_end_to_end_small(
         "0.03",
         "--trials",
         "3",
+        "--rung-steps",
+        "2",
         "--final-epochs",
         "1",
         "--no-progress",
@@ -39,6 +41,9 @@ def test_demo_end_to_end_small(
     assert (out / "search" / "report" / "pareto_wer_latency.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## Pareto front" in report and "- test: WER" in report
+    assert "**How good the winner is, on test voices it never heard:**" in report
+    assert "continuing from its trial's weights" in report  # the search's training is kept
+    assert final["from_trial_seconds"] > 0
     assert "export `onnx-int8`" in report  # the best model, exported and measured
     assert f"report: {out / 'report.md'}" in capsys.readouterr().out
     # Run again: everything is found finished, nothing is trained again.

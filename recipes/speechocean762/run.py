@@ -144,8 +144,6 @@ def main() -> None:
             dev_manifest=str(synth_dir / "dev.jsonl"),
             out_dir=str(OUT / "conformer-ctc-xs-synth"),
             max_epochs=args.synth_epochs,
-            lr=3e-3,
-            warmup_steps=150,
         )
         synth_tests = {
             "speechocean762 dev": dev,

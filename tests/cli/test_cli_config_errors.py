@@ -227,3 +227,10 @@ def test_a_yaml_file_with_streaming_on(tmp_path: Path, capsys: pytest.CaptureFix
     path.write_text("streaming: on\nencoders: [lstm]\ndecoders: [ctc]\nmax_layers: 2\n")
     assert main(["space", "count", "--config", str(path)]) == 0
     assert int(capsys.readouterr().out.split()[-1]) > 0
+
+
+def test_trial_settings_default_to_the_recipe_of_a_training_run() -> None:
+    """A trial trains with the recipe a ``speechnas train`` run gets by default."""
+    settings = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    train = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert {k: v for k, v in settings.items() if train[k] != v} == {}

@@ -130,7 +130,9 @@ def test_a_latency_penalty_moves_alpha_towards_cheap_layers(tmp_path: Path) -> N
         val,
         target_ms=target,
         penalty=10.0,
-        settings=TrainSettings(batch_seconds=8.0, warmup_steps=2, speed_perturb=(1.0,)),
+        settings=TrainSettings(
+            batch_seconds=8.0, warmup_steps=2, max_warmup_share=1.0, speed_perturb=(1.0,)
+        ),
         alpha_lr=0.05,
         max_steps=8,
         out_dir=str(tmp_path / "darts"),

@@ -100,16 +100,25 @@ def test_specs_outside_the_space_are_refused() -> None:
         _space(widths=(16, 30))
 
 
-def test_sandwich_training_lowers_the_loss_of_the_largest_and_smallest() -> None:
+@pytest.mark.parametrize("bf16", [False, True])
+def test_sandwich_training_lowers_the_loss_of_the_largest_and_smallest(bf16: bool) -> None:
     torch.manual_seed(0)
     net = Supernet(_space(), VOCAB)
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     rng = np.random.default_rng(0)
     batch = _batch()
-    first = net.sandwich_step(batch, optimizer, rng, random_subnets=1)
+    first = net.sandwich_step(batch, optimizer, rng, random_subnets=1, bf16=bf16)
     assert set(first) == {"largest", "smallest", "random0"}
+    assert all(p.dtype == torch.float32 for p in net.parameters())  # weights stay fp32
+    if bf16:  # the forward passes did run in bfloat16: the same step in fp32 differs
+        torch.manual_seed(0)
+        fp32 = Supernet(_space(), VOCAB)
+        again = fp32.sandwich_step(
+            batch, torch.optim.Adam(fp32.parameters()), np.random.default_rng(0), random_subnets=1
+        )
+        assert again["largest"] != first["largest"]
     for _ in range(25):
-        last = net.sandwich_step(batch, optimizer, rng, random_subnets=1)
+        last = net.sandwich_step(batch, optimizer, rng, random_subnets=1, bf16=bf16)
     assert last["largest"] < 0.7 * first["largest"]
     assert last["smallest"] < 0.7 * first["smallest"]
 

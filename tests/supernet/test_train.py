@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from speechnas.data.manifest import write_manifest
 from speechnas.errors import UserError
+from speechnas.models import build_model
 from speechnas.search.config import TrainSettings
 from speechnas.supernet.train import (
     SupernetTrainConfig,
@@ -21,6 +23,8 @@ from speechnas.supernet.train import (
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.planted import plant_pickle
 from speechnas.testing.supernet import tiny_supernet_space as _space
+from speechnas.text import build_tokenizer
+from speechnas.train.checkpoint import save_checkpoint
 
 
 def test_train_save_load_and_score(tmp_path: Path) -> None:
@@ -125,3 +129,44 @@ def test_a_killed_training_resumes_as_if_it_had_not_stopped(
     assert not (tmp_path / "parts" / "supernet.partial.pt").exists()
     for name, t in whole.state_dict().items():
         assert torch.equal(t, resumed.state_dict()[name]), name
+
+
+def test_a_warm_started_supernet_begins_from_the_checkpoint_and_its_tokenizer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    utts = make_corpus(tmp_path / "audio", n=8, seed=0)
+    manifest = write_manifest(utts, tmp_path / "train.jsonl")
+    space = _space()
+    texts = [u.text for u in utts] + ["qxz"]  # a vocabulary the corpus alone would not give
+    tokenizer = build_tokenizer("char", texts)
+    trained = build_model(space.largest(), vocab_size=tokenizer.vocab_size)
+    torch.manual_seed(1)
+    for p in trained.parameters():
+        p.data.normal_()  # weights no initialisation would give
+    ckpt = save_checkpoint(
+        tmp_path / "trained.pt",
+        {
+            "model": trained.state_dict(),
+            "arch": space.largest().to_dict(),
+            "tokenizer": tokenizer.to_state(),
+        },
+    )
+    config = SupernetTrainConfig(
+        train_manifest=str(manifest),
+        space=space,
+        out_dir=str(tmp_path / "net"),
+        settings=TrainSettings(
+            batch_seconds=8.0, speed_perturb=(1.0,), lr=1e-9, init_checkpoint=str(ckpt)
+        ),
+        max_steps=1,
+        random_subnets=0,
+    )
+    net, loaded, _ = load_supernet(train_supernet(config))
+    assert loaded.vocab_size == tokenizer.vocab_size
+    assert "supernet initialised from" in caplog.text
+    largest = net.extract(space.largest()).state_dict()
+    weight = "head.proj.weight"
+    assert weight in largest
+    # One step at a negligible learning rate: the weights are the checkpoint's.
+    assert torch.allclose(largest[weight], trained.state_dict()[weight], atol=1e-4)

@@ -82,7 +82,7 @@ def test_specaugment_waits_for_its_onset_step(
     configs = (
         _config(tiny_corpus, tmp_path / "late", specaugment_after_steps=10**6, **one),
         _config(tiny_corpus, tmp_path / "off", specaugment=False, **one),
-        _config(tiny_corpus, tmp_path / "on", **one),
+        _config(tiny_corpus, tmp_path / "on", specaugment_after_steps=0, **one),
     )
     wl, wo, wn = (_weights(train(c, progress=False).last_checkpoint) for c in configs)
     assert all(torch.equal(wl[k], wo[k]) for k in wl)

@@ -22,6 +22,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = DemoSettings(
         hours=args.hours,
         trials=args.trials,
+        rung_steps=args.rung_steps,
         final_epochs=args.final_epochs,
         final_minutes=args.final_minutes,
         seed=args.seed,
@@ -58,16 +59,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--trials", type=positive_int, default=defaults.trials, help="architectures to try"
     )
     p.add_argument(
+        "--rung-steps",
+        type=positive_int,
+        default=defaults.rung_steps,
+        help="training steps of each trial's first rung (the second has 3x more)",
+    )
+    p.add_argument(
         "--final-epochs",
         type=positive_int,
         default=defaults.final_epochs,
-        help="epochs of the best architecture's retraining",
+        help="epochs of the best architecture's final training",
     )
     p.add_argument(
         "--final-minutes",
         type=positive_float,
         default=defaults.final_minutes,
-        help="cap on that retraining, for slow machines",
+        help="cap on that training (minutes)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no live progress display")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Inherited", "flat_per_head", "inherit_weights", "regions"]
+__all__ = ["Inherited", "flat_per_head", "inherit_tensors", "inherit_weights", "regions"]
 
 _GLU = ("conv.pointwise_in.weight", "conv.pointwise_in.bias")
 _KERNELS = ("depthwise.conv.weight",)
@@ -88,9 +88,18 @@ class Inherited:
 def inherit_weights(source: Mapping[str, Tensor], model: nn.Module, *, causal: bool) -> Inherited:
     """Copy into ``model`` the regions of its tensors that ``source`` (a state dict of
     another architecture of the family) shares with them, by name (see :func:`regions`)."""
+    return inherit_tensors(source, model.state_dict(keep_vars=True), causal=causal)
+
+
+@torch.no_grad()
+def inherit_tensors(
+    source: Mapping[str, Tensor], targets: Mapping[str, Tensor], *, causal: bool
+) -> Inherited:
+    """Copy into each of ``targets`` (tensors by name, written in place) the region that its
+    namesake in ``source`` shares with it (see :func:`regions`)."""
     whole = partial = copied = total = 0
     missing: list[str] = []
-    for name, target in model.state_dict(keep_vars=True).items():
+    for name, target in targets.items():
         total += target.numel()
         found = source.get(name)
         if found is None or found.dim() != target.dim():

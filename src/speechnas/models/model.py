@@ -52,9 +52,11 @@ class SpeechModel(nn.Module):
         """(B, S), (B,) -> (B, T', D), (B,).
 
         In training mode SpecAugment draws its masks from ``generator``; without one, no
-        masks are applied.
+        masks are applied. Features are computed in float32 even under autocast (log-mel
+        energies lose too much in bfloat16).
         """
-        feats, feat_lens = self.frontend(wave, wave_lens)
+        with torch.autocast(wave.device.type, enabled=False):
+            feats, feat_lens = self.frontend(wave, wave_lens)
         if self.specaugment is not None and self.training and generator is not None:
             feats, feat_lens = self.specaugment(feats, feat_lens, generator)
         enc, enc_lens = self.encoder(feats, feat_lens)

@@ -13,7 +13,7 @@ Example ``search.yaml``::
     objectives: [wer, latency_ms]
     constraints: {max_params: 5000000}
     fidelity:
-      rungs: [{fraction: 0.1, epochs: 2}, {fraction: 0.3, epochs: 5}, {fraction: 1.0, epochs: 10}]
+      rungs: [{fraction: 1, steps: 800}, {fraction: 1, steps: 2400}, {fraction: 1, steps: 7200}]
       pruner: successive_halving
 
 Unknown keys anywhere are errors that name the key and list the known ones; every number is
@@ -77,16 +77,32 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class Rung:
-    """One step of the fidelity ladder: train on ``fraction`` of the training set for
-    ``epochs`` epochs (continuing from the previous rung's weights), or until ``max_minutes``
-    of training time run out."""
+    """One step of the fidelity ladder: train on ``fraction`` of the training set
+    (continuing from the previous rung's weights, with a learning-rate schedule of its own
+    over the rung) until the first of its budgets runs out: ``epochs`` epochs, ``steps``
+    optimiser steps, ``max_minutes`` of training time. At least one budget is needed.
+
+    A budget in steps gives every architecture the same number of updates, whatever the
+    machine's speed (so the same seed gives the same scores); in minutes, the same compute,
+    which favours the cheaper architectures and depends on the machine.
+    """
 
     fraction: float = bounded(gt=0, le=1)
-    epochs: int = bounded(ge=1)
+    epochs: int | None = bounded(None, ge=1)
     max_minutes: float | None = bounded(None, gt=0)
+    steps: int | None = bounded(None, ge=1)
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.epochs is None and self.steps is None and self.max_minutes is None:
+            raise ValueError("a rung needs a budget: set epochs, steps or max_minutes")
+
+    @property
+    def label(self) -> str:
+        """The rung in a ladder's signature: ``0.3x5``, ``1<600steps``, ``1x100<2min``."""
+        out = f"{self.fraction:g}" + (f"x{self.epochs}" if self.epochs else "")
+        out += f"<{self.steps}steps" if self.steps else ""
+        return out + (f"<{self.max_minutes:g}min" if self.max_minutes else "")
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,11 @@ class FidelityConfig:
     """The multi-fidelity ladder and the pruner that decides promotions between rungs.
 
     Attributes:
-        rungs: increasing fidelities; a trial that is not stopped runs all of them.
+        rungs: increasing fidelities; a trial that is not stopped runs all of them. The
+            default gives every architecture 800 optimiser steps before the first cut:
+            about what a small Conformer-CTC needs to leave the CTC blank plateau with the
+            default recipe (BENCHMARKS.md "Recipe study"); with fewer, the pruner ranks
+            which model leaves it first rather than which is better.
         pruner: ``successive_halving``, ``hyperband``, ``median`` or ``none`` (Optuna's).
         reduction_factor: keep the best 1/``reduction_factor`` at each rung.
         min_trials: trials that must reach a rung before the pruner may stop anything there.
@@ -106,7 +126,7 @@ class FidelityConfig:
             all of them; the final stage always uses the whole dev set.
     """
 
-    rungs: tuple[Rung, ...] = (Rung(0.1, 2), Rung(0.3, 5), Rung(1.0, 10))
+    rungs: tuple[Rung, ...] = (Rung(1.0, steps=800), Rung(1.0, steps=2400), Rung(1.0, steps=7200))
     pruner: Literal["successive_halving", "hyperband", "median", "none"] = "successive_halving"
     reduction_factor: int = bounded(3, ge=2)
     min_trials: int = bounded(3, ge=1)
@@ -125,10 +145,7 @@ class FidelityConfig:
     @property
     def signature(self) -> str:
         """Identifies the ladder: results at one ladder are reused only for the same one."""
-        ladder = "/".join(
-            f"{r.fraction:g}x{r.epochs}" + (f"<{r.max_minutes:g}min" if r.max_minutes else "")
-            for r in self.rungs
-        )
+        ladder = "/".join(r.label for r in self.rungs)
         return ladder if self.dev_utterances is None else f"{ladder}@dev{self.dev_utterances}"
 
 
@@ -139,21 +156,24 @@ class TrainSettings:
 
     ``init_checkpoint`` warm-starts every trial's first rung and the final stage's
     retraining from a trained model (with ``init_by_shape``, one of another architecture of
-    the family); the training that made it is not counted in any trial's budget.
+    the family), and the ``supernet`` strategy's shared weights (always by shape; DARTS
+    ignores it); the training that made it is not counted in any trial's budget.
+    ``precision`` applies to trials, the final stage and the supernet (DARTS trains in
+    float32).
     """
 
     tokenizer: Literal["char", "bpe"] = "char"
     vocab_size: int = bounded(256, ge=8)
-    batch_seconds: float = bounded(120.0, gt=0)
+    batch_seconds: float = bounded(40.0, gt=0)
     max_batch_size: int = bounded(64, ge=1)
     lr: float = bounded(2e-3, gt=0)
     warmup_steps: int = bounded(100, ge=0)
-    max_warmup_share: float = bounded(1.0, gt=0, le=1)
+    max_warmup_share: float = bounded(0.1, gt=0, le=1)
     weight_decay: float = bounded(1e-2, ge=0)
     specaugment: bool = True
-    specaugment_after_steps: int = bounded(0, ge=0)
-    short_first_epochs: int = bounded(0, ge=0)
-    speed_perturb: tuple[float, ...] = bounded((0.9, 1.0, 1.1), gt=0)
+    specaugment_after_steps: int = bounded(300, ge=0)
+    short_first_epochs: int = bounded(1, ge=0)
+    speed_perturb: tuple[float, ...] = bounded((1.0,), gt=0)
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
     precision: Literal["fp32", "bf16"] = "fp32"
@@ -236,12 +256,17 @@ class FinalConfig:
     in (``speechnas export``'s bundle, streamed variants included for a streaming
     architecture); every variant's size, latency and WER/CER are stored with the model's
     final result. Empty: no export.
+
+    ``from_trial``: start each model from its trial's best weights (its last rung) instead
+    of from scratch, so the search's training is not thrown away ("inherit, then
+    fine-tune"); the model's result then counts the trial's training time in its budget.
     """
 
     top_k: int = bounded(3, ge=0)
     epochs: int = bounded(20, ge=1)
     max_minutes: float | None = bounded(None, gt=0)
     export: tuple[str, ...] = ()
+    from_trial: bool = False
 
     def __post_init__(self) -> None:
         from speechnas.export.quantize import PRECISIONS

@@ -1,8 +1,9 @@
 """The final stage: retrain the best of the front on all the training data and test them.
 
 The front's complete trials are ranked by :func:`~speechnas.search.pareto.scalar_fitness`
-(the front spread over its objectives, normalised), the best ``top_k`` are retrained from
-scratch on the whole training set for ``final.epochs`` epochs, then scored on dev and on every
+(the front spread over its objectives, normalised), the best ``top_k`` are retrained on the
+whole training set for ``final.epochs`` epochs (from scratch, or with ``final.from_trial``
+from their trial's best weights), then scored on dev and on every
 configured test set, with their latency measured again on the trained model. With
 ``final.export`` set they are also exported (ONNX and its INT8/FP16 copies, streamed too for
 a streaming architecture), each variant's size, latency and WER stored in the model's
@@ -49,8 +50,23 @@ def final_candidates(
     return [front[i] for i in order[:k]]
 
 
+def _trial_weights(record: TrialRecord) -> dict[str, Any]:
+    """The warm start of a ``final.from_trial`` retraining: the trial's best weights, when
+    this machine has them (a trial of a shared study may have trained elsewhere)."""
+    if record.checkpoint and Path(record.checkpoint).is_file():
+        return {"init_checkpoint": record.checkpoint, "init_by_shape": False}
+    log.warning(
+        "final stage: trial %d's weights (%s) are not on this machine; it is retrained "
+        "from scratch",
+        record.number,
+        record.checkpoint,
+    )
+    return {}
+
+
 def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, Any]:
     assert record.spec is not None
+    warm = _trial_weights(record) if config.final.from_trial else {}
     train_config = config.train.train_config(
         train_manifest=config.data.train_manifest,
         dev_manifest=config.data.dev_manifest,
@@ -60,6 +76,7 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         max_minutes=config.final.max_minutes,
         eval_every=1,
         seed=config.seed,
+        **warm,
     )
     result = train(train_config, overwrite=True, progress=False)
     model, tokenizer, _ = load_model(result.best_checkpoint)
@@ -83,6 +100,8 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         "latency_ms": latency.median_ms,
         "epochs": result.epochs,
         "train_seconds": result.train_seconds,
+        # From the trial's weights: its training counts in the model's budget.
+        "from_trial_seconds": record.train_seconds if warm else 0.0,
         "checkpoint": str(result.best_checkpoint),
         "scores": scores,
     }

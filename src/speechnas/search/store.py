@@ -74,6 +74,8 @@ class TrialRecord:
     wall_seconds: float
     cached_from: int | None
     curve: list[dict[str, Any]]
+    checkpoint: str | None = None
+    train_seconds: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -97,6 +99,8 @@ class TrialRecord:
             wall_seconds=float(attrs.get("wall_seconds", 0.0)),
             cached_from=attrs.get("cached_from"),
             curve=list(attrs.get("curve", [])),
+            checkpoint=attrs.get("checkpoint"),
+            train_seconds=float(attrs.get("train_seconds", 0.0)),
         )
 
 

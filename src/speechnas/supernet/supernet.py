@@ -136,11 +136,12 @@ class Supernet(nn.Module):
         random_subnets: int = 2,
         clip: float = 5.0,
         distill: float = 0.0,
+        bf16: bool = False,
     ) -> dict[str, float]:
         """One optimiser step on the largest, the smallest and ``random_subnets`` random
         subnets; returns each one's CTC loss (``largest``, ``smallest``, ``random0``, ...)
         and, with ``distill`` > 0, each smaller one's distillation loss (``smallest_kd``, ...;
-        see the module docstring).
+        see the module docstring). ``bf16``: the forward passes under bfloat16 autocast.
 
         Raises:
             FloatingPointError: a loss is not finite (the step is not taken).
@@ -155,10 +156,12 @@ class Supernet(nn.Module):
         losses = {}
         teacher: Tensor | None = None
         for name, spec in specs.items():
-            if distill > 0.0:
-                loss, log_probs, frames = self.outputs(spec, *batch)
-            else:
-                loss = self.loss(spec, *batch)
+            device = batch[0].device.type
+            with torch.autocast(device, torch.bfloat16, enabled=bf16):
+                if distill > 0.0:
+                    loss, log_probs, frames = self.outputs(spec, *batch)
+                else:
+                    loss = self.loss(spec, *batch)
             total = loss
             if distill > 0.0 and teacher is not None:
                 kd = frame_kl(teacher, log_probs, frames)

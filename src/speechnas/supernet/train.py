@@ -35,7 +35,7 @@ from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
 from speechnas.train.budget import StepBudget
-from speechnas.train.checkpoint import save_checkpoint
+from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, read_run_file, resume_key
 from speechnas.train.schedule import warmup_cosine, warmup_length
 
@@ -57,8 +57,11 @@ class SupernetTrainConfig:
     Attributes:
         train_manifest: the training set.
         space: the elastic space.
-        settings: tokenizer, batching, optimiser and augmentation, as for a search's trials
-            (``settings.specaugment`` is not applied: subnets are built without it).
+        settings: tokenizer, batching, optimiser, precision and augmentation, as for a
+            search's trials (``settings.specaugment`` and ``short_first_epochs`` are not
+            applied: subnets are built without SpecAugment, batches come in one endless
+            stream). ``settings.init_checkpoint`` warm-starts the shared weights from a
+            trained model of the family by name and shape, with its tokenizer.
         out_dir: where ``supernet.pt`` goes.
         max_steps, max_minutes: the budget (one of them must be set); the cosine schedule
             spans ``max_steps`` (with minutes alone the rate stays at its peak after warm-up).
@@ -96,6 +99,21 @@ def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokeni
     return build_tokenizer(config.settings.tokenizer, texts, vocab_size=config.settings.vocab_size)
 
 
+def _warm_start(net: Supernet, init: dict[str, Any], path: str | None) -> None:
+    """The shared weights start from a trained model's, by name and shape (its tokenizer
+    is the supernet's); what training made them is not in the supernet's budget."""
+    got = net.weights.inherit(init["model"])
+    if not got.whole + got.partial:
+        raise UserError(f"init_checkpoint {path}: no tensor of it fits the supernet")
+    log.info(
+        "supernet initialised from %s: %d tensors whole, %d in part, %.0f%% of the weights",
+        path,
+        got.whole,
+        got.partial,
+        100 * got.share,
+    )
+
+
 def train_supernet(config: SupernetTrainConfig) -> Path:
     """Train a supernet (module docstring); returns the path of ``supernet.pt``.
 
@@ -106,10 +124,14 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
     utts = read_manifest(config.train_manifest)
     if not utts:
         raise UserError(f"{config.train_manifest}: no utterances to train on")
-    tokenizer = _tokenizer(config, utts)
     settings = config.settings
+    init = load_checkpoint(settings.init_checkpoint) if settings.init_checkpoint else None
+    tokenizer = tokenizer_from_state(init["tokenizer"]) if init else _tokenizer(config, utts)
     device = training_device(settings.device, "train.device")
-    net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed).to(device)
+    net = Supernet(config.space, tokenizer.vocab_size, seed=config.seed)
+    if init is not None:
+        _warm_start(net, init, settings.init_checkpoint)
+    net = net.to(device)
     budget = StepBudget(config.max_steps, config.max_minutes)
     total = budget.total_steps
     optimizer = torch.optim.AdamW(
@@ -162,6 +184,7 @@ def train_supernet(config: SupernetTrainConfig) -> Path:
                 random_subnets=config.random_subnets,
                 clip=config.grad_clip,
                 distill=config.distill,
+                bf16=settings.precision == "bf16",
             )
             step += 1
             history.append({"step": step, **losses})

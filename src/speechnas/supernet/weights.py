@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from speechnas.arch import ArchSpec
 from speechnas.models import SpeechModel
-from speechnas.models.inherit import flat_per_head, regions
+from speechnas.models.inherit import Inherited, flat_per_head, inherit_tensors, regions
 
 __all__ = ["SharedWeights", "probe_specs"]
 
@@ -72,6 +72,14 @@ class SharedWeights(nn.Module):
                 self.stats.add(name)
             else:
                 self.params[_key(name)] = nn.Parameter(init.clone())
+
+    def inherit(self, source: Mapping[str, Tensor]) -> Inherited:
+        """Start the shared tensors from ``source``, a trained model's state dict of the
+        family, by name and shape (:func:`~speechnas.models.inherit.inherit_tensors`): a
+        warm start of the supernet."""
+        return inherit_tensors(
+            source, {name: self.shared(name) for name in self.names}, causal=self.causal
+        )
 
     def shared(self, name: str) -> Tensor:
         key = _key(name)

@@ -1,0 +1,70 @@
+"""``final.from_trial``: the final retraining starts from the trial's weights when it can."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from speechnas.search import final
+from speechnas.search.config import search_config_from_dict
+from speechnas.search.store import TrialRecord
+from speechnas.testing.search import tiny_search
+from speechnas.train import TrainConfig
+
+
+class _Stop(Exception):
+    pass
+
+
+def _started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_trial: bool, checkpoint: Path
+) -> str | None:
+    seen: list[TrainConfig] = []
+
+    def fake_train(config: TrainConfig, **_: Any) -> None:
+        seen.append(config)
+        raise _Stop
+
+    monkeypatch.setattr(final, "train", fake_train)
+    config = search_config_from_dict(
+        tiny_search(tmp_path, final={"top_k": 1, "epochs": 2, "from_trial": from_trial})
+    )
+    spec = config.space.sample(np.random.default_rng(0))
+    record = TrialRecord(
+        number=3,
+        state="COMPLETE",
+        spec=spec,
+        arch_id=spec.arch_id,
+        values={},
+        metrics={},
+        rung=1,
+        reason="",
+        wall_seconds=1.0,
+        cached_from=None,
+        curve=[],
+        checkpoint=str(checkpoint),
+        train_seconds=42.0,
+    )
+    with pytest.raises(_Stop):
+        final._retrain(record, config, tmp_path / "out")
+    (config_seen,) = seen
+    return config_seen.init_checkpoint
+
+
+def test_the_trial_weights_start_the_final_retraining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ckpt = tmp_path / "trial_best.pt"
+    ckpt.write_bytes(b"weights")
+    assert _started_from(tmp_path, monkeypatch, True, ckpt) == str(ckpt)
+    assert _started_from(tmp_path, monkeypatch, False, ckpt) is None
+
+
+def test_weights_trained_elsewhere_mean_a_retraining_from_scratch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert _started_from(tmp_path, monkeypatch, True, tmp_path / "gone.pt") is None
+    assert "retrained from scratch" in caplog.text
