@@ -35,10 +35,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import recipe_study  # noqa: E402  (the recipe study, beside this file: its splits and runs)
-import torch  # noqa: E402
 
 import speechnas  # noqa: E402, F401  (before torch does work: its OpenMP settings)
-from speechnas._provenance import cpu_name, git_commit  # noqa: E402
 from speechnas.arch import ArchSpec  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
 from speechnas.presets import PRESETS  # noqa: E402
@@ -107,16 +105,6 @@ def run_one(
     }
 
 
-def score_at(curve: list[dict[str, Any]], minutes: float, metric: str = "cer") -> float | None:
-    """The dev score of the last scoring within ``minutes`` (None: none yet)."""
-    within = [c[f"dev_{metric}"] for c in curve if c["train_seconds"] <= 60.0 * minutes + 1.0]
-    return within[-1] if within else None
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def _marks(budget: float) -> list[float]:
     return [m for m in (5.0, 10.0, 20.0, 30.0) if m <= budget] or [budget]
 
@@ -128,7 +116,7 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
         runs = [r for r in results["runs"].values() if r["corpus"] == corpus]
         for what, minutes, metric, limit, start in goals:
             scored = [
-                (score_at(r["curve"], minutes, metric), r)
+                (recipe_study.score_at(r["curve"], minutes, metric), r)
                 for r in runs
                 if r["start"] == start and r["budget_minutes"] >= minutes
             ]
@@ -144,10 +132,10 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
                     continue
                 off = [a for a, s in worst.items() if s >= limit]
                 verdict = "met" if not off else f"missed by {', '.join(sorted(off))}"
+                listed = ", ".join(f"{a} {recipe_study.pct(s)}" for a, s in sorted(worst.items()))
                 lines.append(
                     f"- {corpus}, {what} ({metric.upper()} < {100 * limit:.0f}% within "
-                    f"{minutes:g} min, new recipe): {verdict} "
-                    f"({', '.join(f'{a} {_pct(s)}' for a, s in sorted(worst.items()))})."
+                    f"{minutes:g} min, new recipe): {verdict} ({listed})."
                 )
                 continue
             best, run = min(scored, key=lambda sr: sr[0])
@@ -155,7 +143,7 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
             verdict = "met" if gap <= 0 else f"missed by {100 * gap:.1f} points"
             lines.append(
                 f"- {corpus}, {what} ({metric.upper()} <= {100 * limit:.0f}% within "
-                f"{minutes:g} min): {verdict}; best {_pct(best)} ({run['arch']}, "
+                f"{minutes:g} min): {verdict}; best {recipe_study.pct(best)} ({run['arch']}, "
                 f"{run['recipe']} recipe, {run['steps']} steps)."
             )
     return lines
@@ -198,9 +186,9 @@ def section(results: dict[str, Any]) -> str:
                 start,
                 r["steps"],
                 r["epochs"],
-                *(_pct(score_at(r["curve"], m)) for m in marks),
-                _pct(r["final_cer"]),
-                _pct(r["final_wer"]),
+                *(recipe_study.pct(recipe_study.score_at(r["curve"], m)) for m in marks),
+                recipe_study.pct(r["final_cer"]),
+                recipe_study.pct(r["final_wer"]),
             ]
         )
     lines.append(markdown_table(header, rows, left=4))
@@ -288,11 +276,7 @@ def main() -> None:
     results: dict[str, Any] = {"runs": {}}
     if RESULTS.exists():
         results = json.loads(RESULTS.read_text())
-    results["info"] = {
-        "cpu": cpu_name(),
-        "torch": torch.__version__,
-        "commit": (git_commit() or "unknown")[:7],
-    }
+    results["info"] = recipe_study.machine_info()
     for recipe, start in pairs:
         for name, arch in archs.items():
             key = f"{args.corpus}|{name}|{recipe}|{start}|{args.minutes:g}"

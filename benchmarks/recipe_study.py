@@ -189,14 +189,23 @@ def run_one(
     return {"corpus": corpus, "preset": preset, "variant": variant, **run}
 
 
-def cer_at(curve: list[dict[str, Any]], minutes: float) -> float | None:
-    """The dev CER of the last scoring within ``minutes`` of training (None: none yet)."""
-    within = [c["dev_cer"] for c in curve if c["train_seconds"] <= 60.0 * minutes + 1.0]
+def score_at(curve: list[dict[str, Any]], minutes: float, metric: str = "cer") -> float | None:
+    """The dev ``metric`` of the last scoring within ``minutes`` of training (None: none yet)."""
+    within = [c[f"dev_{metric}"] for c in curve if c["train_seconds"] <= 60.0 * minutes + 1.0]
     return within[-1] if within else None
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def machine_info() -> dict[str, str]:
+    """Where the results were measured: CPU, torch, short commit."""
+    return {
+        "cpu": cpu_name(),
+        "torch": torch.__version__,
+        "commit": (git_commit() or "unknown")[:7],
+    }
 
 
 def section(results: dict[str, Any]) -> str:
@@ -229,10 +238,10 @@ def section(results: dict[str, Any]) -> str:
                 variant_settings(r["variant"])[0],
                 r["steps"],
                 r["epochs"],
-                *(_pct(cer_at(r["curve"], m)) for m in marks),
-                _pct(r["final_cer"]),
-                _pct(r["final_wer"]),
-                _pct(r["best_cer"]),
+                *(pct(score_at(r["curve"], m)) for m in marks),
+                pct(r["final_cer"]),
+                pct(r["final_wer"]),
+                pct(r["best_cer"]),
             ]
         )
     lines.append(markdown_table(header, rows, left=4))
@@ -283,11 +292,7 @@ def main() -> None:
     results: dict[str, Any] = {"runs": {}}
     if RESULTS.exists():
         results = json.loads(RESULTS.read_text())
-    results["info"] = {
-        "cpu": cpu_name(),
-        "torch": torch.__version__,
-        "commit": (git_commit() or "unknown")[:7],
-    }
+    results["info"] = machine_info()
     for variant in args.variants:
         variant_settings(variant)  # an unknown name fails before any training
     for variant in args.variants:

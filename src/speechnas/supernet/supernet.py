@@ -155,8 +155,8 @@ class Supernet(nn.Module):
         optimizer.zero_grad(set_to_none=True)
         losses = {}
         teacher: Tensor | None = None
+        device = batch[0].device.type
         for name, spec in specs.items():
-            device = batch[0].device.type
             with torch.autocast(device, torch.bfloat16, enabled=bf16):
                 if distill > 0.0:
                     loss, log_probs, frames = self.outputs(spec, *batch)
