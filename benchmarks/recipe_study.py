@@ -82,6 +82,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "lr-4e-3": ("peak lr 4e-3", {"lr": 4e-3}),
     "lr-1e-3": ("peak lr 1e-3", {"lr": 1e-3}),
     "lr-5e-4": ("peak lr 5e-4", {"lr": 5e-4}),
+    "warmup-1000": ("a warm-up of 1000 steps", {"warmup_steps": 1000, "max_warmup_share": 1.0}),
     "no-specaugment": ("no SpecAugment", {"specaugment": False}),
     "specaugment-late": ("SpecAugment from step 300", {"specaugment_after_steps": 300}),
     "sortagrad": ("short utterances first in epoch 1", {"short_first_epochs": 1}),
