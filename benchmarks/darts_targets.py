@@ -69,17 +69,16 @@ from speechnas.darts import DartsConfig, train_darts
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.data.split import split_by_speaker
 from speechnas.demo import DEMO_SPACE, DemoSettings, demo_search_config
-from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
+from speechnas.extract.layers import layer_problem
 from speechnas.hardware.lut import LatencyTable, model_parts
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.tables import profile_table, sample_specs
 from speechnas.hardware.targets import make_target
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
-from speechnas.search.config import TrainSettings
-from speechnas.search.extract.layers import layer_problem
-from speechnas.train import load_model, train
+from speechnas.timing import measure_latency
+from speechnas.train import TrainSettings, load_model, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "runs" / "demo"

@@ -30,10 +30,10 @@ from speechnas.data.manifest import Utterance, write_manifest
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.data.split import split_by_speaker
-from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
+from speechnas.timing import measure_latency
 from speechnas.train import TrainConfig, load_model, train
 
 REPO = Path(__file__).resolve().parents[1]

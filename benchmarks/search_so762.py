@@ -45,13 +45,13 @@ from speechnas.search.config import (  # noqa: E402
     FinalConfig,
     Rung,
     SearchConfig,
-    TrainSettings,
 )
 from speechnas.search.final import run_final  # noqa: E402
 from speechnas.search.pareto import dominates  # noqa: E402
 from speechnas.search.reporting import write_report  # noqa: E402
 from speechnas.search.runner import run_search  # noqa: E402
 from speechnas.space import SpeechSpace  # noqa: E402
+from speechnas.train import TrainSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "search_so762"

@@ -14,6 +14,6 @@ import os
 # NOTE: libgomp reads it once, when torch loads it: it must be set before torch is imported.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
-__version__ = "0.1.0"
+from speechnas._version import __version__
 
 __all__ = ["__version__"]

@@ -6,8 +6,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from speechnas.reports.search import Reference, write_search_report
 from speechnas.search.config import SearchConfig
+from speechnas.search.report_page import Reference, write_search_report
 from speechnas.search.runner import open_store, summarise
 
 __all__ = ["write_report"]
