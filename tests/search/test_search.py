@@ -339,9 +339,9 @@ def test_the_recipe_config_loads_and_warm_start_names_presets(tmp_path: Path) ->
 def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import speechnas.search.runner as runner
+    import speechnas.search.evaluation as evaluation
 
-    real = runner.train_ladder
+    real = evaluation.train_ladder
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -350,7 +350,7 @@ def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
             raise RuntimeError("shape mismatch in layer 3")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_ladder", flaky)
+    monkeypatch.setattr(evaluation, "train_ladder", flaky)
     config = search_config_from_dict(tiny_search(tmp_path, n_trials=3))
     summary = run_search(config, progress=False)
     assert summary.finished == 3 and summary.failed == 1
@@ -360,7 +360,7 @@ def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("always")
 
-    monkeypatch.setattr(runner, "train_ladder", broken)
+    monkeypatch.setattr(evaluation, "train_ladder", broken)
     more = search_config_from_dict(tiny_search(tmp_path, n_trials=10))
     with pytest.raises(RuntimeError, match="5 trials in a row failed"):
         run_search(more, progress=False)
