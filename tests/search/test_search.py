@@ -72,6 +72,36 @@ def test_hard_constraints_prune_before_training(tmp_path: Path) -> None:
     assert not (config.run_dir / "trials").exists()
 
 
+@pytest.mark.parametrize("strategy", ["tpe", "nsga2", "gp"])
+def test_constraint_pruned_trials_teach_the_samplers_where_the_infeasible_region_is(
+    tmp_path: Path, strategy: str
+) -> None:
+    """Optuna's samplers get each finished trial's constraint values (``constraints_func``):
+    above 0 for a trial over a limit."""
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=3,
+            strategy=strategy,
+            strategy_options={},
+            constraints={"max_params": 1000, "max_latency_ms": 1e6},
+        )
+    )
+    run_search(config, progress=False)
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    for t in study.trials:
+        params_slack, latency_slack = t.system_attrs["constraints"]
+        assert params_slack == pytest.approx(t.user_attrs["metrics"]["params"] / 1000 - 1)
+        assert params_slack > 0 and latency_slack < 0
+
+
+def test_constraint_slack_reads_a_prediction_where_nothing_was_measured() -> None:
+    c = Constraints(max_latency_ms=50, max_memory_mb=10)
+    assert c.slack({"latency_ms": 25.0, "memory_mb": 20.0}) == [-0.5, 1.0]
+    assert c.slack({"predicted_latency_ms": 100.0}) == [1.0, 0.0]
+    assert Constraints().slack({"params": 5.0}) == []
+
+
 def test_an_architecture_is_not_trained_twice(tmp_path: Path) -> None:
     one = {**tiny_search(tmp_path)["space"], "encoders": ["lstm"], "widths": [16]}
     one["max_layers"] = 1

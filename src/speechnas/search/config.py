@@ -157,18 +157,32 @@ class Constraints:
     def __post_init__(self) -> None:
         check_bounds(self)
 
-    def violations(self, metrics: dict[str, float]) -> list[str]:
-        """Why ``metrics`` break the limits (empty when they do not)."""
+    def limits(self) -> dict[str, float]:
+        """The limits that are set, by metric name."""
         limits = {
             "latency_ms": self.max_latency_ms,
             "params": self.max_params,
             "memory_mb": self.max_memory_mb,
             "macs": self.max_macs,
         }
+        return {name: float(limit) for name, limit in limits.items() if limit is not None}
+
+    def violations(self, metrics: dict[str, float]) -> list[str]:
+        """Why ``metrics`` break the limits (empty when they do not)."""
+        return [
+            f"{name} {metrics[name]:.4g} > {limit:.4g}"
+            for name, limit in self.limits().items()
+            if metrics[name] > limit
+        ]
+
+    def slack(self, metrics: dict[str, float]) -> list[float]:
+        """Per set limit, ``value / limit - 1``: at most 0 where the limit holds (Optuna's
+        constraint values). A metric that was not measured is read from its prediction
+        (``predicted_<name>``, a trial pruned on predictions alone), else counts as 0."""
         out = []
-        for name, limit in limits.items():
-            if limit is not None and metrics[name] > limit:
-                out.append(f"{name} {metrics[name]:.4g} > {limit:.4g}")
+        for name, limit in self.limits().items():
+            value = metrics.get(name, metrics.get(f"predicted_{name}"))
+            out.append(0.0 if value is None else float(value) / limit - 1.0)
         return out
 
 

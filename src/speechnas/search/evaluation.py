@@ -38,6 +38,7 @@ from speechnas.search.config import SearchConfig
 from speechnas.search.cost import cheap_metrics
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
 from speechnas.search.objectives import scalarised
+from speechnas.search.record import read_attrs, write_attrs
 from speechnas.search.store import SearchStore, TakenOver, TrialRecord
 from speechnas.search.strategies import suggest_spec
 from speechnas.search.summary import PREDICTED_PRUNE
@@ -190,9 +191,12 @@ class TrialEvaluator:
                 return NoTrial.WAIT if running else NoTrial.DONE
             trial = store.ask()
             spec = suggest_spec(trial, self.encoding)
-            trial.set_user_attr("spec", spec.to_dict())
-            trial.set_user_attr("arch_id", spec.arch_id)
-            trial.set_user_attr("fidelity", self.config.fidelity.signature)
+            write_attrs(
+                trial.set_user_attr,
+                spec=spec.to_dict(),
+                arch_id=spec.arch_id,
+                fidelity=self.config.fidelity.signature,
+            )
         return trial, spec
 
     def run_trial(self, trial: optuna.Trial, spec: ArchSpec) -> TrialRecord:
@@ -226,7 +230,7 @@ class TrialEvaluator:
                     return earlier
                 other = store.evaluator(spec.arch_id, besides=trial.number)
                 if other is None:
-                    trial.set_user_attr("evaluates", True)
+                    write_attrs(trial.set_user_attr, evaluates=True)
                     return None
             if waiting != other.number:
                 waiting = other.number
@@ -239,11 +243,17 @@ class TrialEvaluator:
             time.sleep(POLL_SECONDS)
 
     def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> None:
-        for key in ("metrics", "rung", "curve", "values", "reason"):
-            if key in earlier.user_attrs:
-                trial.set_user_attr(key, earlier.user_attrs[key])
-        trial.set_user_attr("cached_from", earlier.number)
-        trial.set_user_attr("wall_seconds", 0.0)
+        result = read_attrs(earlier)
+        write_attrs(
+            trial.set_user_attr,
+            metrics=result.metrics,
+            rung=result.rung,
+            curve=result.curve,
+            values=result.values,
+            reason=result.reason,
+            cached_from=earlier.number,
+            wall_seconds=0.0,
+        )
         log.info(
             "trial %d: same architecture as trial %d, not trained again",
             trial.number,
@@ -255,8 +265,7 @@ class TrialEvaluator:
             self.store.tell(trial, state=TrialState.PRUNED)
 
     def _fail(self, trial: optuna.Trial, twin: optuna.Trial, reason: str, start: float) -> None:
-        trial.set_user_attr("reason", reason)
-        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+        write_attrs(trial.set_user_attr, reason=reason, wall_seconds=time.perf_counter() - start)
         self.store.tell(twin, state=TrialState.FAIL, study=self.store.fidelity)
         self.store.tell(trial, state=TrialState.FAIL)
         log.warning("trial %d failed: %s", trial.number, reason)
@@ -322,17 +331,16 @@ class TrialEvaluator:
     def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
         config, store = self.config, self.store
         metrics, reason = self.check(spec)
-        trial.set_user_attr("metrics", metrics)
+        write_attrs(trial.set_user_attr, metrics=metrics)
         if reason is not None:
-            trial.set_user_attr("rung", -1)
-            trial.set_user_attr("reason", reason)
-            trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+            wall = time.perf_counter() - start
+            write_attrs(trial.set_user_attr, rung=-1, reason=reason, wall_seconds=wall)
             log.info("trial %d pruned before training: %s", trial.number, reason)
             store.tell(trial, state=TrialState.PRUNED)
             return
         with store.lock.hold():
             twin = store.ask(store.fidelity)
-            trial.set_user_attr("twin", twin.number)
+            write_attrs(trial.set_user_attr, twin=twin.number)
         out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
         try:
             outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev)
@@ -349,15 +357,18 @@ class TrialEvaluator:
             return
         metrics = {**metrics, "wer": outcome.wer, "cer": outcome.cer}
         values = objective_values(metrics, config)
-        trial.set_user_attr("metrics", metrics)
-        trial.set_user_attr("rung", outcome.rung)
-        trial.set_user_attr("curve", outcome.curve)
-        trial.set_user_attr("checkpoint", str(outcome.checkpoint))
-        trial.set_user_attr("train_seconds", outcome.train_seconds)
-        trial.set_user_attr("wall_seconds", time.perf_counter() - start)
+        write_attrs(
+            trial.set_user_attr,
+            metrics=metrics,
+            rung=outcome.rung,
+            curve=outcome.curve,
+            checkpoint=str(outcome.checkpoint),
+            train_seconds=outcome.train_seconds,
+            wall_seconds=time.perf_counter() - start,
+        )
         if outcome.pruned:
-            trial.set_user_attr("values", values)
-            trial.set_user_attr("reason", f"stopped at rung {outcome.rung}")
+            reason = f"stopped at rung {outcome.rung}"
+            write_attrs(trial.set_user_attr, values=values, reason=reason)
             store.tell(twin, state=TrialState.PRUNED, study=store.fidelity)
             store.tell(trial, state=TrialState.PRUNED)
         else:

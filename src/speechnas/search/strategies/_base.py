@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.search.pareto import scalar_fitness
+from speechnas.search.record import read_attrs
 from speechnas.space import SpaceEncoding
 
 __all__ = [
@@ -61,6 +62,9 @@ class StrategyContext:
         directions: ``minimize``/``maximize`` per objective, in the study's order.
         warm_start: Known-good architectures (transfer); projected into the space.
         options: Strategy-specific settings (e.g. ``population``); unknown ones are errors.
+        constraints: A finished trial's constraint values, each ``<= 0`` where it holds
+            (Optuna's ``constraints_func``): the samplers that take one (TPE, GP, NSGA-II)
+            learn from it where the infeasible region is. ``None``: no constraints.
     """
 
     encoding: SpaceEncoding
@@ -68,6 +72,7 @@ class StrategyContext:
     directions: tuple[str, ...] = ("minimize",)
     warm_start: tuple[ArchSpec, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    constraints: Callable[[FrozenTrial], Sequence[float]] | None = None
 
     def option(self, name: str, default: Any) -> Any:
         return self.options.get(name, default)
@@ -88,7 +93,7 @@ def proposal_index(study: optuna.Study, trial: FrozenTrial) -> int:
     skipped = sum(
         1
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if t.number < trial.number and t.user_attrs.get("interrupted")
+        if t.number < trial.number and read_attrs(t).interrupted
     )
     return trial.number - skipped
 
@@ -164,7 +169,7 @@ def history(study: optuna.Study, encoding: SpaceEncoding, before: int | None = N
     for t in study.get_trials(deepcopy=False, states=states):
         if before is not None and t.number >= before:
             continue
-        values = t.values if t.state == TrialState.COMPLETE else t.user_attrs.get("values")
+        values = t.values if t.state == TrialState.COMPLETE else read_attrs(t).values
         if not names <= set(t.params) or values is None:
             continue
         vals = tuple(s * float(v) for s, v in zip(signs, values, strict=True))
