@@ -18,6 +18,7 @@ from speechnas.search.record import (
     read_attrs,
     write_attrs,
 )
+from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.sql_table import METRICS_TABLE, TRIALS_VIEW
 from speechnas.testing.search import tiny_search
@@ -43,7 +44,9 @@ def test_attributes_round_trip_with_their_schema_version() -> None:
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> SearchConfig:
     root = tmp_path_factory.mktemp("record")
-    config = search_config_from_dict(tiny_search(root, n_trials=3))
+    raw = tiny_search(root, n_trials=3)
+    raw["fidelity"]["pruner"] = "none"  # every trial completes: the report has them all
+    config = search_config_from_dict(raw)
     run_search(config, progress=False)
     return config
 
@@ -90,3 +93,12 @@ def test_a_database_without_the_table_gets_it_with_every_finished_trial(
         count = c.execute(sa.text(f"SELECT COUNT(*) FROM {TRIALS_VIEW}")).scalar()
     finished = [r for r in open_store(moved, for_search=False).records() if r.finished]
     assert count == len(finished) == 3
+
+
+def test_the_report_shows_the_front_over_time_diversity_and_decision_importance(
+    searched: SearchConfig, tmp_path: Path
+) -> None:
+    page = write_report(searched, tmp_path / "report").read_text()
+    for image in ("front_history.png", "diversity.png", "decision_importance.png"):
+        assert (tmp_path / "report" / image).stat().st_size > 0
+        assert f'src="{image}"' in page

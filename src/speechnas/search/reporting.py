@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
 
 from speechnas.search.config import SearchConfig
 from speechnas.search.drivers import driver_for
@@ -12,6 +16,8 @@ from speechnas.search.report_page import Reference, write_search_report
 from speechnas.search.runner import open_store, summarise
 
 __all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
 
 
 def write_report(
@@ -33,6 +39,7 @@ def write_report(
         f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "
         f"median of {config.latency_repeats}.",
     ]
+    importance = _decision_importance(store.study, config.objectives[0])
     return write_search_report(
         out_dir or config.run_dir / "report",
         title=f"speechnas search: {config.name}",
@@ -43,4 +50,23 @@ def write_report(
         final=final,
         references=references,
         notes=[*facts, *notes],
+        importance=importance,
     )
+
+
+def _decision_importance(study: optuna.Study, objective: str) -> dict[str, float] | None:
+    """fANOVA importance of the space's decisions for the first objective, over the complete
+    trials (seeded: the same study gives the same figure); ``None`` with too few of them."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or len({json.dumps(t.params, sort_keys=True) for t in complete}) < 2:
+        return None
+    try:
+        importance = optuna.importance.get_param_importances(
+            study,
+            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            target=lambda t: t.values[0],
+        )
+    except (ValueError, RuntimeError) as e:  # e.g. no decision varies among them
+        log.info("no decision importance for %s: %s", objective, e)
+        return None
+    return {name: float(value) for name, value in importance.items()}
