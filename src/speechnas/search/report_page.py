@@ -42,6 +42,14 @@ def _plt() -> Any:
     return plt
 
 
+def _save(fig: Any, out: Path) -> Path:
+    """Write ``fig`` to ``out`` as PNG and free it."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return out
+
+
 def _front_plot(
     records: list[TrialRecord],
     x_metric: str,
@@ -93,10 +101,7 @@ def _front_plot(
     ax.set(xlabel=x_label, ylabel="dev WER (%)", title=f"WER vs {x_label}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _best_so_far_plot(records: list[TrialRecord], out: Path) -> Path:
@@ -112,10 +117,7 @@ def _best_so_far_plot(records: list[TrialRecord], out: Path) -> Path:
     ax.plot(xs, ys, drawstyle="steps-post", marker=".")
     ax.set(xlabel="trial", ylabel="best dev WER so far (%)", title="best so far")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _front_history_plot(records: list[TrialRecord], out: Path) -> Path:
@@ -151,10 +153,7 @@ def _front_history_plot(records: list[TrialRecord], out: Path) -> Path:
     ax.grid(alpha=0.3)
     if complete:
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _diversity_plot(records: list[TrialRecord], out: Path) -> Path:
@@ -176,10 +175,7 @@ def _diversity_plot(records: list[TrialRecord], out: Path) -> Path:
     ax.set(xlabel="encoder layers", ylabel="architectures tried", title="diversity of the search")
     if counts:
         ax.legend(fontsize=8, title="encoder")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _importance_plot(importance: dict[str, float], objective: str, out: Path) -> Path:
@@ -189,10 +185,7 @@ def _importance_plot(importance: dict[str, float], objective: str, out: Path) ->
     fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.3 * max(1, len(names))))
     ax.barh(names, [importance[n] for n in names], color="tab:purple")
     ax.set(xlabel=f"share of the variance of {objective}", title="which decisions matter")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
@@ -223,10 +216,7 @@ def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
     ax2.bar(labels, stopped, label="stopped here", color="tab:orange")
     ax2.set(ylabel="trials", title="progressive evaluation")
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
