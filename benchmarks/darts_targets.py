@@ -47,6 +47,10 @@ JSON alone. ``--report-only`` rewrites the section from the results JSON.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import itertools

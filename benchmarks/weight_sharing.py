@@ -28,6 +28,10 @@ written at the end.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import itertools

@@ -25,6 +25,10 @@ what finished by then is scored and written.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import concurrent.futures as cf
 import dataclasses
