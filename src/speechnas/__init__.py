@@ -28,7 +28,8 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 from speechnas._version import __version__  # noqa: E402
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it. (``speechnas.train.train`` cannot be one: the
+#: name ``train`` is the subpackage's.)
 _API = {
     "ArchSpec": "speechnas.arch",
     "PRESETS": "speechnas.presets",
@@ -36,7 +37,6 @@ _API = {
     "build_model": "speechnas.models",
     "TrainConfig": "speechnas.train",
     "TrainSettings": "speechnas.train",
-    "train": "speechnas.train",
     "SearchConfig": "speechnas.search.config",
     "load_search_config": "speechnas.search.config",
     "search_config_from_dict": "speechnas.search.config",

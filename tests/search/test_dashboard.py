@@ -40,7 +40,7 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 def test_the_dashboard_lists_the_search_and_its_fidelity_twin(served: str) -> None:
     with urllib.request.urlopen(f"{served}/api/studies", timeout=60) as response:
-        studies = json.load(response)["studies"]
+        studies = json.load(response)["study_summaries"]
     by_name = {s["study_name"]: s for s in studies}
     assert set(by_name) == {"so762", "so762.fidelity"}
     assert len(by_name["so762"]["directions"]) == 2

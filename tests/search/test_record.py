@@ -18,7 +18,8 @@ from speechnas.search.record import (
     read_attrs,
     write_attrs,
 )
-from speechnas.search.reporting import write_report
+from speechnas.search.report_page import write_search_report
+from speechnas.search.reporting import _decision_importance, write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.sql_table import METRICS_TABLE, TRIALS_VIEW
 from speechnas.testing.search import tiny_search
@@ -95,10 +96,41 @@ def test_a_database_without_the_table_gets_it_with_every_finished_trial(
     assert count == len(finished) == 3
 
 
-def test_the_report_shows_the_front_over_time_diversity_and_decision_importance(
+def test_the_report_shows_the_front_over_time_and_diversity(
     searched: SearchConfig, tmp_path: Path
 ) -> None:
     page = write_report(searched, tmp_path / "report").read_text()
-    for image in ("front_history.png", "diversity.png", "decision_importance.png"):
+    for image in ("front_history.png", "diversity.png"):
         assert (tmp_path / "report" / image).stat().st_size > 0
         assert f'src="{image}"' in page
+    # the tiny models all score the same WER: nothing to apportion
+    assert "No decision importance" in page or 'src="decision_importance.png"' in page
+
+
+def test_decision_importance_finds_the_decision_the_objective_depends_on(tmp_path: Path) -> None:
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    widths = optuna.distributions.IntDistribution(0, 3)
+    kinds = optuna.distributions.CategoricalDistribution(("cnn", "lstm"))
+    for i in range(16):
+        width, kind = i % 4, ("cnn", "lstm")[i // 4 % 2]
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"width": width, "kind": kind},
+                distributions={"width": widths, "kind": kinds},
+                values=[1.0 - 0.2 * width, 10.0],
+            )
+        )
+    importance = _decision_importance(study, "wer")
+    assert importance is not None and importance["width"] > 0.9 > importance["kind"]
+    write_search_report(
+        tmp_path,
+        title="t",
+        records=[],
+        objectives=("wer", "latency_ms"),
+        n_rungs=1,
+        front=[],
+        importance=importance,
+    )
+    assert (tmp_path / "decision_importance.png").stat().st_size > 0
+    flat = optuna.create_study(directions=["minimize"])
+    assert _decision_importance(flat, "wer") is None

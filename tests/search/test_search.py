@@ -90,7 +90,7 @@ def test_constraint_pruned_trials_teach_the_samplers_where_the_infeasible_region
     run_search(config, progress=False)
     study = optuna.load_study(study_name="tiny", storage=config.storage_url)
     for t in study.trials:
-        params_slack, latency_slack = t.system_attrs["constraints"]
+        latency_slack, params_slack = t.system_attrs["constraints"]  # limits' order
         assert params_slack == pytest.approx(t.user_attrs["metrics"]["params"] / 1000 - 1)
         assert params_slack > 0 and latency_slack < 0
 

@@ -371,7 +371,8 @@ def write_search_report(
         "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[4:]),
         ""
         if importance
-        else "<p>Decision importance needs at least two complete trials that differ.</p>",
+        else "<p>No decision importance: it needs at least two complete trials whose "
+        "architectures and first objective differ.</p>",
         "<h2>All trials</h2>",
         _table(
             ["trial", "state", "architecture", "rung", "WER %", "latency ms", "params", "wall s"],
