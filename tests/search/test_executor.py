@@ -28,7 +28,7 @@ class BatchExecutor(TrialExecutor):
         claim: Callable[[], Claim | NoTrial],
         evaluate: Callable[..., TrialRecord],
         on_record: Callable[[TrialRecord], None],
-        on_wait: Callable[[], None],
+        on_wait: Callable[[], object],
         max_new_trials: int | None = None,
     ) -> int:
         new = 0

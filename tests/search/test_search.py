@@ -76,8 +76,8 @@ def test_hard_constraints_prune_before_training(tmp_path: Path) -> None:
 def test_constraint_pruned_trials_teach_the_samplers_where_the_infeasible_region_is(
     tmp_path: Path, strategy: str
 ) -> None:
-    """Optuna's samplers get each finished trial's constraint values (``constraints_func``):
-    above 0 for a trial over a limit."""
+    """Each trial carries its constraint values (``Trial.set_constraint``), which Optuna's
+    samplers read: above 0 for a trial over a limit."""
     config = search_config_from_dict(
         tiny_search(
             tmp_path,
@@ -90,16 +90,19 @@ def test_constraint_pruned_trials_teach_the_samplers_where_the_infeasible_region
     run_search(config, progress=False)
     study = optuna.load_study(study_name="tiny", storage=config.storage_url)
     for t in study.trials:
-        latency_slack, params_slack = t.system_attrs["constraints"]  # limits' order
-        assert params_slack == pytest.approx(t.user_attrs["metrics"]["params"] / 1000 - 1)
-        assert params_slack > 0 and latency_slack < 0
+        slack = t.constraints
+        assert slack["params"] == pytest.approx(t.user_attrs["metrics"]["params"] / 1000 - 1)
+        assert slack["params"] > 0 and slack["latency_ms"] < 0
 
 
 def test_constraint_slack_reads_a_prediction_where_nothing_was_measured() -> None:
     c = Constraints(max_latency_ms=50, max_memory_mb=10)
-    assert c.slack({"latency_ms": 25.0, "memory_mb": 20.0}) == [-0.5, 1.0]
-    assert c.slack({"predicted_latency_ms": 100.0}) == [1.0, 0.0]
-    assert Constraints().slack({"params": 5.0}) == []
+    assert c.slack({"latency_ms": 25.0, "memory_mb": 20.0}) == {
+        "latency_ms": -0.5,
+        "memory_mb": 1.0,
+    }
+    assert c.slack({"predicted_latency_ms": 100.0}) == {"latency_ms": 1.0, "memory_mb": 0.0}
+    assert Constraints().slack({"params": 5.0}) == {}
 
 
 def test_an_architecture_is_not_trained_twice(tmp_path: Path) -> None:

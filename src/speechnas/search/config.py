@@ -175,14 +175,14 @@ class Constraints:
             if metrics[name] > limit
         ]
 
-    def slack(self, metrics: dict[str, float]) -> list[float]:
+    def slack(self, metrics: dict[str, float]) -> dict[str, float]:
         """Per set limit, ``value / limit - 1``: at most 0 where the limit holds (Optuna's
         constraint values). A metric that was not measured is read from its prediction
         (``predicted_<name>``, a trial pruned on predictions alone), else counts as 0."""
-        out = []
+        out = {}
         for name, limit in self.limits().items():
             value = metrics.get(name, metrics.get(f"predicted_{name}"))
-            out.append(0.0 if value is None else float(value) / limit - 1.0)
+            out[name] = 0.0 if value is None else float(value) / limit - 1.0
         return out
 
 

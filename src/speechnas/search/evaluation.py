@@ -244,6 +244,7 @@ class TrialEvaluator:
 
     def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> None:
         result = read_attrs(earlier)
+        self._constrain(trial, result.metrics or {})
         write_attrs(
             trial.set_user_attr,
             metrics=result.metrics,
@@ -263,6 +264,13 @@ class TrialEvaluator:
             self.store.tell(trial, earlier.values)
         else:
             self.store.tell(trial, state=TrialState.PRUNED)
+
+    def _constrain(self, trial: optuna.Trial, metrics: dict[str, float]) -> None:
+        """Record the trial's slack against each hard limit (Optuna's constraint values,
+        ``<= 0`` where a limit holds): TPE, GP and NSGA-II learn from them where the
+        infeasible region is, from the trials pruned by a constraint too."""
+        for name, slack in self.config.constraints.slack(metrics).items():
+            trial.set_constraint(name, slack)
 
     def _fail(self, trial: optuna.Trial, twin: optuna.Trial, reason: str, start: float) -> None:
         write_attrs(trial.set_user_attr, reason=reason, wall_seconds=time.perf_counter() - start)
@@ -332,6 +340,7 @@ class TrialEvaluator:
         config, store = self.config, self.store
         metrics, reason = self.check(spec)
         write_attrs(trial.set_user_attr, metrics=metrics)
+        self._constrain(trial, metrics)
         if reason is not None:
             wall = time.perf_counter() - start
             write_attrs(trial.set_user_attr, rung=-1, reason=reason, wall_seconds=wall)

@@ -44,7 +44,7 @@ class TrialExecutor(abc.ABC):
         claim: Callable[[], Claim | NoTrial],
         evaluate: Callable[..., TrialRecord],
         on_record: Callable[[TrialRecord], None],
-        on_wait: Callable[[], None],
+        on_wait: Callable[[], object],
         max_new_trials: int | None = None,
     ) -> int:
         """Claim and evaluate trials until none is left (see the class docstring)."""
@@ -58,7 +58,7 @@ class InProcessExecutor(TrialExecutor):
         claim: Callable[[], Claim | NoTrial],
         evaluate: Callable[..., TrialRecord],
         on_record: Callable[[TrialRecord], None],
-        on_wait: Callable[[], None],
+        on_wait: Callable[[], object],
         max_new_trials: int | None = None,
     ) -> int:
         new = 0

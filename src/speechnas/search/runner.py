@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 
 import yaml
-from optuna.trial import FrozenTrial
 
 from speechnas.errors import UserError
 from speechnas.locking import exclusive
@@ -44,7 +42,6 @@ from speechnas.search.evaluation import TrialEvaluator
 from speechnas.search.executor import InProcessExecutor, TrialExecutor
 from speechnas.search.fidelity import make_pruner
 from speechnas.search.progress import SearchProgress, progress_bar
-from speechnas.search.record import read_attrs
 from speechnas.search.store import SearchStore
 from speechnas.search.strategies import StrategyContext, make_sampler
 from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
@@ -65,7 +62,6 @@ def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
             directions=("minimize",) * len(config.objectives),
             warm_start=tuple(preset(name) for name in config.warm_start),
             options=config.strategy_options,
-            constraints=_constraint_values(config),
         )
         try:
             sampler = make_sampler(config.strategy, context)
@@ -81,14 +77,6 @@ def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
         pruner=pruner,
         create=for_search,
     )
-
-
-def _constraint_values(config: SearchConfig) -> Callable[[FrozenTrial], list[float]] | None:
-    """The samplers' ``constraints_func``: a finished trial's slack against the limits."""
-    constraints = config.constraints
-    if not constraints.limits():
-        return None
-    return lambda trial: constraints.slack(read_attrs(trial).metrics or {})
 
 
 def run_search(

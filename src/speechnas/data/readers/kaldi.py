@@ -104,13 +104,12 @@ def read_kaldi(src: str | os.PathLike[str], *, language: str = "en") -> ReadResu
     texts = _optional_table(folder / "text")
     speakers = _optional_table(folder / "utt2spk")
     durations = _optional_table(folder / "utt2dur")
-    if (folder / "segments").is_file():
-        problems: list[Problem] = []
-        utts = _segments(folder, wavs, texts, speakers, language, problems)
-        _warn_mismatch(folder, {u.id: u.audio_path for u in utts}, texts)
-        return finish(utts, problems, source=folder, format="kaldi")
-    _warn_mismatch(folder, wavs, texts)
     problems: list[Problem] = []
+    if (folder / "segments").is_file():
+        segments = _segments(folder, wavs, texts, speakers, language, problems)
+        _warn_mismatch(folder, {u.id: u.audio_path for u in segments}, texts)
+        return finish(segments, problems, source=folder, format="kaldi")
+    _warn_mismatch(folder, wavs, texts)
     utts = []
     for utt_id, path in wavs.items():
         if utt_id in durations:

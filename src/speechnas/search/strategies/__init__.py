@@ -79,7 +79,6 @@ def _tpe(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
                 n_startup_trials=startup,
                 multivariate=True,
                 constant_liar=True,  # parallel workers do not all propose the same point
-                constraints_func=ctx.constraints,
             )
 
     return Reseeded(build, ctx.seed)
@@ -89,10 +88,7 @@ def _gp(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
     startup = int(ctx.option("n_startup_trials", 10))
     return Reseeded(
         lambda seed: optuna.samplers.GPSampler(
-            seed=seed,
-            n_startup_trials=startup,
-            warn_independent_sampling=False,
-            constraints_func=ctx.constraints,
+            seed=seed, n_startup_trials=startup, warn_independent_sampling=False
         ),
         ctx.seed,
     )
@@ -101,9 +97,7 @@ def _gp(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
 def _nsga2(ctx: StrategyContext) -> optuna.samplers.BaseSampler:
     population = int(ctx.option("population", 20))
     return Reseeded(
-        lambda seed: optuna.samplers.NSGAIISampler(
-            population_size=population, seed=seed, constraints_func=ctx.constraints
-        ),
+        lambda seed: optuna.samplers.NSGAIISampler(population_size=population, seed=seed),
         ctx.seed,
     )
 

@@ -62,9 +62,6 @@ class StrategyContext:
         directions: ``minimize``/``maximize`` per objective, in the study's order.
         warm_start: Known-good architectures (transfer); projected into the space.
         options: Strategy-specific settings (e.g. ``population``); unknown ones are errors.
-        constraints: A finished trial's constraint values, each ``<= 0`` where it holds
-            (Optuna's ``constraints_func``): the samplers that take one (TPE, GP, NSGA-II)
-            learn from it where the infeasible region is. ``None``: no constraints.
     """
 
     encoding: SpaceEncoding
@@ -72,7 +69,6 @@ class StrategyContext:
     directions: tuple[str, ...] = ("minimize",)
     warm_start: tuple[ArchSpec, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
-    constraints: Callable[[FrozenTrial], Sequence[float]] | None = None
 
     def option(self, name: str, default: Any) -> Any:
         return self.options.get(name, default)
