@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system-deps
 
-.PHONY: demo test lint install system-deps clean
+.PHONY: demo test test-slow lint install system-deps clean
 
 install: $(STAMP)
 
@@ -36,8 +36,12 @@ $(SYSTEM_STAMP): | $(STAMP)
 demo: install system-deps
 	$(VENV)/bin/speechnas demo --out runs/demo
 
+# The suite without the tests marked slow (over ~10 s each); test-slow runs those (CI runs both).
 test: install system-deps
 	$(PY) -m pytest -q
+
+test-slow: install system-deps
+	$(PY) -m pytest -q -m slow
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks recipes

@@ -47,6 +47,10 @@ JSON alone. ``--report-only`` rewrites the section from the results JSON.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import itertools
@@ -69,17 +73,16 @@ from speechnas.darts import DartsConfig, train_darts
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.data.split import split_by_speaker
 from speechnas.demo import DEMO_SPACE, DemoSettings, demo_search_config
-from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
+from speechnas.extract.layers import layer_problem
 from speechnas.hardware.lut import LatencyTable, model_parts
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.tables import profile_table, sample_specs
 from speechnas.hardware.targets import make_target
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
-from speechnas.search.config import TrainSettings
-from speechnas.search.extract.layers import layer_problem
-from speechnas.train import load_model, train
+from speechnas.timing import measure_latency
+from speechnas.train import TrainSettings, load_model, train
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "runs" / "demo"

@@ -45,13 +45,15 @@ from scipy.stats import kendalltau
 
 from speechnas._provenance import cpu_name, run_info
 from speechnas.arch import ArchSpec
-from speechnas.hardware import NotMeasurable, Target, make_target
+from speechnas.hardware import Target, make_target
 from speechnas.hardware.lut import LatencyTable, Part
-from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.tables import sample_specs
+from speechnas.recognizer import NotMeasurable
 from speechnas.reports import markdown_table, update_section
 from speechnas.space import SpeechSpace
+from speechnas.timing import threads
 
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "runs" / "benchmarks" / "latency"

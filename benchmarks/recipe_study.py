@@ -17,6 +17,10 @@ BENCHMARKS.md "Recipe study" and ``benchmarks/figures/recipe_study.png``.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import json
@@ -29,7 +33,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-import speechnas  # noqa: E402, F401  (before torch does work: its OpenMP settings)
 from speechnas._provenance import cpu_name, git_commit  # noqa: E402
 from speechnas.arch import ArchSpec  # noqa: E402
 from speechnas.data.manifest import read_manifest, write_manifest  # noqa: E402

@@ -23,6 +23,10 @@ Three steps:
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import json

@@ -7,9 +7,10 @@ Runs, from the repository root (nothing else heavy meanwhile: budgets are wall-c
 
 The split is the presets benchmark's (speaker-disjoint dev, seed 0). The search is
 multi-objective (dev WER, measured CPU latency for 5 s of audio) over CTC encoders, with a
-three-rung ladder whose rungs are capped in minutes; the best ``--top-k`` of its front are
+three-rung ladder in optimiser steps (``--rung-steps``, default 800/2400/7200, the default
+ladder); the best ``--top-k`` of its front are
 then retrained from scratch on the whole training set with exactly the presets' per-model
-budget (``--minutes`` of wall-clock training, the same optimiser settings) and scored on the
+budget (``--minutes`` of wall-clock training, the default recipe) and scored on the
 whole dev set, so searched models and presets are compared on equal terms.
 
 Each stage's results are kept in ``benchmarks/results/`` (the presets' rows and the search's
@@ -20,6 +21,10 @@ search alone (the presets take about 70 minutes, the search about 80).
 """
 
 from __future__ import annotations
+
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
 
 import argparse
 import json
@@ -45,13 +50,13 @@ from speechnas.search.config import (  # noqa: E402
     FinalConfig,
     Rung,
     SearchConfig,
-    TrainSettings,
 )
 from speechnas.search.final import run_final  # noqa: E402
 from speechnas.search.pareto import dominates  # noqa: E402
 from speechnas.search.reporting import write_report  # noqa: E402
 from speechnas.search.runner import run_search  # noqa: E402
 from speechnas.space import SpeechSpace  # noqa: E402
+from speechnas.train import TrainSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "search_so762"
@@ -80,10 +85,12 @@ SPACE = SpeechSpace(
 
 
 def search_config(args: argparse.Namespace, train: Path, dev: Path) -> SearchConfig:
-    # The same optimiser settings and threads as benchmarks/presets.py.
-    settings = TrainSettings(batch_seconds=80.0, lr=2e-3, warmup_steps=100, threads=2)
+    # The default recipe and threads, as benchmarks/presets.py trains the presets.
+    settings = TrainSettings(threads=2)
     return SearchConfig(
-        name=f"so762_{args.strategy}_s{args.seed}_{args.minutes:g}min_{args.trials}",
+        name=f"so762_{args.strategy}_s{args.seed}_{args.minutes:g}min_{args.trials}_"
+        + "-".join(str(n) for n in args.rung_steps)
+        + "steps",
         out_root=str(OUT),
         data=DataConfig(train_manifest=str(train), dev_manifest=str(dev)),
         space=SPACE,
@@ -92,12 +99,10 @@ def search_config(args: argparse.Namespace, train: Path, dev: Path) -> SearchCon
         seed=args.seed,
         objectives=("wer", "latency_ms"),
         fidelity=FidelityConfig(
-            rungs=(
-                # Capped at 10%, 20% and 40% of the per-model budget: 1, 2 and 4 minutes.
-                Rung(0.2, 100, max_minutes=0.1 * args.minutes),
-                Rung(0.5, 100, max_minutes=0.2 * args.minutes),
-                Rung(1.0, 100, max_minutes=0.4 * args.minutes),
-            ),
+            # Budgets in optimiser steps: every architecture gets the same number of updates
+            # (800 leave the CTC plateau with the default recipe; BENCHMARKS.md "Recipe
+            # study"), so the pruner compares models, not how fast each left the plateau.
+            rungs=tuple(Rung(1.0, steps=steps) for steps in args.rung_steps),
             reduction_factor=3,
             min_trials=3,
             early_stop_patience=4,
@@ -320,6 +325,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=10.0, help="per-model budget")
     parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument(
+        "--rung-steps", type=int, nargs=3, default=[800, 2400, 7200], help="steps per rung"
+    )
     parser.add_argument("--stages", nargs="*", default=["presets", "search"])
     parser.add_argument("--redo", nargs="*", default=[], help="stages to run again")
     args = parser.parse_args()

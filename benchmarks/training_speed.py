@@ -22,6 +22,10 @@ there, ``--fresh`` measures them again), then BENCHMARKS.md "Training speed".
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import json
 import random
@@ -33,7 +37,6 @@ from typing import Any
 
 import torch
 
-import speechnas  # noqa: F401  (before torch: its OpenMP settings)
 from speechnas._provenance import cpu_name, git_commit
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import write_manifest

@@ -28,6 +28,10 @@ written at the end.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import dataclasses
 import itertools
@@ -49,12 +53,12 @@ from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.demo import DEMO_SPACE, DemoSettings, demo_search_config
 from speechnas.evaluate.runner import evaluate_model
-from speechnas.hardware.measure import threads
 from speechnas.reports import markdown_table, update_section
 from speechnas.supernet import SupernetSpace
 from speechnas.supernet.scoring import ByDepth, SubnetScorer
 from speechnas.supernet.train import SupernetTrainConfig, load_supernet, train_supernet
 from speechnas.synth import synthesize_corpus
+from speechnas.timing import threads
 from speechnas.train import load_model, train
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,6 +25,10 @@ what finished by then is scored and written.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import concurrent.futures as cf
 import dataclasses
@@ -50,9 +54,9 @@ from speechnas.data.manifest import read_manifest, write_manifest  # noqa: E402
 from speechnas.demo import DemoSettings, demo_search_config  # noqa: E402
 from speechnas.models import build_model  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
-from speechnas.search.config import TrainSettings  # noqa: E402
 from speechnas.supernet.scoring import ByDepth, SubnetScorer  # noqa: E402
 from speechnas.text import build_tokenizer, normalize  # noqa: E402
+from speechnas.train import TrainSettings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "runs" / "gpu_corpus"

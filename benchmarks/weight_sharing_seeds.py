@@ -27,6 +27,10 @@ command's time allows can be trained this way.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import itertools
 import json

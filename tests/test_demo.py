@@ -14,6 +14,7 @@ from speechnas.cli import main
     not any(shutil.which(b) for b in ("espeak-ng", "flite", "festival")),
     reason="no offline TTS engine installed (apt-get install espeak-ng flite festival)",
 )
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_demo_end_to_end_small(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -17,6 +17,10 @@ Every step is cached or resumable: re-running skips what is done.
 
 from __future__ import annotations
 
+# isort: off
+import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
+# isort: on
+
 import argparse
 import json
 import logging

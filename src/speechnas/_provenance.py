@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from speechnas import __version__
+from speechnas._version import __version__
 
 __all__ = ["cpu_name", "run_info"]
 

@@ -30,9 +30,9 @@ from speechnas.search.config import (
     FinalConfig,
     Rung,
     SearchConfig,
-    TrainSettings,
 )
 from speechnas.space import SpeechSpace
+from speechnas.train import TrainSettings
 
 if TYPE_CHECKING:
     from speechnas.search.runner import SearchSummary

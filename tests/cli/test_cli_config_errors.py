@@ -18,9 +18,10 @@ from speechnas.cli import main
 from speechnas.cli._overrides import merge, parse_overrides
 from speechnas.data.manifest import write_manifest
 from speechnas.errors import ConfigError
-from speechnas.search.config import SearchConfig, TrainSettings, search_config_from_dict
+from speechnas.search.config import SearchConfig, search_config_from_dict
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.search import tiny_search
+from speechnas.train import TrainSettings
 from speechnas.train.config import TrainConfig
 
 #: (--set value, what stderr must say: the key, the value and the allowed range)

@@ -203,7 +203,7 @@ def test_a_full_disk_during_a_trial_stops_the_search_and_keeps_the_trial_for_a_r
     """Not five failed trials and a traceback: every trial would fail the same way."""
     import optuna
 
-    from speechnas.search import runner
+    from speechnas.search import evaluation
 
     path = tmp_path / "search.yaml"
     path.write_text(yaml.safe_dump(tiny_search(tmp_path, n_trials=2)))
@@ -212,7 +212,7 @@ def test_a_full_disk_during_a_trial_stops_the_search_and_keeps_the_trial_for_a_r
     def no_space(*args: Any, **kwargs: Any) -> Any:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(full))
 
-    monkeypatch.setattr(runner, "train_ladder", no_space)
+    monkeypatch.setattr(evaluation, "train_ladder", no_space)
     assert main(["search", "--config", str(path), "--no-progress"]) == 2
     assert f"speechnas: error: {full}: No space left on device" in capsys.readouterr().err
     db = f"sqlite:///{tmp_path / 'runs' / 'tiny' / 'study.db'}"

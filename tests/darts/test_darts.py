@@ -20,10 +20,10 @@ from speechnas.data.manifest import write_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
 from speechnas.models.conformer import ConformerLayer
-from speechnas.search.config import TrainSettings
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.hardware import synthetic_table
 from speechnas.testing.planted import plant_pickle
+from speechnas.train import TrainSettings
 
 WIDE = LayerSpec(width=32, heads=2, ffn_expansion=2.0, kernel=7)
 SHORT = dataclasses.replace(WIDE, kernel=3)
@@ -175,7 +175,7 @@ def test_extraction_within_a_budget_is_the_best_valid_choice() -> None:
             if (i, j) != (2, 2)  # both skipped is not an architecture
         ]
         # Halfway between two achievable latencies: clear of the grid's rounding (the
-        # knapsack rounds latencies up to its grid, see speechnas.search.extract).
+        # knapsack rounds latencies up to its grid, see speechnas.extract).
         costs = sorted({c[1] for c in combos}) + [float("inf")]
         k = trial % (len(costs) - 1)
         budget = costs[k] + min(1.0, (costs[k + 1] - costs[k]) / 2)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from speechnas.data import dataset as dataset_module
+from speechnas.data import manifest as manifest_module
 from speechnas.data.dataset import SpeechDataset, endless_batches
 from speechnas.errors import UserError
 from speechnas.testing.audio_fixtures import make_corpus
@@ -19,13 +19,13 @@ def test_audio_over_the_limit_is_skipped_before_decoding(
     utts = make_corpus(tmp_path / "c", n=2)  # 1.3 s each
     tokenizer = build_tokenizer("char", ["yes no up"])
     decoded: list[str] = []
-    load_audio = dataset_module.load_audio
+    load_audio = manifest_module.load_audio
 
-    def counting(path: str, *args: object) -> object:
+    def counting(path: str, *args: object, **kwargs: object) -> object:
         decoded.append(path)
-        return load_audio(path, *args)  # type: ignore[arg-type]
+        return load_audio(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(dataset_module, "load_audio", counting)
+    monkeypatch.setattr(manifest_module, "load_audio", counting)
     short = SpeechDataset(utts, tokenizer, max_seconds=1.0)
     assert short.load(0) is None and short.skipped == {utts[0].id: "too long"}
     assert decoded == []

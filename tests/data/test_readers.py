@@ -88,13 +88,6 @@ def test_kaldi_rejects_pipes_naming_the_line(tmp_path: Path) -> None:
         read_kaldi(root)
 
 
-def test_kaldi_segments_not_supported(tmp_path: Path) -> None:
-    root = make_kaldi(tmp_path / "k")
-    (root / "segments").write_text("s1 u1 0.0 0.1\n")
-    with pytest.raises(UserError, match="segments are not supported yet"):
-        read_kaldi(root)
-
-
 def test_kaldi_duplicate_ids(tmp_path: Path) -> None:
     root = make_kaldi(tmp_path / "k")
     with open(root / "wav.scp", "a") as f:

@@ -19,14 +19,13 @@ from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.device import module_device, training_device
 from speechnas.errors import ConfigError
 from speechnas.evaluate.runner import evaluate_model
-from speechnas.search.config import TrainSettings
 from speechnas.supernet import Supernet
 from speechnas.supernet.scoring import SubnetScorer
 from speechnas.supernet.train import SupernetTrainConfig, load_supernet, train_supernet
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.supernet import tiny_supernet_space
 from speechnas.text import build_tokenizer, normalize
-from speechnas.train import TrainConfig, load_model, train
+from speechnas.train import TrainConfig, TrainSettings, load_model, train
 
 
 def gpu(test: Callable[..., None]) -> Callable[..., None]:

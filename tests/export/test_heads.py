@@ -26,9 +26,10 @@ from speechnas.export import (
     lower_graphs,
     onnx_session,
 )
-from speechnas.hardware import NotMeasurable, make_target, profile_model
+from speechnas.hardware import make_target, profile_model
 from speechnas.models import SpeechModel, build_model
 from speechnas.models._head import Head
+from speechnas.recognizer import NotMeasurable
 from speechnas.testing.export import small_bundle
 from speechnas.testing.models import eval_model
 

@@ -72,7 +72,17 @@ def _max_diff(model: SpeechModel, path: Path, frames: tuple[int, ...]) -> float:
     return worst
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+#: Over 10 s each: run by `make test-slow` (and CI).
+_SLOW_FAMILIES = ("lstm", "blstm")
+
+
+@pytest.mark.parametrize(
+    "family",
+    [
+        pytest.param(f, marks=pytest.mark.slow) if f in _SLOW_FAMILIES else f
+        for f in sorted(FAMILIES)
+    ],
+)
 def test_fp32_graph_matches_pytorch_at_any_length(family: str, tmp_path: Path) -> None:
     model = _model(FAMILIES[family])
     path = export_onnx(model, tmp_path / "model.onnx", example_frames=120)
@@ -116,6 +126,7 @@ def test_fp16_is_close(exported: tuple[SpeechModel, Path], tmp_path: Path) -> No
     assert _max_diff(model, fp16, (50, 300)) < 0.1
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_repeated_lstm_exports_in_one_process_stay_dynamic(tmp_path: Path) -> None:
     """torch 2.13 can fix the length of a second LSTM export in one process without an error;
     the exporter checks every graph at other lengths and re-exports in a fresh process."""

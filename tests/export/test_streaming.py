@@ -245,6 +245,7 @@ def test_bundle_of_a_streaming_model_streams_every_precision(tmp_path: Path) -> 
     assert deploy["stream"]["delay_chunks"] == 1
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_bundle_of_a_streaming_transducer_streams_with_its_search_graphs(tmp_path: Path) -> None:
     _, report, out = small_bundle(TRANSDUCERS["lstm-stateless"], tmp_path, ("fp32", "int8"))
     names = [v.name for v in report.variants]
@@ -258,6 +259,7 @@ def test_bundle_of_a_streaming_transducer_streams_with_its_search_graphs(tmp_pat
     assert all((out / f).is_file() for f in files.values())
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_failed_stream_export_leaves_nothing_and_search_graphs_are_reused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

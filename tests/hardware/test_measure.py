@@ -7,8 +7,8 @@ import torch
 
 from speechnas.arch import ArchSpec, StreamingSpec
 from speechnas.hardware import TorchCPUTarget, make_target, profile_model, time_calls
-from speechnas.hardware.measure import threads
 from speechnas.models import build_model
+from speechnas.timing import threads
 
 FULL = ArchSpec.uniform(num_layers=2, width=32, heads=2, ffn_expansion=2.0, kernel=5, n_mels=40)
 STREAMING = ArchSpec.uniform(

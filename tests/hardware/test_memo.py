@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from speechnas.evaluate.latency import Latency
 from speechnas.hardware.memo import LatencyMemo, default_memo_path
+from speechnas.timing import Latency
 
 KEY = dict(vocab_size=30, audio_seconds=5.0, repeats=5, threads=2)
 

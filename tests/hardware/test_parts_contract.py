@@ -13,8 +13,9 @@ from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
 from speechnas.errors import UserError
 from speechnas.hardware import TARGETS, Target, TorchCUDATarget
 from speechnas.hardware.lut import LatencyTable, Part, model_parts
-from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.tables import profile_table
+from speechnas.timing import threads
 
 #: Targets whose parts are timed (a CUDA table would need a GPU to profile on).
 PART_TARGETS = sorted(n for n in TARGETS if n != "cuda-torch")

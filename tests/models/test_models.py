@@ -90,6 +90,7 @@ def test_preset_trains_and_is_padding_invariant(name: str) -> None:
     _check_padding_invariance(PRESETS[name])
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_random_samples_build_train_and_are_padding_invariant() -> None:
     # Uniform over the whole space almost always means a Conformer (it has by far the most
     # architectures), so draw uniformly within each family in turn.
@@ -106,6 +107,7 @@ def test_random_samples_build_train_and_are_padding_invariant() -> None:
     assert {dec for _, dec, _ in seen} == set(SMALL.decoders)
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_default_space_samples_build_and_train() -> None:
     """200 uniform draws from the full default space (streaming and not), at full size."""
     space = SpeechSpace(streaming="both")

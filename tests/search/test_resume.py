@@ -104,7 +104,10 @@ def _proposals(trials: list[FrozenTrial]) -> list[tuple[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize(
+    "strategy",
+    [pytest.param(n, marks=pytest.mark.slow) if n == "gp" else n for n in sorted(STRATEGIES)],
+)  # gp: over 10 s, run by `make test-slow` (and CI)
 def test_sigkill_then_resume_keeps_finished_trials_and_proposes_as_uninterrupted(
     tmp_path: Path, strategy: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

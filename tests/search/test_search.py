@@ -72,6 +72,39 @@ def test_hard_constraints_prune_before_training(tmp_path: Path) -> None:
     assert not (config.run_dir / "trials").exists()
 
 
+@pytest.mark.parametrize("strategy", ["tpe", "nsga2", "gp"])
+def test_constraint_pruned_trials_teach_the_samplers_where_the_infeasible_region_is(
+    tmp_path: Path, strategy: str
+) -> None:
+    """Each trial carries its constraint values (``Trial.set_constraint``), which Optuna's
+    samplers read: above 0 for a trial over a limit."""
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=3,
+            strategy=strategy,
+            strategy_options={},
+            constraints={"max_params": 1000, "max_latency_ms": 1e6},
+        )
+    )
+    run_search(config, progress=False)
+    study = optuna.load_study(study_name="tiny", storage=config.storage_url)
+    for t in study.trials:
+        slack = t.constraints
+        assert slack["params"] == pytest.approx(t.user_attrs["metrics"]["params"] / 1000 - 1)
+        assert slack["params"] > 0 and slack["latency_ms"] < 0
+
+
+def test_constraint_slack_reads_a_prediction_where_nothing_was_measured() -> None:
+    c = Constraints(max_latency_ms=50, max_memory_mb=10)
+    assert c.slack({"latency_ms": 25.0, "memory_mb": 20.0}) == {
+        "latency_ms": -0.5,
+        "memory_mb": 1.0,
+    }
+    assert c.slack({"predicted_latency_ms": 100.0}) == {"latency_ms": 1.0, "memory_mb": 0.0}
+    assert Constraints().slack({"params": 5.0}) == {}
+
+
 def test_an_architecture_is_not_trained_twice(tmp_path: Path) -> None:
     one = {**tiny_search(tmp_path)["space"], "encoders": ["lstm"], "widths": [16]}
     one["max_layers"] = 1
@@ -339,9 +372,9 @@ def test_the_recipe_config_loads_and_warm_start_names_presets(tmp_path: Path) ->
 def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import speechnas.search.runner as runner
+    import speechnas.search.evaluation as evaluation
 
-    real = runner.train_ladder
+    real = evaluation.train_ladder
     calls = {"n": 0}
 
     def flaky(*args: Any, **kwargs: Any) -> Any:
@@ -350,7 +383,7 @@ def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
             raise RuntimeError("shape mismatch in layer 3")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "train_ladder", flaky)
+    monkeypatch.setattr(evaluation, "train_ladder", flaky)
     config = search_config_from_dict(tiny_search(tmp_path, n_trials=3))
     summary = run_search(config, progress=False)
     assert summary.finished == 3 and summary.failed == 1
@@ -360,7 +393,7 @@ def test_a_failing_architecture_is_recorded_and_the_search_goes_on(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("always")
 
-    monkeypatch.setattr(runner, "train_ladder", broken)
+    monkeypatch.setattr(evaluation, "train_ladder", broken)
     more = search_config_from_dict(tiny_search(tmp_path, n_trials=10))
     with pytest.raises(RuntimeError, match="5 trials in a row failed"):
         run_search(more, progress=False)

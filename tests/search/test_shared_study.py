@@ -69,7 +69,7 @@ def _two_searches(root: Path, storage: str) -> list[FrozenTrial]:
     first = start_cli(
         [*argv, str(configs[0])],
         logs[0],
-        stop_before="speechnas.search.runner:train_ladder",
+        stop_before="speechnas.search.evaluation:train_ladder",
         # No heartbeat write while it is stopped (it could hold the database): on one
         # machine liveness is the process itself.
         patches={"speechnas.search.liveness:HEARTBEAT_SECONDS": 3600},

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from speechnas.errors import ConfigMismatch, UserError
-from speechnas.search.config import TrainSettings
 from speechnas.search.store import SCHEMA_VERSION, SearchStore
+from speechnas.train import TrainSettings
 
 OBJECTIVES = ("wer", "latency_ms")
 

@@ -52,7 +52,9 @@ def test_deterministic_under_a_seed(name: str) -> None:
     check_deterministic(name, OPTIONS.get(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "gp" else n for n in NAMES]
+)  # gp: over 10 s, run by `make test-slow` (and CI)
 def test_resume_proposes_what_the_uninterrupted_search_does(name: str, tmp_path: Path) -> None:
     check_resume(name, str(tmp_path), OPTIONS.get(name))
 

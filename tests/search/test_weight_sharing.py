@@ -275,14 +275,14 @@ def test_darts_trains_only_its_proposals_and_runs_once_per_study(
 ) -> None:
     """A proposal whose training diverges is not replaced by other architectures, and a
     resumed search (from any run folder) reads the proposals from the study."""
-    from speechnas.search import darts_strategy, runner
+    from speechnas.search import darts_strategy, evaluation
     from speechnas.train import TrainingDiverged
 
     def diverges(*args: Any, **kwargs: Any) -> Any:
         raise TrainingDiverged("loss is NaN")
 
     config = _config(tmp_path, strategy="darts", n_trials=3, strategy_options={"train_steps": 2})
-    monkeypatch.setattr(runner, "train_ladder", diverges)
+    monkeypatch.setattr(evaluation, "train_ladder", diverges)
     summary = run_search(config, progress=False)
     study = optuna.load_study(study_name="tiny", storage=config.storage_url)
     (trial,) = study.trials  # one DARTS run, one proposal: nothing proposed in its place

@@ -13,7 +13,6 @@ import torch
 from speechnas.data.manifest import write_manifest
 from speechnas.errors import UserError
 from speechnas.models import build_model
-from speechnas.search.config import TrainSettings
 from speechnas.supernet.train import (
     SupernetTrainConfig,
     inherited_scores,
@@ -24,6 +23,7 @@ from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.testing.planted import plant_pickle
 from speechnas.testing.supernet import tiny_supernet_space as _space
 from speechnas.text import build_tokenizer
+from speechnas.train import TrainSettings
 from speechnas.train.checkpoint import save_checkpoint
 
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from speechnas import __version__
+from speechnas._version import __version__
 from speechnas.errors import UserError, is_environment_error
 
 __all__ = ["main", "run"]

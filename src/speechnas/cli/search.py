@@ -14,6 +14,7 @@ from speechnas.cli._logging import quiet_optuna
 from speechnas.cli._overrides import merge, parse_overrides
 from speechnas.cli._types import positive_float, positive_int
 from speechnas.errors import ConfigError
+from speechnas.search.choices import describe_choices
 
 __all__ = ["register"]
 
@@ -141,7 +142,11 @@ def _source(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("search", help="search architectures (resumable: rerun to continue)")
+    p = sub.add_parser(
+        "search",
+        help="search architectures (resumable: rerun to continue)",
+        epilog=describe_choices(),
+    )
     p.add_argument("--config", required=True, help="YAML file with SearchConfig keys")
     p.add_argument(
         "--set",

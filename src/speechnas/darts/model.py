@@ -8,7 +8,7 @@ Everything outside the layers (front-end, stem, head) is the base spec's, built 
 ``softmax(alpha_i)``. The architecture parameters ``alpha`` are kept apart from the weights
 (:meth:`DartsModel.weight_parameters`, :meth:`DartsModel.arch_parameters`) for the
 alternating optimisation. With a latency table, each candidate is priced in the context of
-the base spec (:func:`~speechnas.search.extract.layers.layer_problem`) and
+the base spec (:func:`~speechnas.extract.layers.layer_problem`) and
 :meth:`DartsModel.expected_latency_ms` is ``base + sum_i softmax(alpha_i) . latency_i``,
 differentiable in ``alpha``; :meth:`DartsModel.extract` turns ``alpha`` into an architecture
 (the most likely candidate per position, or the best sum of log-probabilities within a
@@ -25,11 +25,11 @@ from torch import Tensor, nn
 
 from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.mixed import MixedLayer
+from speechnas.extract import ExtractionProblem, extract
+from speechnas.extract.layers import layer_problem
 from speechnas.hardware.lut import LatencyTable
 from speechnas.models import EncoderLayer, SpeechModel, build_model
 from speechnas.models.builder import LAYER_FACTORIES, LayerContext
-from speechnas.search.extract import ExtractionProblem, extract
-from speechnas.search.extract.layers import layer_problem
 
 __all__ = ["DartsModel"]
 
@@ -124,7 +124,7 @@ class DartsModel(nn.Module):
     def extract(self, budget_ms: float | None = None) -> ArchSpec:
         """The architecture ``alpha`` points to: per position the most likely candidate, or,
         with ``budget_ms``, the choice with the highest summed log-probability whose
-        table-estimated latency fits the budget (exact; see :mod:`speechnas.search.extract`).
+        table-estimated latency fits the budget (exact; see :mod:`speechnas.extract`).
 
         Raises:
             ValueError: no choice fits the budget, or a budget without a table.

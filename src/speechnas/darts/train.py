@@ -36,9 +36,9 @@ from speechnas.data.dataset import Batch, BatchStream, endless_batches
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
-from speechnas.hardware.measure import threads
-from speechnas.search.config import TrainSettings
 from speechnas.text import build_tokenizer, normalize
+from speechnas.timing import threads
+from speechnas.train import TrainSettings
 from speechnas.train.budget import StepBudget
 from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, resume_key
 from speechnas.train.schedule import warmup_cosine, warmup_length

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from speechnas.data.audio import SAMPLE_RATE, audio_duration, load_audio
+from speechnas.data.audio import SAMPLE_RATE, audio_duration
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.manifest import Utterance
 from speechnas.data.usable import MAX_UTTERANCE_SECONDS, length_problem, transcript_problem
@@ -121,12 +121,14 @@ class SpeechDataset:
 
     def _decode(self, index: int) -> np.ndarray | None:
         """The utterance's waveform, or ``None`` (recorded as skipped) if it is not usable."""
-        path = self.utterances[index].audio_path
+        utt = self.utterances[index]
         try:
             # The header first: an over-long file is refused before it is decoded.
-            if self.max_seconds is not None and self._too_long(index, audio_duration(path)):
-                return None
-            wave = load_audio(path, SAMPLE_RATE)
+            if self.max_seconds is not None:
+                length = utt.duration if utt.offset is not None else audio_duration(utt.audio_path)
+                if self._too_long(index, length):
+                    return None
+            wave = utt.load(SAMPLE_RATE)
         except AudioError as e:
             self._skip(index, e.reason, e.detail)
             return None

@@ -16,6 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
+from speechnas.data.audio import load_audio
 from speechnas.errors import UserError
 
 __all__ = ["MANIFEST_FIELDS", "Utterance", "read_manifest", "total_hours", "write_manifest"]
@@ -33,6 +36,10 @@ class Utterance:
             a string, possibly empty (:mod:`speechnas.data.usable` says which are usable).
         speaker: Speaker id; readers fall back to the utterance id when a corpus has none.
         language: BCP-47-like language code, e.g. ``"en"``.
+        offset: Where the utterance starts in ``audio_path``, in seconds: a segment of a
+            longer recording (as Kaldi ``segments`` give it), ``duration`` long; ``None``:
+            the whole file.
+        channel: The channel of ``audio_path`` it is on (0-based); ``None`` mixes all.
     """
 
     id: str
@@ -41,6 +48,8 @@ class Utterance:
     text: str
     speaker: str
     language: str = "en"
+    offset: float | None = None
+    channel: int | None = None
 
     def __post_init__(self) -> None:
         # A JSON ``null`` (or a number) where text belongs would fail far from the manifest,
@@ -56,9 +65,41 @@ class Utterance:
             raise ValueError(f"Utterance.duration must be a number, got {self.duration!r}")
         if self.duration < 0:
             raise ValueError(f"Utterance.duration must be >= 0, got {self.duration!r}")
+        if self.offset is not None:
+            if not isinstance(self.offset, float | int) or not self.offset >= 0:
+                raise ValueError(f"Utterance.offset must be a number >= 0, got {self.offset!r}")
+            if not self.duration > 0:
+                raise ValueError("Utterance.duration must be > 0 for a segment (an offset)")
+        if self.channel is not None and (
+            isinstance(self.channel, bool) or not isinstance(self.channel, int) or self.channel < 0
+        ):
+            raise ValueError(f"Utterance.channel must be an integer >= 0, got {self.channel!r}")
+
+    @property
+    def is_segment(self) -> bool:
+        """Whether it is a part of its audio file (an offset or one channel of several)."""
+        return self.offset is not None or self.channel is not None
+
+    def load(self, sample_rate: int) -> np.ndarray:
+        """Its waveform (the segment and channel only), as :func:`~speechnas.data.audio.
+        load_audio` decodes it."""
+        if not self.is_segment:
+            return load_audio(self.audio_path, sample_rate)
+        return load_audio(
+            self.audio_path,
+            sample_rate,
+            offset=self.offset or 0.0,
+            duration=None if self.offset is None else self.duration,
+            channel=self.channel,
+        )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        record = asdict(self)
+        # A whole-file utterance's record is as it was before segments existed.
+        for name in ("offset", "channel"):
+            if record[name] is None:
+                del record[name]
+        return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
 MANIFEST_FIELDS = tuple(f.name for f in fields(Utterance))

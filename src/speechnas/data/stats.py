@@ -62,12 +62,11 @@ class CorpusStats:
 def compute_stats(utts: Sequence[Utterance]) -> CorpusStats:
     """Compute :class:`CorpusStats` for ``utts``.
 
-        Example:
-            >>> from speechnas.data.manifest import Utterance
-    from speechnas.data.usable import duration_known, transcript_problem
-            >>> s = compute_stats([Utterance("a", "/a.wav", 1.5, "hi", "s1")])
-            >>> s.num_utterances, s.num_speakers, s.histogram[1]
-            (1, 1, (1.0, 2.0, 1))
+    Example:
+        >>> from speechnas.data.manifest import Utterance
+        >>> s = compute_stats([Utterance("a", "/a.wav", 1.5, "hi", "s1")])
+        >>> s.num_utterances, s.num_speakers, s.histogram[1]
+        (1, 1, (1.0, 2.0, 1))
     """
     known = [u.duration for u in utts if duration_known(u.duration)]
     counts = [0] * (len(DURATION_BINS) - 1)

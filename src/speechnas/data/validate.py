@@ -103,6 +103,7 @@ class _Target(NamedTuple):
     language: str = "en"
     duration: float | None = None  # the declared one; None: nothing to compare
     max_seconds: float | None = None
+    utterance: Utterance | None = None  # a segment of its file: decode that part only
 
 
 def _utterance_target(
@@ -115,16 +116,20 @@ def _utterance_target(
         utt.language,
         utt.duration if check_duration else None,
         max_seconds,
+        utt if utt.is_segment else None,
     )
 
 
-def _decoded_duration(path: str) -> float:
-    """Decode ``path`` at its own rate (no resampling: only validity and length matter)."""
+def _decoded_duration(path: str, segment: Utterance | None = None) -> float:
+    """Decode ``path`` (the part ``segment`` is of it, if given) at its own rate (no
+    resampling: only validity and length matter)."""
     try:
         sample_rate = int(sf.info(path).samplerate) or SAMPLE_RATE
     except (sf.LibsndfileError, RuntimeError, OSError):
         sample_rate = SAMPLE_RATE  # load_audio raises the precise AudioError below
-    wave = load_audio(path, sample_rate=sample_rate)
+    wave = (
+        load_audio(path, sample_rate=sample_rate) if segment is None else segment.load(sample_rate)
+    )
     return float(wave.shape[0]) / sample_rate
 
 
@@ -147,7 +152,7 @@ def _check(target: _Target) -> tuple[list[Problem], float | None]:
     problems: list[Problem] = []
     duration = None
     try:
-        duration = _decoded_duration(target.path)
+        duration = _decoded_duration(target.path, target.utterance)
     except AudioError as e:
         problems.append(Problem(target.utt_id, target.path, e.reason, e.detail))
     except OSError as e:  # e.g. permission denied

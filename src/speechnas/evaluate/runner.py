@@ -28,7 +28,7 @@ from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.data.usable import MAX_UTTERANCE_SECONDS, transcript_problem
 from speechnas.device import module_device
 from speechnas.evaluate.wer import NothingToScore, error_rates
-from speechnas.hardware._base import Recognizer
+from speechnas.recognizer import Recognizer
 from speechnas.text import Tokenizer
 
 __all__ = [

@@ -37,10 +37,10 @@ from speechnas.export.onnx import ExportError, export_onnx
 from speechnas.export.quantize import PRECISIONS, lower_graphs
 from speechnas.export.runtime import OnnxRecognizer
 from speechnas.export.streaming import OnnxStreamingRecognizer, StreamStep, export_streaming
-from speechnas.hardware._base import Recognizer
-from speechnas.hardware.measure import noise, threads, time_transcription, timing_of
 from speechnas.models import SpeechModel
+from speechnas.recognizer import Recognizer
 from speechnas.text import Tokenizer
+from speechnas.timing import noise, threads, time_transcription, timing_of
 
 __all__ = ["ExportReport", "Variant", "export_bundle"]
 

@@ -30,6 +30,7 @@ class LearnableFilterbank(LogMel):
             :class:`~speechnas.features.LogMel` (keyword-only there too).
 
     Example:
+        >>> import torch
         >>> fe = LearnableFilterbank(n_mels=40)
         >>> feats, lens = fe(torch.randn(2, 8_000), torch.tensor([8_000, 4_000]))
         >>> feats.sum().backward()

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from speechnas.hardware._base import NotMeasurable, Recognizer, Target
-from speechnas.hardware.measure import (
-    ChunkProfile,
-    Profile,
-    Timing,
-    UtteranceProfile,
-    profile_model,
-    time_calls,
-)
+from speechnas.hardware._base import Target
+from speechnas.hardware.measure import ChunkProfile, Profile, UtteranceProfile, profile_model
 from speechnas.hardware.targets import (
     TARGETS,
     OnnxCPUTarget,
@@ -18,6 +11,8 @@ from speechnas.hardware.targets import (
     TorchCUDATarget,
     make_target,
 )
+from speechnas.recognizer import NotMeasurable, Recognizer
+from speechnas.timing import Timing, time_calls
 
 __all__ = [
     "TARGETS",

@@ -1,45 +1,20 @@
-"""The target interface: a runtime on a device, on which a model is measured.
-
-Legend: B batch, S samples.
-"""
+"""The target interface: a runtime on a device, on which a model is measured."""
 
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from speechnas.errors import UserError
 from speechnas.models import SpeechModel
+from speechnas.recognizer import ChunkStream, Recognizer
 
 if TYPE_CHECKING:
     from speechnas.arch import ArchSpec
     from speechnas.hardware.lut import Part
 
-__all__ = ["ChunkStream", "NotMeasurable", "Recognizer", "Target"]
-
-
-class NotMeasurable(Exception):
-    """This target cannot run this model (e.g. the exporter fails for its architecture)."""
-
-
-class Recognizer(Protocol):
-    """Anything that transcribes waveforms to token ids, greedily."""
-
-    def transcribe_ids(self, wave: Tensor, wave_lens: Tensor) -> list[list[int]]:
-        """``wave (B, S)``, ``wave_lens (B,)`` -> token ids per utterance."""
-        ...
-
-
-class ChunkStream(Protocol):
-    """A live chunk-by-chunk run of a streaming model on a target."""
-
-    def push(self, feats: Tensor) -> int:
-        """Feed the next chunk's ``(1, Cf, F)`` feature frames; decode the encoder frames it
-        completes (greedily) and return how many there were."""
-        ...
+__all__ = ["Target"]
 
 
 class Target(abc.ABC):
@@ -51,24 +26,25 @@ class Target(abc.ABC):
       thread count the target runs with.
     * ``unavailable()`` returns ``None`` where the target can run here, else the reason
       (no GPU, no ONNX Runtime); the other methods may then raise.
-    * ``prepare(model, workdir)`` returns a :class:`Recognizer` that runs ``model`` on the
-      target. Its greedy output equals the model's own in PyTorch on the CPU (up to float
-      rounding; a quantised target may differ). ``workdir`` holds any files it needs
-      (exported graphs). The model is not changed, except that it is put in eval mode.
+    * ``prepare(model, workdir)`` returns a :class:`~speechnas.recognizer.Recognizer` that
+      runs ``model`` on the target. Its greedy output equals the model's own in PyTorch on
+      the CPU (up to float rounding; a quantised target may differ). ``workdir`` holds any
+      files it needs (exported graphs). The model is not changed, except that it is put in
+      eval mode.
     * ``describe()`` says what a measurement was taken on: device, runtime and precision,
       threads and library versions, as a JSON-safe dict.
     * ``supports_streaming``: whether chunk-by-chunk runs are measured on this target; if so,
-      ``open_stream(model, workdir)`` returns a :class:`ChunkStream` for a streaming model,
-      and after ``k`` whole chunks it has completed ``(k - delay) * frames per chunk``
-      encoder frames, ``delay`` being the chunks its look-ahead holds back (the PyTorch
-      encoder's own stream, or the exported chunk step); a model it cannot stream raises
-      :class:`NotMeasurable`.
+      ``open_stream(model, workdir)`` returns a :class:`~speechnas.recognizer.ChunkStream`
+      for a streaming model, and after ``k`` whole chunks it has completed
+      ``(k - delay) * frames per chunk`` encoder frames, ``delay`` being the chunks its
+      look-ahead holds back (the PyTorch encoder's own stream, or the exported chunk step);
+      a model it cannot stream raises :class:`~speechnas.recognizer.NotMeasurable`.
     * ``measure_parts(model, spec, ...)`` times each part of
       :func:`~speechnas.hardware.lut.model_parts` inside whole transcriptions on the target
       and returns ``(parts, median ms per part, median whole-run ms)``; the parts add up to
       the whole run (within the spread of medians), none is negative, and the same call
       gives the same parts. A target without part timing raises :class:`UserError` (the
-      default); a model the target cannot run raises :class:`NotMeasurable`.
+      default); a model the target cannot run raises :class:`~speechnas.recognizer.NotMeasurable`.
     """
 
     name: str
@@ -103,10 +79,10 @@ class Target(abc.ABC):
     ) -> tuple[list[Part], list[float], float]:
         """Time each part of ``model`` (built from ``spec``) on this target.
 
-        Runs with the caller's torch thread setting (see :func:`~speechnas.hardware.measure.
-        threads`). ``workdir`` holds any files the target needs; files a target documents as
-        reusable (exported graphs) are reused when they are already there, so give each
-        model its own.
+        Runs with the caller's torch thread setting (see :func:`~speechnas.timing.threads`).
+        ``workdir`` holds any files the target needs; files a target documents as reusable
+        (exported graphs) are reused when they are already there, so give each model its
+        own.
 
         Returns:
             The parts, the median milliseconds of each, and the median whole-run

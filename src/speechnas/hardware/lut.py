@@ -33,8 +33,8 @@ from torch import nn
 
 from speechnas.arch import ATTENTION_ENCODERS, ArchSpec
 from speechnas.hardware._files import write_json
-from speechnas.hardware.measure import noise
 from speechnas.models import SpeechModel
+from speechnas.timing import noise
 
 __all__ = ["LatencyTable", "Part", "measure_parts", "model_parts", "part_modules"]
 

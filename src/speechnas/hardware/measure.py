@@ -10,13 +10,10 @@ end token (an untrained one may run to its length cap, an upper bound).
 
 from __future__ import annotations
 
-import functools
 import logging
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,20 +23,16 @@ import torch
 from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.audio import SAMPLE_RATE
-from speechnas.hardware._base import ChunkStream, NotMeasurable, Recognizer, Target
+from speechnas.hardware._base import Target
 from speechnas.models import SpeechModel, build_model
+from speechnas.recognizer import ChunkStream, NotMeasurable
+from speechnas.timing import noise, threads, time_transcription, timing_of
 
 __all__ = [
     "ChunkProfile",
     "Profile",
-    "Timing",
     "UtteranceProfile",
-    "noise",
     "profile_model",
-    "threads",
-    "time_calls",
-    "time_transcription",
-    "timing_of",
     "untrained_model",
 ]
 
@@ -47,66 +40,6 @@ __all__ = [
 UNTRAINED_VOCAB = 30
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Seconds per call: median and 90th percentile of ``repeats`` timed calls."""
-
-    median_s: float
-    p90_s: float
-    repeats: int
-
-
-def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> Timing:
-    """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed."""
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return timing_of(times)
-
-
-def timing_of(times: Sequence[float]) -> Timing:
-    """Median and 90th percentile (nearest rank) of measured seconds."""
-    ordered = sorted(times)
-    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-    return Timing(median_s=statistics.median(ordered), p90_s=p90, repeats=len(ordered))
-
-
-@torch.no_grad()
-def time_transcription(
-    recognizer: Recognizer, seconds: float, *, warmup: int = 2, repeats: int = 10
-) -> Timing:
-    """Time ``recognizer`` transcribing ``seconds`` of seeded noise at batch 1."""
-    wave = noise(seconds)
-    lens = torch.tensor([wave.shape[1]])
-    return time_calls(
-        functools.partial(recognizer.transcribe_ids, wave, lens), warmup=warmup, repeats=repeats
-    )
-
-
-@contextmanager
-def threads(count: int | None) -> Iterator[int]:
-    """Run the block with ``count`` torch intra-op threads (``None``: unchanged)."""
-    before = torch.get_num_threads()
-    try:
-        if count:
-            torch.set_num_threads(count)
-        yield torch.get_num_threads()
-    finally:
-        torch.set_num_threads(before)
-
-
-def noise(seconds: float, seed: int = 0) -> torch.Tensor:
-    """(1, S) seeded noise at 16 kHz."""
-    samples = int(round(seconds * SAMPLE_RATE))
-    return 0.1 * torch.randn(1, samples, generator=torch.Generator().manual_seed(seed))
 
 
 def untrained_model(spec: ArchSpec, vocab_size: int = UNTRAINED_VOCAB) -> SpeechModel:

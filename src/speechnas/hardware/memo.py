@@ -36,16 +36,16 @@ from pathlib import Path
 
 import torch
 
-import speechnas
 from speechnas._provenance import cpu_name
-from speechnas.evaluate.latency import Latency
+from speechnas._version import __version__
+from speechnas.timing import Latency
 
 __all__ = ["LatencyMemo", "default_memo_path"]
 
 log = logging.getLogger(__name__)
 
 #: Source files whose code decides what a latency measurement times.
-_TIMED_CODE = ("models", "evaluate/latency.py", "hardware/measure.py", "features")
+_TIMED_CODE = ("models", "timing.py", "hardware/measure.py", "features")
 
 
 def default_memo_path() -> Path:
@@ -58,7 +58,7 @@ def default_memo_path() -> Path:
 @functools.cache
 def _code_digest() -> str:
     """SHA-256 of the source of the model and timing code (:data:`_TIMED_CODE`)."""
-    package = Path(speechnas.__file__).parent
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for name in _TIMED_CODE:
         path = package / name
@@ -94,7 +94,7 @@ class LatencyMemo:
                 "threads": threads,
                 "cpu": cpu_name(),
                 "torch": torch.__version__,
-                "speechnas": speechnas.__version__,
+                "speechnas": __version__,
                 "code": _code_digest(),
             },
             sort_keys=True,

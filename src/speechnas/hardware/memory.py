@@ -177,7 +177,8 @@ def _measure_here(
     """The body of one measurement, run in the fresh process."""
     import torch
 
-    from speechnas.hardware.measure import noise, untrained_model
+    from speechnas.hardware.measure import untrained_model
+    from speechnas.timing import noise
 
     torch.set_num_threads(threads)
     spec = ArchSpec.from_dict(spec_data)

@@ -50,9 +50,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from speechnas.hardware._base import NotMeasurable
 from speechnas.hardware.lut import Part, model_parts, part_modules
-from speechnas.hardware.measure import noise
+from speechnas.recognizer import NotMeasurable
+from speechnas.timing import noise
 
 if TYPE_CHECKING:
     import onnx

@@ -12,10 +12,12 @@ import numpy as np
 
 from speechnas.arch import ArchSpec
 from speechnas.errors import UserError
-from speechnas.hardware._base import NotMeasurable, Target
+from speechnas.hardware._base import Target
 from speechnas.hardware.lut import LatencyTable
-from speechnas.hardware.measure import threads, untrained_model
+from speechnas.hardware.measure import untrained_model
+from speechnas.recognizer import NotMeasurable
 from speechnas.space import SpeechSpace
+from speechnas.timing import threads
 
 __all__ = ["profile_table", "sample_specs"]
 

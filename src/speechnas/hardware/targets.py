@@ -18,8 +18,9 @@ from torch import Tensor
 
 from speechnas._provenance import cpu_name
 from speechnas.errors import UserError
-from speechnas.hardware._base import ChunkStream, NotMeasurable, Recognizer, Target
+from speechnas.hardware._base import Target
 from speechnas.models import SpeechModel
+from speechnas.recognizer import ChunkStream, NotMeasurable, Recognizer
 
 if TYPE_CHECKING:
     from speechnas.arch import ArchSpec

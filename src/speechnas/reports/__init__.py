@@ -1,4 +1,6 @@
-"""Reports: Markdown tables and sections for run reports and BENCHMARKS.md."""
+"""Reports: Markdown tables and sections, training curves and plain-words quality, for run
+reports and BENCHMARKS.md. The search report is beside the search
+(:mod:`speechnas.search.report_page`)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from speechnas._config_io import (
     MAX_SEED,
@@ -38,14 +38,11 @@ from speechnas._config_io import (
     internal,
     read_yaml,
 )
-from speechnas.device import check_device_name
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
 from speechnas.search.objectives import OBJECTIVES
 from speechnas.space import SpeechSpace
-
-if TYPE_CHECKING:
-    from speechnas.train.config import TrainConfig
+from speechnas.train.settings import TrainSettings
 
 __all__ = [
     "Constraints",
@@ -54,7 +51,6 @@ __all__ = [
     "FinalConfig",
     "Rung",
     "SearchConfig",
-    "TrainSettings",
     "load_run_config",
     "load_search_config",
     "search_config_from_dict",
@@ -150,50 +146,6 @@ class FidelityConfig:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Training settings shared by every trial (see :class:`~speechnas.train.TrainConfig`,
-    whose fields of the same names have the same ranges and meanings).
-
-    ``init_checkpoint`` warm-starts every trial's first rung and the final stage's
-    retraining from a trained model (with ``init_by_shape``, one of another architecture of
-    the family), and the ``supernet`` strategy's shared weights (always by shape; DARTS
-    ignores it); the training that made it is not counted in any trial's budget.
-    ``precision`` applies to trials, the final stage and the supernet (DARTS trains in
-    float32).
-    """
-
-    tokenizer: Literal["char", "bpe"] = "char"
-    vocab_size: int = bounded(256, ge=8)
-    batch_seconds: float = bounded(40.0, gt=0)
-    max_batch_size: int = bounded(64, ge=1)
-    lr: float = bounded(2e-3, gt=0)
-    warmup_steps: int = bounded(100, ge=0)
-    max_warmup_share: float = bounded(0.1, gt=0, le=1)
-    weight_decay: float = bounded(1e-2, ge=0)
-    specaugment: bool = True
-    specaugment_after_steps: int = bounded(300, ge=0)
-    short_first_epochs: int = bounded(1, ge=0)
-    speed_perturb: tuple[float, ...] = bounded((1.0,), gt=0)
-    threads: int | None = bounded(None, ge=1)
-    device: str = "cpu"
-    precision: Literal["fp32", "bf16"] = "fp32"
-    init_checkpoint: str | None = None
-    init_by_shape: bool = False
-
-    def __post_init__(self) -> None:
-        check_bounds(self)
-        if not check_device_name(self.device):
-            raise ValueError(f"device={self.device!r}; expected cpu, cuda or cuda:N")
-
-    def train_config(self, **run: Any) -> TrainConfig:
-        """A :class:`~speechnas.train.TrainConfig` of these settings plus ``run``'s keys
-        (manifests, ``out_dir``, ``arch``, budgets, ...)."""
-        from speechnas.train.config import TrainConfig
-
-        return TrainConfig(**{**asdict(self), **run})
-
-
-@dataclass(frozen=True)
 class Constraints:
     """Hard limits, checked on cheap measurements before any training; ``None``: no limit."""
 
@@ -205,18 +157,32 @@ class Constraints:
     def __post_init__(self) -> None:
         check_bounds(self)
 
-    def violations(self, metrics: dict[str, float]) -> list[str]:
-        """Why ``metrics`` break the limits (empty when they do not)."""
+    def limits(self) -> dict[str, float]:
+        """The limits that are set, by metric name."""
         limits = {
             "latency_ms": self.max_latency_ms,
             "params": self.max_params,
             "memory_mb": self.max_memory_mb,
             "macs": self.max_macs,
         }
-        out = []
-        for name, limit in limits.items():
-            if limit is not None and metrics[name] > limit:
-                out.append(f"{name} {metrics[name]:.4g} > {limit:.4g}")
+        return {name: float(limit) for name, limit in limits.items() if limit is not None}
+
+    def violations(self, metrics: dict[str, float]) -> list[str]:
+        """Why ``metrics`` break the limits (empty when they do not)."""
+        return [
+            f"{name} {metrics[name]:.4g} > {limit:.4g}"
+            for name, limit in self.limits().items()
+            if metrics[name] > limit
+        ]
+
+    def slack(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Per set limit, ``value / limit - 1``: at most 0 where the limit holds (Optuna's
+        constraint values). A metric that was not measured is read from its prediction
+        (``predicted_<name>``, a trial pruned on predictions alone), else counts as 0."""
+        out = {}
+        for name, limit in self.limits().items():
+            value = metrics.get(name, metrics.get(f"predicted_{name}"))
+            out[name] = 0.0 if value is None else float(value) / limit - 1.0
         return out
 
 

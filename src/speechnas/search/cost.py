@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from speechnas.arch import ArchSpec
-from speechnas.evaluate.latency import Latency, measure_latency
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import analytic_memory_bytes
+from speechnas.timing import Latency, measure_latency
 
 __all__ = ["cheap_metrics"]
 

@@ -35,6 +35,7 @@ from speechnas.arch import ArchSpec, LayerSpec, layer_identity
 from speechnas.darts import DartsConfig, train_darts
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
+from speechnas.search.record import new_attrs, read_attrs
 from speechnas.search.store import SearchStore
 from speechnas.search.strategies._base import indices_to_params, params_to_indices
 from speechnas.search.supernet_strategy import supernet_space, training_budget
@@ -171,7 +172,7 @@ def _darts_into_queue(config: SearchConfig, store: SearchStore) -> int:
     for t in store.study.get_trials(deepcopy=False):
         if names <= set(t.params):
             present.add(encoding.decode(params_to_indices(encoding, t.params)).arch_id)
-        present.add(str(t.user_attrs.get("arch_id")))
+        present.add(str(read_attrs(t).arch_id))
     proposals = darts_proposals(config)
     if not proposals:
         raise UserError("strategy darts: no architecture fits any of targets_ms")
@@ -181,10 +182,8 @@ def _darts_into_queue(config: SearchConfig, store: SearchStore) -> int:
         present.add(p.spec.arch_id)
         store.study.enqueue_trial(
             indices_to_params(encoding, encoding.encode(p.spec)),
-            user_attrs={
-                "estimator": "darts",
-                "darts_target_ms": p.target_ms,
-                "arch_id": p.spec.arch_id,
-            },
+            user_attrs=new_attrs(
+                estimator="darts", darts_target_ms=p.target_ms, arch_id=p.spec.arch_id
+            ),
         )
     return len({p.spec.arch_id for p in proposals})

@@ -25,13 +25,13 @@ import torch
 
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
-from speechnas.evaluate.latency import measure_latency
 from speechnas.evaluate.runner import evaluate_model
 from speechnas.export import ExportError, export_bundle
 from speechnas.locking import exclusive
 from speechnas.search.config import SearchConfig
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.store import SearchStore, TrialRecord
+from speechnas.timing import measure_latency
 from speechnas.train import load_model, train
 
 __all__ = ["final_candidates", "run_final"]

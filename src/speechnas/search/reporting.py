@@ -3,43 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from speechnas.reports.search import Reference, write_search_report
+import optuna
+from optuna.trial import TrialState
+
 from speechnas.search.config import SearchConfig
+from speechnas.search.drivers import driver_for
+from speechnas.search.report_page import Reference, write_search_report
 from speechnas.search.runner import open_store, summarise
 
 __all__ = ["write_report"]
 
-
-def _estimator(config: SearchConfig) -> str:
-    """How the trials were scored, in a sentence."""
-    ladder = (
-        f"Fidelity ladder (data fraction x epochs): {config.fidelity.signature}; pruner "
-        f"{config.fidelity.pruner}, reduction factor {config.fidelity.reduction_factor}."
-    )
-    if config.strategy == "supernet":
-        from speechnas.search.supernet_strategy import split_by_depth
-
-        where = (
-            "weight-sharing supernets, one per depth (supernet/depth<d>/supernet.pt"
-            if split_by_depth(config)
-            else "a weight-sharing supernet (supernet/supernet.pt"
-        )
-        return (
-            f"Estimator: {where} in the run folder); each trial is a subnet scored on its "
-            "inherited weights, without training of its own. The final stage retrains the "
-            "best from scratch."
-        )
-    if config.strategy == "darts":
-        targets = config.strategy_options.get("targets_ms")
-        return (
-            f"Proposals: one DARTS run per latency target ({targets or 'none'} ms; "
-            "darts/<target>/darts.json in the run folder), each extracting the best "
-            f"architecture within its target; each is trained as a trial. {ladder}"
-        )
-    return ladder
+log = logging.getLogger(__name__)
 
 
 def write_report(
@@ -57,10 +35,11 @@ def write_report(
     final = json.loads(final_path.read_text())["models"] if final_path.exists() else None
     facts = [
         f"Strategy {config.strategy}, seed {config.seed}. {summary.describe(config.n_trials)}",
-        _estimator(config),
+        driver_for(config.strategy).describe(config),
         f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "
         f"median of {config.latency_repeats}.",
     ]
+    importance = _decision_importance(store.study, config.objectives[0])
     return write_search_report(
         out_dir or config.run_dir / "report",
         title=f"speechnas search: {config.name}",
@@ -71,4 +50,23 @@ def write_report(
         final=final,
         references=references,
         notes=[*facts, *notes],
+        importance=importance,
     )
+
+
+def _decision_importance(study: optuna.Study, objective: str) -> dict[str, float] | None:
+    """fANOVA importance of the space's decisions for the first objective, over the complete
+    trials (seeded: the same study gives the same figure); ``None`` with too few of them."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or len({json.dumps(t.params, sort_keys=True) for t in complete}) < 2:
+        return None
+    try:
+        importance = optuna.importance.get_param_importances(
+            study,
+            evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            target=lambda t: t.values[0],
+        )
+    except (ValueError, RuntimeError) as e:  # e.g. no decision varies among them
+        log.info("no decision importance for %s: %s", objective, e)
+        return None
+    return {name: float(value) for name, value in importance.items()}

@@ -1,10 +1,11 @@
 """The results database: two Optuna studies in one SQLAlchemy storage.
 
 ``<name>`` holds one trial per proposed architecture, with one value per objective and, as
-user attributes, everything a user asks of it later: ``spec`` (JSON), ``arch_id``,
-``metrics`` (every measurement), ``fidelity`` (the ladder), ``rung`` (the highest rung
-reached), ``curve`` (dev WER per epoch), ``wall_seconds``, ``reason`` (why it was stopped or
-failed), ``cached_from``, ``retry_of``. ``<name>.fidelity`` is its single-objective twin: one
+user attributes, everything a user asks of it later (:class:`~speechnas.search.record.
+TrialAttrs`: the spec, every metric, the ladder, the rung reached, the dev curve, why it was
+stopped or failed, ...), written and read only through :mod:`speechnas.search.record`. The
+metrics of finished trials are also rows of a plain SQL table and view
+(:mod:`~speechnas.search.sql_table`). ``<name>.fidelity`` is its single-objective twin: one
 trial per trained architecture, reporting dev WER at each rung, which is where Optuna's
 pruners decide who is promoted (multi-objective Optuna trials cannot report intermediate
 values).
@@ -35,14 +36,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.errors import ConfigMismatch, UserError
+from speechnas.search import sql_table
 from speechnas.search.liveness import Heartbeat, Worker, is_dead
+from speechnas.search.record import SCHEMA_VERSION, new_attrs, read_attrs, write_attrs
 from speechnas.search.study_lock import StudyLock
 
 __all__ = ["SCHEMA_VERSION", "SearchStore", "TakenOver", "TrialRecord"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 
 #: Config keys that may change when a study is resumed (budgets and presentation).
 RESUMABLE_KEYS = frozenset(
@@ -83,24 +85,22 @@ class TrialRecord:
 
     @classmethod
     def from_frozen(cls, t: FrozenTrial, objectives: tuple[str, ...]) -> TrialRecord:
-        attrs = t.user_attrs
-        spec = ArchSpec.from_dict(attrs["spec"]) if "spec" in attrs else None
-        metrics = dict(attrs.get("metrics", {}))
-        values = {o: metrics[o] for o in objectives if o in metrics}
+        attrs = read_attrs(t)
+        metrics = dict(attrs.metrics or {})
         return cls(
             number=t.number,
             state=t.state.name,
-            spec=spec,
-            arch_id=str(attrs.get("arch_id", "")),
-            values=values,
+            spec=None if attrs.spec is None else ArchSpec.from_dict(attrs.spec),
+            arch_id=attrs.arch_id or "",
+            values={o: metrics[o] for o in objectives if o in metrics},
             metrics=metrics,
-            rung=int(attrs.get("rung", -1)),
-            reason=str(attrs.get("reason", "")),
-            wall_seconds=float(attrs.get("wall_seconds", 0.0)),
-            cached_from=attrs.get("cached_from"),
-            curve=list(attrs.get("curve", [])),
-            checkpoint=attrs.get("checkpoint"),
-            train_seconds=float(attrs.get("train_seconds", 0.0)),
+            rung=-1 if attrs.rung is None else attrs.rung,
+            reason=attrs.reason or "",
+            wall_seconds=attrs.wall_seconds or 0.0,
+            cached_from=attrs.cached_from,
+            curve=list(attrs.curve or []),
+            checkpoint=attrs.checkpoint,
+            train_seconds=attrs.train_seconds or 0.0,
         )
 
 
@@ -160,6 +160,8 @@ class SearchStore:
                 else:
                     self.study, self.fidelity = self._load()
                 self._check_config(config, write=create)
+                if create:
+                    self._tables()
             except optuna.exceptions.StorageInternalError as e:
                 # SQLAlchemy's message names the cause: a read-only or full disk, a lost server.
                 raise UserError(f"the results database {url} cannot be written: {e}") from e
@@ -235,7 +237,8 @@ class SearchStore:
         for t in self.study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
         ):
-            if t.user_attrs.get("arch_id") == arch_id and "cached_from" not in t.user_attrs:
+            attrs = read_attrs(t)
+            if attrs.arch_id == arch_id and attrs.cached_from is None:
                 return t
         return None
 
@@ -246,8 +249,8 @@ class SearchStore:
         """The running trial (other than ``besides``) that evaluates ``arch_id``, if any: the
         one trial that measures and trains it while the others of that architecture wait."""
         for t in self.running():
-            attrs = t.user_attrs
-            if t.number != besides and attrs.get("arch_id") == arch_id and attrs.get("evaluates"):
+            attrs = read_attrs(t)
+            if t.number != besides and attrs.arch_id == arch_id and attrs.evaluates:
                 return t
         return None
 
@@ -293,6 +296,40 @@ class SearchStore:
                 raise TakenOver(trial.number, current)
             study.tell(trial, values, state=state)
             self._let_go(trial_id)  # beats until told: never a finished trial without one
+            if study is self.study:
+                self._write_row(self.storage.get_trial(trial_id))
+
+    def add_finished(self, trial: FrozenTrial) -> int:
+        """Add a trial created whole (``optuna.trial.create_trial``, finished) to the main
+        study; returns its number."""
+        trial_id = self.storage.create_new_trial(self._study_id(), template_trial=trial)
+        frozen = self.storage.get_trial(trial_id)
+        self._write_row(frozen)
+        return frozen.number
+
+    def _tables(self) -> None:
+        """The plain-SQL results (:mod:`~speechnas.search.sql_table`): created where missing,
+        with rows for the finished trials of an older database."""
+        engine = self.storage.engine
+        sql_table.create_tables(engine)
+        present = sql_table.numbers(engine, self.name)
+        for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
+        ):
+            if t.number not in present:
+                self._write_row(t)
+
+    def _write_row(self, trial: FrozenTrial) -> None:
+        if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            attrs = read_attrs(trial)
+            sql_table.write_trial(
+                self.storage.engine,
+                self.name,
+                trial.number,
+                trial.state.name,
+                attrs.arch_id,
+                attrs.metrics or {},
+            )
 
     def abandon(self) -> list[int]:
         """Fail the trials this process still runs as interrupted (an exception ended their
@@ -379,34 +416,40 @@ class SearchStore:
         if self.storage.get_trial(trial_id).state != TrialState.RUNNING:
             return False
         if main:
-            self.storage.set_trial_user_attr(trial_id, "reason", "interrupted")
-            self.storage.set_trial_user_attr(trial_id, "interrupted", True)
+            write_attrs(
+                lambda key, value: self.storage.set_trial_user_attr(trial_id, key, value),
+                reason="interrupted",
+                interrupted=True,
+            )
         self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         return True
 
     def _dead(self, trial: FrozenTrial, trial_id: int) -> bool:
         held = self.heartbeat.holds(trial_id)
-        return is_dead(trial.user_attrs.get("worker"), self.worker, held=held)
+        return is_dead(read_attrs(trial).worker, self.worker, held=held)
 
     def _queue_retries(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
-        retried = {t.user_attrs.get("retry_of") for t in trials}
+        retried = {read_attrs(t).retry_of for t in trials}
         for t in trials:
-            if t.state != TrialState.FAIL or not t.user_attrs.get("interrupted"):
+            if t.state != TrialState.FAIL or not read_attrs(t).interrupted:
                 continue
             # A queued proposal killed before its parameters were suggested has them only
             # as the queue's fixed parameters.
             # (Optuna's queue keeps a queued trial's parameters under this key.)
             params = {**t.system_attrs.get("fixed_params", {}), **t.params}
             if params and t.number not in retried:
-                attrs = {k: t.user_attrs[k] for k in _PROPOSAL_ATTRS if k in t.user_attrs}
+                stored = read_attrs(t)
+                attrs = new_attrs(
+                    **{k: getattr(stored, k) for k in _PROPOSAL_ATTRS}, retry_of=t.number
+                )
                 # The retry is the same proposal: it keeps what the sampler recorded of it
                 # (NSGA-II's generation, say), as Optuna's own queue would not.
                 self.study.add_trial(
                     optuna.trial.create_trial(
                         state=TrialState.WAITING,
                         system_attrs={**t.system_attrs, "fixed_params": params},
-                        user_attrs={**attrs, "retry_of": t.number},
+                        user_attrs=attrs,
                     )
                 )
 

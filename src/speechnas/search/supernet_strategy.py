@@ -46,6 +46,7 @@ from speechnas.device import training_device
 from speechnas.errors import UserError
 from speechnas.search.config import SearchConfig
 from speechnas.search.fidelity import dev_manifest
+from speechnas.search.record import new_attrs, read_attrs
 from speechnas.search.store import SearchStore
 from speechnas.search.strategies._base import distributions, indices_to_params
 from speechnas.space import SpaceEncoding
@@ -174,7 +175,7 @@ class _Recorder:
         for t in store.study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)
         ):
-            self.known.setdefault(str(t.user_attrs.get("arch_id")), t)
+            self.known.setdefault(str(read_attrs(t).arch_id), t)
         self.new = 0
 
     def add(
@@ -187,17 +188,16 @@ class _Recorder:
         wall_seconds: float,
     ) -> None:
         params = indices_to_params(self.encoding, self.encoding.encode(spec))
-        attrs: dict[str, Any] = {
-            "spec": spec.to_dict(),
-            "arch_id": spec.arch_id,
-            "fidelity": self.fidelity,
-            "estimator": "supernet",
-            "metrics": metrics,
-            "rung": -1 if values is None else 0,
-            "wall_seconds": wall_seconds,
-        }
-        if reason:
-            attrs["reason"] = reason
+        attrs = new_attrs(
+            spec=spec.to_dict(),
+            arch_id=spec.arch_id,
+            fidelity=self.fidelity,
+            estimator="supernet",
+            metrics=metrics,
+            rung=-1 if values is None else 0,
+            wall_seconds=wall_seconds,
+            reason=reason or None,
+        )
         trial = optuna.trial.create_trial(
             params=params,
             distributions=self.distributions,
@@ -205,7 +205,7 @@ class _Recorder:
             state=TrialState.PRUNED if values is None else TrialState.COMPLETE,
             user_attrs=attrs,
         )
-        self.store.study.add_trial(trial)
+        self.store.add_finished(trial)
         self.known[spec.arch_id] = trial
         self.new += 1
 

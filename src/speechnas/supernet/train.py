@@ -28,12 +28,12 @@ from speechnas.data.dataset import endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.device import training_device
 from speechnas.errors import UserError
-from speechnas.hardware.measure import threads
-from speechnas.search.config import TrainSettings
 from speechnas.supernet.scoring import SubnetScorer
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
 from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
+from speechnas.timing import threads
+from speechnas.train import TrainSettings
 from speechnas.train.budget import StepBudget
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.partial import BUDGET_AND_PLACE, PartialRun, read_run_file, resume_key

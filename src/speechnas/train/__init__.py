@@ -11,10 +11,12 @@ from speechnas.train.loop import (
     resumable_checkpoint,
     train,
 )
+from speechnas.train.settings import TrainSettings
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "TrainSettings",
     "TrainingDiverged",
     "config_changes",
     "load_checkpoint",

@@ -1,4 +1,5 @@
-"""Kaldi data folders: ``wav.scp``, ``text``, optional ``utt2spk`` and ``utt2dur``."""
+"""Kaldi data folders: ``wav.scp``, ``text``, optional ``utt2spk``, ``utt2dur`` and
+``segments``."""
 
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def read_kaldi(src: str | os.PathLike[str], *, language: str = "en") -> ReadResu
     reports). ``utt2spk`` gives speakers (default: the utterance id) and ``utt2dur`` durations
     (default: measured from the audio header).
 
+    With a ``segments`` file (``<utt> <recording> <start> <end>``, seconds; ``end`` -1: to
+    the end of the recording), ``wav.scp`` lists recordings and each segment is an
+    utterance of its recording (:attr:`~speechnas.data.manifest.Utterance.offset`
+    ``start``, duration ``end - start``); ``utt2dur`` is then not needed.
+
     Args:
         src: The data folder.
         language: Language of every utterance. Default ``"en"``.
@@ -75,19 +81,14 @@ def read_kaldi(src: str | os.PathLike[str], *, language: str = "en") -> ReadResu
         The utterances, sorted by id.
 
     Raises:
-        UserError: no ``wav.scp``; a piped or archive entry (the line is named); a
-            ``segments`` file (not supported yet); duplicate ids.
+        UserError: no ``wav.scp``; a piped or archive entry (the line is named); duplicate
+            ids; a ``segments`` line that is malformed, names a recording not in ``wav.scp``
+            or does not end after it starts (the line is named).
     """
     folder = Path(src)
     scp = folder / "wav.scp"
     if not scp.is_file():
         raise UserError(f"{folder}: not a Kaldi data folder with a wav.scp")
-    if (folder / "segments").is_file():
-        # NOTE: segments need a start/end offset per utterance and Utterance has none yet.
-        raise UserError(
-            f"{folder / 'segments'}: Kaldi segments are not supported yet; "
-            "cut the recordings into one file per utterance first"
-        )
     language = check_language(language)
     base = folder.absolute()
     wavs: dict[str, str] = {}
@@ -103,8 +104,12 @@ def read_kaldi(src: str | os.PathLike[str], *, language: str = "en") -> ReadResu
     texts = _optional_table(folder / "text")
     speakers = _optional_table(folder / "utt2spk")
     durations = _optional_table(folder / "utt2dur")
-    _warn_mismatch(folder, wavs, texts)
     problems: list[Problem] = []
+    if (folder / "segments").is_file():
+        segments = _segments(folder, wavs, texts, speakers, language, problems)
+        _warn_mismatch(folder, {u.id: u.audio_path for u in segments}, texts)
+        return finish(segments, problems, source=folder, format="kaldi")
+    _warn_mismatch(folder, wavs, texts)
     utts = []
     for utt_id, path in wavs.items():
         if utt_id in durations:
@@ -122,6 +127,62 @@ def read_kaldi(src: str | os.PathLike[str], *, language: str = "en") -> ReadResu
             )
         )
     return finish(utts, problems, source=folder, format="kaldi")
+
+
+def _segments(
+    folder: Path,
+    recordings: dict[str, str],
+    texts: dict[str, str],
+    speakers: dict[str, str],
+    language: str,
+    problems: list[Problem],
+) -> list[Utterance]:
+    """One utterance per line of ``segments``: a part of a recording of ``wav.scp`` (a
+    segment to the end of a recording whose length cannot be read is left out, with its
+    problem in ``problems``)."""
+    path = folder / "segments"
+    utts: list[Utterance] = []
+    seen: set[str] = set()
+    lengths: dict[str, float] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            where = f"{path}:{lineno}"
+            if len(parts) != 4:
+                raise UserError(f"{where}: expected '<utt> <recording> <start> <end>'")
+            utt_id, recording, start_s, end_s = parts
+            if utt_id in seen:
+                raise UserError(f"{where}: duplicate utterance id {utt_id!r}")
+            seen.add(utt_id)
+            if recording not in recordings:
+                raise UserError(f"{where}: recording {recording!r} is not in wav.scp")
+            try:
+                start, end = float(start_s), float(end_s)
+            except ValueError:
+                raise UserError(f"{where}: start and end must be seconds") from None
+            audio = recordings[recording]
+            if end == -1:  # Kaldi: to the end of the recording
+                if recording not in lengths:
+                    lengths[recording] = measure_duration(utt_id, audio, problems)
+                if not lengths[recording]:
+                    continue
+                end = lengths[recording]
+            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end):
+                raise UserError(f"{where}: need 0 <= start < end, got {start_s} {end_s}")
+            utts.append(
+                Utterance(
+                    id=utt_id,
+                    audio_path=audio,
+                    duration=round(end - start, 6),
+                    text=texts.get(utt_id, ""),
+                    speaker=speakers.get(utt_id) or utt_id,
+                    language=language,
+                    offset=start,
+                )
+            )
+    return utts
 
 
 def _optional_table(path: Path) -> dict[str, str]:

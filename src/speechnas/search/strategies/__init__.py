@@ -1,4 +1,4 @@
-"""Search strategies: one interface (an Optuna sampler over a space's encoding), eight kinds.
+"""Search strategies: one interface (an Optuna sampler over a space's encoding), ten kinds.
 
 =============  ===============================================================================
 ``random``     uniform over the space's distinct architectures (its dynamic programme)
@@ -13,9 +13,9 @@
 ``darts``      differentiable search with a latency penalty; its architectures are trained
 =============  ===============================================================================
 
-``supernet`` and ``darts`` are run by the search loop itself
-(:mod:`speechnas.search.supernet_strategy`, :mod:`speechnas.search.darts_strategy`); their
-entries here check their options, and their sampler only stands in for the study.
+``supernet`` and ``darts`` are run by their own drivers (:mod:`speechnas.search.drivers`,
+with :mod:`speechnas.search.supernet_strategy` and :mod:`speechnas.search.darts_strategy`);
+their entries here check their options, and their sampler only stands in for the study.
 
 Example:
     >>> from speechnas.space import SpaceEncoding, SpeechSpace

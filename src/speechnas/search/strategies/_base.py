@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.search.pareto import scalar_fitness
+from speechnas.search.record import read_attrs
 from speechnas.space import SpaceEncoding
 
 __all__ = [
@@ -88,7 +89,7 @@ def proposal_index(study: optuna.Study, trial: FrozenTrial) -> int:
     skipped = sum(
         1
         for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-        if t.number < trial.number and t.user_attrs.get("interrupted")
+        if t.number < trial.number and read_attrs(t).interrupted
     )
     return trial.number - skipped
 
@@ -164,7 +165,7 @@ def history(study: optuna.Study, encoding: SpaceEncoding, before: int | None = N
     for t in study.get_trials(deepcopy=False, states=states):
         if before is not None and t.number >= before:
             continue
-        values = t.values if t.state == TrialState.COMPLETE else t.user_attrs.get("values")
+        values = t.values if t.state == TrialState.COMPLETE else read_attrs(t).values
         if not names <= set(t.params) or values is None:
             continue
         vals = tuple(s * float(v) for s, v in zip(signs, values, strict=True))

@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 
 from speechnas.arch import ArchSpec, LayerSpec
-from speechnas.hardware.lut import LatencyTable, model_parts
-from speechnas.hardware.measure import untrained_model
-from speechnas.search.extract import (
+from speechnas.extract import (
     MAX_CELLS,
     Candidate,
     Extraction,
@@ -20,7 +18,9 @@ from speechnas.search.extract import (
     extract,
     extract_front,
 )
-from speechnas.search.extract.layers import extracted_spec, layer_problem
+from speechnas.extract.layers import extracted_spec, layer_problem
+from speechnas.hardware.lut import LatencyTable, model_parts
+from speechnas.hardware.measure import untrained_model
 
 Combo = tuple[int, ...]
 

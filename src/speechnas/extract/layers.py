@@ -27,9 +27,9 @@ import dataclasses
 from collections.abc import Sequence
 
 from speechnas.arch import ArchSpec, LayerSpec
+from speechnas.extract._knapsack import Candidate, Extraction, ExtractionProblem
 from speechnas.hardware.lut import LatencyTable, Part, model_parts
 from speechnas.hardware.measure import untrained_model
-from speechnas.search.extract._knapsack import Candidate, Extraction, ExtractionProblem
 
 __all__ = ["extracted_spec", "layer_problem"]
 
@@ -57,7 +57,7 @@ def _check_one_width(base: ArchSpec, candidates: Sequence[Sequence[LayerSpec]]) 
     if len(widths) > 1:
         raise ValueError(
             f"the base spec's kept layers and the candidates that are not skipped have widths "
-            f"{sorted(widths)}; expected one width (see speechnas.search.extract.layers)"
+            f"{sorted(widths)}; expected one width (see speechnas.extract.layers)"
         )
 
 

@@ -2,7 +2,9 @@
 
 Plots: the Pareto front (WER vs latency, WER vs parameters) over every evaluated trial, with
 reference points (e.g. hand-designed presets) when given; best-so-far against trials; the
-evaluation cost spent per rung and how many trials stopped there. Tables: the front's
+evaluation cost spent per rung and how many trials stopped there; the front as it evolved over
+the trials; the architectures tried by encoder family and depth; and which decisions of the
+space the first objective depends on. Tables: the front's
 architectures with their specs, the final stage's test scores, every trial.
 """
 
@@ -38,6 +40,14 @@ def _plt() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _save(fig: Any, out: Path) -> Path:
+    """Write ``fig`` to ``out`` as PNG and free it."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    _plt().close(fig)
+    return out
 
 
 def _front_plot(
@@ -91,10 +101,7 @@ def _front_plot(
     ax.set(xlabel=x_label, ylabel="dev WER (%)", title=f"WER vs {x_label}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _best_so_far_plot(records: list[TrialRecord], out: Path) -> Path:
@@ -110,10 +117,75 @@ def _best_so_far_plot(records: list[TrialRecord], out: Path) -> Path:
     ax.plot(xs, ys, drawstyle="steps-post", marker=".")
     ax.set(xlabel="trial", ylabel="best dev WER so far (%)", title="best so far")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
+
+
+def _front_history_plot(records: list[TrialRecord], out: Path) -> Path:
+    """The WER-latency front as it stood after each quarter of the trials."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    complete = [
+        r
+        for r in sorted(records, key=lambda r: r.number)
+        if r.state == "COMPLETE" and "wer" in r.metrics and r.cached_from is None
+    ]
+    last = max((r.number for r in records), default=0) + 1
+    cuts = sorted({max(1, round(last * q / 4)) for q in (1, 2, 3, 4)})
+    for i, cut in enumerate(cuts):
+        seen = [r for r in complete if r.number < cut]
+        if not seen:
+            continue
+        points = [(r.metrics["wer"], r.metrics["latency_ms"]) for r in seen]
+        front = sorted(
+            (seen[k] for k in pareto_front(points)), key=lambda r: r.metrics["latency_ms"]
+        )
+        ax.step(
+            [r.metrics["latency_ms"] for r in front],
+            [100 * r.metrics["wer"] for r in front],
+            where="post",
+            marker="o",
+            color=plt.cm.viridis(0.15 + 0.7 * i / max(1, len(cuts) - 1)),
+            label=f"after {cut} trials",
+        )
+    ax.set(
+        xlabel="CPU latency (ms)", ylabel="dev WER (%)", title="the front as the search went on"
+    )
+    ax.grid(alpha=0.3)
+    if complete:
+        ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
+def _diversity_plot(records: list[TrialRecord], out: Path) -> Path:
+    """How many distinct architectures the search tried, by encoder family and depth."""
+    plt = _plt()
+    counts: dict[str, dict[int, int]] = {}
+    for r in records:
+        if r.spec is None or r.cached_from is not None:
+            continue
+        by_depth = counts.setdefault(r.spec.encoder, {})
+        by_depth[len(r.spec.layers)] = by_depth.get(len(r.spec.layers), 0) + 1
+    depths = sorted({d for by_depth in counts.values() for d in by_depth})
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    bottom = [0] * len(depths)
+    for family in sorted(counts):
+        heights = [counts[family].get(d, 0) for d in depths]
+        ax.bar([str(d) for d in depths], heights, bottom=bottom, label=family)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.set(xlabel="encoder layers", ylabel="architectures tried", title="diversity of the search")
+    if counts:
+        ax.legend(fontsize=8, title="encoder")
+    return _save(fig, out)
+
+
+def _importance_plot(importance: dict[str, float], objective: str, out: Path) -> Path:
+    """Which of the space's decisions the first objective depends on (fANOVA)."""
+    plt = _plt()
+    names = sorted(importance, key=importance.__getitem__)
+    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.3 * max(1, len(names))))
+    ax.barh(names, [importance[n] for n in names], color="tab:purple")
+    ax.set(xlabel=f"share of the variance of {objective}", title="which decisions matter")
+    return _save(fig, out)
 
 
 def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
@@ -144,10 +216,7 @@ def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
     ax2.bar(labels, stopped, label="stopped here", color="tab:orange")
     ax2.set(ylabel="trials", title="progressive evaluation")
     ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -171,8 +240,13 @@ def write_search_report(
     final: list[dict[str, Any]] | None = None,
     references: Sequence[Reference] = (),
     notes: Sequence[str] = (),
+    importance: dict[str, float] | None = None,
 ) -> Path:
-    """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML path."""
+    """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML path.
+
+    ``importance``: the share of the first objective's variance each decision of the space
+    explains (Optuna's fANOVA over the complete trials), where there were enough of them.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     images = [
         _front_plot(
@@ -192,7 +266,13 @@ def write_search_report(
         ),
         _best_so_far_plot(records, out_dir / "best_so_far.png"),
         _rung_plot(records, n_rungs, out_dir / "rung_cost.png"),
+        _front_history_plot(records, out_dir / "front_history.png"),
+        _diversity_plot(records, out_dir / "diversity.png"),
     ]
+    if importance:
+        images.append(
+            _importance_plot(importance, objectives[0], out_dir / "decision_importance.png")
+        )
     front_rows = [
         [
             str(r.number),
@@ -286,7 +366,13 @@ def write_search_report(
             ]
     parts += [
         "<h2>Search progress</h2>",
-        "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[2:]),
+        "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[2:4]),
+        "<h2>How the search explored</h2>",
+        "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[4:]),
+        ""
+        if importance
+        else "<p>No decision importance: it needs at least two complete trials whose "
+        "architectures and first objective differ.</p>",
         "<h2>All trials</h2>",
         _table(
             ["trial", "state", "architecture", "rung", "WER %", "latency ms", "params", "wall s"],

@@ -5,12 +5,12 @@ latency budget (a multiple-choice knapsack solved by dynamic programming on a la
 :func:`extract_front` does so for many budgets at once. The problem is plain data
 (:class:`ExtractionProblem`) and this package imports no torch; building a problem from
 candidate :class:`~speechnas.arch.LayerSpec` s and a
-:class:`~speechnas.hardware.lut.LatencyTable` is in :mod:`speechnas.search.extract.layers`.
+:class:`~speechnas.hardware.lut.LatencyTable` is in :mod:`speechnas.extract.layers`.
 """
 
 from __future__ import annotations
 
-from speechnas.search.extract._knapsack import (
+from speechnas.extract._knapsack import (
     MAX_CELLS,
     Candidate,
     Extraction,

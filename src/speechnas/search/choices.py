@@ -1,0 +1,39 @@
+"""The names a search config may use, importable without torch or Optuna (for ``--help``).
+
+The registries behind them (:data:`speechnas.search.strategies.STRATEGIES`, the pruners of
+:class:`~speechnas.search.config.FidelityConfig`) are held equal to these by the tests.
+"""
+
+from __future__ import annotations
+
+from speechnas.search.objectives import OBJECTIVES
+
+__all__ = ["PRUNERS", "STRATEGY_NAMES", "describe_choices"]
+
+STRATEGY_NAMES = (
+    "random",
+    "grid",
+    "tpe",
+    "gp",
+    "nsga2",
+    "evolution",
+    "rl",
+    "transfer",
+    "supernet",
+    "darts",
+)
+
+PRUNERS = ("successive_halving", "hyperband", "median", "none")
+
+
+def describe_choices() -> str:
+    """What a config may name, in a paragraph (the epilog of ``speechnas search --help``)."""
+    cheap = [name for name, o in OBJECTIVES.items() if o.cheap]
+    trained = [name for name, o in OBJECTIVES.items() if not o.cheap]
+    return (
+        f"strategy: {', '.join(STRATEGY_NAMES)}. "
+        f"fidelity.pruner: {', '.join(PRUNERS)}. "
+        f"objectives (all minimised; the first is the main one): {', '.join(trained)} "
+        f"(need training), {', '.join(cheap)} (measured before training; also the keys of "
+        "constraints: max_latency_ms, max_params, max_memory_mb, max_macs)."
+    )
