@@ -29,14 +29,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from speechnas.search.record import write_attrs
+from speechnas.search.record import write_stored_attrs
 
 __all__ = ["GRACE_SECONDS", "HEARTBEAT_SECONDS", "Heartbeat", "Worker", "is_dead"]
 
@@ -165,12 +164,9 @@ class Heartbeat:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _attr_setter(self, trial_id: int) -> Callable[[str, Any], None]:
-        return lambda key, value: self._storage.set_trial_user_attr(trial_id, key, value)
-
     def add(self, trial_id: int) -> None:
         """Write ``trial_id``'s record now and keep renewing it until it finishes."""
-        write_attrs(self._attr_setter(trial_id), worker=self._worker.record())
+        write_stored_attrs(self._storage, trial_id, worker=self._worker.record())
         with _held_guard:
             _held.add((self._url, trial_id))
         with self._guard:
@@ -233,7 +229,7 @@ class Heartbeat:
                 claims = dict(self._claims)
             for trial_id in trials:
                 try:
-                    write_attrs(self._attr_setter(trial_id), worker=self._worker.record())
+                    write_stored_attrs(self._storage, trial_id, worker=self._worker.record())
                     failures = 0
                 except optuna.exceptions.UpdateFinishedTrialError:
                     self.discard(trial_id)

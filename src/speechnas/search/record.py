@@ -14,9 +14,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
-__all__ = ["SCHEMA_VERSION", "TrialAttrs", "new_attrs", "read_attrs", "write_attrs"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TrialAttrs",
+    "new_attrs",
+    "read_attrs",
+    "write_attrs",
+    "write_stored_attrs",
+]
 
 #: The version of the trial attributes' layout (and of a study's: see
 #: :class:`~speechnas.search.store.SearchStore`).
@@ -89,6 +97,12 @@ def write_attrs(set_attr: Callable[[str, Any], None], **attrs: Any) -> None:
     trial's ``set_user_attr``, or the storage's ``set_trial_user_attr`` bound to a trial."""
     for key, value in new_attrs(**attrs).items():
         set_attr(key, value)
+
+
+def write_stored_attrs(storage: BaseStorage, trial_id: int, **attrs: Any) -> None:
+    """:func:`write_attrs` to trial ``trial_id`` of ``storage`` directly (a trial this
+    process holds no :class:`optuna.Trial` of: another process's, or one being failed)."""
+    write_attrs(lambda key, value: storage.set_trial_user_attr(trial_id, key, value), **attrs)
 
 
 def read_attrs(trial: FrozenTrial | Mapping[str, Any]) -> TrialAttrs:

@@ -38,7 +38,7 @@ from speechnas.arch import ArchSpec
 from speechnas.errors import ConfigMismatch, UserError
 from speechnas.search import sql_table
 from speechnas.search.liveness import Heartbeat, Worker, is_dead
-from speechnas.search.record import SCHEMA_VERSION, new_attrs, read_attrs, write_attrs
+from speechnas.search.record import SCHEMA_VERSION, new_attrs, read_attrs, write_stored_attrs
 from speechnas.search.study_lock import StudyLock
 
 __all__ = ["SCHEMA_VERSION", "SearchStore", "TakenOver", "TrialRecord"]
@@ -416,11 +416,7 @@ class SearchStore:
         if self.storage.get_trial(trial_id).state != TrialState.RUNNING:
             return False
         if main:
-            write_attrs(
-                lambda key, value: self.storage.set_trial_user_attr(trial_id, key, value),
-                reason="interrupted",
-                interrupted=True,
-            )
+            write_stored_attrs(self.storage, trial_id, reason="interrupted", interrupted=True)
         self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         return True
 
