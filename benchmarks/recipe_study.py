@@ -94,6 +94,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bpe-128": ("BPE units (128)", {"tokenizer": "bpe", "vocab_size": 128}),
     "dropout-0": ("no dropout (the architecture's 0.1)", {"arch": {"dropout": 0.0}}),
     "subsample-6": ("6x subsampling instead of 4x", {"arch": {"subsampling_factor": 6}}),
+    "inter-ctc": (
+        "intermediate CTC (weight 0.3, the middle layer)",
+        {"inter_ctc_weight": 0.3},
+    ),
 }
 
 

@@ -245,3 +245,52 @@ def test_every_preset_trains_a_step_under_bf16_autocast(name: str) -> None:
     assert {t.dtype for t in [*model.parameters(), *model.buffers()] if t.is_floating_point()} == {
         torch.float32
     }
+
+
+def test_inter_ctc_taps_the_middle_layer_of_the_output_width() -> None:
+    taps = {
+        name: build_model(arch, vocab_size=VOCAB).inter_ctc_tap for name, arch in PRESETS.items()
+    }
+    assert taps["conformer-ctc-s"] == 3  # six layers: after the third
+    assert taps["conformer-ctc-xs"] == 1
+    assert taps["transformer-aed"] == 3  # the attention decoder's CTC projection reads it
+    assert taps["conformer-transducer-streaming"] is None  # no CTC projection
+    one = ArchSpec.uniform(num_layers=1, width=32, heads=2, kernel=5, n_mels=40)
+    assert build_model(one, vocab_size=VOCAB).inter_ctc_tap is None
+    # Widths 16, 32, 32, 32: the tap after two layers reads a 32-wide output; after one it
+    # would read a 16-wide one, which the projection cannot.
+    mixed = TINY.with_layer(0, width=16)
+    mixed = dataclasses.replace(mixed, layers=(*mixed.layers, TINY.layers[1], TINY.layers[1]))
+    assert build_model(mixed, vocab_size=VOCAB).inter_ctc_tap == 2
+    narrow = TINY.with_layer(1, width=16)
+    assert build_model(narrow, vocab_size=VOCAB).inter_ctc_tap is None
+
+
+def test_inter_ctc_loss_mixes_the_tapped_layers_ctc_loss() -> None:
+    torch.manual_seed(0)
+    model = build_model(TINY, vocab_size=VOCAB, specaugment=False).eval()  # no dropout
+    wave, wave_lens = _batch([8000, 6000])
+    targets, target_lens = _targets([4, 3])
+    final = model(wave, wave_lens, targets, target_lens)
+    mixed = model(wave, wave_lens, targets, target_lens, inter_ctc=0.25)
+    feats, feat_lens = model.features(wave, wave_lens)
+    enc, enc_lens, mid, mid_lens = model.encoder.forward_tapped(feats, feat_lens, 1)
+    torch.testing.assert_close(model.head.loss(enc, enc_lens, targets, target_lens), final)
+    inter = model.head.loss(mid, mid_lens, targets, target_lens)
+    torch.testing.assert_close(mixed, 0.75 * final + 0.25 * inter)
+    assert not torch.allclose(mixed, final)
+    mixed.backward()  # the lower layers get the intermediate loss's gradient
+    assert model.encoder.kept_layers[0].ffn1_norm.weight.grad is not None
+
+
+def test_inter_ctc_rejects_what_it_cannot_do() -> None:
+    wave, wave_lens = _batch([8000])
+    targets, target_lens = _targets([3])
+    model = build_model(TINY, vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="inter_ctc"):
+        model(wave, wave_lens, targets, target_lens, inter_ctc=1.0)
+    transducer = build_model(PRESETS["conformer-transducer-streaming"], vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="CTC projection"):
+        transducer(wave, wave_lens, targets, target_lens, inter_ctc=0.3)
+    with pytest.raises(ValueError, match="tap=2"):
+        model.encoder.forward_tapped(*model.features(wave, wave_lens), 2)

@@ -94,7 +94,38 @@ class Encoder(nn.Module):
         encoders with the same stem convolutions share whatever their widths and layers."""
         return self._after_stem(self.stem.project(h), lens)
 
-    def _after_stem(self, h: Tensor, lens: Tensor) -> tuple[Tensor, Tensor]:
+    def forward_tapped(
+        self, x: Tensor, x_lens: Tensor, tap: int
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """:meth:`forward`, also returning the output of the first ``tap`` layers.
+
+        The tapped frames go through the encoder's final LayerNorm, as the last layer's do,
+        so one output projection reads both (intermediate CTC, Lee and Watanabe, 2021).
+
+        Returns:
+            ``(enc, enc_lens, mid, mid_lens)``: the output ``(B, T', D)`` and the output of
+            layer ``tap - 1`` ``(B, T'', D_tap)``, each with its valid lengths.
+
+        Raises:
+            ValueError: ``tap`` not in ``1 .. len(layers) - 1``.
+        """
+        if not 0 < tap < len(self._kept):
+            raise ValueError(
+                f"tap={tap!r} is invalid; expected 1 .. {len(self._kept) - 1} "
+                f"(a layer before the last of {len(self._kept)})"
+            )
+        h, lens = self.stem(x, x_lens)
+        taps: list[tuple[Tensor, Tensor]] = []
+        enc, enc_lens = self._after_stem(h, lens, tap, taps)
+        return enc, enc_lens, taps[0][0], taps[0][1]
+
+    def _after_stem(
+        self,
+        h: Tensor,
+        lens: Tensor,
+        tap: int | None = None,
+        taps: list[tuple[Tensor, Tensor]] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         if self.lookahead is not None:
             h = self.lookahead(h, lens)
         h = zero_padding(self.post_stem(h, 0), lens)
@@ -102,6 +133,8 @@ class Encoder(nn.Module):
             if i == self.reduction_at:
                 assert self.reduction is not None
                 h, lens = self.reduction(h, lens)
+            if i == tap and taps is not None:
+                taps.append((zero_padding(self.norm(h), lens), lens))
             h = layer(h, lens)
         return zero_padding(self.norm(h), lens), lens
 

@@ -12,6 +12,8 @@ from torch import Tensor, nn
 
 from speechnas.features import Frontend
 from speechnas.models._head import Head
+from speechnas.models.aed import AEDHead
+from speechnas.models.ctc import CTCHead
 from speechnas.models.encoder import Encoder
 
 __all__ = ["SpeechModel"]
@@ -46,10 +48,10 @@ class SpeechModel(nn.Module):
         self.encoder = encoder
         self.head = head
 
-    def encode(
+    def features(
         self, wave: Tensor, wave_lens: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        """(B, S), (B,) -> (B, T', D), (B,).
+        """(B, S), (B,) -> (B, T, F), (B,): the front-end, then SpecAugment.
 
         In training mode SpecAugment draws its masks from ``generator``; without one, no
         masks are applied. Features are computed in float32 even under autocast (log-mel
@@ -59,8 +61,33 @@ class SpeechModel(nn.Module):
             feats, feat_lens = self.frontend(wave, wave_lens)
         if self.specaugment is not None and self.training and generator is not None:
             feats, feat_lens = self.specaugment(feats, feat_lens, generator)
-        enc, enc_lens = self.encoder(feats, feat_lens)
+        return feats, feat_lens
+
+    def encode(
+        self, wave: Tensor, wave_lens: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """(B, S), (B,) -> (B, T', D), (B,); see :meth:`features` for ``generator``."""
+        enc, enc_lens = self.encoder(*self.features(wave, wave_lens, generator))
         return enc, enc_lens
+
+    @property
+    def inter_ctc_tap(self) -> int | None:
+        """How many encoder layers feed the intermediate CTC loss, or ``None`` where it
+        cannot be used: no CTC projection (a transducer), fewer than two layers, or no
+        layer before the last with the output width.
+
+        The tap is the layer nearest the middle (``len(layers) // 2`` layers, as in Lee and
+        Watanabe, 2021) among those whose output has the final width, so the head's
+        projection reads it.
+        """
+        if _ctc_projection(self.head) is None:
+            return None
+        layers = self.encoder.kept_layers
+        fits = [i for i in range(1, len(layers)) if layers[i - 1].width == self.encoder.width]
+        if not fits:
+            return None
+        middle = len(layers) // 2
+        return min(fits, key=lambda i: (abs(i - middle), i))
 
     def forward(
         self,
@@ -69,10 +96,36 @@ class SpeechModel(nn.Module):
         targets: Tensor,
         target_lens: Tensor,
         generator: torch.Generator | None = None,
+        inter_ctc: float = 0.0,
     ) -> Tensor:
-        """Training loss for a batch (scalar); ``generator`` drives SpecAugment."""
-        enc, enc_lens = self.encode(wave, wave_lens, generator)
-        return self.head.loss(enc, enc_lens, targets, target_lens)
+        """Training loss for a batch (scalar); ``generator`` drives SpecAugment.
+
+        With ``inter_ctc`` ``w > 0``: ``(1 - w) * head loss + w * CTC loss`` of the output of
+        the first :attr:`inter_ctc_tap` layers, read by the head's CTC projection
+        (intermediate CTC: a shorter path for the gradient to the lower layers; no
+        parameters are added, and decoding is unchanged).
+
+        Raises:
+            ValueError: ``inter_ctc`` outside ``[0, 1)``, or ``> 0`` for a model whose
+                :attr:`inter_ctc_tap` is ``None``.
+        """
+        if not 0.0 <= inter_ctc < 1.0:
+            raise ValueError(f"inter_ctc={inter_ctc!r} is invalid; expected a number in [0, 1)")
+        feats, feat_lens = self.features(wave, wave_lens, generator)
+        if inter_ctc == 0.0:
+            enc, enc_lens = self.encoder(feats, feat_lens)
+            return self.head.loss(enc, enc_lens, targets, target_lens)
+        tap = self.inter_ctc_tap
+        ctc = _ctc_projection(self.head)
+        if tap is None or ctc is None:
+            raise ValueError(
+                "inter_ctc needs a CTC projection (a CTC or attention head) and a layer "
+                "before the last with the output width; this model has none"
+            )
+        enc, enc_lens, mid, mid_lens = self.encoder.forward_tapped(feats, feat_lens, tap)
+        final = self.head.loss(enc, enc_lens, targets, target_lens)
+        inter = ctc.loss(mid, mid_lens, targets, target_lens)
+        return (1.0 - inter_ctc) * final + inter_ctc * inter
 
     def transcribe_ids(
         self, wave: Tensor, wave_lens: Tensor, beam_size: int = 1
@@ -131,3 +184,13 @@ class SpeechModel(nn.Module):
         spectrum = frames * (n_fft // 2 + 1) * 2  # framed signal and its power spectrum
         peak = max(spectrum, self.encoder.activation_elements(frames))
         return int(math.ceil((samples + peak) * batch_size * _BYTES_PER_ELEMENT))
+
+
+def _ctc_projection(head: Head) -> CTCHead | None:
+    """The CTC projection a head has: itself, an attention decoder's auxiliary one, or
+    ``None`` (a transducer)."""
+    if isinstance(head, CTCHead):
+        return head
+    if isinstance(head, AEDHead):
+        return head.ctc
+    return None

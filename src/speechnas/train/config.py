@@ -67,6 +67,10 @@ class TrainConfig:
             young model learns to align faster on clean features.
         short_first_epochs: epochs whose batches go from short to long utterances instead
             of a shuffled order (SortaGrad).
+        inter_ctc_weight: weight ``w`` of the intermediate CTC loss (Lee and Watanabe, 2021):
+            the loss is ``(1 - w) * head loss + w * CTC loss`` of the middle layer's output
+            through the same projection (:meth:`~speechnas.models.SpeechModel.forward`); 0:
+            off. A model without a CTC projection or a layer to tap trains without it (logged).
         eval_every: score the dev set every this many epochs.
         max_nonfinite_steps: consecutive NaN/inf losses tolerated (the step is skipped)
             before the run stops with an error.
@@ -113,6 +117,7 @@ class TrainConfig:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
+    inter_ctc_weight: float = bounded(0.0, ge=0, lt=1)
     eval_every: int = bounded(1, ge=1)
     max_nonfinite_steps: int = bounded(20, ge=0)
     seed: int = bounded(0, ge=0, le=MAX_SEED)

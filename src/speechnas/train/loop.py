@@ -193,6 +193,14 @@ class _Run:
         self.device = training_device(config.device)
         self.model.to(self.device)
         self.bf16 = config.precision == "bf16"
+        self.inter_ctc = config.inter_ctc_weight
+        if self.inter_ctc > 0.0 and self.model.inter_ctc_tap is None:
+            log.info(
+                "inter_ctc_weight=%g ignored: %s has no CTC projection or no layer to tap",
+                self.inter_ctc,
+                config.arch.summary(),
+            )
+            self.inter_ctc = 0.0
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -399,7 +407,12 @@ class _Run:
         augment = self.aug_rng if self.step >= self.config.specaugment_after_steps else None
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
             loss = self.model(
-                batch.wave, batch.wave_lens, batch.targets, batch.target_lens, augment
+                batch.wave,
+                batch.wave_lens,
+                batch.targets,
+                batch.target_lens,
+                augment,
+                inter_ctc=self.inter_ctc,
             )
         self.optimizer.zero_grad(set_to_none=True)
         finite = bool(torch.isfinite(loss))

@@ -41,6 +41,7 @@ class TrainSettings:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
+    inter_ctc_weight: float = bounded(0.0, ge=0, lt=1)
     speed_perturb: tuple[float, ...] = bounded((1.0,), gt=0)
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
