@@ -6,6 +6,8 @@ scoring is not counted), scoring the whole dev split after every epoch:
 
 * ``old``: the settings every model was trained with before the recipe study
   (``recipe_study.BASE``);
+* ``study``: the defaults the recipe study chose (speechnas's defaults without intermediate
+  CTC and with the residual branches at their random initial values);
 * ``new``: speechnas's defaults (:class:`~speechnas.train.TrainConfig` with nothing set but
   the budget).
 
@@ -49,7 +51,11 @@ FIGURE = REPO / "benchmarks" / "figures" / "learning_speed.png"
 
 #: The CTC presets (the streaming transducer and the AED model are not CTC-only).
 CTC_PRESETS = ("conformer-ctc-xs", "conformer-ctc-s", "blstm-ctc", "cnn-ctc")
-RECIPES: dict[str, dict[str, Any]] = {"old": recipe_study.BASE, "new": {}}
+RECIPES: dict[str, dict[str, Any]] = {
+    "old": recipe_study.BASE,
+    "study": {"inter_ctc_weight": 0.0, "zero_init_residuals": False},
+    "new": {},
+}
 STARTS = ("scratch", "warm")
 
 #: Goals of the issue, by corpus: (what, minutes, CER or WER, at most).
@@ -163,8 +169,11 @@ def section(results: dict[str, Any]) -> str:
         "of training minutes (dev scoring not counted), with the learning-rate schedule "
         "fitted to the budget, and scores the whole dev split after every epoch; the score "
         "at t is the last one within t minutes, so the early columns are of a model whose "
-        f"learning rate has not yet decayed. Old recipe: {old}. New recipe: speechnas's "
-        "defaults. Warm: first trained with the new recipe on the built-in synthetic corpus "
+        f"learning rate has not yet decayed. Old recipe: {old}. Study recipe: the defaults "
+        "the recipe study chose (batches of 40 s, clean start), without intermediate CTC "
+        "and with random residual branches. New recipe: speechnas's defaults (the study's "
+        "with intermediate CTC and residual branches starting at zero). Warm: first "
+        "trained with the same recipe on the built-in synthetic corpus "
         f"({recipe_study.SYNTH_HOURS:g} h, seed 0) for the stated pre-training minutes, "
         "which count in the budget, then fine-tuned on the corpus.",
         "",
@@ -212,7 +221,13 @@ def figure(results: dict[str, Any]) -> None:
     cols = min(3, len(groups))
     rows = -(-len(groups) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4.2 * rows), squeeze=False)
-    styles = {("old", "scratch"): "C7", ("new", "scratch"): "C0", ("new", "warm"): "C2"}
+    styles = {
+        ("old", "scratch"): "C7",
+        ("study", "scratch"): "C1",
+        ("study", "warm"): "C4",
+        ("new", "scratch"): "C0",
+        ("new", "warm"): "C2",
+    }
     for ax, ((corpus, arch), runs) in zip(axes.flat, sorted(groups.items()), strict=False):
         for r in sorted(runs, key=lambda r: (r["recipe"], r["start"])):
             xs = [c["train_seconds"] / 60 for c in r["curve"]]
@@ -263,7 +278,7 @@ def main() -> None:
         "--runs",
         nargs="*",
         default=["new/scratch", "old/scratch", "new/warm"],
-        help="recipe/start pairs, recipe in {old, new}, start in {scratch, warm}",
+        help=f"recipe/start pairs, recipe in {set(RECIPES)}, start in {set(STARTS)}",
     )
     args = parser.parse_args()
     pairs = [tuple(r.split("/")) for r in args.runs]

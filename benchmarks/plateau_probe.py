@@ -1,7 +1,9 @@
 """Plateau probe: which change takes a model off the CTC blank plateau in the fewest steps.
 
-Each run trains one preset from scratch with the default recipe plus one variant (the
-recipe study's variants, and changes of the architecture's shape) for a fixed number of
+Each run trains one preset from scratch with the recipe study's defaults (:data:`STUDY`:
+speechnas's defaults without intermediate CTC and with random residual branches) plus a
+variant (the recipe study's variants, and changes of the architecture's shape; ``study``
+alone: none, ``inter-ctc+zero-init``: speechnas's defaults) for a fixed number of
 epochs, on one torch thread, scoring the whole dev split after every epoch. A budget in
 epochs, not minutes, makes a run's result independent of the machine's speed and load, so
 several run side by side (``--jobs``); the schedule decays over those epochs.
@@ -10,7 +12,7 @@ Results are written as each run finishes to ``benchmarks/results/plateau_probe.j
 finished run is not run again; then BENCHMARKS.md "Leaving the plateau".
 
     .venv/bin/python benchmarks/plateau_probe.py [--preset conformer-ctc-s] \\
-        [--epochs 3] [--jobs 2] [--variants default inter-ctc ...]
+        [--epochs 3] [--jobs 2] [--variants study inter-ctc inter-ctc+zero-init ...]
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ def _narrow(width: int, ffn_expansion: float) -> Callable[[ArchSpec], ArchSpec]:
     return change
 
 
+#: The recipe the variants change: the defaults the recipe study chose.
+STUDY: dict[str, Any] = {"inter_ctc_weight": 0.0, "zero_init_residuals": False}
+
 #: name: (what it changes, the change of the preset's architecture)
 SHAPES: dict[str, tuple[str, Callable[[ArchSpec], ArchSpec]]] = {
     "depth-3": ("its first 3 layers only", _first_layers(3)),
@@ -65,10 +70,10 @@ SHAPES: dict[str, tuple[str, Callable[[ArchSpec], ArchSpec]]] = {
 
 
 def describe(variant: str) -> str:
-    """What ``variant`` (``default``, or names of :data:`SHAPES` and the recipe study's
+    """What ``variant`` (``study``, or names of :data:`SHAPES` and the recipe study's
     variants joined by ``+``) changes."""
-    if variant == "default":
-        return "the default recipe"
+    if variant == "study":
+        return "the recipe study's defaults"
     parts = variant.split("+")
     said = [SHAPES[p][0] if p in SHAPES else variant_settings(p)[0] for p in parts]
     return " + ".join(said)
@@ -76,8 +81,8 @@ def describe(variant: str) -> str:
 
 def settings_of(variant: str, arch: ArchSpec) -> tuple[ArchSpec, dict[str, Any]]:
     """The architecture and TrainConfig values (over the defaults) of ``variant``."""
-    settings: dict[str, Any] = {}
-    if variant == "default":
+    settings = dict(STUDY)
+    if variant == "study":
         return arch, settings
     for part in variant.split("+"):
         if part in SHAPES:
@@ -132,12 +137,13 @@ def section(results: dict[str, Any]) -> str:
     )
     lines = [
         f"Measured on {info['cpu']}, 1 torch thread per run, torch {info['torch']}, commit "
-        f"{info['commit']}. Each row trains a preset from scratch (seed 0) with the default "
-        "recipe plus one change for the stated epochs of the speechocean762 speaker-disjoint "
-        "split (the learning-rate schedule decays over them), scoring the whole dev split "
-        "after every epoch. Budgets in steps make rows comparable on any machine and load. "
-        "Train loss: mean CTC loss per utterance over the epoch (with intermediate CTC, the "
-        "mixed loss).",
+        f"{info['commit']}. Each row trains a preset from scratch (seed 0) with the recipe "
+        "study's defaults (batches of 40 s, clean start; no intermediate CTC, random "
+        "residual branches) plus the changes named for the stated epochs of the "
+        "speaker-disjoint split (the learning-rate schedule decays over them), scoring the "
+        "whole dev split after every epoch. Budgets in steps make rows comparable on any "
+        "machine and load. Train loss: mean CTC loss per utterance over the epoch (with "
+        "intermediate CTC, the mixed loss).",
         "",
     ]
     marks = sorted({c["epoch"] for r in runs for c in r["curve"]})
@@ -172,8 +178,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         nargs="*",
-        default=["default"],
-        help=f"default, or names from {[*SHAPES, *VARIANTS]} joined by '+'",
+        default=["study", "inter-ctc", "zero-init", "inter-ctc+zero-init"],
+        help=f"study, or names from {[*SHAPES, *VARIANTS]} joined by '+'",
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": {}}

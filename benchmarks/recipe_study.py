@@ -69,6 +69,8 @@ BASE: dict[str, Any] = {
     "specaugment": True,
     "specaugment_after_steps": 0,
     "short_first_epochs": 0,
+    "inter_ctc_weight": 0.0,
+    "zero_init_residuals": False,
 }
 
 #: name: (what it changes, TrainConfig values over BASE; ``arch``: ArchSpec values over the
@@ -97,6 +99,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "inter-ctc": (
         "intermediate CTC (weight 0.3, the middle layer)",
         {"inter_ctc_weight": 0.3},
+    ),
+    "zero-init": (
+        "residual branches start at zero (each layer the identity)",
+        {"zero_init_residuals": True},
     ),
 }
 

@@ -294,3 +294,25 @@ def test_inter_ctc_rejects_what_it_cannot_do() -> None:
         transducer(wave, wave_lens, targets, target_lens, inter_ctc=0.3)
     with pytest.raises(ValueError, match="tap=2"):
         model.encoder.forward_tapped(*model.features(wave, wave_lens), 2)
+
+
+def test_zeroed_residual_branches_leave_each_layer_its_skip_path() -> None:
+    x, x_lens = torch.randn(2, 9, 32), torch.tensor([9, 6])
+    conformer = build_model(PRESETS["conformer-ctc-s"], vocab_size=VOCAB).eval()
+    assert conformer.zero_residual_branches() == 6 * 4  # two feed-forwards, attention, conv
+    layer = conformer.encoder.kept_layers[0]
+    wide = torch.randn(2, 9, layer.in_width) * (
+        torch.arange(9)[None, :, None] < x_lens[:, None, None]
+    )
+    expected = layer.out_norm(layer.proj(wide)) * (torch.arange(9) < x_lens[:, None])[..., None]
+    torch.testing.assert_close(layer(wide, x_lens), expected)
+    transformer = build_model(PRESETS["transformer-aed"], vocab_size=VOCAB).eval()
+    assert transformer.zero_residual_branches() == 6 * 2
+    layer = transformer.encoder.kept_layers[1]
+    masked = (
+        x[..., :1].expand(-1, -1, layer.in_width).clone()
+        * (torch.arange(9) < x_lens[:, None])[..., None]
+    )
+    torch.testing.assert_close(layer(masked, x_lens), masked)
+    for name in ("blstm-ctc", "cnn-ctc"):  # no residual branches to close
+        assert build_model(PRESETS[name], vocab_size=VOCAB).zero_residual_branches() == 0

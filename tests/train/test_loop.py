@@ -172,7 +172,7 @@ def test_bad_files_are_skipped_and_reported(tiny_corpus: dict[str, Path], tmp_pa
     }
 
 
-def _nan_loss(self: SpeechModel, *args: object) -> torch.Tensor:
+def _nan_loss(self: SpeechModel, *args: object, **kwargs: object) -> torch.Tensor:
     return torch.tensor(float("nan"), requires_grad=True)
 
 
@@ -360,3 +360,19 @@ def test_a_checkpoint_older_than_a_config_key_compares_it_as_the_default(
     assert config_changes(saved, replace(cfg, max_utterance_seconds=5.0)) == [
         "max_utterance_seconds"
     ]
+
+
+def test_a_run_from_scratch_starts_with_its_residual_branches_closed(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    def branch_weights(**kw: object) -> float:
+        run = train(
+            _config(tiny_corpus, tmp_path / str(kw), max_steps=1, lr=1e-6, **kw), progress=False
+        )
+        model = load_model(run.last_checkpoint)[0]
+        layer = model.encoder.kept_layers[0]
+        return max(float(lin.weight.detach().abs().max()) for lin in layer.residual_outputs())
+
+    # One Adam step moves a weight by about the learning rate.
+    assert branch_weights() < 1e-5
+    assert branch_weights(zero_init_residuals=False) > 1e-2

@@ -177,6 +177,14 @@ class ConformerLayer(EncoderLayer):
         self.out_norm = nn.LayerNorm(width)
         self.dropout = Dropout(dropout)
 
+    def residual_outputs(self) -> list[nn.Linear]:
+        outputs = [self.ffn1.output]
+        if self.attn is not None:
+            outputs.append(self.attn.out)
+        if self.conv is not None:
+            outputs.append(self.conv.pointwise_out)
+        return [*outputs, self.ffn2.output]
+
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""
         h = self.proj(x)  # (B, T, D)

@@ -70,6 +70,21 @@ class SpeechModel(nn.Module):
         enc, enc_lens = self.encoder(*self.features(wave, wave_lens, generator))
         return enc, enc_lens
 
+    @torch.no_grad()
+    def zero_residual_branches(self) -> int:
+        """Zero the last linear map of every encoder layer's residual branches
+        (:meth:`~speechnas.models._layer.EncoderLayer.residual_outputs`), so each layer
+        starts as its skip path and a deep encoder starts as a shallow one (SkipInit, De and
+        Smith, 2020; ReZero, Bachlechner et al., 2021). The maps still get gradients: the
+        branches open from the first step. Returns how many maps were zeroed (0 for families
+        without residual branches)."""
+        outputs = [lin for layer in self.encoder.kept_layers for lin in layer.residual_outputs()]
+        for lin in outputs:
+            lin.weight.zero_()
+            if lin.bias is not None:
+                lin.bias.zero_()
+        return len(outputs)
+
     @property
     def inter_ctc_tap(self) -> int | None:
         """How many encoder layers feed the intermediate CTC loss, or ``None`` where it

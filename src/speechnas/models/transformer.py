@@ -10,6 +10,8 @@ whole chunks at a time (:attr:`TransformerLayer.step_multiple` is the chunk).
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch import Tensor, nn
 
 from speechnas.models._blocks import Dropout, Norm, make_activation
@@ -35,6 +37,11 @@ class FeedForward(nn.Module):
             nn.Linear(hidden, width),
             Dropout(dropout),
         )
+
+    @property
+    def output(self) -> nn.Linear:
+        """The ``Linear(F -> D)``."""
+        return cast(nn.Linear, self.net[3])
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)  # type: ignore[no-any-return]
@@ -128,6 +135,9 @@ class TransformerLayer(EncoderLayer):
         self.ffn_norm = Norm(norm, width)
         self.ffn = FeedForward(width, hidden, activation, dropout)
         self.dropout = Dropout(dropout)
+
+    def residual_outputs(self) -> list[nn.Linear]:
+        return [self.attn.out, self.ffn.output]
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:
         """(B, T, C), (B,) -> (B, T, D); padded output frames are zero."""

@@ -71,6 +71,11 @@ class TrainConfig:
             the loss is ``(1 - w) * head loss + w * CTC loss`` of the middle layer's output
             through the same projection (:meth:`~speechnas.models.SpeechModel.forward`); 0:
             off. A model without a CTC projection or a layer to tap trains without it (logged).
+        zero_init_residuals: a model trained from scratch starts with the last linear map of
+            every residual branch of its Conformer and Transformer layers at zero
+            (:meth:`~speechnas.models.SpeechModel.zero_residual_branches`): each layer starts
+            as the identity. With intermediate CTC this takes a 6-layer Conformer off the
+            CTC blank plateau in a few hundred steps (BENCHMARKS.md "Leaving the plateau").
         eval_every: score the dev set every this many epochs.
         max_nonfinite_steps: consecutive NaN/inf losses tolerated (the step is skipped)
             before the run stops with an error.
@@ -117,7 +122,8 @@ class TrainConfig:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
-    inter_ctc_weight: float = bounded(0.0, ge=0, lt=1)
+    inter_ctc_weight: float = bounded(0.3, ge=0, lt=1)
+    zero_init_residuals: bool = True
     eval_every: int = bounded(1, ge=1)
     max_nonfinite_steps: int = bounded(20, ge=0)
     seed: int = bounded(0, ge=0, le=MAX_SEED)

@@ -188,6 +188,8 @@ class _Run:
         self.model: SpeechModel = build_model(
             config.arch, vocab_size=self.tokenizer.vocab_size, specaugment=config.specaugment
         )
+        if config.zero_init_residuals:
+            self.model.zero_residual_branches()
         if self.init is not None:
             self._inherit(self.init)
         self.device = training_device(config.device)

@@ -28,6 +28,8 @@ class TrainSettings:
     ignores it); the training that made it is not counted in any trial's budget.
     ``precision`` applies to trials, the final stage and the supernet (DARTS trains in
     float32).
+    ``inter_ctc_weight`` and ``zero_init_residuals`` apply to trials and the final stage
+    (the supernet and DARTS train their shared weights without them).
     """
 
     tokenizer: Literal["char", "bpe"] = "char"
@@ -41,7 +43,8 @@ class TrainSettings:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
-    inter_ctc_weight: float = bounded(0.0, ge=0, lt=1)
+    inter_ctc_weight: float = bounded(0.3, ge=0, lt=1)
+    zero_init_residuals: bool = True
     speed_perturb: tuple[float, ...] = bounded((1.0,), gt=0)
     threads: int | None = bounded(None, ge=1)
     device: str = "cpu"
