@@ -138,6 +138,9 @@ def goal_lines(results: dict[str, Any]) -> list[str]:
                     continue
                 off = [a for a, s in worst.items() if s >= limit]
                 verdict = "met" if not off else f"missed by {', '.join(sorted(off))}"
+                unrun = [p for p in CTC_PRESETS if p not in worst]
+                if unrun:
+                    verdict += f" so far; not yet run with the new recipe: {', '.join(unrun)}"
                 listed = ", ".join(f"{a} {recipe_study.pct(s)}" for a, s in sorted(worst.items()))
                 lines.append(
                     f"- {corpus}, {what} ({metric.upper()} < {100 * limit:.0f}% within "
