@@ -30,13 +30,19 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from recipe_study import VARIANTS, machine_info, pct, split, variant_settings
+from recipe_study import (
+    VARIANTS,
+    machine_info,
+    pct,
+    resumable_training,
+    split,
+    variant_settings,
+)
 
 from speechnas.arch import ArchSpec
 from speechnas.data.paths import default_data_root
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
-from speechnas.train import TrainConfig, resumable_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "plateau_probe"
@@ -99,26 +105,9 @@ def run_one(corpus: str, preset: str, variant: str, epochs: int, data: Path) -> 
     train_path, dev_path = split(corpus, data)
     arch, settings = settings_of(variant, PRESETS[preset])
     out = OUT / corpus / preset / f"{variant}-{epochs}ep"
-    config = TrainConfig(
-        train_manifest=str(train_path),
-        dev_manifest=str(dev_path),
-        out_dir=str(out),
-        arch=arch,
-        max_epochs=epochs,
-        eval_every=1,
-        select_metric="cer",
-        seed=0,
-        threads=1,
-        **settings,
+    result, curve = resumable_training(
+        train_path, dev_path, out, arch, max_epochs=epochs, threads=1, **settings
     )
-    resume = resumable_checkpoint(config)  # an interrupted or finished run goes on from there
-    result = train(config, resume=resume, overwrite=resume is None, progress=False)
-    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    curve = [
-        {k: h[k] for k in ("epoch", "step", "train_loss", "dev_cer", "dev_wer")}
-        for h in history
-        if "dev_cer" in h
-    ]
     return {
         "corpus": corpus,
         "preset": preset,

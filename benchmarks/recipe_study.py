@@ -42,7 +42,12 @@ from speechnas.data.split import split_by_speaker  # noqa: E402
 from speechnas.presets import PRESETS  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
 from speechnas.synth import synthesize_corpus  # noqa: E402
-from speechnas.train import TrainConfig, resumable_checkpoint, train  # noqa: E402
+from speechnas.train import (  # noqa: E402
+    TrainConfig,
+    TrainResult,
+    resumable_checkpoint,
+    train,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "recipe_study"
@@ -145,6 +150,30 @@ def split(corpus: str, data_root: Path) -> tuple[Path, Path]:
     return out / "train.jsonl.gz", out / "dev.jsonl.gz"
 
 
+def resumable_training(
+    train_path: Path, dev_path: Path, out: Path, arch: ArchSpec, **values: Any
+) -> tuple[TrainResult, list[dict[str, Any]]]:
+    """Train ``arch`` (seed 0, dev scored after every epoch, ``best.pt`` by CER) with
+    ``values`` (TrainConfig values: budget, threads, settings) in ``out``; an interrupted or
+    finished run goes on from where it stopped. Its result and dev curve."""
+    config = TrainConfig(
+        train_manifest=str(train_path),
+        dev_manifest=str(dev_path),
+        out_dir=str(out),
+        arch=arch,
+        eval_every=1,
+        select_metric="cer",
+        seed=0,
+        **values,
+    )
+    resume = resumable_checkpoint(config)
+    result = train(config, resume=resume, overwrite=resume is None, progress=False)
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    keys = ("epoch", "step", "train_seconds", "train_loss", "dev_cer", "dev_wer")
+    curve = [{k: h[k] for k in keys} for h in history if "dev_cer" in h]
+    return result, curve
+
+
 def train_curve(
     train_path: Path,
     dev_path: Path,
@@ -155,27 +184,16 @@ def train_curve(
 ) -> dict[str, Any]:
     """Train ``arch`` with ``settings`` (TrainConfig values) for ``minutes`` of training,
     scoring dev after every epoch; resumes an interrupted run. Its steps and dev curve."""
-    config = TrainConfig(
-        train_manifest=str(train_path),
-        dev_manifest=str(dev_path),
-        out_dir=str(out),
-        arch=arch,
+    result, curve = resumable_training(
+        train_path,
+        dev_path,
+        out,
+        arch,
         max_epochs=1000,
         max_minutes=minutes,
-        eval_every=1,
-        select_metric="cer",
-        seed=0,
         threads=THREADS,
         **settings,
     )
-    resume = resumable_checkpoint(config)
-    result = train(config, resume=resume, overwrite=resume is None, progress=False)
-    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    curve = [
-        {k: h[k] for k in ("epoch", "step", "train_seconds", "dev_cer", "dev_wer")}
-        for h in history
-        if "dev_cer" in h
-    ]
     return {
         "minutes": minutes,
         "steps": result.steps,
