@@ -16,6 +16,10 @@ synthetic corpus (``speechnas data synth``, 1.5 h, seed 0) for ``--pretrain-minu
 fine-tunes it on the real corpus from those weights for the rest of the budget: the
 pre-training counts in the budget, so its curve starts at the pre-training minutes.
 
+Each run also records the fp32 matrix-product peak measured as it starts, and the table shows
+steps per minute beside it: the same code makes fewer steps per minute when the shared host is
+busier, so a minute budget is only comparable between runs at a similar peak.
+
 Results are written as each run finishes to ``benchmarks/results/learning_speed.json``; an
 interrupted run resumes from its last checkpoint and a finished one is not run again. Then
 BENCHMARKS.md "Learning speed" and ``benchmarks/figures/learning_speed.png``.
@@ -37,6 +41,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import recipe_study  # noqa: E402  (the recipe study, beside this file: its splits and runs)
+import torch  # noqa: E402
+from training_speed import peak_gflops  # noqa: E402  (the matrix-product peak, beside this file)
 
 import speechnas  # noqa: E402, F401  (before torch does work: its OpenMP settings)
 from speechnas.arch import ArchSpec  # noqa: E402
@@ -81,6 +87,9 @@ def run_one(
 ) -> dict[str, Any]:
     """One curve: ``arch`` trained by ``recipe`` from ``start`` for ``minutes`` in all."""
     train_path, dev_path = recipe_study.split(corpus, data_root)
+    # The machine's speed when the run starts: a shared host's speed drifts over a day, and a
+    # budget in minutes buys fewer steps on a slower hour.
+    peak = peak_gflops(torch.float32)
     settings = dict(RECIPES[recipe])
     out = OUT / corpus / name / f"{recipe}-{start}-{minutes:g}min"
     offset = 0.0
@@ -104,6 +113,7 @@ def run_one(
         "recipe": recipe,
         "start": start,
         "budget_minutes": minutes,
+        "peak_fp32_gflops": peak,
         "pretrain": None
         if pretrain is None
         else {k: pretrain[k] for k in ("steps", "train_seconds", "final_cer", "final_wer")},
@@ -171,8 +181,11 @@ def section(results: dict[str, Any]) -> str:
         "character units) on a speaker-disjoint split of the corpus for the stated budget "
         "of training minutes (dev scoring not counted), with the learning-rate schedule "
         "fitted to the budget, and scores the whole dev split after every epoch; the score "
-        "at t is the last one within t minutes, so the early columns are of a model whose "
-        f"learning rate has not yet decayed. Old recipe: {old}. Study recipe: the defaults "
+        "at t is the last one within t minutes (none past the budget), so the early columns "
+        "are of a model whose learning rate has not yet decayed. Steps/min: over the whole "
+        "run; fp32 peak: the matrix-product GFLOP/s measured as the run started (the host is "
+        "shared and its speed drifts; rows without it ran before it was recorded). "
+        f"Old recipe: {old}. Study recipe: the defaults "
         "the recipe study chose (batches of 40 s, clean start), without intermediate CTC "
         "and with random residual branches. New recipe: speechnas's defaults (the study's "
         "with intermediate CTC and residual branches starting at zero). Warm: first "
@@ -183,7 +196,7 @@ def section(results: dict[str, Any]) -> str:
     ]
     budgets = sorted({r["budget_minutes"] for r in runs})
     marks = sorted({m for b in budgets for m in _marks(b)})
-    header = ["corpus", "architecture", "recipe", "start", "steps", "epochs"]
+    header = ["corpus", "architecture", "recipe", "start", "steps", "steps/min", "fp32 peak"]
     header += [f"CER at {m:g} min" for m in marks] + ["final CER", "final WER"]
     rows = []
     for r in runs:
@@ -197,8 +210,14 @@ def section(results: dict[str, Any]) -> str:
                 r["recipe"],
                 start,
                 r["steps"],
-                r["epochs"],
-                *(recipe_study.pct(recipe_study.score_at(r["curve"], m)) for m in marks),
+                f"{r['steps'] / (r['train_seconds'] / 60):.0f}",
+                f"{r['peak_fp32_gflops']:.0f}" if "peak_fp32_gflops" in r else "-",
+                *(
+                    recipe_study.pct(recipe_study.score_at(r["curve"], m))
+                    if m <= r["budget_minutes"]
+                    else "-"
+                    for m in marks
+                ),
                 recipe_study.pct(r["final_cer"]),
                 recipe_study.pct(r["final_wer"]),
             ]
@@ -314,11 +333,14 @@ def main() -> None:
             print(f"{key}: final CER {r['final_cer']:.3f}, best {r['best_cer']:.3f}", flush=True)
             RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
-            figure(results)
-            update_section(
-                REPO / "BENCHMARKS.md", "learning-speed", "Learning speed", section(results)
-            )
+            _write_section(results)
+    _write_section(results)  # also when every run was there: the section follows the script
     print(section(results))
+
+
+def _write_section(results: dict[str, Any]) -> None:
+    figure(results)
+    update_section(REPO / "BENCHMARKS.md", "learning-speed", "Learning speed", section(results))
 
 
 if __name__ == "__main__":
