@@ -189,12 +189,16 @@ def main() -> None:
             key = futures[future]
             results["runs"][key] = run = future.result()
             print(f"{key}: dev CER {run['curve'][-1]['dev_cer']:.3f}", flush=True)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
-            update_section(
-                REPO / "BENCHMARKS.md", "plateau-probe", "Leaving the plateau", section(results)
-            )
+            _write(results)
+    _write(results)  # also when every run was there: the section follows the script
     print(section(results))
+
+
+def _write(results: dict[str, Any]) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True))
+    text = section(results)
+    update_section(REPO / "BENCHMARKS.md", "plateau-probe", "Leaving the plateau", text)
 
 
 if __name__ == "__main__":

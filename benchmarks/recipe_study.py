@@ -106,7 +106,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"inter_ctc_weight": 0.3},
     ),
     "zero-init": (
-        "residual branches start at zero (each layer the identity)",
+        "residual branches start at zero (each layer its skip path)",
         {"zero_init_residuals": True},
     ),
 }

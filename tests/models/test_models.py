@@ -314,5 +314,10 @@ def test_zeroed_residual_branches_leave_each_layer_its_skip_path() -> None:
         * (torch.arange(9) < x_lens[:, None])[..., None]
     )
     torch.testing.assert_close(layer(masked, x_lens), masked)
-    for name in ("blstm-ctc", "cnn-ctc"):  # no residual branches to close
-        assert build_model(PRESETS[name], vocab_size=VOCAB).zero_residual_branches() == 0
+    cnn = build_model(PRESETS["cnn-ctc"], vocab_size=VOCAB).eval()
+    assert cnn.zero_residual_branches() == len(cnn.encoder.kept_layers)  # last sub-block norm
+    block = cnn.encoder.kept_layers[1]
+    masked = torch.randn(2, 9, block.in_width) * (torch.arange(9) < x_lens[:, None])[..., None]
+    torch.testing.assert_close(block(masked, x_lens), block.act(masked))  # act(0) = 0
+    # no residual branches to close
+    assert build_model(PRESETS["blstm-ctc"], vocab_size=VOCAB).zero_residual_branches() == 0

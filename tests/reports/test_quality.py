@@ -30,6 +30,8 @@ def test_a_plateau_model_is_named_as_such_whatever_its_wer() -> None:
 
 def test_words_wrong_are_counted_plainly() -> None:
     assert "about 1 word in 4 wrong" in describe_quality(0.25, 0.1)
+    assert "about 5 words in 10 wrong" in describe_quality(0.5, 0.2)
+    assert "nearly every word wrong" in describe_quality(0.97, 0.5)
 
 
 def test_nonsense_scores_are_refused() -> None:

@@ -24,6 +24,7 @@ from speechnas.search.config import (
     search_config_from_dict,
 )
 from speechnas.search.fidelity import make_pruner
+from speechnas.search.final import final_candidates
 from speechnas.search.objectives import scalarised
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.select import select_for_target
@@ -338,6 +339,19 @@ def test_scalarised_latency_penalty_and_select_for_target() -> None:
     assert select_for_target(records, max_latency_ms=60).number == 1
     assert select_for_target(records, max_latency_ms=60, max_params=5e5).number == 0
     assert select_for_target(records, max_latency_ms=5) is None
+
+
+def test_the_final_stage_breaks_a_tie_on_the_front_by_the_first_objective() -> None:
+    def rec(n: int, wer: float, lat: float) -> TrialRecord:
+        values = {"wer": wer, "latency_ms": lat}
+        return TrialRecord(n, "COMPLETE", None, str(n), values, values, 0, "", 1.0, None, [])
+
+    # Two front members always tie on the normalised mean (1 + 0 against 0 + 1).
+    front = [rec(0, 0.88, 8.0), rec(2, 0.81, 12.0)]
+    assert [r.number for r in final_candidates(front, ("wer", "latency_ms"), 1)] == [2]
+    assert [r.number for r in final_candidates(front, ("latency_ms", "wer"), 1)] == [0]
+    balanced = [*front, rec(1, 0.84, 9.0)]  # the closest to both best values
+    assert [r.number for r in final_candidates(balanced, ("wer", "latency_ms"), 2)] == [1, 2]
 
 
 def test_constraints_name_what_is_over() -> None:

@@ -371,7 +371,7 @@ def test_a_run_from_scratch_starts_with_its_residual_branches_closed(
         )
         model = load_model(run.last_checkpoint)[0]
         layer = model.encoder.kept_layers[0]
-        return max(float(lin.weight.detach().abs().max()) for lin in layer.residual_outputs())
+        return max(float(m.weight.detach().abs().max()) for m in layer.residual_outputs())
 
     # One Adam step moves a weight by about the learning rate.
     assert branch_weights() < 1e-5

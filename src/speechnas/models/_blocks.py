@@ -88,6 +88,11 @@ class Norm(nn.Module):
             self.register_buffer("running_mean", torch.zeros(channels))
             self.register_buffer("running_var", torch.ones(channels))
 
+    @property
+    def affine(self) -> nn.Module:
+        """The module holding the scale (``weight``) and shift (``bias``)."""
+        return self.ln if self.kind == "layernorm" else self
+
     def forward(self, x: Tensor, x_lens: Tensor | None = None) -> Tensor:
         if self.kind == "layernorm":
             return self.ln(x)  # type: ignore[no-any-return]

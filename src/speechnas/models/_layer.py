@@ -38,9 +38,11 @@ class EncoderLayer(nn.Module, abc.ABC):
     * ``activation_elements(num_frames)``: the largest number of activation elements alive at
       once inside ``forward`` for one utterance (input and output included), for memory
       estimates.
-    * ``residual_outputs()``: the last linear map of each residual branch (``h = h + f(h)``);
-      with their weights and biases at zero the layer computes only its skip path (and its
-      final normalisation, if it has one). A family without such branches returns none.
+    * ``residual_outputs()``: the last affine map of each residual branch (``h = h + f(h)``):
+      a linear map, or the scale and shift of a normalisation where one ends the branch;
+      each has a ``weight`` and a ``bias`` (or ``None``). With them at zero the layer computes
+      only its skip path (and what follows the sum: a final normalisation or activation, if
+      it has one). A family without such branches returns none.
     """
 
     in_width: int
@@ -48,8 +50,8 @@ class EncoderLayer(nn.Module, abc.ABC):
     #: Frames per ``step`` must be a multiple of this (a stream's last step may be shorter).
     step_multiple: int = 1
 
-    def residual_outputs(self) -> list[nn.Linear]:
-        """The last linear map of each residual branch (none unless a family has them)."""
+    def residual_outputs(self) -> list[nn.Module]:
+        """The last affine map of each residual branch (none unless a family has them)."""
         return []
 
     @abc.abstractmethod

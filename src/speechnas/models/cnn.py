@@ -119,6 +119,11 @@ class CNNBlock(EncoderLayer):
         self.act = make_activation(activation)
         self.dropout = Dropout(dropout)
 
+    def residual_outputs(self) -> list[nn.Module]:
+        # The last sub-block's normalisation: at zero, h is zero (every activation here maps 0
+        # to 0) and the block computes act(proj(x)).
+        return [self._sub_blocks()[-1].norm.affine]
+
     def _sub_blocks(self) -> list[_SeparableConv]:
         return cast(list[_SeparableConv], list(self.convs))
 

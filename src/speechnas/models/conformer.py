@@ -177,7 +177,7 @@ class ConformerLayer(EncoderLayer):
         self.out_norm = nn.LayerNorm(width)
         self.dropout = Dropout(dropout)
 
-    def residual_outputs(self) -> list[nn.Linear]:
+    def residual_outputs(self) -> list[nn.Module]:
         outputs = [self.ffn1.output]
         if self.attn is not None:
             outputs.append(self.attn.out)

@@ -72,17 +72,17 @@ class SpeechModel(nn.Module):
 
     @torch.no_grad()
     def zero_residual_branches(self) -> int:
-        """Zero the last linear map of every encoder layer's residual branches
-        (:meth:`~speechnas.models._layer.EncoderLayer.residual_outputs`), so each layer
+        """Zero the last affine map (weight and bias) of every encoder layer's residual
+        branches (:meth:`~speechnas.models._layer.EncoderLayer.residual_outputs`), so each layer
         starts as its skip path and a deep encoder starts as a shallow one (SkipInit, De and
         Smith, 2020; ReZero, Bachlechner et al., 2021). The maps still get gradients: the
         branches open from the first step. Returns how many maps were zeroed (0 for families
         without residual branches)."""
-        outputs = [lin for layer in self.encoder.kept_layers for lin in layer.residual_outputs()]
-        for lin in outputs:
-            lin.weight.zero_()
-            if lin.bias is not None:
-                lin.bias.zero_()
+        outputs = [m for layer in self.encoder.kept_layers for m in layer.residual_outputs()]
+        for m in outputs:
+            m.weight.zero_()
+            if m.bias is not None:
+                m.bias.zero_()
         return len(outputs)
 
     @property

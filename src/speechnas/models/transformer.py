@@ -136,7 +136,7 @@ class TransformerLayer(EncoderLayer):
         self.ffn = FeedForward(width, hidden, activation, dropout)
         self.dropout = Dropout(dropout)
 
-    def residual_outputs(self) -> list[nn.Linear]:
+    def residual_outputs(self) -> list[nn.Module]:
         return [self.attn.out, self.ffn.output]
 
     def forward(self, x: Tensor, x_lens: Tensor) -> Tensor:

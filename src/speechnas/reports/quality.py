@@ -21,12 +21,18 @@ def describe_quality(wer: float, cer: float) -> str:
 
     >>> describe_quality(0.12, 0.05)
     'usable: WER 12.0% (about 1 word in 8 wrong), CER 5.0%'
+    >>> describe_quality(0.787, 0.335).split(";")[0]
+    'very poor: WER 78.7% (about 8 words in 10 wrong), CER 33.5%'
     """
     if not (wer >= 0 and cer >= 0):
         raise ValueError(f"WER and CER must be >= 0, got {wer!r} and {cer!r}")
     scores = f"WER {100 * wer:.1f}%"
-    if 0 < wer < 1:
-        scores += f" (about 1 word in {max(1, round(1 / wer))} wrong)"
+    if 0 < wer < 0.5:
+        scores += f" (about 1 word in {round(1 / wer)} wrong)"
+    elif 0.5 <= wer < 0.95:
+        scores += f" (about {round(10 * wer)} words in 10 wrong)"
+    elif 0.95 <= wer < 1:
+        scores += " (nearly every word wrong)"
     scores += f", CER {100 * cer:.1f}%"
     if cer >= PLATEAU_CER:
         return (

@@ -42,11 +42,13 @@ log = logging.getLogger(__name__)
 def final_candidates(
     front: list[TrialRecord], objectives: tuple[str, ...], k: int
 ) -> list[TrialRecord]:
-    """The ``k`` front members with the best normalised objective mean (ties: trial number)."""
+    """The ``k`` front members with the best normalised objective mean (ties: the objectives
+    in their order, the first first, then the trial number; two front members always tie)."""
     if not front:
         return []
-    fitness = scalar_fitness([tuple(r.values[o] for o in objectives) for r in front])
-    order = sorted(range(len(front)), key=lambda i: (fitness[i], front[i].number))
+    values = [tuple(r.values[o] for o in objectives) for r in front]
+    fitness = scalar_fitness(values)
+    order = sorted(range(len(front)), key=lambda i: (fitness[i], values[i], front[i].number))
     return [front[i] for i in order[:k]]
 
 

@@ -71,10 +71,10 @@ class TrainConfig:
             the loss is ``(1 - w) * head loss + w * CTC loss`` of the middle layer's output
             through the same projection (:meth:`~speechnas.models.SpeechModel.forward`); 0:
             off. A model without a CTC projection or a layer to tap trains without it (logged).
-        zero_init_residuals: a model trained from scratch starts with the last linear map of
-            every residual branch of its Conformer and Transformer layers at zero
+        zero_init_residuals: a model trained from scratch starts with the last affine map
+            of every residual branch of its Conformer, Transformer and CNN layers at zero
             (:meth:`~speechnas.models.SpeechModel.zero_residual_branches`): each layer starts
-            as the identity. With intermediate CTC this takes a 6-layer Conformer off the
+            as its skip path. With intermediate CTC this takes a 6-layer Conformer off the
             CTC blank plateau in a few hundred steps (BENCHMARKS.md "Leaving the plateau").
         eval_every: score the dev set every this many epochs.
         max_nonfinite_steps: consecutive NaN/inf losses tolerated (the step is skipped)

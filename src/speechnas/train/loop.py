@@ -591,7 +591,8 @@ def _train(
                     early = run.no_progress()
             if early:
                 log.info(
-                    "stopped early: dev WER did not improve in %d scorings",
+                    "stopped early: dev %s did not improve in %d scorings",
+                    config.select_metric.upper(),
                     run.scorings_since_best,
                 )
             run.check_learned()
