@@ -80,9 +80,10 @@ class SpeechModel(nn.Module):
         without residual branches)."""
         outputs = [m for layer in self.encoder.kept_layers for m in layer.residual_outputs()]
         for m in outputs:
-            m.weight.zero_()
-            if m.bias is not None:
-                m.bias.zero_()
+            for name in ("weight", "bias"):
+                param = getattr(m, name)
+                if isinstance(param, Tensor):
+                    param.zero_()
         return len(outputs)
 
     @property
