@@ -11,7 +11,8 @@ For each dataset (speechocean762 train split, FSDD), a speaker-disjoint dev set 
 dev. The table in BENCHMARKS.md gives WER/CER, parameters, analytic MACs per second of audio,
 estimated peak activation memory, and measured CPU latency to transcribe 5 s of audio at
 batch 1. Results are cached per (dataset, preset) in ``runs/benchmarks/presets``: re-running
-skips finished rows (``--force`` redoes them). Run nothing else heavy meanwhile: the budget is
+skips rows finished with the same configuration (``--force`` redoes them; a changed default
+recipe redoes them by itself). Run nothing else heavy meanwhile: the budget is
 wall-clock time.
 """
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import recipe_study  # the recipe study, beside this file: its splits
 import torch
+from training_speed import peak_gflops  # the matrix-product peak, beside this file
 
 from speechnas._provenance import cpu_name, run_info
 from speechnas.data.manifest import Utterance, read_manifest
@@ -52,15 +54,10 @@ def _split(name: str, data_root: Path) -> tuple[Path, Path, list[Utterance]]:
     return train_path, dev_path, read_manifest(dev_path)
 
 
-def run_one(
-    dataset: str,
-    preset: str,
-    train_path: Path,
-    dev_path: Path,
-    dev: list[Utterance],
-    minutes: float,
-) -> dict[str, Any]:
-    config = TrainConfig(
+def _config(
+    dataset: str, preset: str, train_path: Path, dev_path: Path, minutes: float
+) -> TrainConfig:
+    return TrainConfig(
         train_manifest=str(train_path),
         dev_manifest=str(dev_path),
         out_dir=str(OUT / dataset / preset),
@@ -72,6 +69,20 @@ def run_one(
         seed=0,
         threads=THREADS,
     )
+
+
+def run_one(
+    dataset: str,
+    preset: str,
+    train_path: Path,
+    dev_path: Path,
+    dev: list[Utterance],
+    minutes: float,
+) -> dict[str, Any]:
+    # A wall-clock budget buys as many steps as the machine allows at the time: the fp32
+    # peak measured just before training says how fast the (shared) host was.
+    peak = peak_gflops(torch.float32)
+    config = _config(dataset, preset, train_path, dev_path, minutes)
     result = train(config, overwrite=True, progress=False)
     model, tokenizer, state = load_model(result.last_checkpoint)
     scores = evaluate_model(model, tokenizer, dev, name=f"{dataset} dev", rtf_utterances=0)
@@ -89,11 +100,32 @@ def run_one(
         "epochs": result.epochs,
         "train_seconds": result.train_seconds,
         "budget_minutes": minutes,
+        "peak_fp32_gflops": peak,
         "wer": scores.wer,
         "cer": scores.cer,
         "dev_utts": len(dev),
         "dev_speakers": len({u.speaker for u in dev}),
+        "config": config.to_dict(),
     }
+
+
+def cached_row(
+    dataset: str, preset: str, minutes: float, data_root: Path, force: bool = False
+) -> dict[str, Any]:
+    """The preset's row: from ``runs/benchmarks/presets`` when it is there and was trained
+    with today's configuration (budget and default recipe), else trained now and kept there."""
+    cache = OUT / f"{dataset}__{preset}.json"
+    train_path, dev_path, dev = _split(dataset, data_root)
+    wanted = _config(dataset, preset, train_path, dev_path, minutes).to_dict()
+    if cache.exists() and not force:
+        row: dict[str, Any] = json.loads(cache.read_text())
+        if row.get("config") == json.loads(json.dumps(wanted)):
+            return row
+    row = run_one(dataset, preset, train_path, dev_path, dev, minutes)
+    OUT.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(row, indent=2))
+    print(json.dumps(row))
+    return row
 
 
 def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
@@ -102,14 +134,15 @@ def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         "preset is trained from scratch with the same wall-clock budget per dataset (column "
         "budget), character tokens, the default recipe (batches of 40 s of audio, AdamW lr "
         "2e-3, a warm-up of at most 10% of the run, SpecAugment from step 300, short "
-        "utterances first in epoch 1), then decoded greedily on a speaker-disjoint dev split "
+        "utterances first in epoch 1, intermediate CTC at weight 0.3, residual branches "
+        "closed at initialisation), then decoded greedily on a speaker-disjoint dev split "
         "(the recipe study's). MACs: analytic, per "
         "second of audio (encoder and head; a head that emits tokens counts 12 tokens/s). "
         "Memory: estimated peak activations for 5 s at batch 1. Latency: measured median "
         "time to transcribe 5 s of audio at batch 1 on this CPU.",
     ]
     header = ["dataset", "preset", "architecture", "WER", "CER", "params", "MMAC/s"]
-    header += ["act. MiB", "latency 5 s", "budget", "steps"]
+    header += ["act. MiB", "latency 5 s", "budget", "steps", "fp32 peak"]
     body = [
         [
             f"{r['dataset']} ({r['dev_utts']} dev utts, {r['dev_speakers']} spk)",
@@ -123,10 +156,18 @@ def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
             f"{1000 * r['latency_5s']:.0f} ms",
             f"{r['budget_minutes']:g} min",
             r["steps"],
+            f"{r['peak_fp32_gflops']:.0f}" if "peak_fp32_gflops" in r else "-",
         ]
         for r in rows
     ]
-    lines += ["", markdown_table(header, body, left=3)]
+    lines += [
+        "",
+        "fp32 peak: the matrix-product GFLOP/s of this CPU at 2 threads, measured just before "
+        "the preset trained (a shared host's speed varies by about 1.6x over a day, and a "
+        "wall-clock budget buys steps in proportion; '-': not measured for that row).",
+        "",
+        markdown_table(header, body, left=3),
+    ]
     lines += ["", "Reproduce: `.venv/bin/python benchmarks/presets.py`"]
     return "\n".join(lines)
 
@@ -146,14 +187,8 @@ def main() -> None:
     minutes = {"speechocean762": args.minutes_so762, "fsdd": args.minutes_fsdd}
     OUT.mkdir(parents=True, exist_ok=True)
     for dataset in args.datasets:
-        train_path, dev_path, dev = _split(dataset, data_root)
         for preset in args.presets:
-            cache = OUT / f"{dataset}__{preset}.json"
-            if cache.exists() and not args.force:
-                continue
-            row = run_one(dataset, preset, train_path, dev_path, dev, minutes[dataset])
-            cache.write_text(json.dumps(row, indent=2))
-            print(json.dumps(row))
+            cached_row(dataset, preset, minutes[dataset], data_root, force=args.force)
     rows = [json.loads(p.read_text()) for p in sorted(OUT.glob("*__*.json"))]
     order = {name: i for i, name in enumerate(["fsdd", "speechocean762"])}
     rows.sort(key=lambda r: (order.get(r["dataset"], 9), r["preset"]))
