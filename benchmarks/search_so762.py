@@ -2,14 +2,17 @@
 
 Runs, from the repository root (nothing else heavy meanwhile: budgets are wall-clock):
 
-    .venv/bin/python benchmarks/search_so762.py [--data ../shared/data] [--trials 16]
-        [--strategy tpe] [--minutes 10] [--top-k 3]
+    .venv/bin/python benchmarks/search_so762.py [--data ../shared/data] [--trials 12]
+        [--strategy tpe] [--minutes 10] [--top-k 2] [--rung-steps 800 1600]
+        [--rung-minutes 4 6]
 
 The split is the presets benchmark's (speaker-disjoint dev, seed 0). The search is
 multi-objective (dev WER, measured CPU latency for 5 s of audio) over CTC encoders, with a
-three-rung ladder in optimiser steps (``--rung-steps``, default 800/2400/7200, the default
-ladder); the best ``--top-k`` of its front are
-then retrained from scratch on the whole training set with exactly the presets' per-model
+two-rung ladder on the whole training set: 800 optimiser steps (what a small model needs to
+leave the CTC plateau with the default recipe) capped at 4 minutes, then 1,600 more capped at
+6, so a trial that completes the ladder has had at most the ``--minutes`` that a preset gets,
+and no trial trains longer than the model it would become. The best ``--top-k`` of its front
+are then retrained from scratch on the whole training set with exactly the presets' per-model
 budget (``--minutes`` of wall-clock training, the default recipe) and scored on the
 whole dev set, so searched models and presets are compared on equal terms.
 
@@ -17,7 +20,8 @@ Each stage's results are kept in ``benchmarks/results/`` (the presets' rows and 
 trials and retrained models, as JSON), so a stage that is there is not run again
 (``--redo presets search``); the section "Search on speechocean762" of BENCHMARKS.md and
 ``benchmarks/figures/search_so762.png`` are written from them. ``--stages search`` runs the
-search alone (the presets take about 70 minutes, the search about 80).
+search alone. The presets take about 70 minutes and the search with its retraining about
+105; both resume where they stopped (the presets row by row, the search from its database).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import presets as preset_bench  # noqa: E402  (the presets benchmark, beside this file)
+from training_speed import peak_gflops  # noqa: E402  (the matrix-product peak, beside this file)
 
 from speechnas._provenance import cpu_name  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
@@ -87,10 +92,15 @@ SPACE = SpeechSpace(
 def search_config(args: argparse.Namespace, train: Path, dev: Path) -> SearchConfig:
     # The default recipe and threads, as benchmarks/presets.py trains the presets.
     settings = TrainSettings(threads=2)
+    # Steps first (800 leave the CTC plateau with the default recipe; BENCHMARKS.md "Recipe
+    # study"), each rung capped in minutes so the whole ladder fits the final budget.
+    rungs = tuple(
+        Rung(1.0, steps=steps, max_minutes=minutes)
+        for steps, minutes in zip(args.rung_steps, args.rung_minutes, strict=True)
+    )
     return SearchConfig(
         name=f"so762_{args.strategy}_s{args.seed}_{args.minutes:g}min_{args.trials}_"
-        + "-".join(str(n) for n in args.rung_steps)
-        + "steps",
+        + "-".join(f"{r.steps}steps{r.max_minutes:g}min" for r in rungs),
         out_root=str(OUT),
         data=DataConfig(train_manifest=str(train), dev_manifest=str(dev)),
         space=SPACE,
@@ -99,10 +109,7 @@ def search_config(args: argparse.Namespace, train: Path, dev: Path) -> SearchCon
         seed=args.seed,
         objectives=("wer", "latency_ms"),
         fidelity=FidelityConfig(
-            # Budgets in optimiser steps: every architecture gets the same number of updates
-            # (800 leave the CTC plateau with the default recipe; BENCHMARKS.md "Recipe
-            # study"), so the pruner compares models, not how fast each left the plateau.
-            rungs=tuple(Rung(1.0, steps=steps) for steps in args.rung_steps),
+            rungs=rungs,
             reduction_factor=3,
             min_trials=3,
             early_stop_patience=4,
@@ -132,6 +139,7 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
 
     train, dev, _ = preset_bench._split(DATASET, data_root)
     config = search_config(args, train, dev)
+    peak = peak_gflops(torch.float32)
     start = time.perf_counter()
     summary = run_search(config, progress=False)
     final = run_final(summary.front, config)
@@ -142,6 +150,7 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
         "torch": torch.__version__,
         "minutes": args.minutes,
         "seconds": time.perf_counter() - start,
+        "peak_fp32_gflops": peak,
         "config": config.to_dict(),
         "summary": {
             "finished": summary.finished,
@@ -293,7 +302,13 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
         f"the front (at most {config['final']['top_k']}) were retrained from scratch on the whole "
         f"training split with the presets' budget ({search['minutes']:g} min of training "
         "each, same optimiser settings) and scored on the whole dev split, like the presets. "
-        f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time.",
+        f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time"
+        + (
+            f" (fp32 matrix-product peak at its start: {search['peak_fp32_gflops']:.0f} "
+            "GFLOP/s; the presets' is in their table)."
+            if "peak_fp32_gflops" in search
+            else "."
+        ),
         "",
         markdown_table(
             ["model", "architecture", "dev WER", "dev CER", "params", "latency 5 s"],
@@ -314,17 +329,26 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="shared data root")
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--strategy", default="tpe")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--minutes", type=float, default=10.0, help="per-model budget")
-    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--top-k", type=int, default=2)
     parser.add_argument(
-        "--rung-steps", type=int, nargs=3, default=[800, 2400, 7200], help="steps per rung"
+        "--rung-steps", type=int, nargs="+", default=[800, 1600], help="steps per rung"
+    )
+    parser.add_argument(
+        "--rung-minutes",
+        type=float,
+        nargs="+",
+        default=[4.0, 6.0],
+        help="training minutes per rung at most (one per rung)",
     )
     parser.add_argument("--stages", nargs="*", default=["presets", "search"])
     parser.add_argument("--redo", nargs="*", default=[], help="stages to run again")
     args = parser.parse_args()
+    if len(args.rung_minutes) != len(args.rung_steps):
+        parser.error("--rung-minutes needs one value per --rung-steps value")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(2)
