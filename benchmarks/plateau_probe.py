@@ -65,8 +65,8 @@ def _narrow(width: int, ffn_expansion: float) -> Callable[[ArchSpec], ArchSpec]:
 STUDY: dict[str, Any] = {"inter_ctc_weight": 0.0, "zero_init_residuals": False}
 
 #: name: (what it changes, the change of the preset's architecture)
+#: (``depth-N`` for any N keeps the first N layers: :func:`_shape`)
 SHAPES: dict[str, tuple[str, Callable[[ArchSpec], ArchSpec]]] = {
-    "depth-3": ("its first 3 layers only", _first_layers(3)),
     "width-96": ("width 96, feed-forward x3 (conformer-ctc-xs's)", _narrow(96, 3.0)),
     "abs-attention": (
         "absolute positions instead of relative attention",
@@ -75,13 +75,24 @@ SHAPES: dict[str, tuple[str, Callable[[ArchSpec], ArchSpec]]] = {
 }
 
 
+def _shape(part: str) -> tuple[str, Callable[[ArchSpec], ArchSpec]] | None:
+    """The shape change named ``part`` (of :data:`SHAPES`, or ``depth-N``), or None."""
+    if part in SHAPES:
+        return SHAPES[part]
+    prefix = "depth-"
+    if part.startswith(prefix) and part[len(prefix) :].isdigit() and int(part[len(prefix) :]):
+        count = int(part[len(prefix) :])
+        return (f"its first {count} layers only", _first_layers(count))
+    return None
+
+
 def describe(variant: str) -> str:
     """What ``variant`` (``study``, or names of :data:`SHAPES` and the recipe study's
     variants joined by ``+``) changes."""
     if variant == "study":
         return "the recipe study's defaults"
     parts = variant.split("+")
-    said = [SHAPES[p][0] if p in SHAPES else variant_settings(p)[0] for p in parts]
+    said = [shape[0] if (shape := _shape(p)) else variant_settings(p)[0] for p in parts]
     return " + ".join(said)
 
 
@@ -91,8 +102,9 @@ def settings_of(variant: str, arch: ArchSpec) -> tuple[ArchSpec, dict[str, Any]]
     if variant == "study":
         return arch, settings
     for part in variant.split("+"):
-        if part in SHAPES:
-            arch = SHAPES[part][1](arch)
+        shape = _shape(part)
+        if shape is not None:
+            arch = shape[1](arch)
             continue
         values = variant_settings(part)[1]
         arch = dataclasses.replace(arch, **values.pop("arch", {}))
@@ -168,7 +180,7 @@ def main() -> None:
         "--variants",
         nargs="*",
         default=["study", "inter-ctc", "zero-init", "inter-ctc+zero-init"],
-        help=f"study, or names from {[*SHAPES, *VARIANTS]} joined by '+'",
+        help=f"study, or names from {[*SHAPES, 'depth-N', *VARIANTS]} joined by '+'",
     )
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": {}}
