@@ -81,7 +81,7 @@ from speechnas.hardware.tables import profile_table, sample_specs
 from speechnas.hardware.targets import make_target
 from speechnas.presets import PRESETS
 from speechnas.reports import markdown_table, update_section
-from speechnas.timing import measure_latency
+from speechnas.timing import compare_latency
 from speechnas.train import TrainSettings, load_model, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -515,14 +515,14 @@ def measure_all(setup: Setup, checkpoints: dict[str, str]) -> dict[str, dict[str
     if cached is not None:
         return dict(cached["models"])
     models = {i: load_model(checkpoints[i])[0] for i in ids}
-    rounds: dict[str, list[float]] = {i: [] for i in ids}
-    for r in range(setup.latency_rounds):
-        for i in ids[r % len(ids) :] + ids[: r % len(ids)]:  # a new order each round
-            latency = measure_latency(
-                models[i], audio_seconds=AUDIO_S, repeats=setup.latency_repeats, threads=THREADS
-            )
-            rounds[i].append(latency.median_ms)
-    out = {i: {"median_ms": statistics.median(v), "rounds_ms": v} for i, v in rounds.items()}
+    latencies = compare_latency(
+        models,
+        rounds=setup.latency_rounds,
+        audio_seconds=AUDIO_S,
+        repeats=setup.latency_repeats,
+        threads=THREADS,
+    )
+    out = {i: {"median_ms": latency.median_ms} for i, latency in latencies.items()}
     _write(path, {"key": key, "models": out})
     return out
 

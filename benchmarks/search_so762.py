@@ -61,13 +61,16 @@ from speechnas.search.pareto import dominates  # noqa: E402
 from speechnas.search.reporting import write_report  # noqa: E402
 from speechnas.search.runner import run_search  # noqa: E402
 from speechnas.space import SpeechSpace  # noqa: E402
-from speechnas.train import TrainSettings  # noqa: E402
+from speechnas.timing import compare_latency  # noqa: E402
+from speechnas.train import TrainSettings, load_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "search_so762"
 FIGURE = REPO / "benchmarks" / "figures" / "search_so762.png"
 RESULTS = REPO / "benchmarks" / "results"
 DATASET = "speechocean762"
+#: Alternating rounds of the side-by-side latency measurement (10 calls per model each).
+LATENCY_ROUNDS = 5
 
 SPACE = SpeechSpace(
     frontends=("logmel", "mfcc"),
@@ -179,6 +182,36 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     return payload
 
 
+def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) -> bool:
+    """Measure every compared model's latency again, side by side, and use those figures.
+
+    Each model's latency was measured right after its own training, at whatever load the
+    shared host had then (an inversion of two presets' latencies showed that can be several
+    times off); here all of them are measured in alternating rounds, so a load change falls on
+    each alike. Kept in ``benchmarks/results/search_so762_latency.json`` for the same
+    checkpoints. False (the figures left as they are) where a checkpoint is not on this
+    machine."""
+    checkpoints = {
+        p["preset"]: preset_bench.OUT / DATASET / p["preset"] / "last.pt" for p in presets
+    }
+    checkpoints |= {f"trial {f['trial']}": Path(f["checkpoint"]) for f in search["final"]}
+    if not all(path.is_file() for path in checkpoints.values()):
+        return False
+    key = {name: [str(path), path.stat().st_mtime] for name, path in checkpoints.items()}
+    cache = RESULTS / "search_so762_latency.json"
+    cached = json.loads(cache.read_text()) if cache.exists() else {}
+    if cached.get("key") != key:
+        models = {name: load_model(path)[0] for name, path in checkpoints.items()}
+        measured = compare_latency(models, rounds=LATENCY_ROUNDS, repeats=10, threads=2)
+        cached = {"key": key, "ms": {name: m.median_ms for name, m in measured.items()}}
+        cache.write_text(json.dumps(cached, indent=2))
+    for f in search["final"]:
+        f["latency_ms"] = cached["ms"][f"trial {f['trial']}"]
+    for p in presets:
+        p["latency_5s"] = cached["ms"][p["preset"]] / 1000
+    return True
+
+
 def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
     import matplotlib
 
@@ -242,7 +275,7 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
+def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side: bool) -> str:
     config, summary, final = search["config"], search["summary"], search["final"]
     rows = [
         [
@@ -308,6 +341,14 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]]) -> str:
             "GFLOP/s; the presets' is in their table)."
             if "peak_fp32_gflops" in search
             else "."
+        )
+        + (
+            f" Latency: every model below measured again side by side, in {LATENCY_ROUNDS} "
+            "alternating rounds of 10 calls each (median; 5 s of audio, batch 1, 2 threads), "
+            "so the shared host's load changes fall on all alike."
+            if side_by_side
+            else " Latency: measured for each model right after its training (its checkpoint "
+            "is not on this machine to measure it again beside the others)."
         ),
         "",
         markdown_table(
@@ -372,8 +413,9 @@ def main() -> None:
     else:
         print("no search results yet: run with --stages search")
         return
+    side_by_side = side_by_side_latency(search, presets)
     plot(search, presets)
-    text = section(search, presets)
+    text = section(search, presets, side_by_side)
     update_section(REPO / "BENCHMARKS.md", "search_so762", "Search on speechocean762", text)
     print(text)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -27,6 +27,7 @@ from speechnas.recognizer import Recognizer
 __all__ = [
     "Latency",
     "Timing",
+    "compare_latency",
     "measure_latency",
     "noise",
     "threads",
@@ -47,6 +48,11 @@ class Timing:
 
 def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> Timing:
     """Call ``fn`` ``warmup`` times untimed, then ``repeats`` times timed."""
+    return timing_of(_timed(fn, warmup=warmup, repeats=repeats))
+
+
+def _timed(fn: Callable[[], object], *, warmup: int, repeats: int) -> list[float]:
+    """Seconds of each of ``repeats`` timed calls of ``fn``, after ``warmup`` untimed ones."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats}, {warmup}")
     for _ in range(warmup):
@@ -56,7 +62,7 @@ def time_calls(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) 
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return timing_of(times)
+    return times
 
 
 def timing_of(times: Sequence[float]) -> Timing:
@@ -120,7 +126,6 @@ class Latency:
         return self.median_s / self.audio_seconds
 
 
-@torch.no_grad()
 def measure_latency(
     model: SpeechModel,
     *,
@@ -135,21 +140,68 @@ def measure_latency(
         threads: torch intra-op threads while measuring (restored afterwards); ``None``
             keeps the current setting.
     """
-    if repeats < 1 or audio_seconds <= 0:
-        raise ValueError(
-            f"need repeats >= 1 and audio_seconds > 0, got {repeats}, {audio_seconds}"
-        )
-    was_training = model.training
-    model.eval()
-    try:
-        with _threads(threads) as used:
-            t = time_transcription(model, audio_seconds, warmup=warmup, repeats=repeats)
-    finally:
-        model.train(was_training)
-    return Latency(
-        median_s=t.median_s,
-        p90_s=t.p90_s,
+    return compare_latency(
+        {"model": model},
+        rounds=1,
         audio_seconds=audio_seconds,
         repeats=repeats,
-        threads=used,
-    )
+        warmup=warmup,
+        threads=threads,
+    )["model"]
+
+
+@torch.no_grad()
+def compare_latency(
+    models: Mapping[str, SpeechModel],
+    *,
+    rounds: int = 3,
+    audio_seconds: float = 5.0,
+    repeats: int = 10,
+    warmup: int = 2,
+    threads: int | None = None,
+) -> dict[str, Latency]:
+    """The latencies of several models, measured in alternating rounds.
+
+    Each round times every model (``warmup`` untimed calls, then ``repeats`` timed), in an
+    order rotated by one model per round, so a change in the machine's load while they are
+    measured (a shared host's other tenants) falls on every model alike instead of on
+    whichever was measured at the time. A model's median and 90th percentile are over all
+    its ``rounds * repeats`` timed calls.
+
+    Args:
+        threads: torch intra-op threads while measuring (restored afterwards); ``None``
+            keeps the current setting.
+    """
+    if rounds < 1 or repeats < 1 or audio_seconds <= 0:
+        raise ValueError(
+            "need rounds >= 1, repeats >= 1 and audio_seconds > 0, got "
+            f"{rounds}, {repeats}, {audio_seconds}"
+        )
+    names = list(models)
+    wave = noise(audio_seconds)
+    lens = torch.tensor([wave.shape[1]])
+    times: dict[str, list[float]] = {name: [] for name in names}
+    modes = {name: model.training for name, model in models.items()}
+    try:
+        for model in models.values():
+            model.eval()
+        with _threads(threads) as used:
+            for r in range(rounds):
+                shift = r % len(names) if names else 0
+                for name in names[shift:] + names[:shift]:
+                    call = functools.partial(models[name].transcribe_ids, wave, lens)
+                    times[name] += _timed(call, warmup=warmup, repeats=repeats)
+    finally:
+        for name, model in models.items():
+            model.train(modes[name])
+    out = {}
+    for name in names:
+        t = timing_of(times[name])
+        out[name] = Latency(
+            median_s=t.median_s,
+            p90_s=t.p90_s,
+            audio_seconds=audio_seconds,
+            repeats=t.repeats,
+            threads=used,
+        )
+    return out
