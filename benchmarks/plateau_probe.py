@@ -79,10 +79,9 @@ def _shape(part: str) -> tuple[str, Callable[[ArchSpec], ArchSpec]] | None:
     """The shape change named ``part`` (of :data:`SHAPES`, or ``depth-N``), or None."""
     if part in SHAPES:
         return SHAPES[part]
-    prefix = "depth-"
-    if part.startswith(prefix) and part[len(prefix) :].isdigit() and int(part[len(prefix) :]):
-        count = int(part[len(prefix) :])
-        return (f"its first {count} layers only", _first_layers(count))
+    count = part.removeprefix("depth-")
+    if count != part and count.isdigit() and int(count) > 0:
+        return (f"its first {count} layers only", _first_layers(int(count)))
     return None
 
 

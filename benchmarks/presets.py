@@ -56,13 +56,23 @@ def _split(name: str, data_root: Path) -> tuple[Path, Path, list[Utterance]]:
     return train_path, dev_path, read_manifest(dev_path)
 
 
+def _row_file(dataset: str, preset: str) -> Path:
+    """Where the preset's row (its scores and measurements) is kept."""
+    return OUT / f"{dataset}__{preset}.json"
+
+
+def checkpoint(dataset: str, preset: str) -> Path:
+    """The preset's model as trained for its row (scored and timed from it)."""
+    return OUT / dataset / preset / "last.pt"
+
+
 def _config(
     dataset: str, preset: str, train_path: Path, dev_path: Path, minutes: float
 ) -> TrainConfig:
     return TrainConfig(
         train_manifest=str(train_path),
         dev_manifest=str(dev_path),
-        out_dir=str(OUT / dataset / preset),
+        out_dir=str(checkpoint(dataset, preset).parent),
         arch=PRESETS[preset],
         tokenizer="char",
         max_epochs=1000,
@@ -116,7 +126,7 @@ def cached_row(
 ) -> dict[str, Any]:
     """The preset's row: from ``runs/benchmarks/presets`` when it is there and was trained
     with today's configuration (budget and default recipe), else trained now and kept there."""
-    cache = OUT / f"{dataset}__{preset}.json"
+    cache = _row_file(dataset, preset)
     train_path, dev_path, dev = _split(dataset, data_root)
     wanted = _config(dataset, preset, train_path, dev_path, minutes).to_dict()
     if cache.exists() and not force:
@@ -135,9 +145,7 @@ def side_by_side(rows: list[dict[str, Any]]) -> None:
     (a shared host's load during one row's own measurement can put it several times off), and
     keep it in the row (the figure taken right after training stays as
     ``latency_5s_after_training``). Rows whose checkpoint is not on this machine keep theirs."""
-    paths = {
-        (r["dataset"], r["preset"]): OUT / r["dataset"] / r["preset"] / "last.pt" for r in rows
-    }
+    paths = {(r["dataset"], r["preset"]): checkpoint(r["dataset"], r["preset"]) for r in rows}
     here = {k: p for k, p in paths.items() if p.is_file()}
     models = {f"{d}/{p}": load_model(path)[0] for (d, p), path in here.items()}
     measured = compare_latency(models, rounds=LATENCY_ROUNDS, repeats=10, threads=THREADS)
@@ -146,7 +154,7 @@ def side_by_side(rows: list[dict[str, Any]]) -> None:
         if name in measured:
             r.setdefault("latency_5s_after_training", r["latency_5s"])
             r["latency_5s"] = measured[name].median_s
-            (OUT / f"{r['dataset']}__{r['preset']}.json").write_text(json.dumps(r, indent=2))
+            _row_file(r["dataset"], r["preset"]).write_text(json.dumps(r, indent=2))
 
 
 def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:

@@ -20,8 +20,9 @@ Each stage's results are kept in ``benchmarks/results/`` (the presets' rows and 
 trials and retrained models, as JSON), so a stage that is there is not run again
 (``--redo presets search``); the section "Search on speechocean762" of BENCHMARKS.md and
 ``benchmarks/figures/search_so762.png`` are written from them. ``--stages search`` runs the
-search alone. The presets take about 70 minutes and the search with its retraining about
-105; both resume where they stopped (the presets row by row, the search from its database).
+search alone. The presets take about 65 minutes and the search with its retraining about
+85 (on 2026-12-06: 60 for the 12 trials, 11 per retrained model); both resume where they
+stopped (the presets row by row, the search from its database).
 """
 
 from __future__ import annotations
@@ -191,9 +192,7 @@ def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) 
     each alike. Kept in ``benchmarks/results/search_so762_latency.json`` for the same
     checkpoints. False (the figures left as they are) where a checkpoint is not on this
     machine."""
-    checkpoints = {
-        p["preset"]: preset_bench.OUT / DATASET / p["preset"] / "last.pt" for p in presets
-    }
+    checkpoints = {p["preset"]: preset_bench.checkpoint(DATASET, p["preset"]) for p in presets}
     checkpoints |= {f"trial {f['trial']}": Path(f["checkpoint"]) for f in search["final"]}
     if not all(path.is_file() for path in checkpoints.values()):
         return False
