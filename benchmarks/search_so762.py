@@ -48,7 +48,8 @@ from training_speed import peak_gflops  # noqa: E402  (the matrix-product peak, 
 
 from speechnas._provenance import cpu_name  # noqa: E402
 from speechnas.data.paths import default_data_root  # noqa: E402
-from speechnas.presets import PRESETS  # noqa: E402
+from speechnas.hardware.measure import untrained_model  # noqa: E402
+from speechnas.presets import PRESETS, preset  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
 from speechnas.search.config import (  # noqa: E402
     DataConfig,
@@ -154,6 +155,9 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
         "torch": torch.__version__,
         "minutes": args.minutes,
         "seconds": time.perf_counter() - start,
+        # This invocation's time leaves out what an earlier, interrupted one did: the trials'
+        # own wall time is kept in the study.
+        "trial_seconds": sum(r.wall_seconds for r in records),
         "peak_fp32_gflops": peak,
         "config": config.to_dict(),
         "summary": {
@@ -183,32 +187,45 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     return payload
 
 
-def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) -> bool:
+def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) -> list[str]:
     """Measure every compared model's latency again, side by side, and use those figures.
 
     Each model's latency was measured right after its own training, at whatever load the
     shared host had then (an inversion of two presets' latencies showed that can be several
-    times off); here all of them are measured in alternating rounds, so a load change falls on
-    each alike. Kept in ``benchmarks/results/search_so762_latency.json`` for the same
-    checkpoints. False (the figures left as they are) where a checkpoint is not on this
-    machine."""
+    times off); here they are measured in alternating rounds, so a load change falls on each
+    alike. A preset whose checkpoint is not on this machine is measured from its architecture
+    with seeded weights where that gives the same computation (CTC: one encoder pass and a
+    greedy collapse, whatever the weights); a preset whose decoding length depends on its
+    trained weights (transducer, attention decoder) keeps the latency measured beside the other
+    presets after their training. Kept in ``benchmarks/results/search_so762_latency.json`` for
+    the same models. Returns the names of the models measured here (none where a retrained
+    searched model's checkpoint is not on this machine: then every figure stays as it was)."""
+    finals = {f"trial {f['trial']}": Path(f["checkpoint"]) for f in search["final"]}
+    if not all(path.is_file() for path in finals.values()):
+        return []
     checkpoints = {p["preset"]: preset_bench.checkpoint(DATASET, p["preset"]) for p in presets}
-    checkpoints |= {f"trial {f['trial']}": Path(f["checkpoint"]) for f in search["final"]}
-    if not all(path.is_file() for path in checkpoints.values()):
-        return False
-    key = {name: [str(path), path.stat().st_mtime] for name, path in checkpoints.items()}
+    trained = {name: path for name, path in checkpoints.items() if path.is_file()} | finals
+    rebuilt = {
+        name
+        for name, path in checkpoints.items()
+        if not path.is_file() and preset(name).decoder.kind == "ctc"
+    }
+    key = {name: [str(path), path.stat().st_mtime] for name, path in trained.items()}
+    key |= {name: ["seeded weights", preset(name).to_dict()] for name in rebuilt}
     cache = RESULTS / "search_so762_latency.json"
     cached = json.loads(cache.read_text()) if cache.exists() else {}
-    if cached.get("key") != key:
-        models = {name: load_model(path)[0] for name, path in checkpoints.items()}
+    if cached.get("key") != json.loads(json.dumps(key)):
+        models = {name: load_model(path)[0] for name, path in trained.items()}
+        models |= {name: untrained_model(preset(name)) for name in sorted(rebuilt)}
         measured = compare_latency(models, rounds=LATENCY_ROUNDS, repeats=10, threads=2)
         cached = {"key": key, "ms": {name: m.median_ms for name, m in measured.items()}}
         cache.write_text(json.dumps(cached, indent=2))
     for f in search["final"]:
         f["latency_ms"] = cached["ms"][f"trial {f['trial']}"]
     for p in presets:
-        p["latency_5s"] = cached["ms"][p["preset"]] / 1000
-    return True
+        if p["preset"] in cached["ms"]:
+            p["latency_5s"] = cached["ms"][p["preset"]] / 1000
+    return sorted(cached["ms"])
 
 
 def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
@@ -274,7 +291,7 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side: bool) -> str:
+def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side: list[str]) -> str:
     config, summary, final = search["config"], search["summary"], search["final"]
     rows = [
         [
@@ -333,22 +350,22 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side:
         f"{summary['complete']} trials reached the last rung. Then the best {len(final)} of "
         f"the front (at most {config['final']['top_k']}) were retrained from scratch on the whole "
         f"training split with the presets' budget ({search['minutes']:g} min of training "
-        "each, same optimiser settings) and scored on the whole dev split, like the presets. "
-        f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time"
+        "each, same optimiser settings) and scored on the whole dev split, like the presets "
+        f"(a retrained model at the epoch with its best dev {fid['metric'].upper()}, a preset "
+        "at its last step). "
         + (
-            f" (fp32 matrix-product peak at its start: {search['peak_fp32_gflops']:.0f} "
-            "GFLOP/s; the presets' is in their table)."
+            f"The trials took {search['trial_seconds'] / 60:.0f} min of wall time in all, the "
+            f"retraining {sum(f['train_seconds'] for f in final) / 60:.0f} min of training"
+            if "trial_seconds" in search
+            else f"Search and retraining took {search['seconds'] / 60:.0f} min of wall time"
+        )
+        + (
+            f" (fp32 matrix-product peak as the run that finished it began: "
+            f"{search['peak_fp32_gflops']:.0f} GFLOP/s; the presets' is in their table)."
             if "peak_fp32_gflops" in search
             else "."
         )
-        + (
-            f" Latency: every model below measured again side by side, in {LATENCY_ROUNDS} "
-            "alternating rounds of 10 calls each (median; 5 s of audio, batch 1, 2 threads), "
-            "so the shared host's load changes fall on all alike."
-            if side_by_side
-            else " Latency: measured for each model right after its training (its checkpoint "
-            "is not on this machine to measure it again beside the others)."
-        ),
+        + latency_note(presets, side_by_side),
         "",
         markdown_table(
             ["model", "architecture", "dev WER", "dev CER", "params", "latency 5 s"],
@@ -364,6 +381,42 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side:
         "Reproduce: `.venv/bin/python benchmarks/search_so762.py`",
     ]
     return "\n".join(lines)
+
+
+def latency_note(presets: list[dict[str, Any]], side_by_side: list[str]) -> str:
+    """How the latency column was measured, model by model."""
+    if not side_by_side:
+        return (
+            " Latency: measured for each model right after its training (the retrained "
+            "models' checkpoints are not on this machine to measure them again side by side)."
+        )
+    rebuilt = [
+        p["preset"]
+        for p in presets
+        if p["preset"] in side_by_side
+        and not preset_bench.checkpoint(DATASET, p["preset"]).is_file()
+    ]
+    kept = [p["preset"] for p in presets if p["preset"] not in side_by_side]
+    return (
+        f" Latency: measured again side by side, in {LATENCY_ROUNDS} alternating rounds of 10 "
+        "calls each (median; 5 s of audio, batch 1, 2 threads), so the shared host's load "
+        "changes fall on all alike"
+        + (
+            f"; {', '.join(f'`{n}`' for n in rebuilt)} from the architecture with seeded "
+            "weights (the checkpoint is not on this machine; a CTC model's computation does "
+            "not depend on its weights)"
+            if rebuilt
+            else ""
+        )
+        + (
+            f"; {', '.join(f'`{n}`' for n in kept)} as measured beside the other presets after "
+            "their training (a transducer's or attention decoder's decoding length depends on "
+            "its trained weights)"
+            if kept
+            else ""
+        )
+        + "."
+    )
 
 
 def main() -> None:

@@ -1,4 +1,5 @@
-"""``final.from_trial``: the final retraining starts from the trial's weights when it can."""
+"""The final retraining: it starts from the trial's weights when ``final.from_trial`` asks and
+it can, and keeps the checkpoint the search's metric prefers."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ class _Stop(Exception):
     pass
 
 
-def _started_from(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_trial: bool, checkpoint: Path
-) -> str | None:
+def _retraining(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    from_trial: bool,
+    checkpoint: Path,
+    metric: str = "wer",
+) -> TrainConfig:
     seen: list[TrainConfig] = []
 
     def fake_train(config: TrainConfig, **_: Any) -> None:
@@ -31,6 +36,7 @@ def _started_from(
     monkeypatch.setattr(final, "train", fake_train)
     config = search_config_from_dict(
         tiny_search(tmp_path, final={"top_k": 1, "epochs": 2, "from_trial": from_trial})
+        | {"fidelity": {"rungs": [{"fraction": 1.0, "epochs": 1}], "metric": metric}}
     )
     spec = config.space.sample(np.random.default_rng(0))
     record = TrialRecord(
@@ -51,7 +57,13 @@ def _started_from(
     with pytest.raises(_Stop):
         final._retrain(record, config, tmp_path / "out")
     (config_seen,) = seen
-    return config_seen.init_checkpoint
+    return config_seen
+
+
+def _started_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, from_trial: bool, checkpoint: Path
+) -> str | None:
+    return _retraining(tmp_path, monkeypatch, from_trial, checkpoint).init_checkpoint
 
 
 def test_the_trial_weights_start_the_final_retraining(
@@ -68,3 +80,11 @@ def test_weights_trained_elsewhere_mean_a_retraining_from_scratch(
 ) -> None:
     assert _started_from(tmp_path, monkeypatch, True, tmp_path / "gone.pt") is None
     assert "retrained from scratch" in caplog.text
+
+
+@pytest.mark.parametrize("metric", ["wer", "cer"])
+def test_the_retraining_keeps_the_checkpoint_the_search_metric_prefers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, metric: str
+) -> None:
+    config = _retraining(tmp_path, monkeypatch, False, tmp_path / "none.pt", metric=metric)
+    assert config.select_metric == metric

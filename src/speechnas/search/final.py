@@ -3,7 +3,8 @@
 The front's complete trials are ranked by :func:`~speechnas.search.pareto.scalar_fitness`
 (the front spread over its objectives, normalised), the best ``top_k`` are retrained on the
 whole training set for ``final.epochs`` epochs (from scratch, or with ``final.from_trial``
-from their trial's best weights), then scored on dev and on every
+from their trial's best weights), keeping the epoch with the best dev score by the search's
+metric (``fidelity.metric``), then scored on dev and on every
 configured test set, with their latency measured again on the trained model. With
 ``final.export`` set they are also exported (ONNX and its INT8/FP16 copies, streamed too for
 a streaming architecture), each variant's size, latency and WER stored in the model's
@@ -77,6 +78,10 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         max_epochs=config.final.epochs,
         max_minutes=config.final.max_minutes,
         eval_every=1,
+        # The checkpoint kept is chosen by the score the search ranked its trials by: near
+        # the CTC plateau an empty transcript's WER (exactly 100%) beats a model that has
+        # begun to spell words, while its CER shows which has learned more.
+        select_metric=config.fidelity.metric,
         seed=config.seed,
         **warm,
     )
