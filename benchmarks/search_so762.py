@@ -21,7 +21,7 @@ trials and retrained models, as JSON), so a stage that is there is not run again
 (``--redo presets search``); the section "Search on speechocean762" of BENCHMARKS.md and
 ``benchmarks/figures/search_so762.png`` are written from them. ``--stages search`` runs the
 search alone. The presets take about 65 minutes and the search with its retraining about
-85 (on 2026-12-06: 60 for the 12 trials, 11 per retrained model); both resume where they
+85-90 (on 2026-12-06: 60-67 for the 12 trials, 11 per retrained model); both resume where they
 stopped (the presets row by row, the search from its database).
 """
 
