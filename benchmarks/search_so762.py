@@ -187,7 +187,7 @@ def search_stage(args: argparse.Namespace, data_root: Path) -> dict[str, Any]:
     return payload
 
 
-def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) -> list[str]:
+def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) -> dict[str, bool]:
     """Measure every compared model's latency again, side by side, and use those figures.
 
     Each model's latency was measured right after its own training, at whatever load the
@@ -198,25 +198,23 @@ def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) 
     greedy collapse, whatever the weights); a preset whose decoding length depends on its
     trained weights (transducer, attention decoder) keeps the latency measured beside the other
     presets after their training. Kept in ``benchmarks/results/search_so762_latency.json`` for
-    the same models. Returns the names of the models measured here (none where a retrained
-    searched model's checkpoint is not on this machine: then every figure stays as it was)."""
+    the same models. Returns the models measured here, each with whether it was rebuilt with
+    seeded weights (none where a retrained searched model's checkpoint is not on this machine:
+    then every figure stays as it was)."""
     finals = {f"trial {f['trial']}": Path(f["checkpoint"]) for f in search["final"]}
     if not all(path.is_file() for path in finals.values()):
-        return []
+        return {}
     checkpoints = {p["preset"]: preset_bench.checkpoint(DATASET, p["preset"]) for p in presets}
     trained = {name: path for name, path in checkpoints.items() if path.is_file()} | finals
-    rebuilt = {
-        name
-        for name, path in checkpoints.items()
-        if not path.is_file() and preset(name).decoder.kind == "ctc"
-    }
+    specs = {name: preset(name) for name, path in checkpoints.items() if not path.is_file()}
+    rebuilt = {name: spec for name, spec in specs.items() if spec.decoder.kind == "ctc"}
     key = {name: [str(path), path.stat().st_mtime] for name, path in trained.items()}
-    key |= {name: ["seeded weights", preset(name).to_dict()] for name in rebuilt}
+    key |= {name: ["seeded weights", spec.to_dict()] for name, spec in rebuilt.items()}
     cache = RESULTS / "search_so762_latency.json"
     cached = json.loads(cache.read_text()) if cache.exists() else {}
     if cached.get("key") != json.loads(json.dumps(key)):
         models = {name: load_model(path)[0] for name, path in trained.items()}
-        models |= {name: untrained_model(preset(name)) for name in sorted(rebuilt)}
+        models |= {name: untrained_model(spec) for name, spec in sorted(rebuilt.items())}
         measured = compare_latency(models, rounds=LATENCY_ROUNDS, repeats=10, threads=2)
         cached = {"key": key, "ms": {name: m.median_ms for name, m in measured.items()}}
         cache.write_text(json.dumps(cached, indent=2))
@@ -225,7 +223,7 @@ def side_by_side_latency(search: dict[str, Any], presets: list[dict[str, Any]]) 
     for p in presets:
         if p["preset"] in cached["ms"]:
             p["latency_5s"] = cached["ms"][p["preset"]] / 1000
-    return sorted(cached["ms"])
+    return {name: name in rebuilt for name in cached["ms"]}
 
 
 def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
@@ -291,7 +289,9 @@ def plot(search: dict[str, Any], presets: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side: list[str]) -> str:
+def section(
+    search: dict[str, Any], presets: list[dict[str, Any]], side_by_side: dict[str, bool]
+) -> str:
     config, summary, final = search["config"], search["summary"], search["final"]
     rows = [
         [
@@ -383,19 +383,15 @@ def section(search: dict[str, Any], presets: list[dict[str, Any]], side_by_side:
     return "\n".join(lines)
 
 
-def latency_note(presets: list[dict[str, Any]], side_by_side: list[str]) -> str:
-    """How the latency column was measured, model by model."""
+def latency_note(presets: list[dict[str, Any]], side_by_side: dict[str, bool]) -> str:
+    """How the latency column was measured, model by model (``side_by_side``: what
+    :func:`side_by_side_latency` measured, each with whether it was rebuilt)."""
     if not side_by_side:
         return (
             " Latency: measured for each model right after its training (the retrained "
             "models' checkpoints are not on this machine to measure them again side by side)."
         )
-    rebuilt = [
-        p["preset"]
-        for p in presets
-        if p["preset"] in side_by_side
-        and not preset_bench.checkpoint(DATASET, p["preset"]).is_file()
-    ]
+    rebuilt = [p["preset"] for p in presets if side_by_side.get(p["preset"], False)]
     kept = [p["preset"] for p in presets if p["preset"] not in side_by_side]
     return (
         f" Latency: measured again side by side, in {LATENCY_ROUNDS} alternating rounds of 10 "

@@ -34,10 +34,9 @@ def _retraining(
         raise _Stop
 
     monkeypatch.setattr(final, "train", fake_train)
-    config = search_config_from_dict(
-        tiny_search(tmp_path, final={"top_k": 1, "epochs": 2, "from_trial": from_trial})
-        | {"fidelity": {"rungs": [{"fraction": 1.0, "epochs": 1}], "metric": metric}}
-    )
+    raw = tiny_search(tmp_path, final={"top_k": 1, "epochs": 2, "from_trial": from_trial})
+    raw["fidelity"]["metric"] = metric
+    config = search_config_from_dict(raw)
     spec = config.space.sample(np.random.default_rng(0))
     record = TrialRecord(
         number=3,
