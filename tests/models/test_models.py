@@ -319,5 +319,11 @@ def test_zeroed_residual_branches_leave_each_layer_its_skip_path() -> None:
     block = cnn.encoder.kept_layers[1]
     masked = torch.randn(2, 9, block.in_width) * (torch.arange(9) < x_lens[:, None])[..., None]
     torch.testing.assert_close(block(masked, x_lens), block.act(masked))  # act(0) = 0
+    three_blocks = dataclasses.replace(PRESETS["cnn-ctc"], layers=PRESETS["cnn-ctc"].layers[:3])
+    shallow = build_model(three_blocks, vocab_size=VOCAB)
+    norms = [layer.residual_outputs()[0].weight.clone() for layer in shallow.encoder.kept_layers]
+    assert shallow.zero_residual_branches() == 0  # too shallow to stall: left as initialised
+    for layer, norm in zip(shallow.encoder.kept_layers, norms, strict=True):
+        torch.testing.assert_close(layer.residual_outputs()[0].weight, norm)
     # no residual branches to close
     assert build_model(PRESETS["blstm-ctc"], vocab_size=VOCAB).zero_residual_branches() == 0

@@ -43,12 +43,18 @@ class EncoderLayer(nn.Module, abc.ABC):
       each has a ``weight`` and a ``bias`` (or ``None``). With them at zero the layer computes
       only its skip path (and what follows the sum: a final normalisation or activation, if
       it has one). A family without such branches returns none.
+    * ``close_from_layers``: the fewest layers a stack of this family must have for
+      :meth:`~speechnas.models.SpeechModel.zero_residual_branches` to close its branches (a
+      shallow stack does not stall on the blank plateau, and one that starts as its skip
+      paths can learn slower).
     """
 
     in_width: int
     width: int
     #: Frames per ``step`` must be a multiple of this (a stream's last step may be shorter).
     step_multiple: int = 1
+    #: Stacks with fewer layers keep their residual branches as initialised.
+    close_from_layers: int = 1
 
     def residual_outputs(self) -> list[nn.Module]:
         """The last affine map of each residual branch (none unless a family has them)."""

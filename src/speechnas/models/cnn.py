@@ -119,6 +119,12 @@ class CNNBlock(EncoderLayer):
         self.act = make_activation(activation)
         self.dropout = Dropout(dropout)
 
+    #: Stacks of 4 blocks or more stall on the blank plateau with their branches open and
+    #: leave it with them closed (speechocean762, 755 steps: 83-86% -> 67-68% dev CER);
+    #: shallower ones learn with them open (2 blocks 76%, 3 blocks 69%), and closing them
+    #: costs up to 7 points (BENCHMARKS.md "Leaving the plateau").
+    close_from_layers = 4
+
     def residual_outputs(self) -> list[nn.Module]:
         # The last sub-block's normalisation: at zero, h is zero (every activation here maps 0
         # to 0) and the block computes act(proj(x)).

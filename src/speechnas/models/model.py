@@ -76,9 +76,16 @@ class SpeechModel(nn.Module):
         branches (:meth:`~speechnas.models._layer.EncoderLayer.residual_outputs`), so each layer
         starts as its skip path and a deep encoder starts as a shallow one (SkipInit, De and
         Smith, 2020; ReZero, Bachlechner et al., 2021). The maps still get gradients: the
-        branches open from the first step. Returns how many maps were zeroed (0 for families
-        without residual branches)."""
-        outputs = [m for layer in self.encoder.kept_layers for m in layer.residual_outputs()]
+        branches open from the first step. A layer in a stack shorter than its family's
+        ``close_from_layers`` keeps its branches. Returns how many maps were zeroed (0 for
+        families without residual branches)."""
+        layers = self.encoder.kept_layers
+        outputs = [
+            m
+            for layer in layers
+            if len(layers) >= layer.close_from_layers
+            for m in layer.residual_outputs()
+        ]
         for m in outputs:
             for name in ("weight", "bias"):
                 param = getattr(m, name)

@@ -72,7 +72,8 @@ class TrainConfig:
             through the same projection (:meth:`~speechnas.models.SpeechModel.forward`); 0:
             off. A model without a CTC projection or a layer to tap trains without it (logged).
         zero_init_residuals: a model trained from scratch starts with the last affine map
-            of every residual branch of its Conformer, Transformer and CNN layers at zero
+            of every residual branch of its Conformer, Transformer and CNN layers (CNN
+            stacks of 4 blocks or more) at zero
             (:meth:`~speechnas.models.SpeechModel.zero_residual_branches`): each layer starts
             as its skip path. With intermediate CTC this takes a 6-layer Conformer off the
             CTC blank plateau in a few hundred steps (BENCHMARKS.md "Leaving the plateau").
