@@ -1,10 +1,6 @@
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import subprocess
-import tempfile
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +8,7 @@ import pytest
 import yaml
 
 from speechnas.testing.search import tiny_search
+from speechnas.testing.servers import ServerMissing, postgres_server, ray_head
 
 
 @pytest.fixture
@@ -23,34 +20,21 @@ def tiny_search_yaml(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
-    """A throw-away PostgreSQL server on a Unix socket (skipped where none is installed)."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
+    """A throw-away PostgreSQL server on a loopback port (skipped where none is installed)."""
+    with contextlib.ExitStack() as stack:
         try:
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to run the server")
-        prefix = ["runuser", "-u", "postgres", "--"]
-    root = Path(tempfile.mkdtemp(prefix="speechnas-pg-", dir="/tmp"))
-    root.chmod(0o777)
-    data, sockets = root / "data", root / "sockets"
-    sockets.mkdir()
-    sockets.chmod(0o777)
+            url = stack.enter_context(postgres_server())
+        except ServerMissing as e:
+            pytest.skip(str(e))
+        yield url
 
-    def run(*cmd: str) -> None:
-        # Generous limits: a busy machine is slow, not broken.
-        subprocess.run([*prefix, *cmd], check=True, capture_output=True, timeout=900)
 
-    run(initdb, "-D", str(data), "-U", "postgres", "--auth=trust")
-    options = f"-k {sockets} -c listen_addresses='' -c fsync=off"
-    log = str(root / "log")
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", log, "-w", "-t", "600", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@/postgres?host={sockets}"
-    finally:
-        run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+@pytest.fixture
+def ray_address(tmp_path: Path) -> Iterator[str]:
+    """A throw-away local Ray cluster (a head node with 2 CPUs, on loopback); its address."""
+    with contextlib.ExitStack() as stack:
+        try:
+            address = stack.enter_context(ray_head(2, tmp_path / "ray-head.log"))
+        except ServerMissing as e:
+            pytest.skip(str(e))
+        yield address

@@ -11,6 +11,7 @@ import optuna
 from speechnas.search.config import search_config_from_dict
 from speechnas.search.evaluation import Claim, NoTrial
 from speechnas.search.executor import InProcessExecutor, TrialExecutor
+from speechnas.search.jobs import TrialJob
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.store import TrialRecord
 from speechnas.testing.search import tiny_search
@@ -25,8 +26,7 @@ class BatchExecutor(TrialExecutor):
 
     def run(
         self,
-        claim: Callable[[], Claim | NoTrial],
-        evaluate: Callable[..., TrialRecord],
+        job: TrialJob,
         on_record: Callable[[TrialRecord], None],
         on_wait: Callable[[], object],
         max_new_trials: int | None = None,
@@ -36,7 +36,7 @@ class BatchExecutor(TrialExecutor):
         while True:
             batch: list[Claim] = []
             while len(batch) < self.size and new + len(batch) < limit:
-                claimed = claim()
+                claimed = job.claim()
                 if isinstance(claimed, NoTrial):
                     break
                 batch.append(claimed)
@@ -44,7 +44,7 @@ class BatchExecutor(TrialExecutor):
                 return new
             self.most_running = max(self.most_running, len(batch))
             for trial, spec in batch:
-                on_record(evaluate(trial, spec))
+                on_record(job.evaluate(trial, spec))
                 new += 1
 
 

@@ -133,7 +133,8 @@ def test_sigkill_then_resume_keeps_finished_trials_and_proposes_as_uninterrupted
         assert after[number].user_attrs["arch_id"] == t.user_attrs["arch_id"]
     for gone in interrupted:  # failed as interrupted, retried once, the same architecture
         assert after[gone].state == TrialState.FAIL
-        assert after[gone].user_attrs["reason"] == "interrupted"
+        assert after[gone].user_attrs["reason"] == "interrupted: its process died"
+        assert after[gone].user_attrs["lost"] is True
         retries = [t for t in after.values() if t.user_attrs.get("retry_of") == gone]
         assert len(retries) == 1 and retries[0].state in DONE
         assert retries[0].user_attrs["arch_id"] == after[gone].user_attrs["arch_id"]

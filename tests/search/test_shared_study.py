@@ -185,10 +185,39 @@ def test_recovery_leaves_a_live_process_trial_alone_and_retries_a_dead_one(
     assert store.recover() == [number]
     trials = store.study.trials
     assert trials[number].state == TrialState.FAIL
-    assert trials[number].user_attrs["reason"] == "interrupted"
+    assert trials[number].user_attrs["reason"] == "interrupted: its process died"
     (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == number]
     assert retry.state == TrialState.WAITING
     assert store.recover() == []  # done once: no second retry
+    assert len(store.study.trials) == len(trials)
+    store.close()
+
+
+def test_a_trial_whose_process_dies_twice_is_not_retried_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    here = Worker.here()
+
+    def dead_worker() -> dict[str, Any]:
+        with subprocess.Popen([sys.executable, "-c", "pass"]) as proc:
+            record = Worker(here.machine, proc.pid, liveness._started(proc.pid)).record()
+            proc.wait()
+        return {**record, "started": "1"}  # its process is gone (or the id reused)
+
+    first = _running(url, dead_worker())
+    store = _store(url)
+    assert store.recover() == [first]
+    with store.lock.hold():
+        retry = store.study.ask()  # the queued retry, started by a process that dies too
+        assert retry.user_attrs["retry_of"] == first
+        store.storage.set_trial_user_attr(
+            store.trial_id(store.study, retry.number), "worker", dead_worker()
+        )
+    assert store.recover() == [retry.number]
+    trials = store.study.trials
+    assert [t.number for t in trials if t.state == TrialState.WAITING] == []
+    assert trials[retry.number].state == TrialState.FAIL
+    assert trials[retry.number].user_attrs["reason"].endswith("not retried again")
+    store.recover()
     assert len(store.study.trials) == len(trials)
     store.close()
 

@@ -125,3 +125,28 @@ _SLOW = pytest.mark.slow
 def test_model_based_strategy_beats_random_search(name: str, random_regret: float) -> None:
     regret = _mean_regret(name)
     assert regret < random_regret, (name, regret, random_regret)
+
+
+def test_evolution_does_not_propose_what_another_worker_is_evaluating() -> None:
+    """Aging evolution with trials still running (other workers'): their architectures are
+    pending and a child is redrawn rather than repeat one."""
+    from speechnas.search.strategies import EvolutionStrategy
+    from speechnas.search.strategies._base import History
+
+    encoding = SpaceEncoding(SMALL_SPACE)
+    strategy = EvolutionStrategy(
+        StrategyContext(encoding=encoding, seed=0, options={"population": 4, "sample_size": 2})
+    )
+    rng = np.random.default_rng(0)
+    parents = [encoding.encode(SMALL_SPACE.sample(rng)) for _ in range(4)]
+    past = History(
+        indices=tuple(parents),
+        values=tuple((float(i),) for i in range(4)),
+        fitness=tuple(float(i) for i in range(4)),
+        numbers=(0, 1, 2, 3),
+    )
+    children = [strategy.propose(past, 4, np.random.default_rng(s)).arch_id for s in range(40)]
+    common = max(set(children), key=children.count)  # a child the others would repeat
+    pending = History(**{**past.__dict__, "pending": frozenset({common})})
+    again = [strategy.propose(pending, 4, np.random.default_rng(s)).arch_id for s in range(40)]
+    assert common not in again

@@ -27,6 +27,7 @@ def _config(args: argparse.Namespace) -> Any:
     overrides = parse_overrides(getattr(args, "set", []))
     if args.storage:
         overrides["storage"] = args.storage
+    overrides.update(_parallel(args))
     if getattr(args, "config", None):
         data = merge(read_yaml(args.config), overrides)
         return search_config_from_dict(data, where=args.config)
@@ -34,6 +35,19 @@ def _config(args: argparse.Namespace) -> Any:
         config = load_run_config(args.run)
         return replace(config, **overrides) if overrides else config
     raise ConfigError("give --config SEARCH.yaml or --run RUN_DIR")
+
+
+def _parallel(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``parallel`` keys ``--executor``, ``--workers`` and ``--ray`` set."""
+    out: dict[str, Any] = {}
+    if getattr(args, "executor", None):
+        out["parallel.executor"] = args.executor
+    if getattr(args, "workers", None):
+        out["parallel.workers"] = args.workers
+    if getattr(args, "ray", None):
+        out["parallel.executor"] = "ray"
+        out["parallel.ray_address"] = args.ray
+    return out
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -159,6 +173,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-new-trials", type=positive_int, help="stop after this many trials in this call"
     )
     _storage(p)
+    p.add_argument(
+        "--executor",
+        choices=("local", "processes", "ray"),
+        help="where trials run: local (one at a time, here; the default), processes "
+        "(worker processes on this machine) or ray (a Ray cluster)",
+    )
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="N",
+        help="trials at once (processes: default cores / train.threads; ray: what the "
+        "cluster holds)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run trials on this Ray cluster: auto, or the head's HOST:PORT (implies "
+        "--executor ray; --executor ray alone starts Ray on this machine)",
+    )
     p.add_argument("--no-final", action="store_true", help="skip the final retraining")
     p.add_argument("--no-progress", action="store_true", help="no live progress display")
     p.set_defaults(func=_search)

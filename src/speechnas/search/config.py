@@ -49,8 +49,10 @@ __all__ = [
     "DataConfig",
     "FidelityConfig",
     "FinalConfig",
+    "ParallelConfig",
     "Rung",
     "SearchConfig",
+    "TrialResources",
     "load_run_config",
     "load_search_config",
     "search_config_from_dict",
@@ -245,6 +247,53 @@ class FinalConfig:
 
 
 @dataclass(frozen=True)
+class TrialResources:
+    """What one trial asks of a Ray cluster: CPUs and GPUs, fractions allowed
+    (``gpu: 0.5``: two trials share a GPU)."""
+
+    cpu: float = bounded(1.0, gt=0)
+    gpu: float = bounded(0.0, ge=0)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Where trials run and how many at once (``--executor``, ``--workers``, ``--ray``).
+
+    Attributes:
+        executor: ``local``: one trial at a time in the search's process (exactly
+            reproducible); ``processes``: ``workers`` worker processes on this machine;
+            ``ray``: each trial a Ray task on a Ray cluster.
+        workers: trials at once (``None``: 1 for ``local``; this machine's cores over
+            ``train.threads`` for ``processes``; what the cluster's CPUs (or GPUs) hold at
+            ``trial_resources`` for ``ray``).
+        ray_address: the cluster to join (``auto``, or the head's ``HOST:PORT``); ``None``
+            starts Ray on this machine for the search.
+        trial_resources: what each Ray task asks for.
+    """
+
+    executor: Literal["local", "processes", "ray"] = "local"
+    workers: int | None = bounded(None, ge=1)
+    ray_address: str | None = None
+    trial_resources: TrialResources = field(default_factory=TrialResources)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.executor == "local" and (self.workers or 1) > 1:
+            raise ValueError(
+                f"parallel.workers={self.workers} with executor local, which runs one trial "
+                "at a time; use executor processes (this machine) or ray (a cluster)"
+            )
+        if self.ray_address is not None and self.executor != "ray":
+            raise ValueError(
+                f"parallel.ray_address is set but the executor is {self.executor!r}; "
+                "set executor: ray (or --ray ADDRESS)"
+            )
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """A search.
 
@@ -273,6 +322,7 @@ class SearchConfig:
             latency (same settings and software) instead of timing it again, so that the
             same seed and config give the same trials (:mod:`speechnas.hardware.memo`;
             ``$SPEECHNAS_CACHE_DIR``). ``false`` times every trial afresh.
+        parallel: where trials run and how many at once (:class:`ParallelConfig`).
         storage: an SQLAlchemy URL (e.g. ``postgresql://...``); default SQLite in the run.
         out_root: where runs go.
         run_folder: the folder of a run read back from it (:func:`load_run_config`), which
@@ -298,6 +348,7 @@ class SearchConfig:
     latency_seconds: float = bounded(5.0, gt=0)
     latency_repeats: int = bounded(5, ge=1)
     reuse_latency: bool = True
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     storage: str | None = None
     out_root: str = "runs"
     run_folder: str | None = internal(None)

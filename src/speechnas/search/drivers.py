@@ -24,6 +24,7 @@ from speechnas.search.config import SearchConfig
 from speechnas.search.darts_strategy import queue_darts
 from speechnas.search.evaluation import TrialEvaluator, objective_values
 from speechnas.search.executor import TrialExecutor
+from speechnas.search.jobs import TrialJob, absolute, bound
 from speechnas.search.progress import SearchProgress
 from speechnas.search.store import SearchStore, TrialRecord
 from speechnas.search.summary import SearchSummary
@@ -52,7 +53,8 @@ class SearchDriver(abc.ABC):
     Contract (``tests/search/test_drivers.py``):
 
     * ``exclusive``: the driver needs the study to itself for the whole run (one shared
-      model is trained: another process running the same study waits for it to finish).
+      model is trained: another process running the same study waits for it to finish);
+      its trials run in the search's process, whatever the executor.
     * ``budget(config, store)`` is called once per run, after interrupted trials were
       recovered and before any trial starts; it prepares what the trials need (DARTS'
       proposals, queued in the study once per study) and returns how many trials the run's
@@ -116,13 +118,14 @@ class TrialDriver(SearchDriver):
                 )
             progress.update()
 
-        executor.run(
-            lambda: evaluator.next_trial(progress.total, queued_only=self.queued_only),
-            evaluator.run_trial,
-            on_record,
-            lambda: progress.update("waiting for trials of other processes"),
-            max_new_trials,
-        )
+        job = TrialJob(absolute(evaluator.config), progress.total, self.queued_only)
+        with bound(evaluator):  # a job run in this process works on this evaluator
+            executor.run(
+                job,
+                on_record,
+                lambda: progress.update("waiting for running trials"),
+                max_new_trials,
+            )
 
     def describe(self, config: SearchConfig) -> str:
         fidelity = config.fidelity

@@ -54,6 +54,8 @@ class TrialAttrs:
         cached_from: the trial whose result it copies (the same architecture).
         retry_of: the interrupted trial it retries.
         interrupted: a killed process left it running; it was failed and is retried.
+        lost: its process died while running it (found dead by another, not stopped by an
+            exception of its own): retried once; a retry lost again is not retried.
         evaluates: it is the one trial that measures and trains its architecture.
         twin: its trial in the single-objective fidelity study (where the pruner decides).
         worker: the process that runs it (:mod:`~speechnas.search.liveness`).
@@ -75,6 +77,7 @@ class TrialAttrs:
     cached_from: int | None = None
     retry_of: int | None = None
     interrupted: bool | None = None
+    lost: bool | None = None
     evaluates: bool | None = None
     twin: int | None = None
     worker: dict[str, Any] | None = None

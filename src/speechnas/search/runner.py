@@ -24,12 +24,18 @@ copy its result, and a trial is failed as interrupted only when its process is d
 (:mod:`~speechnas.search.liveness`). The weight-sharing strategies (``supernet``, ``darts``)
 run in one process per study at a time; another waits for it, then continues its work or
 finds the budget met.
+
+Within one search, ``config.parallel`` (or the ``executor`` argument) runs several trials at
+once (:func:`make_executor`: worker processes on this machine, or Ray tasks on a cluster);
+each worker claims its trials from the study as a separate search would, so the same rules
+hold between workers. A trial whose worker dies is retried once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 
 import yaml
 
@@ -47,7 +53,14 @@ from speechnas.search.strategies import StrategyContext, make_sampler
 from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
 from speechnas.space import SpaceEncoding
 
-__all__ = ["PREDICTED_PRUNE", "SearchSummary", "open_store", "run_search", "summarise"]
+__all__ = [
+    "PREDICTED_PRUNE",
+    "SearchSummary",
+    "make_executor",
+    "open_store",
+    "run_search",
+    "summarise",
+]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +92,25 @@ def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
     )
 
 
+def make_executor(config: SearchConfig) -> TrialExecutor:
+    """The executor ``config.parallel`` names."""
+    parallel = config.parallel
+    if parallel.executor == "processes":
+        from speechnas.search.process_pool import ProcessExecutor
+
+        threads = config.train.threads or 1
+        workers = parallel.workers or max(1, (os.cpu_count() or 1) // threads)
+        return ProcessExecutor(workers)
+    if parallel.executor == "ray":
+        from speechnas.search.ray_executor import RayExecutor
+
+        resources = parallel.trial_resources
+        return RayExecutor(
+            parallel.workers, parallel.ray_address, cpu=resources.cpu, gpu=resources.gpu
+        )
+    return InProcessExecutor()
+
+
 def run_search(
     config: SearchConfig,
     *,
@@ -91,7 +123,8 @@ def run_search(
     Args:
         max_new_trials: stop after this many trials in this call (for tests and slices of
             work); ``None`` runs to the budget.
-        executor: where the trials run (default: one at a time, in this process).
+        executor: where the trials run (default: as ``config.parallel`` says; the
+            weight-sharing strategies run theirs in this process).
 
     Raises:
         UserError: a bad config, database, data folder, or another search running here.
@@ -111,15 +144,10 @@ def run_search(
                     f"{config.name!r}; waiting for it to finish (weight-sharing strategies "
                     "run in one process per study at a time)"
                 )
+            if executor is None:
+                executor = InProcessExecutor() if driver.exclusive else make_executor(config)
             with whole_run:
-                return _run(
-                    config,
-                    store,
-                    driver,
-                    executor or InProcessExecutor(),
-                    progress,
-                    max_new_trials,
-                )
+                return _run(config, store, driver, executor, progress, max_new_trials)
         finally:
             store.close()
 

@@ -12,7 +12,8 @@ values).
 
 States: ``COMPLETE`` (reached the last rung), ``PRUNED`` (stopped by a hard constraint or by
 the pruner at a lower rung; its lower-fidelity values are kept in ``metrics``), ``FAIL``
-(an error, or ``interrupted`` by a killed process: retried on resume).
+(an error, or ``interrupted``: by an exception of its process, or ``lost`` with its process;
+retried, a lost trial once: a retry whose process dies too is not retried again).
 
 Several processes may work on one study at once (several ``speechnas search`` runs given the
 same ``--storage``). Each trial records the process that runs it (``worker``, see
@@ -57,6 +58,7 @@ RESUMABLE_KEYS = frozenset(
         "train.device",
         "train.threads",
         "reuse_latency",
+        "parallel",
     }
 )
 
@@ -401,7 +403,7 @@ class SearchStore:
             interrupted = []
             for t in self.running():
                 trial_id = self.trial_id(self.study, t.number)
-                if self._dead(t, trial_id) and self._interrupt(trial_id, main=True):
+                if self._dead(t, trial_id) and self._interrupt(trial_id, main=True, lost=True):
                     interrupted.append(t.number)
             for t in self.fidelity.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 trial_id = self.trial_id(self.fidelity, t.number)
@@ -410,32 +412,48 @@ class SearchStore:
             self._queue_retries()
         return interrupted
 
-    def _interrupt(self, trial_id: int, *, main: bool) -> bool:
+    def _interrupt(self, trial_id: int, *, main: bool, lost: bool = False) -> bool:
         """Fail a running trial as interrupted (a main-study trial is then retried); whether
-        it was still running. Call it under :attr:`lock`."""
+        it was still running. ``lost``: its process died. Call it under :attr:`lock`."""
         if self.storage.get_trial(trial_id).state != TrialState.RUNNING:
             return False
         if main:
-            write_stored_attrs(self.storage, trial_id, reason="interrupted", interrupted=True)
+            reason = "interrupted: its process died" if lost else "interrupted"
+            retry_of = read_attrs(self.storage.get_trial(trial_id)).retry_of
+            if lost and self._lost_before(retry_of, self.study.get_trials(deepcopy=False)):
+                reason += f", as on its first try (trial {retry_of}): {NOT_RETRIED}"
+            write_stored_attrs(
+                self.storage, trial_id, reason=reason, interrupted=True, lost=lost or None
+            )
         self.storage.set_trial_state_values(trial_id, TrialState.FAIL)
         return True
+
+    @staticmethod
+    def _lost_before(number: int | None, trials: Sequence[FrozenTrial]) -> bool:
+        """Whether trial ``number`` (the one a retry retries) lost its process too."""
+        return number is not None and bool(read_attrs(trials[number]).lost)
 
     def _dead(self, trial: FrozenTrial, trial_id: int) -> bool:
         held = self.heartbeat.holds(trial_id)
         return is_dead(read_attrs(trial).worker, self.worker, held=held)
 
     def _queue_retries(self) -> None:
+        """Queue a retry of every interrupted trial that has none, except a lost one that was
+        itself the retry of a lost one: a trial whose process died twice is not retried
+        again (it may be what kills them, e.g. by running out of memory)."""
         trials = self.study.get_trials(deepcopy=False)
         retried = {read_attrs(t).retry_of for t in trials}
         for t in trials:
-            if t.state != TrialState.FAIL or not read_attrs(t).interrupted:
+            stored = read_attrs(t)
+            if t.state != TrialState.FAIL or not stored.interrupted:
+                continue
+            if stored.lost and self._lost_before(stored.retry_of, trials):
                 continue
             # A queued proposal killed before its parameters were suggested has them only
             # as the queue's fixed parameters.
             # (Optuna's queue keeps a queued trial's parameters under this key.)
             params = {**t.system_attrs.get("fixed_params", {}), **t.params}
             if params and t.number not in retried:
-                stored = read_attrs(t)
                 attrs = new_attrs(
                     **{k: getattr(stored, k) for k in _PROPOSAL_ATTRS}, retry_of=t.number
                 )
@@ -449,6 +467,9 @@ class SearchStore:
                     )
                 )
 
+
+#: How the reason of a trial that is not retried again ends.
+NOT_RETRIED = "not retried again"
 
 #: The study's user attribute naming the search that runs (or ran) the final stage.
 FINAL_STAGE = "final_stage"

@@ -140,12 +140,15 @@ class History:
         values: Objective values, each turned to minimisation.
         fitness: One score per trial, lower is better (:func:`scalar_fitness`).
         numbers: Trial numbers.
+        pending: Architecture ids of the trials numbered below that still run (other
+            workers'): a strategy may avoid proposing them again. Empty with one worker.
     """
 
     indices: tuple[dict[str, int], ...]
     values: tuple[tuple[float, ...], ...]
     fitness: tuple[float, ...]
     numbers: tuple[int, ...]
+    pending: frozenset[str] = frozenset()
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -172,11 +175,14 @@ def history(study: optuna.Study, encoding: SpaceEncoding, before: int | None = N
         rows.append((t.number, params_to_indices(encoding, t.params), vals))
     rows.sort(key=lambda r: r[0])
     values = tuple(r[2] for r in rows)
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    pending = {read_attrs(t).arch_id for t in running if before is None or t.number < before}
     return History(
         indices=tuple(r[1] for r in rows),
         values=values,
         fitness=tuple(scalar_fitness(values)),
         numbers=tuple(r[0] for r in rows),
+        pending=frozenset(a for a in pending if a),
     )
 
 

@@ -6,7 +6,8 @@ architecture. A tournament of ``sample_size`` members picks a parent (lowest fit
 probability ``crossover_prob`` a second tournament picks a mate and the child takes each
 decision from either parent; then one decision is mutated. Children are decoded through the
 encoding, so every child is an architecture of the space, and a mutation always changes the
-architecture (not only an inactive field).
+architecture (not only an inactive field). A child is redrawn (up to ten times) while it is
+an architecture evaluated already or being evaluated by another worker (pending).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class EvolutionStrategy(Strategy):
             best = min((int(j) for j in picks), key=lambda j: (fitness[j], j))
             return dict(past.indices[members[best]])
 
-        seen = {self.encoding.decode(ix).arch_id for ix in past.indices}
+        # Evaluated already, or being evaluated by another worker (pending).
+        seen = {self.encoding.decode(ix).arch_id for ix in past.indices} | past.pending
         child: dict[str, int] = {}
         for _ in range(10):  # prefer an architecture not evaluated yet
             parent = tournament()
