@@ -167,3 +167,30 @@ def test_worker_processes_meet_the_budget_with_the_trials_of_one_process(tmp_pat
         assert all(t.state in DONE for t in study.trials) and len(study.trials) == 4
         ids.append(sorted(t.user_attrs["arch_id"] for t in study.trials))
     assert ids[0] == ids[1]
+
+
+@pytest.mark.slow
+def test_a_killed_search_is_rerun_and_its_workers_trials_are_kept(tmp_path: Path) -> None:
+    """The search (the driver) is SIGKILLed while its workers train: they finish their
+    trials, and the same command run again reattaches to the study and meets the budget."""
+    path = tmp_path / "search.yaml"
+    path.write_text(yaml.safe_dump(_config(tmp_path)))
+    url = f"sqlite:///{(tmp_path / 'runs' / 'tiny' / 'study.db').resolve()}"
+    argv = ["search", "--config", str(path), "--no-progress", "--executor", "processes"]
+    argv += ["--workers", "2"]
+    log = tmp_path / "search.log"
+    search = start_cli(argv, log)
+    deadline = time.monotonic() + DEADLINE_S
+    while _training(url, besides=search.pid) is None:
+        assert search.poll() is None, log.read_text()[-5000:]
+        assert time.monotonic() < deadline, "no trial was seen training"
+        time.sleep(0.02)
+    search.kill()
+    search.wait()
+    again = start_cli(argv, tmp_path / "again.log")
+    assert again.wait(timeout=DEADLINE_S) == 0, (tmp_path / "again.log").read_text()[-5000:]
+    trials = _trials(url)
+    assert sum(t.state in DONE for t in trials) == 6
+    assert [t.number for t in trials if t.state not in DONE] == []  # none lost, none failed
+    evaluated = [t.user_attrs["arch_id"] for t in trials if "cached_from" not in t.user_attrs]
+    assert len(evaluated) == len(set(evaluated))

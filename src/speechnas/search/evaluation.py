@@ -171,9 +171,12 @@ class TrialEvaluator:
         """A new trial and its architecture, or why none starts (:class:`NoTrial`).
 
         Under the study's lock: trials of dead processes are failed and queued again first,
-        and no other process starts a trial between the count and the start. With
-        ``queued_only``, only queued proposals are started (the strategy's sampler
-        proposes nothing of its own).
+        and no other process starts a trial between the count and the start. The strategy
+        proposes after the lock is let go (a proposal writes one parameter per decision, a
+        database round trip each: under the lock, they would queue every other worker's
+        claim behind it); the trial is running, so it counts against the budget and other
+        workers' proposals see it. With ``queued_only``, only queued proposals are started
+        (the strategy's sampler proposes nothing of its own).
         """
         store = self.store
         with store.lock.hold():
@@ -190,6 +193,7 @@ class TrialEvaluator:
             if queued_only and TrialState.WAITING not in states:
                 return NoTrial.WAIT if running else NoTrial.DONE
             trial = store.ask()
+        try:
             spec = suggest_spec(trial, self.encoding)
             write_attrs(
                 trial.set_user_attr,
@@ -197,6 +201,9 @@ class TrialEvaluator:
                 arch_id=spec.arch_id,
                 fidelity=self.config.fidelity.signature,
             )
+        except BaseException:
+            store.abandon()  # retried: the proposal is a function of the study and number
+            raise
         return trial, spec
 
     def run_trial(self, trial: optuna.Trial, spec: ArchSpec) -> TrialRecord:
