@@ -21,11 +21,12 @@ seconds the worker spent claiming (under the study's lock: recovery check, budge
 sampler's proposal, the trial's attributes) and telling (the result and its SQL row), and the
 wall-clock seconds a worker slot lost per trial over the run (``workers * wall / trials -
 sleep``: scheduling, start-up and waiting included). Each count of workers first runs one
-trial per worker unmeasured, so that Ray has started its worker processes.
+trial per worker unmeasured, so that Ray has started its worker processes. A first row has
+one process claim and tell trial after trial alone: what a claim costs on a core of its own.
 
-Results go to ``benchmarks/results/parallel_search.json`` as each stage finishes (a stage
-there is not run again unless ``--redo`` names it), then to the section "Parallel search" of
-BENCHMARKS.md.
+Results go to ``benchmarks/results/parallel_search.json`` as each stage (and each row of
+``overhead``) finishes; what is there is not run again unless ``--redo`` names its stage.
+The section "Parallel search" of BENCHMARKS.md is written from them.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
 # isort: on
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -63,7 +67,8 @@ from speechnas.search.config import (  # noqa: E402
     SearchConfig,
 )
 from speechnas.search.evaluation import Claim, NoTrial  # noqa: E402
-from speechnas.search.jobs import TrialJob, absolute, evaluator_for  # noqa: E402
+from speechnas.search.executor import InProcessExecutor  # noqa: E402
+from speechnas.search.jobs import TrialJob, absolute, bound, evaluator_for  # noqa: E402
 from speechnas.search.pareto import pareto_front  # noqa: E402
 from speechnas.search.ray_executor import RayExecutor  # noqa: E402
 from speechnas.search.record import write_attrs  # noqa: E402
@@ -162,8 +167,29 @@ def run_workers(args: argparse.Namespace) -> dict[str, Any]:
 # --- stage "overhead" --------------------------------------------------------------------------
 
 
-#: This worker process's claim times, by trial number (the stand-in reads them back).
-_claim_seconds: dict[int, float] = {}
+#: This worker process's claim measurements, by trial number (the stand-in reads them back).
+_claims: dict[int, dict[str, float]] = {}
+
+
+def _timed_lock(lock: Any) -> list[float]:
+    """Time every hold of ``lock`` (this process's study lock); the list of hold times."""
+    if not hasattr(lock, "_held_times"):
+        hold = lock.hold
+        times: list[float] = []
+
+        @contextlib.contextmanager
+        def timed(*args: Any, **kwargs: Any) -> Iterator[None]:
+            with hold(*args, **kwargs):
+                start = time.perf_counter()
+                try:
+                    yield
+                finally:
+                    times.append(time.perf_counter() - start)
+
+        lock.hold = timed
+        lock._held_times = times
+    held: list[float] = lock._held_times
+    return held
 
 
 @dataclass(frozen=True)
@@ -174,11 +200,17 @@ class SleepJob(TrialJob):
     seconds: float = 60.0
 
     def claim(self) -> Claim | NoTrial:
-        evaluator_for(self.config)  # opened once per worker process: not timed
-        start = time.perf_counter()
+        held = _timed_lock(evaluator_for(self.config).store.lock)  # opened once: not timed
+        held.clear()
+        start, cpu = time.perf_counter(), time.process_time()
         claimed = super().claim()
         if not isinstance(claimed, NoTrial):
-            _claim_seconds[claimed[0].number] = time.perf_counter() - start
+            _claims[claimed[0].number] = {
+                "claim_s": time.perf_counter() - start,
+                "claim_cpu_s": time.process_time() - cpu,
+                # Holds nest (re-entrant): the longest is the outermost.
+                "claim_lock_s": max(held, default=0.0),
+            }
         return claimed
 
     def evaluate(self, trial: Any, spec: Any) -> TrialRecord:
@@ -189,8 +221,8 @@ class SleepJob(TrialJob):
         made_up = zlib.crc32(spec.arch_id.encode()) / 2**32
         metrics = {"wer": made_up, "params": float(len(spec.to_json()))}
         values = [metrics[o] for o in self.config.objectives]
-        claim = _claim_seconds.pop(trial.number, float("nan"))
-        write_attrs(trial.set_user_attr, metrics={**metrics, "claim_s": claim}, rung=0)
+        claim = _claims.pop(trial.number, {})
+        write_attrs(trial.set_user_attr, metrics={**metrics, **claim}, rung=0)
         store.tell(trial, values)
         told = time.perf_counter() - start
         record = TrialRecord.from_frozen(
@@ -204,62 +236,92 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_overhead(args: argparse.Namespace) -> dict[str, Any]:
-    import ray
-
+def run_overhead(
+    args: argparse.Namespace, previous: dict[str, Any], save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """The overhead rows; those in ``previous`` are kept, each new one saved as it ends."""
     root = OUT / "overhead"
     root.mkdir(parents=True, exist_ok=True)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(previous)
     with postgres_server(max_connections=1000) as url:
+        if "alone" not in out:
+            out["alone"] = _alone(root, url, 2 * max(args.ray_workers))
+            save(out)
         for workers in args.ray_workers:
-            ray.init(
-                num_cpus=workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                object_store_memory=256 * 2**20,
-            )
-            try:
-                rows = []
-                for label, n, seconds in (
-                    ("warm-up", workers, 1.0),
-                    ("measured", 2 * workers, args.sleep),
-                ):
-                    config = SearchConfig(
-                        **{
-                            **_tiny(root),
-                            "name": f"overhead_w{workers}_{label}",
-                            "n_trials": n,
-                            "storage": url,
-                        }
-                    )
-                    config = absolute(config)
-                    open_store(config).close()  # the study, created once by the driver
-                    job = SleepJob(config, n, seconds=seconds)
-                    executor = RayExecutor(workers)
-                    records: list[TrialRecord] = []
-                    start = time.perf_counter()
-                    executor.run(job, records.append, lambda: None)
-                    wall = time.perf_counter() - start
-                    rows.append((label, n, seconds, wall, records))
-                label, n, seconds, wall, records = rows[-1]
-                claims = [r.metrics["claim_s"] for r in records]
-                tells = [r.metrics["tell_s"] for r in records]
-                out[str(workers)] = {
-                    "trials": n,
-                    "sleep_s": seconds,
-                    "wall_s": wall,
-                    "slot_overhead_s": workers * wall / n - seconds,
-                    "claim_median_s": _percentile(claims, 0.5),
-                    "claim_p95_s": _percentile(claims, 0.95),
-                    "claim_max_s": max(claims),
-                    "tell_median_s": _percentile(tells, 0.5),
-                    "tell_p95_s": _percentile(tells, 0.95),
-                    "warmup_wall_s": rows[0][3],
-                }
-                print(f"{workers} Ray workers: {json.dumps(out[str(workers)])}")
-            finally:
-                ray.shutdown()
+            if str(workers) not in out:
+                out[str(workers)] = _on_ray(root, url, workers, args.sleep)
+                save(out)
     return out
+
+
+def _study(root: Path, url: str, name: str, n: int) -> SearchConfig:
+    """The stand-in's search ``name`` of ``n`` trials, its study created by this process."""
+    config = absolute(SearchConfig(**{**_tiny(root), "name": name, "n_trials": n, "storage": url}))
+    open_store(config).close()
+    return config
+
+
+def _alone(root: Path, url: str, n: int) -> dict[str, Any]:
+    """One process claiming and telling ``n`` trials with no sleep and nobody else: a claim's
+    cost uncontended, over the second half (the study as large as the largest run's)."""
+    config = _study(root, url, "overhead_alone", n)
+    records: list[TrialRecord] = []
+    with bound(evaluator_for(config)):
+        InProcessExecutor().run(SleepJob(config, n, seconds=0.0), records.append, lambda: None)
+    row = _claim_stats(records[n // 2 :]) | {"trials": n, "sleep_s": 0.0}
+    print(f"alone: {json.dumps(row)}")
+    return row
+
+
+def _on_ray(root: Path, url: str, workers: int, sleep: float) -> dict[str, Any]:
+    """``2 * workers`` trials of ``sleep`` seconds on a local Ray of ``workers`` CPUs, after
+    an unmeasured warm-up of one 1-second trial per worker (Ray starts its workers)."""
+    import ray
+
+    ray.init(
+        num_cpus=workers,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=256 * 2**20,
+    )
+    try:
+        walls = []
+        for label, n, seconds in (("warm-up", workers, 1.0), ("measured", 2 * workers, sleep)):
+            config = _study(root, url, f"overhead_w{workers}_{label}", n)
+            records: list[TrialRecord] = []
+            start = time.perf_counter()
+            RayExecutor(workers).run(
+                SleepJob(config, n, seconds=seconds), records.append, lambda: None
+            )
+            walls.append(time.perf_counter() - start)
+    finally:
+        ray.shutdown()
+    row = _claim_stats(records) | {
+        "trials": n,
+        "sleep_s": sleep,
+        "wall_s": walls[-1],
+        "slot_overhead_s": workers * walls[-1] / n - sleep,
+        "warmup_wall_s": walls[0],
+    }
+    print(f"{workers} Ray workers: {json.dumps(row)}")
+    return row
+
+
+def _claim_stats(records: list[TrialRecord]) -> dict[str, float]:
+    claims = [r.metrics["claim_s"] for r in records]
+    tells = [r.metrics["tell_s"] for r in records]
+    cpu = [r.metrics["claim_cpu_s"] for r in records]
+    locked = [r.metrics["claim_lock_s"] for r in records]
+    return {
+        "claim_median_s": _percentile(claims, 0.5),
+        "claim_p95_s": _percentile(claims, 0.95),
+        "claim_max_s": max(claims),
+        "claim_cpu_median_s": _percentile(cpu, 0.5),
+        "claim_lock_median_s": _percentile(locked, 0.5),
+        "claim_lock_p95_s": _percentile(locked, 0.95),
+        "tell_median_s": _percentile(tells, 0.5),
+        "tell_p95_s": _percentile(tells, 0.95),
+    }
 
 
 def _tiny(root: Path) -> dict[str, Any]:
@@ -342,29 +404,37 @@ def section(results: dict[str, Any]) -> str:
     overhead = results.get("overhead")
     if overhead:
         rows = []
-        for key in sorted(overhead, key=int):
+        for key in sorted(overhead, key=lambda k: -1 if k == "alone" else int(k)):
             o = overhead[key]
             rows.append(
                 [
-                    key,
+                    "1 process, no sleep" if key == "alone" else key,
                     str(o["trials"]),
                     f"{o['claim_median_s'] * 1000:.0f} / {o['claim_p95_s'] * 1000:.0f}",
+                    f"{o['claim_cpu_median_s'] * 1000:.0f}",
+                    f"{o['claim_lock_median_s'] * 1000:.0f} / {o['claim_lock_p95_s'] * 1000:.0f}",
                     f"{o['tell_median_s'] * 1000:.0f} / {o['tell_p95_s'] * 1000:.0f}",
-                    f"{o['slot_overhead_s']:.2f}",
-                    f"{100 * o['slot_overhead_s'] / 60:.1f}%",
+                    f"{o['slot_overhead_s']:.2f}" if "slot_overhead_s" in o else "-",
+                    f"{100 * o['slot_overhead_s'] / 60:.1f}%" if "slot_overhead_s" in o else "-",
                 ]
             )
-        sleep = next(iter(overhead.values()))["sleep_s"]
+        sleep = max(o["sleep_s"] for o in overhead.values())
         lines += [
             "",
             f"**Driver overhead with many Ray workers.** A stand-in estimator sleeps "
             f"{sleep:g} s per trial instead of training; the study is in a PostgreSQL server on "
             "this machine, the strategy TPE (constant liar) over the default space; a local Ray "
             "with one logical CPU per worker, each trial a task of 1 CPU; two trials per worker "
-            "after an unmeasured warm-up of one. Claim: the worker's time to get its trial "
+            "after an unmeasured warm-up of one. The first row: one process claiming and "
+            "telling trial after trial with no sleep and nobody else (the second half of its "
+            f"{overhead.get('alone', {}).get('trials', '?')} trials): a claim's cost on a "
+            "core of its own. Claim: the worker's time to get its trial "
             "(under the study's lock: the dead-trial check, the budget count, TPE's proposal, "
-            "the trial's attributes), waiting for the lock included; tell: recording the "
-            "result. Lost per trial: a worker slot's wall-clock time per trial beyond the "
+            "the trial's attributes; the proposal itself after the lock is let go), waiting "
+            "for the lock and the CPU included; of which CPU: the worker's own processor time "
+            "(what a claim costs on a core of its own); lock held: the part no other worker "
+            "can claim meanwhile; tell: recording the result. Lost per trial: a worker "
+            "slot's wall-clock time per trial beyond the "
             "sleep (`workers x wall / trials - sleep`), everything included.",
             "",
             markdown_table(
@@ -372,6 +442,8 @@ def section(results: dict[str, Any]) -> str:
                     "Ray workers",
                     "trials",
                     "claim ms (median / p95)",
+                    "of which CPU ms (median)",
+                    "lock held ms (median / p95)",
                     "tell ms (median / p95)",
                     "lost s per trial",
                     "of a 1-min trial",
@@ -392,6 +464,8 @@ def main() -> None:
     parser.add_argument("--sleep", type=float, default=60.0)
     parser.add_argument("--ray-workers", type=int, nargs="+", default=[8, 32, 64])
     args = parser.parse_args()
+    # Stopped (kill), it stops its servers on the way out: they would outlive it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     logging.basicConfig(level=logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -399,13 +473,24 @@ def main() -> None:
     import torch
 
     results.update(machine=cpu_name(), torch=torch.__version__)
-    for stage, run in (("workers", run_workers), ("overhead", run_overhead)):
-        if stage in args.stages and (stage not in results or stage in args.redo):
-            results[stage] = run(args)
-            if stage == "workers":
-                results["workers_args"] = {"trials": args.trials, "steps": args.steps}
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps(results, indent=2))
+
+    def save() -> None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2))
+
+    if "workers" in args.stages and ("workers" not in results or "workers" in args.redo):
+        results["workers"] = run_workers(args)
+        results["workers_args"] = {"trials": args.trials, "steps": args.steps}
+        save()
+    if "overhead" in args.stages:
+        previous = {} if "overhead" in args.redo else results.get("overhead", {})
+
+        def save_rows(rows: dict[str, Any]) -> None:
+            results["overhead"] = rows
+            save()
+
+        results["overhead"] = run_overhead(args, previous, save_rows)
+        save()
     path = update_section(
         REPO / "BENCHMARKS.md", "parallel-search", "Parallel search", section(results)
     )

@@ -180,10 +180,12 @@ class TrialEvaluator:
         """
         store = self.store
         with store.lock.hold():
-            interrupted = store.recover()
+            trials = store.study.get_trials(deepcopy=False)  # one read serves both
+            interrupted = store.recover(trials)
             if interrupted:
                 log.warning("trial(s) %s were interrupted; they are retried", interrupted)
-            states = [t.state for t in store.study.get_trials(deepcopy=False)]
+                trials = store.study.get_trials(deepcopy=False)  # their retries queued
+            states = [t.state for t in trials]
             finished = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
             running = states.count(TrialState.RUNNING)
             if finished >= n_trials:

@@ -390,18 +390,27 @@ class SearchStore:
 
     # --- recovery ---------------------------------------------------------------------------
 
-    def recover(self) -> list[int]:
+    def recover(self, trials: Sequence[FrozenTrial] | None = None) -> list[int]:
         """Fail the trials whose process is dead and queue each for a retry.
 
         A trial running in a live process, here or on another machine, is left alone (see
         :mod:`~speechnas.search.liveness`). Failing goes around the sampler (nothing of a dead
         process's trial is told to it). Re-running it after a crash mid-way completes the
-        work: an interrupted trial whose retry is missing gets one. Returns the numbers of
-        the trials failed now.
+        work: an interrupted trial whose retry is missing gets one.
+
+        Args:
+            trials: the main study's trials, read under the lock held now: each read loads
+                every running trial's parameters, so a claim reads them once.
+
+        Returns the numbers of the trials failed now.
         """
         with self.lock.hold():
             interrupted = []
-            for t in self.running():
+            if trials is None:
+                trials = self.study.get_trials(deepcopy=False)
+            for t in trials:
+                if t.state != TrialState.RUNNING:
+                    continue
                 trial_id = self.trial_id(self.study, t.number)
                 if self._dead(t, trial_id) and self._interrupt(trial_id, main=True, lost=True):
                     interrupted.append(t.number)
@@ -409,7 +418,7 @@ class SearchStore:
                 trial_id = self.trial_id(self.fidelity, t.number)
                 if self._dead(t, trial_id):
                     self._interrupt(trial_id, main=False)
-            self._queue_retries()
+            self._queue_retries(None if interrupted else trials)
         return interrupted
 
     def _interrupt(self, trial_id: int, *, main: bool, lost: bool = False) -> bool:
@@ -437,11 +446,13 @@ class SearchStore:
         held = self.heartbeat.holds(trial_id)
         return is_dead(read_attrs(trial).worker, self.worker, held=held)
 
-    def _queue_retries(self) -> None:
+    def _queue_retries(self, trials: Sequence[FrozenTrial] | None = None) -> None:
         """Queue a retry of every interrupted trial that has none, except a lost one that was
         itself the retry of a lost one: a trial whose process died twice is not retried
-        again (it may be what kills them, e.g. by running out of memory)."""
-        trials = self.study.get_trials(deepcopy=False)
+        again (it may be what kills them, e.g. by running out of memory). ``trials``: the
+        study's trials as they are now (default: read them)."""
+        if trials is None:
+            trials = self.study.get_trials(deepcopy=False)
         retried = {read_attrs(t).retry_of for t in trials}
         for t in trials:
             stored = read_attrs(t)

@@ -126,7 +126,9 @@ def ray_head(cpus: int, log: Path) -> Iterator[str]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the head and every process it starts: one group
-            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+            # No token authentication on this loopback cluster: clients here connect with
+            # none (a token file left in ~/.ray by a local Ray would otherwise switch it on).
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"},
         )
     address = f"127.0.0.1:{port}"
     try:
