@@ -22,6 +22,7 @@ from pathlib import Path
 
 from speechnas.search.config import SearchConfig
 from speechnas.search.evaluation import Claim, NoTrial, TrialEvaluator
+from speechnas.search.opening import open_store
 from speechnas.search.store import TrialRecord
 
 __all__ = ["TrialJob", "absolute", "bound", "evaluator_for", "worker_logging"]
@@ -95,8 +96,6 @@ def evaluator_for(config: SearchConfig) -> TrialEvaluator:
     """This process's evaluator of ``config``'s study: the one :func:`bound` names, else
     opened now (the study, its sampler and pruner, the data checked) and kept, closed when
     the process exits."""
-    from speechnas.search.runner import open_store
-
     with _guard:
         key = _key(config)
         if key not in _evaluators:

@@ -39,19 +39,15 @@ import os
 
 import yaml
 
-from speechnas.errors import UserError
 from speechnas.locking import exclusive
-from speechnas.presets import preset
 from speechnas.search.config import SearchConfig
 from speechnas.search.drivers import SearchDriver, driver_for
 from speechnas.search.evaluation import TrialEvaluator
 from speechnas.search.executor import InProcessExecutor, TrialExecutor
-from speechnas.search.fidelity import make_pruner
+from speechnas.search.opening import open_store
 from speechnas.search.progress import SearchProgress, progress_bar
 from speechnas.search.store import SearchStore
-from speechnas.search.strategies import StrategyContext, make_sampler
 from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
-from speechnas.space import SpaceEncoding
 
 __all__ = [
     "PREDICTED_PRUNE",
@@ -63,33 +59,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
-    """The run's database; with ``for_search``, with the strategy's sampler and the pruner."""
-    sampler = pruner = None
-    if for_search:
-        context = StrategyContext(
-            encoding=SpaceEncoding(config.space),
-            seed=config.seed,
-            directions=("minimize",) * len(config.objectives),
-            warm_start=tuple(preset(name) for name in config.warm_start),
-            options=config.strategy_options,
-        )
-        try:
-            sampler = make_sampler(config.strategy, context)
-        except ValueError as e:
-            raise UserError(f"strategy: {e}") from e
-        pruner = make_pruner(config.fidelity)
-    return SearchStore(
-        config.storage_url,
-        config.name,
-        config.objectives,
-        config.to_dict(),
-        sampler=sampler,
-        pruner=pruner,
-        create=for_search,
-    )
 
 
 def make_executor(config: SearchConfig) -> TrialExecutor:
