@@ -65,6 +65,7 @@ from speechnas.search.config import (  # noqa: E402
     ParallelConfig,
     Rung,
     SearchConfig,
+    search_config_from_dict,
 )
 from speechnas.search.evaluation import Claim, NoTrial  # noqa: E402
 from speechnas.search.executor import InProcessExecutor  # noqa: E402
@@ -256,7 +257,7 @@ def run_overhead(
 
 def _study(root: Path, url: str, name: str, n: int) -> SearchConfig:
     """The stand-in's search ``name`` of ``n`` trials, its study created by this process."""
-    config = absolute(SearchConfig(**{**_tiny(root), "name": name, "n_trials": n, "storage": url}))
+    config = absolute(replace(_tiny(root), name=name, n_trials=n, storage=url))
     open_store(config).close()
     return config
 
@@ -324,18 +325,12 @@ def _claim_stats(records: list[TrialRecord]) -> dict[str, float]:
     }
 
 
-def _tiny(root: Path) -> dict[str, Any]:
+def _tiny(root: Path) -> SearchConfig:
     """The stand-in's search: the default space and strategy, tone-word data (only read
     when a worker opens the study), no training."""
-    from speechnas.search.config import search_config_from_dict
-
-    base = search_config_from_dict(
-        {**tiny_search(root), "space": {}, "strategy": "tpe", "strategy_options": {}}
-    )
-    fields = {f: getattr(base, f) for f in base.__dataclass_fields__ if f != "run_folder"}
-    fields["objectives"] = ("wer", "params")
-    fields["out_root"] = str(root / "runs")
-    return fields
+    changes = {"space": {}, "strategy": "tpe", "strategy_options": {}}
+    changes |= {"objectives": ["wer", "params"], "out_root": str(root / "runs")}
+    return search_config_from_dict(tiny_search(root, **changes))
 
 
 # --- the section -------------------------------------------------------------------------------

@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+import optuna
 
 from speechnas.search.config import SearchConfig
 from speechnas.search.evaluation import Claim, NoTrial, TrialEvaluator
@@ -130,10 +133,6 @@ def bound(evaluator: TrialEvaluator) -> Iterator[TrialEvaluator]:
 def worker_logging(level: int) -> None:
     """Log in a worker process as the search does (at ``level``), once per process; Optuna's
     notes on opening the study are kept for debug logging, as in the search's process."""
-    import logging
-
-    import optuna
-
     root = logging.getLogger()
     if not getattr(root, "_speechnas_worker", False):
         logging.basicConfig(

@@ -424,11 +424,12 @@ class SearchStore:
     def _interrupt(self, trial_id: int, *, main: bool, lost: bool = False) -> bool:
         """Fail a running trial as interrupted (a main-study trial is then retried); whether
         it was still running. ``lost``: its process died. Call it under :attr:`lock`."""
-        if self.storage.get_trial(trial_id).state != TrialState.RUNNING:
+        trial = self.storage.get_trial(trial_id)
+        if trial.state != TrialState.RUNNING:
             return False
         if main:
             reason = "interrupted: its process died" if lost else "interrupted"
-            retry_of = read_attrs(self.storage.get_trial(trial_id)).retry_of
+            retry_of = read_attrs(trial).retry_of
             if lost and self._lost_before(retry_of, self.study.get_trials(deepcopy=False)):
                 reason += f", as on its first try (trial {retry_of}): {NOT_RETRIED}"
             write_stored_attrs(
