@@ -28,6 +28,7 @@ from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
+from speechnas.hardware.cheap import cheap_metrics
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
@@ -35,7 +36,6 @@ from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.search.config import SearchConfig
-from speechnas.search.cost import cheap_metrics
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
 from speechnas.search.objectives import scalarised
 from speechnas.search.record import read_attrs, write_attrs

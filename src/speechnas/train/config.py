@@ -46,6 +46,9 @@ class TrainConfig:
         max_epochs: epoch limit.
         max_steps: optimiser-step limit (``None``: no limit).
         max_minutes: wall-clock limit for training (``None``: none). Stops at a step boundary.
+        stop_after_steps: stop after this many optimiser steps, the learning-rate schedule
+            still that of the whole budget: the first steps of the longer run, scored on dev
+            where they stop (a cheap look at a run, continued later with ``resume``).
         batch_seconds: padded audio seconds per batch.
         max_batch_size: utterances per batch at most.
         max_utterance_seconds: training skips audio longer than this (reason ``too long``,
@@ -111,6 +114,7 @@ class TrainConfig:
     max_epochs: int = bounded(30, ge=1)
     max_steps: int | None = bounded(None, ge=1)
     max_minutes: float | None = bounded(None, gt=0)
+    stop_after_steps: int | None = bounded(None, ge=1)
     batch_seconds: float = bounded(40.0, gt=0)
     max_batch_size: int = bounded(64, ge=1)
     max_utterance_seconds: float = bounded(MAX_UTTERANCE_SECONDS, gt=0)

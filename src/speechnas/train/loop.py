@@ -59,6 +59,7 @@ RESUMABLE_CHANGES = frozenset(
         "max_epochs",
         "max_steps",
         "max_minutes",
+        "stop_after_steps",
         "threads",
         "device",
         "out_dir",
@@ -350,6 +351,8 @@ class _Run:
         c = self.config
         if c.max_steps is not None and self.step >= c.max_steps:
             return True
+        if c.stop_after_steps is not None and self.step >= c.stop_after_steps:
+            return True
         return c.max_minutes is not None and self.elapsed >= 60.0 * c.max_minutes
 
     def check_learned(self) -> None:
@@ -438,8 +441,9 @@ class _Run:
         self.nonfinite_run = 0
         return float(loss.item())
 
-    def run_epoch(self, bar: Progress) -> tuple[float, bool]:
-        """Train through this epoch's batches; returns (mean loss, finished the epoch)."""
+    def run_epoch(self, bar: Progress) -> tuple[list[float], bool]:
+        """Train through this epoch's batches; returns (the loss of every step taken,
+        finished the epoch)."""
         batches = self.sampler.batches(self.epoch)
         task = bar.add_task("train", total=len(batches), epoch=self.epoch + 1, loss="-")
         bar.advance(task, self.batch_in_epoch)
@@ -461,15 +465,18 @@ class _Run:
                 bar.update(task, loss=f"{sum(losses) / len(losses):.3f}")
             bar.advance(task)
         bar.remove_task(task)
-        return (sum(losses) / len(losses) if losses else float("nan")), finished
+        return losses, finished
 
-    def end_epoch(self, train_loss: float, *, complete: bool = True) -> None:
-        """Advance the epoch counter, score dev when due, checkpoint, append to the history.
+    def end_epoch(self, losses: list[float], *, complete: bool = True) -> None:
+        """Advance the epoch counter, score dev when due, checkpoint, append to the history
+        (``train_loss``: the mean of ``losses``, the steps' losses, also kept in the record as
+        ``step_losses``; after a resume inside an epoch, those of the steps since).
 
         ``complete=False``: the budget ran out inside the epoch. The counters stay where they
         are (a resume continues the epoch), and dev is scored on what was learned, so a run
         cut short by its time budget still ends with a score (``epoch`` is then fractional).
         """
+        train_loss = sum(losses) / len(losses) if losses else float("nan")
         if complete:
             self.epoch += 1
             self.batch_in_epoch = 0
@@ -480,6 +487,7 @@ class _Run:
             "step": self.step,
             "train_loss": train_loss,
             "train_seconds": round(self.elapsed, 2),
+            "step_losses": [round(x, 4) for x in losses],
         }
         last_epoch = self.epoch >= self.config.max_epochs or self.out_of_budget()
         if self.dev_utts and (self.epoch % self.config.eval_every == 0 or last_epoch):
@@ -585,8 +593,8 @@ def _train(
             stopped = early = run.no_progress()
             with _progress(progress) as bar:
                 while run.epoch < config.max_epochs and not (stopped or early):
-                    loss, finished = run.run_epoch(bar)
-                    run.end_epoch(loss, complete=finished)
+                    losses, finished = run.run_epoch(bar)
+                    run.end_epoch(losses, complete=finished)
                     stopped = run.out_of_budget()
                     early = run.no_progress()
             if early:

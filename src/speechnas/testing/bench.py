@@ -1,0 +1,127 @@
+"""A small reference table, as its file holds it, for tests of readers of tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from speechnas.arch import ArchSpec
+from speechnas.bench.table import FORMAT, run_key
+
+__all__ = ["TABLE_SPECS", "planted_table", "table_data"]
+
+#: The table's four architectures, in its order.
+TABLE_SPECS = [
+    ArchSpec.uniform(num_layers=n, width=w) for n, w in ((1, 32), (2, 32), (2, 64), (3, 64))
+]
+
+
+def _curve(final: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "epoch": 1,
+            "step": 10,
+            "train_loss": 9.0,
+            "dev_cer": 0.95,
+            "dev_wer": 1.0,
+            "train_seconds": 1.0,
+        },
+        {
+            "epoch": 2,
+            "step": 20,
+            "train_loss": 5.0,
+            "dev_cer": final,
+            "dev_wer": final + 0.2,
+            "train_seconds": 2.0,
+        },
+    ]
+
+
+def table_data(finals: dict[int, list[float]]) -> dict[str, Any]:
+    """Four architectures; ``finals[seed][i]``: the last dev CER of architecture ``i``."""
+    runs = {}
+    for seed, values in finals.items():
+        for spec, value in zip(TABLE_SPECS, values, strict=True):
+            runs[run_key(spec.arch_id, seed)] = {
+                "arch_id": spec.arch_id,
+                "seed": seed,
+                "curve": _curve(value),
+                "step_losses": [1.0] * 10,
+                "cpu_seconds": 60.0 + seed,
+                "train_seconds": 2.0,
+            }
+    return {
+        "format": FORMAT,
+        "name": "t",
+        "seeds": sorted(finals),
+        "recipe": {"max_epochs": 2},
+        "corpus": {},
+        "space": {},
+        "archs": {
+            s.arch_id: {
+                "spec": s.to_dict(),
+                "family": s.encoder,
+                "depth": len(s.layers),
+                "costs": {"params": 1.0},
+            }
+            for s in TABLE_SPECS
+        },
+        "runs": runs,
+    }
+
+
+def planted_table(count: int = 12, *, seeds: tuple[int, ...] = (0, 1)) -> dict[str, Any]:
+    """A table of ``count`` Conformers and LSTMs of 1-3 layers and widths 16-64, three epochs
+    each: a planted final CER that falls with width and depth (LSTMs 0.1 worse), reached
+    along ``1 - (1 - cer) * epoch / 3``; seeds shift it by 0.002 each; a run costs its
+    parameter count in CPU-seconds over its 30 steps (10 per epoch)."""
+    from speechnas.hardware.measure import untrained_model
+
+    specs = []
+    for i in range(count):
+        width = (16, 32, 48, 64)[i % 4]
+        depth = 1 + (i // 4) % 3
+        encoder = "lstm" if (i // 12) % 2 else "conformer"
+        specs.append(ArchSpec.uniform(num_layers=depth, width=width, encoder=encoder, heads=2))
+    runs: dict[str, Any] = {}
+    archs: dict[str, Any] = {}
+    for spec in specs:
+        width, depth = spec.layers[0].width, len(spec.layers)
+        final = 0.9 - 0.004 * width - 0.05 * depth + (0.1 if spec.encoder == "lstm" else 0.0)
+        params = untrained_model(spec, 30).num_params()
+        archs[spec.arch_id] = {
+            "spec": spec.to_dict(),
+            "family": spec.encoder,
+            "depth": depth,
+            "costs": {"params": float(params), "latency_ms": float(width * depth)},
+        }
+        for seed in seeds:
+            cer = final + 0.002 * seed
+            curve = [
+                {
+                    "epoch": e,
+                    "step": 10 * e,
+                    "train_loss": 100.0 * (1 - e / 4),
+                    "dev_cer": 1 - (1 - cer) * e / 3,
+                    "dev_wer": 1.0,
+                    "train_seconds": float(e),
+                }
+                for e in (1, 2, 3)
+            ]
+            runs[run_key(spec.arch_id, seed)] = {
+                "arch_id": spec.arch_id,
+                "seed": seed,
+                "curve": curve,
+                "step_losses": [10.0 - 0.01 * width] * 10,
+                "cpu_seconds": float(params),
+                "train_seconds": 3.0,
+            }
+    return {
+        "format": FORMAT,
+        "name": "planted",
+        "seeds": list(seeds),
+        "recipe": {"max_epochs": 3},
+        "corpus": {"vocab_size": 30},
+        "space": {},
+        "archs": archs,
+        "runs": runs,
+    }
