@@ -158,7 +158,7 @@ def evaluate(table: ReferenceTable, zero_cost: dict[str, Any]) -> dict[str, Any]
         spec_row(proxy, kind, values, cost)
 
     epoch_steps = {
-        s: [min(table.run(a, s).curve[k].step for a in archs) for k in range(len(table.epochs()))]
+        s: [max(table.run(a, s).curve[k].step for a in archs) for k in range(len(table.epochs()))]
         for s in seeds
     }
     budget = int(np.median([table.run(a, seeds[0]).curve[-1].step for a in archs]))

@@ -94,6 +94,18 @@ def test_predicted_stop_stops_only_what_the_front_dominates_beyond_the_margin(
     assert wide.run(worst, box, state) == 3.0  # within the predictor's error: trained
 
 
+def test_the_predicted_stops_error_is_measured_on_the_trials_it_trained(
+    box: TableBlackbox,
+) -> None:
+    hopeful = {a: box.cer(a) - 0.2 for a in box.archs}  # every prediction 0.2 too good
+    stop = PredictedStop(at_epoch=1.0, predictions=hopeful, margin=0.01, min_trials=2)
+    state = _State()
+    assert stop.run(box.archs[0], box, state) == 3.0
+    assert stop.margin() == 0.01  # one residual: the floor
+    assert stop.run(box.archs[1], box, state) == 3.0
+    assert stop.margin() == pytest.approx(0.2)
+
+
 def test_replays_are_reproducible_by_seed(box: TableBlackbox) -> None:
     a = replay("tpe", box, FullBudget(), SPACE, seconds=1e6, seed=3)
     b = replay("tpe", box, FullBudget(), SPACE, seconds=1e6, seed=3)

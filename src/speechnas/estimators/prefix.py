@@ -18,13 +18,12 @@ class TablePrefix(PrefixSource):
     """The first steps of ``table``'s run of each architecture with ``seed``.
 
     The table keeps every step's loss of its runs' first epochs and the dev scores after each
-    epoch, so a prefix is exact for losses up to those epochs and scored at the epochs it
-    contains. Its cost is the run's CPU-seconds pro rata of the steps (training and the
+    epoch, so a prefix is exact for losses up to those epochs (its ``step_losses`` stop where
+    the table's do) and scored at the epochs it contains. Its cost is the run's CPU-seconds pro rata of the steps (training and the
     scorings within), what training it here would have cost on the table's machine.
 
     Raises:
         KeyError: the table has no such run.
-        ValueError: more steps asked for than the table kept losses of.
     """
 
     def __init__(self, table: ReferenceTable, seed: int) -> None:
@@ -36,11 +35,6 @@ class TablePrefix(PrefixSource):
         total = run.curve[-1].step
         steps = min(steps, total)
         within = [c for c in run.curve if c.step <= steps]
-        if len(run.step_losses) < steps and (not within or within[-1].step != steps):
-            raise ValueError(
-                f"the table keeps the losses of {len(run.step_losses)} steps of "
-                f"{spec.arch_id}; {steps} asked for"
-            )
         return Prefix(
             steps=steps,
             curve=tuple((c.step, c.dev_cer, c.dev_wer) for c in within),

@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 from speechnas.arch import ArchSpec
 from speechnas.estimators._base import Estimator, PrefixSource
@@ -44,7 +45,12 @@ class TrainingSpeed(Estimator):
 
     def _score(self, spec: ArchSpec) -> tuple[float, float]:
         prefix = self.source.prefix(spec, self.steps)
-        return float(sum(prefix.step_losses)), prefix.cpu_seconds
+        if len(prefix.step_losses) < prefix.steps:
+            raise ValueError(
+                f"the losses of {len(prefix.step_losses)} steps of {spec.arch_id} are known; "
+                f"{prefix.steps} asked for"
+            )
+        return float(sum(prefix.step_losses[: prefix.steps])), prefix.cpu_seconds
 
 
 class EarlyScore(Estimator):
@@ -78,9 +84,11 @@ def extrapolate(points: list[tuple[int, float]], target: int) -> float:
         return c + (START_ERROR - c) * np.exp(-rate * x / scale)
 
     try:
-        (c, rate), _ = curve_fit(
-            curve, t, e, p0=(float(e.min()), 1.0), bounds=([0.0, 1e-6], [1.0, 1e3])
-        )
+        with warnings.catch_warnings():  # two points: exact, with no covariance to estimate
+            warnings.simplefilter("ignore", OptimizeWarning)
+            (c, rate), _ = curve_fit(
+                curve, t, e, p0=(float(e.min()), 1.0), bounds=([0.0, 1e-6], [1.0, 1e3])
+            )
     except (RuntimeError, ValueError):
         return float(e[-1])
     value = float(curve(np.array([float(target)]), c, rate)[0])

@@ -113,7 +113,11 @@ class FidelityConfig:
             about what a small Conformer-CTC needs to leave the CTC blank plateau with the
             default recipe (BENCHMARKS.md "Recipe study"); with fewer, the pruner ranks
             which model leaves it first rather than which is better.
-        pruner: ``successive_halving``, ``hyperband``, ``median`` or ``none`` (Optuna's).
+        pruner: ``successive_halving``, ``hyperband``, ``median`` or ``none`` (Optuna's), or
+            ``predicted_front``: stop a trial whose final (WER, CER) predicted from its
+            curve so far, less the predictor's error, still leaves its objective point
+            dominated by a completed trial's (:mod:`speechnas.search.front_stop`; every
+            rung's budget in steps).
         reduction_factor: keep the best 1/``reduction_factor`` at each rung.
         min_trials: trials that must reach a rung before the pruner may stop anything there.
         early_stop_patience: within a rung, stop after this many epochs without a better
@@ -122,20 +126,30 @@ class FidelityConfig:
             which separates young models whose WER is still near 100%).
         dev_utterances: score trials on this many dev utterances (a seeded sample) instead of
             all of them; the final stage always uses the whole dev set.
+        prediction_margin: the least error ``predicted_front`` grants its predictions (an
+            absolute error rate; the study's measured error replaces it when larger).
     """
 
     rungs: tuple[Rung, ...] = (Rung(1.0, steps=800), Rung(1.0, steps=2400), Rung(1.0, steps=7200))
-    pruner: Literal["successive_halving", "hyperband", "median", "none"] = "successive_halving"
+    pruner: Literal["successive_halving", "hyperband", "median", "none", "predicted_front"] = (
+        "successive_halving"
+    )
     reduction_factor: int = bounded(3, ge=2)
     min_trials: int = bounded(3, ge=1)
     early_stop_patience: int | None = bounded(3, ge=1)
     metric: Literal["wer", "cer"] = "wer"
     dev_utterances: int | None = bounded(None, ge=1)
+    prediction_margin: float = bounded(0.05, ge=0.0)
 
     def __post_init__(self) -> None:
         check_bounds(self)
         if not self.rungs:
             raise ValueError("fidelity.rungs is empty; give at least one rung")
+        if self.pruner == "predicted_front" and any(r.steps is None for r in self.rungs):
+            raise ValueError(
+                "fidelity.pruner predicted_front extrapolates over optimiser steps: give "
+                "every rung a budget in steps"
+            )
         fractions = [r.fraction for r in self.rungs]
         if fractions != sorted(fractions):
             raise ValueError(f"fidelity.rungs: fractions must not decrease, got {fractions}")

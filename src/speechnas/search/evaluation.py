@@ -37,6 +37,7 @@ from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.search.config import SearchConfig
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
+from speechnas.search.front_stop import FrontStop
 from speechnas.search.objectives import scalarised
 from speechnas.search.record import read_attrs, write_attrs
 from speechnas.search.store import SearchStore, TakenOver, TrialRecord
@@ -360,8 +361,11 @@ class TrialEvaluator:
             twin = store.ask(store.fidelity)
             write_attrs(trial.set_user_attr, twin=twin.number)
         out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
+        stop = None
+        if config.fidelity.pruner == "predicted_front":
+            stop = FrontStop(config, store.records, metrics, lambda m: objective_values(m, config))
         try:
-            outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev)
+            outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev, stop)
         except TrainingDiverged as e:
             self._fail(trial, twin, f"diverged: {e}", start)
             return
@@ -374,6 +378,10 @@ class TrialEvaluator:
             self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
             return
         metrics = {**metrics, "wer": outcome.wer, "cer": outcome.cer}
+        if stop is not None and stop.predictions:
+            # The final scores predicted after the last rung it trained short of the ladder.
+            metrics["predicted_wer"] = stop.predictions[-1]["wer"]
+            metrics["predicted_cer"] = stop.predictions[-1]["cer"]
         values = objective_values(metrics, config)
         write_attrs(
             trial.set_user_attr,
@@ -383,9 +391,16 @@ class TrialEvaluator:
             checkpoint=str(outcome.checkpoint),
             train_seconds=outcome.train_seconds,
             wall_seconds=time.perf_counter() - start,
+            predictions=stop.predictions if stop is not None else None,
         )
         if outcome.pruned:
             reason = f"stopped at rung {outcome.rung}"
+            if stop is not None:
+                p = stop.predictions[-1]
+                reason += (
+                    f": predicted final dev WER {p['wer']:.3f} (error {p['wer_margin']:.3f}), "
+                    f"CER {p['cer']:.3f} (error {p['cer_margin']:.3f}), dominated"
+                )
             write_attrs(trial.set_user_attr, values=values, reason=reason)
             store.tell(twin, state=TrialState.PRUNED, study=store.fidelity)
             store.tell(trial, state=TrialState.PRUNED)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def make_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
     eta = config.reduction_factor
     top = eta ** (len(config.rungs) - 1)
     inner: optuna.pruners.BasePruner
-    if config.pruner == "none" or len(config.rungs) == 1:
+    if config.pruner in ("none", "predicted_front") or len(config.rungs) == 1:
         return optuna.pruners.NopPruner()
     if config.pruner == "successive_halving":
         inner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=eta)
@@ -193,12 +193,16 @@ def train_ladder(
     out_dir: Path,
     subsets: dict[float, Path],
     dev: Path,
+    stop: Callable[[int, list[dict[str, Any]]], bool] | None = None,
 ) -> FidelityOutcome:
-    """Train ``spec`` up the ladder, reporting to ``twin``; stops where the pruner says."""
+    """Train ``spec`` up the ladder, reporting to ``twin``; stops where the pruner says, or
+    where ``stop(rung, curve so far)`` does (:class:`~speechnas.search.front_stop.FrontStop`).
+    The curve's ``step`` counts optimiser steps over the whole ladder."""
     fid = config.fidelity
     init = config.train.init_checkpoint  # a warm start, by shape if the settings say so
     curve: list[dict[str, Any]] = []
     seconds = 0.0
+    steps = 0
     outcome: FidelityOutcome | None = None
     for k, rung in enumerate(fid.rungs):
         train_config = config.train.train_config(
@@ -226,11 +230,13 @@ def train_ladder(
                 {
                     "rung": k,
                     "epoch": rec["epoch"],
+                    "step": steps + int(rec.get("step", 0)),
                     "dev_wer": rec.get("dev_wer"),
                     "dev_cer": rec.get("dev_cer"),
                     "train_seconds": seconds - result.train_seconds + rec["train_seconds"],
                 }
             )
+        steps += result.steps
         best = _best_epoch(history, records, fid.metric)
         outcome = FidelityOutcome(
             rung=k,
@@ -242,7 +248,9 @@ def train_ladder(
             curve=curve,
         )
         twin.report(outcome.score(fid.metric), step=fid.reduction_factor**k)
-        if k < len(fid.rungs) - 1 and twin.should_prune():
+        if k < len(fid.rungs) - 1 and (
+            twin.should_prune() or (stop is not None and stop(k, curve))
+        ):
             outcome.pruned = True
             return outcome
         init = str(result.best_checkpoint)

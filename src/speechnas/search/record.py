@@ -58,6 +58,8 @@ class TrialAttrs:
             exception of its own): retried once; a retry lost again is not retried.
         evaluates: it is the one trial that measures and trains its architecture.
         twin: its trial in the single-objective fidelity study (where the pruner decides).
+        predictions: its final dev scores predicted after each rung but the last
+            (:mod:`~speechnas.search.front_stop`): ``rung``, ``wer``, ``cer``, ``margin``.
         worker: the process that runs it (:mod:`~speechnas.search.liveness`).
     """
 
@@ -80,6 +82,7 @@ class TrialAttrs:
     lost: bool | None = None
     evaluates: bool | None = None
     twin: int | None = None
+    predictions: list[dict[str, float]] | None = None
     worker: dict[str, Any] | None = None
 
 

@@ -161,24 +161,44 @@ class SuccessiveHalving(Scheduler):
 
 
 class PredictedStop(Scheduler):
-    """Multi-objective early stop on a predicted final CER (module docstring).
+    """Multi-objective early stop on a predicted final CER (module docstring), as
+    ``fidelity.pruner: predicted_front`` does in a search.
 
-    ``predictions``: arch_id -> its predicted final CER, from a predictor that reads the
-    first ``at_epoch`` epochs and was fitted without that architecture; ``margin``: the
-    predictor's error (e.g. its validation RMSE); a trial stops when ``(prediction -
-    margin, latency)`` is dominated by a point trained to the budget.
+    ``predictions``: arch_id -> its predicted final CER from what a trial knows after
+    ``at_epoch`` epochs (its curve so far, or a predictor fitted without that architecture).
+    The predictor's error is the root mean square of ``final - predicted`` over the trials
+    this scheduler trained to the budget, never below ``margin``, which stands alone until
+    ``min_trials`` of them have finished. A trial stops after ``at_epoch`` when ``(prediction
+    - error, latency)`` is dominated by a point trained to the budget.
     """
 
-    def __init__(self, at_epoch: float, predictions: Mapping[str, float], margin: float) -> None:
+    def __init__(
+        self,
+        at_epoch: float,
+        predictions: Mapping[str, float],
+        margin: float,
+        min_trials: int = 3,
+        label: str = "predicted stop",
+    ) -> None:
         self.at_epoch = at_epoch
         self.predictions = dict(predictions)
-        self.margin = margin
-        self.name = f"predicted stop after {at_epoch:g} epochs (margin {margin:.3f})"
+        self.floor = margin
+        self.min_trials = min_trials
+        self.residuals: list[float] = []
+        self.name = f"{label} after {at_epoch:g} epochs (error >= {margin:.3f})"
+
+    def margin(self) -> float:
+        """The predictor's error as measured so far (see the class docstring)."""
+        if len(self.residuals) < self.min_trials:
+            return self.floor
+        return max(self.floor, float(np.sqrt(np.mean(np.square(self.residuals)))))
 
     def run(self, arch_id: str, box: TableBlackbox, state: _State) -> float:
-        optimistic = (self.predictions[arch_id] - self.margin, box.latency(arch_id))
+        predicted = self.predictions[arch_id]
+        optimistic = (predicted - self.margin(), box.latency(arch_id))
         if any(dominates(p, optimistic) for p in state.finished):
             return self.at_epoch
+        self.residuals.append(box.cer(arch_id) - predicted)
         return box.epochs[-1]
 
 
@@ -223,9 +243,11 @@ def replay(
     seconds: float,
     seed: int = 0,
     options: Mapping[str, object] | None = None,
+    patience: int = 100,
 ) -> ReplayTrace:
     """Run ``strategy`` on ``box`` with ``scheduler`` for ``seconds`` simulated CPU-seconds
-    (objectives: final CER and latency, both minimised)."""
+    (objectives: final CER and latency, both minimised), or until ``patience`` trials in a
+    row propose only architectures already trained (repeats cost no time)."""
     encoding = SpaceEncoding(space)
     context = StrategyContext(
         encoding=encoding, seed=seed, directions=("minimize", "minimize"), options=options or {}
@@ -238,6 +260,7 @@ def replay(
     state = _State()
     trained: dict[str, float] = {}
     clock = 0.0
+    since_new = 0
     while clock < seconds:
         trial = study.ask()
         arch_id = box.nearest(suggest_spec(trial, encoding))
@@ -259,6 +282,7 @@ def replay(
         trace.archs.append(arch_id)
         trace.epochs.append(epochs)
         trace.points.append(point)
-        if len(trained) == len(box.archs) and len(trace.ends) > 20 * len(box.archs):
-            break  # every architecture seen, the strategy only repeats them
+        since_new = 0 if trace.archs.count(arch_id) == 1 else since_new + 1
+        if since_new >= patience:
+            break  # the strategy only repeats what it has trained: time stands still
     return trace

@@ -80,6 +80,7 @@ class TrialRecord:
     curve: list[dict[str, Any]]
     checkpoint: str | None = None
     train_seconds: float = 0.0
+    predictions: tuple[dict[str, float], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -103,6 +104,7 @@ class TrialRecord:
             curve=list(attrs.curve or []),
             checkpoint=attrs.checkpoint,
             train_seconds=attrs.train_seconds or 0.0,
+            predictions=tuple(attrs.predictions or ()),
         )
 
 
