@@ -19,8 +19,9 @@ class TablePrefix(PrefixSource):
 
     The table keeps every step's loss of its runs' first epochs and the dev scores after each
     epoch, so a prefix is exact for losses up to those epochs (its ``step_losses`` stop where
-    the table's do) and scored at the epochs it contains. Its cost is the run's CPU-seconds pro rata of the steps (training and the
-    scorings within), what training it here would have cost on the table's machine.
+    the table's do) and scored at the epochs it contains. Its cost is the run's CPU-seconds
+    pro rata of the steps (training and the scorings within), what training it here would
+    have cost on the table's machine.
 
     Raises:
         KeyError: the table has no such run.
