@@ -154,8 +154,13 @@ def evaluate(table: ReferenceTable, zero_cost: dict[str, Any]) -> dict[str, Any]
     for proxy in PROXIES:
         values = np.array([zero_cost[proxy][a][0] for a in archs])
         cost = float(np.mean([zero_cost[proxy][a][1] for a in archs]))
-        kind = "size" if proxy in ("params", "macs") else "zero-cost"
-        spec_row(proxy, kind, values, cost)
+        if proxy in ("params", "macs"):
+            # As an estimator, a bigger model is predicted better; at a short budget the
+            # smaller ones may learn faster, so both directions are shown.
+            spec_row(f"{proxy}, more is better", "size", values, cost)
+            spec_row(f"{proxy}, fewer is better", "size", -values, cost)
+        else:
+            spec_row(proxy, "zero-cost", values, cost)
 
     epoch_steps = {
         s: [max(table.run(a, s).curve[k].step for a in archs) for k in range(len(table.epochs()))]

@@ -38,7 +38,7 @@ import yaml
 from recipe_study import machine_info, split
 
 from speechnas.arch import ArchSpec
-from speechnas.bench import ReferenceTable
+from speechnas.bench import ReferenceTable, kendall_tau
 from speechnas.bench.build import char_vocab_size, measure_costs, stratified_specs, train_run
 from speechnas.bench.table import FORMAT, TABLES, run_key
 from speechnas.data.manifest import read_manifest, total_hours
@@ -113,8 +113,18 @@ def new_table(args: argparse.Namespace, train: Path, dev: Path) -> dict[str, Any
 
 
 def write(table: dict[str, Any]) -> None:
+    """Write ``table``, keeping what another call wrote meanwhile (a ``--measure`` beside a
+    build): the runs and measured costs of the file on disk are merged in."""
     TABLE.parent.mkdir(parents=True, exist_ok=True)
-    tmp = TABLE.with_suffix(".tmp")
+    if TABLE.exists():
+        on_disk = json.loads(TABLE.read_text())
+        for key, run in on_disk.get("runs", {}).items():
+            table["runs"].setdefault(key, run)
+        for arch_id, entry in on_disk.get("archs", {}).items():
+            mine = table["archs"].setdefault(arch_id, entry)
+            if entry.get("costs") and not mine.get("costs"):
+                mine["costs"] = entry["costs"]
+    tmp = TABLE.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, TABLE)
     update_section(REPO / "BENCHMARKS.md", "reference-table", "Reference table", section(table))
@@ -188,6 +198,14 @@ def section(data: dict[str, Any]) -> str:
             cer = table.seed_agreement("cer", epoch=epoch)
             wer = table.seed_agreement("wer", epoch=epoch)
             mean_cer = table.scores("cer", epoch=epoch)
+            by_seed = [
+                np.array([table.run(a, s).at(epoch).train_loss for a in archs])
+                for s in table.seeds
+            ]
+            spread = np.abs(
+                table.scores("cer", epoch=epoch, seeds=[table.seeds[0]], archs=archs)
+                - table.scores("cer", epoch=epoch, seeds=[table.seeds[1]], archs=archs)
+            )
             rows.append(
                 [
                     f"{epoch:g}",
@@ -195,6 +213,9 @@ def section(data: dict[str, Any]) -> str:
                     f"{cer['pair_rho']:.2f}",
                     f"{wer['pair_tau']:.2f}",
                     f"{wer['pair_rho']:.2f}",
+                    f"{kendall_tau(by_seed[0], by_seed[1]):.2f}",
+                    f"{100 * np.median(spread):.1f}",
+                    f"{int((spread > 0.10).sum())}",
                     f"{pct(mean_cer.min())}-{pct(mean_cer.max())}",
                 ]
             )
@@ -202,10 +223,22 @@ def section(data: dict[str, Any]) -> str:
             "",
             f"**Seed-to-seed agreement** ({len(archs)} architectures; Kendall tau and Spearman "
             "rho between the seeds' orders after each epoch of the budget's schedule; goal "
-            "tau >= 0.8 on dev CER at the budget):",
+            "tau >= 0.8 on dev CER at the budget; the epoch's mean training loss, tau between "
+            "the seeds; the gap between the seeds' dev CER of one architecture, median in "
+            "points and how many architectures differ by more than 10 points):",
             "",
             markdown_table(
-                ["epoch", "CER tau", "CER rho", "WER tau", "WER rho", "dev CER, mean of seeds"],
+                [
+                    "epoch",
+                    "CER tau",
+                    "CER rho",
+                    "WER tau",
+                    "WER rho",
+                    "train loss tau",
+                    "CER gap (points)",
+                    "gap > 10",
+                    "dev CER, mean of seeds",
+                ],
                 rows,
             ),
             "",
