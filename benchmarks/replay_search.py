@@ -10,7 +10,9 @@ that far cost) with three ways of deciding how far a trial trains:
 - **full budget**: every trial to the table's budget;
 - **successive halving**: asynchronous, rungs at 1 and 2 epochs and the budget, keep 1/3;
 - **predicted stop**: after 2 epochs, the trial's final CER is predicted by extrapolating its
-  dev curve so far (:func:`speechnas.estimators.extrapolate`), and the trial stops when that
+  dev curve so far (:func:`speechnas.estimators.extrapolate`), or (**learned**) by LightGBM
+  over its spec features and its dev CER then, fitted on the other table architectures, and
+  the trial stops when that
   prediction less the predictor's error, beside its latency, is dominated by a trial trained
   to the budget (:class:`~speechnas.search.replay.PredictedStop`, the replay of
   ``fidelity.pruner: predicted_front``); the error is measured on the trials trained to the
@@ -46,8 +48,9 @@ import optuna
 import yaml
 from recipe_study import machine_info
 
+from speechnas.arch import ArchSpec
 from speechnas.bench import ReferenceTable
-from speechnas.estimators import extrapolate
+from speechnas.estimators import Estimator, LearnedPredictor, cross_validate, extrapolate
 from speechnas.reports import markdown_table, update_section
 from speechnas.search.replay import (
     FullBudget,
@@ -86,13 +89,43 @@ def curve_predictions(box: TableBlackbox, at_epoch: float) -> dict[str, float]:
     return out
 
 
+class _EarlyCer(Estimator):
+    """The blackbox's dev CER after ``epoch`` epochs: the signal a trial has by then."""
+
+    def __init__(self, box: TableBlackbox, epoch: float) -> None:
+        self.box = box
+        self.epoch = epoch
+        self.name = f"cer@{epoch:g}"
+
+    def _score(self, spec: ArchSpec) -> tuple[float, float]:
+        return self.box.cer(spec.arch_id, self.epoch), 0.0
+
+
+def learned_predictions(box: TableBlackbox, at_epoch: float) -> dict[str, float]:
+    """Every table architecture's final CER by LightGBM over its spec features and its dev
+    CER after ``at_epoch`` epochs, fitted leaving that architecture out."""
+    vocab = int(box.table.corpus["vocab_size"])
+    predictor = LearnedPredictor(vocab, signals=[_EarlyCer(box, at_epoch)], model="lightgbm")
+    specs = [box.table.entries[a].spec for a in box.archs]
+    predicted = cross_validate(predictor, specs, [box.cer(a) for a in box.archs])
+    return dict(zip(box.archs, predicted.tolist(), strict=True))
+
+
+def rmse(box: TableBlackbox, predictions: dict[str, float]) -> float:
+    return float(np.sqrt(np.mean([(p - box.cer(a)) ** 2 for a, p in predictions.items()])))
+
+
 def schedulers(box: TableBlackbox) -> dict[str, Callable[[], Scheduler]]:
     budget = box.epochs[-1]
-    predictions = curve_predictions(box, PREDICT_AT)
+    curve = curve_predictions(box, PREDICT_AT)
+    learned = learned_predictions(box, PREDICT_AT)
     return {
         "full budget": FullBudget,
         "successive halving": lambda: SuccessiveHalving((1.0, 2.0, budget), reduction_factor=3),
-        "predicted stop": lambda: PredictedStop(PREDICT_AT, predictions, MARGIN),
+        "predicted stop": lambda: PredictedStop(PREDICT_AT, curve, MARGIN),
+        "predicted stop, learned": lambda: PredictedStop(
+            PREDICT_AT, learned, MARGIN, label="learned predicted stop"
+        ),
     }
 
 
@@ -213,13 +246,8 @@ def run(
         "latency_name": box.latency_name,
         "seeds": seeds,
         "rows": rows,
-        "predictor_rmse": float(
-            np.sqrt(
-                np.mean(
-                    [(p - box.cer(a)) ** 2 for a, p in curve_predictions(box, PREDICT_AT).items()]
-                )
-            )
-        ),
+        "predictor_rmse": rmse(box, curve_predictions(box, PREDICT_AT)),
+        "learned_rmse": rmse(box, learned_predictions(box, PREDICT_AT)),
     }
 
 
@@ -238,8 +266,8 @@ def figure(results: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     grid = np.array(results["grid"]) / 3600.0
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), sharey=True)
-    panels = ["full budget", "successive halving", "predicted stop"]
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4.5), sharey=True)
+    panels = ["full budget", "successive halving", "predicted stop", "predicted stop, learned"]
     for ax, scheduler in zip(axes, panels, strict=True):
         for row in results["rows"].values():
             if row["scheduler"] not in (scheduler, "its own"):
@@ -289,7 +317,9 @@ def section(results: dict[str, Any]) -> str:
         "architectures: distinct table architectures trained (any part of the budget) and "
         "trained to the budget, per search. Predicted stop: the curve of the first "
         f"{PREDICT_AT:g} epochs extrapolated (root mean square error over the table "
-        f"{results['predictor_rmse']:.3f} CER), error floor {MARGIN}.",
+        f"{results['predictor_rmse']:.3f} CER); learned: LightGBM over spec features and the "
+        f"dev CER after {PREDICT_AT:g} epochs, fitted leaving the architecture out "
+        f"({results['learned_rmse']:.3f}); error floor {MARGIN}.",
         "",
         markdown_table(
             [
@@ -313,25 +343,40 @@ def section(results: dict[str, Any]) -> str:
     goal_rows = []
     for strategy in STRATEGIES:
         times = {}
-        for scheduler in ("full budget", "successive halving", "predicted stop"):
+        for scheduler in (
+            "full budget",
+            "successive halving",
+            "predicted stop",
+            "predicted stop, learned",
+        ):
             row = results["rows"].get(f"{strategy} / {scheduler}")
             times[scheduler] = None if row is None else time_to(row["curve_mean"], grid, LEVEL)
 
         def hours(x: float | None) -> str:
             return "never" if x is None else f"{x / 3600:.2f}"
 
-        sh, ps = times["successive halving"], times["predicted stop"]
-        ratio = "-" if sh is None or ps is None or sh == 0 else f"{ps / sh:.2f}"
-        goal_rows.append([strategy, *[hours(t) for t in times.values()], ratio])
+        sh = times["successive halving"]
+        ratios = [
+            "-" if sh is None or ps is None or sh == 0 else f"{ps / sh:.2f}"
+            for ps in (times["predicted stop"], times["predicted stop, learned"])
+        ]
+        goal_rows.append([strategy, *[hours(t) for t in times.values()], *ratios])
     peer = results["rows"].get("MOASHA (Syne Tune)")
     if peer is not None:
         t = time_to(peer["curve_mean"], grid, LEVEL)
-        goal_rows.append(
-            ["MOASHA (Syne Tune)", "-", "never" if t is None else f"{t / 3600:.2f}", "-", "-"]
-        )
+        peer_time = "never" if t is None else f"{t / 3600:.2f}"
+        goal_rows.append(["MOASHA (Syne Tune)", "-", peer_time, "-", "-", "-", "-"])
     lines.append(
         markdown_table(
-            ["strategy", "full budget", "successive halving", "predicted stop", "ratio"],
+            [
+                "strategy",
+                "full budget",
+                "successive halving",
+                "predicted stop",
+                "learned predicted stop",
+                "ratio",
+                "ratio, learned",
+            ],
             goal_rows,
             left=1,
         )

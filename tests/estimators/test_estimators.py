@@ -186,5 +186,8 @@ def test_a_table_prefix_reads_the_run_and_costs_its_share(tmp_path: Path) -> Non
     assert prefix.step_losses == (1.0,) * 10
     assert prefix.cpu_seconds == pytest.approx(61.0 * 10 / 20)
     assert TablePrefix(table, 1).prefix(spec, 20).curve[-1] == pytest.approx((20, 0.7, 0.9))
-    with pytest.raises(ValueError, match="keeps the losses of 10 steps"):
-        TablePrefix(table, 1).prefix(spec, 15)
+    beyond = TablePrefix(table, 1).prefix(spec, 15)  # past the losses the table kept
+    assert beyond.steps == 15 and len(beyond.step_losses) == 10
+    assert beyond.curve == ((10, 0.95, 1.0),)
+    with pytest.raises(ValueError, match="losses of 10 steps .* are known; 15 asked for"):
+        TrainingSpeed(TablePrefix(table, 1), 15).estimate(spec)

@@ -87,9 +87,10 @@ def test_predicted_stop_stops_only_what_the_front_dominates_beyond_the_margin(
     stop = PredictedStop(at_epoch=1.0, predictions=truth, margin=0.0)
     state = _State()
     assert stop.run(worst, box, state) == 3.0  # nothing finished yet: nothing dominates
-    state.finished.append((box.cer(best), 0.0))
+    state.finished.append((box.cer(best), box.latency(worst)))
     assert stop.run(worst, box, state) == 1.0
-    assert stop.run(best, box, state) == 3.0  # equal, not dominated
+    itself = _State(finished=[(box.cer(best), box.latency(best))])
+    assert stop.run(best, box, itself) == 3.0  # equal, not dominated
     wide = PredictedStop(at_epoch=1.0, predictions=truth, margin=1.0)
     assert wide.run(worst, box, state) == 3.0  # within the predictor's error: trained
 
