@@ -276,11 +276,11 @@ def figure(results: dict[str, Any]) -> None:
             std = np.array(row["curve_std"])
             style = "--" if row["scheduler"] == "its own" else "-"
             ax.plot(grid, mean, style, label=row["strategy"])
-            ax.fill_between(grid, mean - std, mean + std, alpha=0.15)
+            ax.fill_between(grid, np.clip(mean - std, 0, 1), np.clip(mean + std, 0, 1), alpha=0.12)
         ax.set_title(scheduler)
         ax.set_xlabel("simulated CPU-hours")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("hypervolume, share of the table's front")
+    axes[0].set_ylabel("hypervolume, share of the table's front (mean, ±1 sd)")
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)
@@ -395,7 +395,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--table", default=None, help="a table file (default: the shipped one)")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--report", action="store_true", help="redraw the figure and section from the results"
+    )
     args = parser.parse_args()
+    if args.report:
+        results = json.loads(RESULTS.read_text())
+        figure(results)
+        update_section(
+            REPO / "BENCHMARKS.md", "replay-search", "Replayed search", section(results)
+        )
+        return
     table = ReferenceTable.load(args.table)
     box = TableBlackbox(table)
     values = yaml.safe_load(SPACE_FILE.read_text())["space"]
