@@ -23,7 +23,7 @@ STRATEGY_NAMES = (
     "darts",
 )
 
-PRUNERS = ("successive_halving", "hyperband", "median", "none")
+PRUNERS = ("successive_halving", "hyperband", "median", "none", "predicted_front")
 
 
 def describe_choices() -> str:
