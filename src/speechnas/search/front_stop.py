@@ -87,11 +87,14 @@ class FrontStop:
             out[metric] = extrapolate(points, self.target)
         return out
 
-    def margin(self, rung: int, metric: str) -> float:
-        """The predictor's error at ``rung`` for ``metric`` (see the module docstring)."""
+    def margin(
+        self, rung: int, metric: str, records: Sequence[TrialRecord] | None = None
+    ) -> float:
+        """The predictor's error at ``rung`` for ``metric`` (see the module docstring), over
+        ``records`` (default: the study's trials now)."""
         floor = self.config.fidelity.prediction_margin
         residuals = []
-        for r in self.records():
+        for r in self.records() if records is None else records:
             if r.state != "COMPLETE" or r.rung != len(self.config.fidelity.rungs) - 1:
                 continue
             for p in r.predictions:
@@ -104,7 +107,8 @@ class FrontStop:
     def __call__(self, rung: int, curve: list[dict[str, Any]]) -> bool:
         """Record the prediction after ``rung``; whether the trial should stop."""
         predicted = self.predict(curve)
-        margins = {m: self.margin(rung, m) for m in PREDICTED}
+        records = self.records()  # one read of the study per decision
+        margins = {m: self.margin(rung, m, records) for m in PREDICTED}
         self.predictions.append(
             {"rung": rung, **predicted, **{f"{m}_margin": margins[m] for m in PREDICTED}}
         )
@@ -115,7 +119,7 @@ class FrontStop:
         if not trained:
             return False
         point = self.objective_values(optimistic)
-        for r in self.records():
+        for r in records:
             if r.state != "COMPLETE" or not all(o in r.metrics for o in self.config.objectives):
                 continue
             if dominates(self.objective_values(r.metrics), point):
