@@ -21,10 +21,11 @@ import numpy as np
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
+from speechnas.data.usable import tokenizer_texts
 from speechnas.hardware.cheap import cheap_metrics
 from speechnas.hardware.measure import untrained_model
 from speechnas.space import SpeechSpace
-from speechnas.text import build_tokenizer, normalize
+from speechnas.text import build_tokenizer
 from speechnas.train import TrainConfig, train
 
 __all__ = ["char_vocab_size", "measure_costs", "stratified_specs", "train_run"]
@@ -78,8 +79,7 @@ def stratified_specs(
 def char_vocab_size(train_manifest: str | Path) -> int:
     """The size of the character vocabulary a training on ``train_manifest`` builds."""
     utts = read_manifest(train_manifest)
-    texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
-    return build_tokenizer("char", texts).vocab_size
+    return build_tokenizer("char", tokenizer_texts(utts)).vocab_size
 
 
 def train_run(

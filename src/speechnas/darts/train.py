@@ -34,9 +34,10 @@ from speechnas.arch import ArchSpec, LayerSpec
 from speechnas.darts.model import DartsModel
 from speechnas.data.dataset import Batch, BatchStream, endless_batches
 from speechnas.data.manifest import read_manifest
+from speechnas.data.usable import tokenizer_texts
 from speechnas.errors import UserError
 from speechnas.hardware.lut import LatencyTable
-from speechnas.text import build_tokenizer, normalize
+from speechnas.text import build_tokenizer
 from speechnas.timing import threads
 from speechnas.train import TrainSettings
 from speechnas.train.budget import StepBudget
@@ -125,8 +126,7 @@ def train_darts(config: DartsConfig) -> DartsResult:
     s = config.settings
     if s.device != "cpu":
         log.info("DARTS runs on the CPU; device %s serves the trials it proposes", s.device)
-    texts = [t for t in (normalize(u.text, u.language) for u in train_utts) if t]
-    tokenizer = build_tokenizer(s.tokenizer, texts, vocab_size=s.vocab_size)
+    tokenizer = build_tokenizer(s.tokenizer, tokenizer_texts(train_utts), vocab_size=s.vocab_size)
     table = LatencyTable.load(config.table) if config.table else None
     with torch.random.fork_rng(devices=[]), threads(s.threads):
         torch.manual_seed(config.seed)

@@ -18,7 +18,9 @@ A declared duration (a manifest's ``duration``) is known when it is finite and p
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
+from speechnas.data.manifest import Utterance
 from speechnas.text import normalize
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "duration_known",
     "duration_problem",
     "length_problem",
+    "tokenizer_texts",
     "transcript_problem",
 ]
 
@@ -88,3 +91,9 @@ def length_problem(seconds: float, max_seconds: float | None) -> str | None:
     if max_seconds is None or seconds <= max_seconds:
         return None
     return f"{seconds:.1f} s, over the limit of {max_seconds:g} s"
+
+
+def tokenizer_texts(utterances: Iterable[Utterance]) -> list[str]:
+    """The normalised transcripts of ``utterances`` that keep a word: what a tokenizer is
+    built from (an empty one is not usable, and teaches it nothing)."""
+    return [t for t in (normalize(u.text, u.language) for u in utterances) if t]

@@ -34,9 +34,10 @@ import torch
 from speechnas.arch import ArchSpec
 from speechnas.data.dataset import Batch, SpeechDataset
 from speechnas.data.manifest import read_manifest
+from speechnas.data.usable import tokenizer_texts
 from speechnas.estimators._base import Estimator
 from speechnas.models import SpeechModel, build_model
-from speechnas.text import build_tokenizer, normalize
+from speechnas.text import build_tokenizer
 
 __all__ = ["PROXIES", "ProbeBatch", "ZeroCostEstimator"]
 
@@ -55,8 +56,7 @@ class ProbeBatch:
         """``utterances`` utterances of ``path`` no longer than ``max_seconds``, drawn with
         ``seed``; the character vocabulary of all of ``path``'s texts."""
         utts = read_manifest(path)
-        texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
-        tokenizer = build_tokenizer("char", texts)
+        tokenizer = build_tokenizer("char", tokenizer_texts(utts))
         short = [i for i, u in enumerate(utts) if u.duration and u.duration <= max_seconds]
         if not short:
             raise ValueError(f"{path}: no utterance of at most {max_seconds:g} s to probe with")

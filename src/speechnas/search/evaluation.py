@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from speechnas.arch import ArchSpec
 from speechnas.data.manifest import read_manifest
+from speechnas.data.usable import tokenizer_texts
 from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
 from speechnas.hardware.cheap import cheap_metrics
@@ -44,7 +45,7 @@ from speechnas.search.store import SearchStore, TakenOver, TrialRecord
 from speechnas.search.strategies import suggest_spec
 from speechnas.search.summary import PREDICTED_PRUNE
 from speechnas.space import SpaceEncoding
-from speechnas.text import build_tokenizer, normalize
+from speechnas.text import build_tokenizer
 from speechnas.train import TrainingDiverged
 
 __all__ = ["POLL_SECONDS", "Claim", "NoTrial", "TrialEvaluator", "objective_values"]
@@ -72,8 +73,7 @@ def _vocab_size(config: SearchConfig) -> int:
     if config.train.tokenizer == "bpe":
         return config.train.vocab_size
     utts = read_manifest(config.data.train_manifest)
-    texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
-    return build_tokenizer("char", texts).vocab_size
+    return build_tokenizer("char", tokenizer_texts(utts)).vocab_size
 
 
 def objective_values(metrics: dict[str, float], config: SearchConfig) -> list[float]:

@@ -26,12 +26,13 @@ from torch import Tensor
 from speechnas.arch import ArchSpec
 from speechnas.data.dataset import endless_batches
 from speechnas.data.manifest import Utterance, read_manifest
+from speechnas.data.usable import tokenizer_texts
 from speechnas.device import training_device
 from speechnas.errors import UserError
 from speechnas.supernet.scoring import SubnetScorer
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet
-from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
+from speechnas.text import Tokenizer, build_tokenizer, tokenizer_from_state
 from speechnas.timing import threads
 from speechnas.train import TrainSettings
 from speechnas.train.budget import StepBudget
@@ -95,8 +96,11 @@ class SupernetTrainConfig:
 
 
 def _tokenizer(config: SupernetTrainConfig, utts: Sequence[Utterance]) -> Tokenizer:
-    texts = [t for t in (normalize(u.text, u.language) for u in utts) if t]
-    return build_tokenizer(config.settings.tokenizer, texts, vocab_size=config.settings.vocab_size)
+    return build_tokenizer(
+        config.settings.tokenizer,
+        tokenizer_texts(utts),
+        vocab_size=config.settings.vocab_size,
+    )
 
 
 def _warm_start(net: Supernet, init: dict[str, Any], path: str | None) -> None:

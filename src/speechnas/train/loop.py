@@ -35,7 +35,7 @@ from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, read_manifest, total_hours
-from speechnas.data.usable import duration_known
+from speechnas.data.usable import duration_known, tokenizer_texts
 from speechnas.data.validate import validate
 from speechnas.device import training_device
 from speechnas.errors import ConfigError, UserError
@@ -44,7 +44,7 @@ from speechnas.evaluate.wer import NothingToScore
 from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
 from speechnas.models.inherit import inherit_weights
-from speechnas.text import Tokenizer, build_tokenizer, normalize, tokenizer_from_state
+from speechnas.text import Tokenizer, build_tokenizer, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
 from speechnas.train.schedule import warmup_cosine, warmup_length
@@ -252,10 +252,9 @@ class _Run:
         source = self.train_utts
         if self.config.tokenizer_manifest:
             source = read_manifest(self.config.tokenizer_manifest)
-        texts = [normalize(u.text, u.language) for u in source]
         try:
             return build_tokenizer(
-                self.config.tokenizer, [t for t in texts if t], vocab_size=self.config.vocab_size
+                self.config.tokenizer, tokenizer_texts(source), vocab_size=self.config.vocab_size
             )
         except ValueError as e:
             raise ConfigError(f"cannot build the {self.config.tokenizer} tokenizer: {e}") from e
