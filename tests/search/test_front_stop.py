@@ -13,7 +13,8 @@ import pytest
 from speechnas.errors import ConfigError
 from speechnas.search.config import SearchConfig, search_config_from_dict
 from speechnas.search.evaluation import objective_values
-from speechnas.search.front_stop import FrontStop, dominates, ladder_steps
+from speechnas.search.front_stop import FrontStop, ladder_steps
+from speechnas.search.pareto import dominates
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.store import TrialRecord
 from speechnas.testing.search import tiny_search

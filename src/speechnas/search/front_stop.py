@@ -26,27 +26,27 @@ from typing import Any
 from speechnas.estimators import extrapolate
 from speechnas.search.config import SearchConfig
 from speechnas.search.objectives import OBJECTIVES
+from speechnas.search.pareto import dominates
 from speechnas.search.store import TrialRecord
 
-__all__ = ["FrontStop", "dominates", "ladder_steps"]
+__all__ = ["FrontStop", "ladder_steps", "prediction_error"]
 
 #: The trained metrics a prediction covers.
 PREDICTED = ("wer", "cer")
 
 
-def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    """``a`` is no worse than ``b`` in every (minimised) value and better in one."""
-    return all(x <= y for x, y in zip(a, b, strict=True)) and any(
-        x < y for x, y in zip(a, b, strict=True)
-    )
+def prediction_error(residuals: Sequence[float], floor: float, min_count: int) -> float:
+    """A predictor's error from its residuals (``final - predicted``): their root mean square,
+    never below ``floor``, which stands alone until there are ``min_count`` of them."""
+    if len(residuals) < min_count:
+        return floor
+    return max(floor, math.sqrt(sum(x * x for x in residuals) / len(residuals)))
 
 
 def ladder_steps(config: SearchConfig) -> int:
-    """The optimiser steps of the whole ladder (every rung needs a budget in steps)."""
-    steps = [r.steps for r in config.fidelity.rungs]
-    if any(s is None for s in steps):
-        raise ValueError("fidelity.pruner predicted_front needs every rung's budget in steps")
-    return int(sum(s for s in steps if s is not None))
+    """The optimiser steps of the whole ladder (:class:`~speechnas.search.config.FidelityConfig` has checked that
+    every rung of a ``predicted_front`` ladder has its budget in steps)."""
+    return sum(r.steps or 0 for r in config.fidelity.rungs)
 
 
 class FrontStop:
@@ -93,16 +93,14 @@ class FrontStop:
         """The predictor's error at ``rung`` for ``metric`` (see the module docstring), over
         ``records`` (default: the study's trials now)."""
         floor = self.config.fidelity.prediction_margin
-        residuals = []
+        residuals: list[float] = []
         for r in self.records() if records is None else records:
             if r.state != "COMPLETE" or r.rung != len(self.config.fidelity.rungs) - 1:
                 continue
             for p in r.predictions:
                 if p.get("rung") == rung and metric in r.metrics:
                     residuals.append(r.metrics[metric] - p[metric])
-        if len(residuals) < self.config.fidelity.min_trials:
-            return floor
-        return max(floor, math.sqrt(sum(x * x for x in residuals) / len(residuals)))
+        return prediction_error(residuals, floor, self.config.fidelity.min_trials)
 
     def __call__(self, rung: int, curve: list[dict[str, Any]]) -> bool:
         """Record the prediction after ``rung``; whether the trial should stop."""
@@ -115,9 +113,8 @@ class FrontStop:
         optimistic = {**self.metrics}
         for m in PREDICTED:
             optimistic[m] = predicted[m] - margins[m]
-        trained = [o for o in self.config.objectives if not OBJECTIVES[o].cheap]
-        if not trained:
-            return False
+        if all(OBJECTIVES[o].cheap for o in self.config.objectives):
+            return False  # nothing the prediction is about is minimised
         point = self.objective_values(optimistic)
         for r in records:
             if r.state != "COMPLETE" or not all(o in r.metrics for o in self.config.objectives):

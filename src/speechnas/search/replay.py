@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 from speechnas.arch import ArchSpec
 from speechnas.bench import ReferenceTable
 from speechnas.estimators import spec_features
+from speechnas.search.front_stop import prediction_error
 from speechnas.search.pareto import dominates, pareto_front
 from speechnas.search.strategies import StrategyContext, make_sampler, suggest_spec
 from speechnas.space import SpaceEncoding, SpeechSpace
@@ -189,9 +190,7 @@ class PredictedStop(Scheduler):
 
     def margin(self) -> float:
         """The predictor's error as measured so far (see the class docstring)."""
-        if len(self.residuals) < self.min_trials:
-            return self.floor
-        return max(self.floor, float(np.sqrt(np.mean(np.square(self.residuals)))))
+        return prediction_error(self.residuals, self.floor, self.min_trials)
 
     def run(self, arch_id: str, box: TableBlackbox, state: _State) -> float:
         predicted = self.predictions[arch_id]
