@@ -44,8 +44,9 @@ def prediction_error(residuals: Sequence[float], floor: float, min_count: int) -
 
 
 def ladder_steps(config: SearchConfig) -> int:
-    """The optimiser steps of the whole ladder (:class:`~speechnas.search.config.FidelityConfig` has checked that
-    every rung of a ``predicted_front`` ladder has its budget in steps)."""
+    """The optimiser steps of the whole ladder (the config has checked that every rung of a
+    ``predicted_front`` ladder has its budget in steps:
+    :class:`~speechnas.search.config.FidelityConfig`)."""
     return sum(r.steps or 0 for r in config.fidelity.rungs)
 
 
