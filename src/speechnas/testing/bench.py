@@ -15,6 +15,41 @@ TABLE_SPECS = [
 ]
 
 
+def _run(
+    spec: ArchSpec, seed: int, curve: list[dict[str, Any]], step_loss: float, cpu_seconds: float
+) -> dict[str, Any]:
+    """One run as a table file holds it (10 kept step losses, all ``step_loss``)."""
+    return {
+        "arch_id": spec.arch_id,
+        "seed": seed,
+        "curve": curve,
+        "step_losses": [step_loss] * 10,
+        "cpu_seconds": cpu_seconds,
+        "train_seconds": float(curve[-1]["train_seconds"]),
+    }
+
+
+def _table(
+    name: str,
+    seeds: list[int],
+    epochs: int,
+    corpus: dict[str, Any],
+    archs: dict[str, Any],
+    runs: dict[str, Any],
+) -> dict[str, Any]:
+    """A table file's contents."""
+    return {
+        "format": FORMAT,
+        "name": name,
+        "seeds": seeds,
+        "recipe": {"max_epochs": epochs},
+        "corpus": corpus,
+        "space": {},
+        "archs": archs,
+        "runs": runs,
+    }
+
+
 def _curve(final: float) -> list[dict[str, Any]]:
     return [
         {
@@ -41,32 +76,17 @@ def table_data(finals: dict[int, list[float]]) -> dict[str, Any]:
     runs = {}
     for seed, values in finals.items():
         for spec, value in zip(TABLE_SPECS, values, strict=True):
-            runs[run_key(spec.arch_id, seed)] = {
-                "arch_id": spec.arch_id,
-                "seed": seed,
-                "curve": _curve(value),
-                "step_losses": [1.0] * 10,
-                "cpu_seconds": 60.0 + seed,
-                "train_seconds": 2.0,
-            }
-    return {
-        "format": FORMAT,
-        "name": "t",
-        "seeds": sorted(finals),
-        "recipe": {"max_epochs": 2},
-        "corpus": {},
-        "space": {},
-        "archs": {
-            s.arch_id: {
-                "spec": s.to_dict(),
-                "family": s.encoder,
-                "depth": len(s.layers),
-                "costs": {"params": 1.0},
-            }
-            for s in TABLE_SPECS
-        },
-        "runs": runs,
+            runs[run_key(spec.arch_id, seed)] = _run(spec, seed, _curve(value), 1.0, 60.0 + seed)
+    archs = {
+        s.arch_id: {
+            "spec": s.to_dict(),
+            "family": s.encoder,
+            "depth": len(s.layers),
+            "costs": {"params": 1.0},
+        }
+        for s in TABLE_SPECS
     }
+    return _table("t", sorted(finals), 2, {}, archs, runs)
 
 
 def planted_table(count: int = 12, *, seeds: tuple[int, ...] = (0, 1)) -> dict[str, Any]:
@@ -107,21 +127,6 @@ def planted_table(count: int = 12, *, seeds: tuple[int, ...] = (0, 1)) -> dict[s
                 }
                 for e in (1, 2, 3)
             ]
-            runs[run_key(spec.arch_id, seed)] = {
-                "arch_id": spec.arch_id,
-                "seed": seed,
-                "curve": curve,
-                "step_losses": [10.0 - 0.01 * width] * 10,
-                "cpu_seconds": float(params),
-                "train_seconds": 3.0,
-            }
-    return {
-        "format": FORMAT,
-        "name": "planted",
-        "seeds": list(seeds),
-        "recipe": {"max_epochs": 3},
-        "corpus": {"vocab_size": 30},
-        "space": {},
-        "archs": archs,
-        "runs": runs,
-    }
+            step_loss = 10.0 - 0.01 * width
+            runs[run_key(spec.arch_id, seed)] = _run(spec, seed, curve, step_loss, float(params))
+    return _table("planted", list(seeds), 3, {"vocab_size": 30}, archs, runs)
