@@ -41,6 +41,7 @@ from speechnas.data.prepare import prepare  # noqa: E402
 from speechnas.data.split import split_by_speaker  # noqa: E402
 from speechnas.presets import PRESETS  # noqa: E402
 from speechnas.reports import markdown_table, update_section  # noqa: E402
+from speechnas.reports.curves import read_history  # noqa: E402
 from speechnas.synth import synthesize_corpus  # noqa: E402
 from speechnas.train import (  # noqa: E402
     TrainConfig,
@@ -168,7 +169,7 @@ def resumable_training(
     )
     resume = resumable_checkpoint(config)
     result = train(config, resume=resume, overwrite=resume is None, progress=False)
-    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    history = read_history(out / "history.jsonl")
     keys = ("epoch", "step", "train_seconds", "train_loss", "dev_cer", "dev_wer")
     curve = [{k: h[k] for k in keys} for h in history if "dev_cer" in h]
     return result, curve

@@ -12,7 +12,6 @@ writes a table file, resumably, is ``benchmarks/reference_table.py``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from speechnas.data.manifest import read_manifest
 from speechnas.data.usable import tokenizer_texts
 from speechnas.hardware.cheap import cheap_metrics
 from speechnas.hardware.measure import untrained_model
+from speechnas.reports.curves import read_history
 from speechnas.space import SpeechSpace
 from speechnas.text import build_tokenizer
 from speechnas.train import TrainConfig, train
@@ -110,9 +110,7 @@ def train_run(
     cpu = time.process_time()
     result = train(config, overwrite=True, progress=False)
     cpu_seconds = time.process_time() - cpu
-    history = [
-        json.loads(line) for line in (Path(out_dir) / "history.jsonl").read_text().splitlines()
-    ]
+    history = read_history(Path(out_dir) / "history.jsonl")
     keys = ("epoch", "step", "train_loss", "dev_cer", "dev_wer", "train_seconds")
     return {
         "arch_id": spec.arch_id,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
 from speechnas.arch import ArchSpec
 from speechnas.bench import ReferenceTable
 from speechnas.estimators._base import Prefix, PrefixSource
+from speechnas.reports.curves import read_history
 from speechnas.train import TrainConfig, train
 
 __all__ = ["TablePrefix", "TrainedPrefix"]
@@ -57,7 +57,7 @@ class TrainedPrefix(PrefixSource):
         out = self.root / spec.arch_id
         config = replace(self.config, arch=spec, stop_after_steps=steps, out_dir=str(out))
         result = train(config, overwrite=True, progress=False)
-        history = [json.loads(x) for x in (out / "history.jsonl").read_text().splitlines()]
+        history = read_history(out / "history.jsonl")
         return Prefix(
             steps=result.steps,
             curve=tuple(
