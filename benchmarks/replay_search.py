@@ -53,6 +53,7 @@ from speechnas.bench import ReferenceTable
 from speechnas.estimators import Estimator, LearnedPredictor, cross_validate, extrapolate
 from speechnas.reports import markdown_table, update_section
 from speechnas.search.replay import (
+    PATIENCE,
     FullBudget,
     PredictedStop,
     ReplayTrace,
@@ -156,7 +157,7 @@ def moasha_trace(box: TableBlackbox, space: SpeechSpace, seconds: float, seed: i
     )
     trace = ReplayTrace(strategy="MOASHA (Syne Tune)", scheduler="its own", seed=seed)
     trained: dict[str, float] = {}
-    clock, number, since_new = 0.0, 0, 0
+    clock, number = 0.0, 0
     while clock < seconds:
         suggestion = scheduler.suggest()
         assert suggestion is not None
@@ -177,13 +178,9 @@ def moasha_trace(box: TableBlackbox, space: SpeechSpace, seconds: float, seed: i
             trained[arch] = epochs
             clock += box.cost(arch, epochs)
         point = (box.cer(arch), box.latency(arch)) if epochs == budget else None
-        trace.ends.append(clock)
-        trace.archs.append(arch)
-        trace.epochs.append(epochs)
-        trace.points.append(point)
-        since_new = 0 if trace.archs.count(arch) == 1 else since_new + 1
-        if since_new >= 100:
-            break  # only repeats: time stands still
+        trace.record(clock, arch, epochs, point)
+        if trace.stalled(PATIENCE):
+            break
     return trace
 
 

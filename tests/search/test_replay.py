@@ -10,6 +10,7 @@ from speechnas.bench import ReferenceTable
 from speechnas.search.replay import (
     FullBudget,
     PredictedStop,
+    ReplayTrace,
     SuccessiveHalving,
     TableBlackbox,
     _State,
@@ -119,3 +120,11 @@ def test_hypervolume_of_a_known_front() -> None:
     assert hypervolume_2d(two, (1.0, 1.0)) == pytest.approx(0.28)
     assert hypervolume_2d([*two, (0.9, 0.9)], (1.0, 1.0)) == pytest.approx(0.28)
     assert hypervolume_2d([(2.0, 0.1)], (1.0, 1.0)) == 0.0
+
+
+def test_a_trace_is_stalled_once_its_last_trials_only_repeat() -> None:
+    trace = ReplayTrace(strategy="s", scheduler="x", seed=0)
+    for arch in "abab":
+        trace.record(0.0, arch, 1.0, None)
+    assert trace.stalled(2)  # a, b: both trained before
+    assert not trace.stalled(3)  # b was new at the third trial from the end

@@ -115,6 +115,10 @@ class TableBlackbox:
         return self.table.training_cpu_seconds(arch_id) * steps / run.curve[-1].step
 
 
+#: Trials in a row that only repeat trained architectures before a replay ends.
+PATIENCE = 100
+
+
 @dataclass
 class _State:
     """What a scheduler may read: each rung's CERs so far, the budget's points so far."""
@@ -227,6 +231,23 @@ class ReplayTrace:
     epochs: list[float] = field(default_factory=list)
     points: list[tuple[float, float] | None] = field(default_factory=list)
 
+    def record(
+        self, end: float, arch_id: str, epochs: float, point: tuple[float, float] | None
+    ) -> None:
+        """Add one trial."""
+        self.ends.append(end)
+        self.archs.append(arch_id)
+        self.epochs.append(epochs)
+        self.points.append(point)
+
+    def stalled(self, patience: int) -> bool:
+        """The last ``patience`` trials all repeated architectures trained before them (a
+        search that only repeats itself: simulated time stands still)."""
+        if len(self.archs) < patience:
+            return False
+        before = set(self.archs[:-patience])
+        return all(a in before for a in self.archs[-patience:])
+
     def hypervolume(self, at: float, reference: tuple[float, float]) -> float:
         """The hypervolume of the budget-trained trials that ended by ``at``."""
         done = [p for t, p in zip(self.ends, self.points, strict=True) if t <= at and p]
@@ -242,7 +263,7 @@ def replay(
     seconds: float,
     seed: int = 0,
     options: Mapping[str, object] | None = None,
-    patience: int = 100,
+    patience: int = PATIENCE,
 ) -> ReplayTrace:
     """Run ``strategy`` on ``box`` with ``scheduler`` for ``seconds`` simulated CPU-seconds
     (objectives: final CER and latency, both minimised), or until ``patience`` trials in a
@@ -259,7 +280,6 @@ def replay(
     state = _State()
     trained: dict[str, float] = {}
     clock = 0.0
-    since_new = 0
     while clock < seconds:
         trial = study.ask()
         arch_id = box.nearest(suggest_spec(trial, encoding))
@@ -277,11 +297,7 @@ def replay(
             study.tell(trial, list(point))
         else:
             study.tell(trial, state=TrialState.PRUNED)
-        trace.ends.append(clock)
-        trace.archs.append(arch_id)
-        trace.epochs.append(epochs)
-        trace.points.append(point)
-        since_new = 0 if trace.archs.count(arch_id) == 1 else since_new + 1
-        if since_new >= patience:
-            break  # the strategy only repeats what it has trained: time stands still
+        trace.record(clock, arch_id, epochs, point)
+        if trace.stalled(patience):
+            break
     return trace
