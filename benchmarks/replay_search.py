@@ -116,10 +116,12 @@ def rmse(box: TableBlackbox, predictions: dict[str, float]) -> float:
     return float(np.sqrt(np.mean([(p - box.cer(a)) ** 2 for a, p in predictions.items()])))
 
 
-def schedulers(box: TableBlackbox) -> dict[str, Callable[[], Scheduler]]:
+def schedulers(
+    box: TableBlackbox, curve: dict[str, float], learned: dict[str, float]
+) -> dict[str, Callable[[], Scheduler]]:
+    """The ways a trial's training is decided; ``curve`` and ``learned``: the two predicted
+    stops' predictions of every table architecture's final CER."""
     budget = box.epochs[-1]
-    curve = curve_predictions(box, PREDICT_AT)
-    learned = learned_predictions(box, PREDICT_AT)
     return {
         "full budget": FullBudget,
         "successive halving": lambda: SuccessiveHalving((1.0, 2.0, budget), reduction_factor=3),
@@ -203,7 +205,9 @@ def run(
     best = hypervolume_2d([(box.cer(a), box.latency(a)) for a in box.archs], reference)
     grid = np.linspace(0.0, horizon, 101)
     rows: dict[str, dict[str, Any]] = done.setdefault("rows", {})
-    makers = schedulers(box)
+    curve = curve_predictions(box, PREDICT_AT)
+    learned = learned_predictions(box, PREDICT_AT)
+    makers = schedulers(box, curve, learned)
 
     def record(label: str, strategy: str, scheduler: str, traces: list[ReplayTrace]) -> None:
         curves = np.array([[t.hypervolume(x, reference) / best for x in grid] for t in traces])
@@ -243,8 +247,8 @@ def run(
         "latency_name": box.latency_name,
         "seeds": seeds,
         "rows": rows,
-        "predictor_rmse": rmse(box, curve_predictions(box, PREDICT_AT)),
-        "learned_rmse": rmse(box, learned_predictions(box, PREDICT_AT)),
+        "predictor_rmse": rmse(box, curve),
+        "learned_rmse": rmse(box, learned),
     }
 
 
