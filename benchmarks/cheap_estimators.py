@@ -82,12 +82,12 @@ def zero_cost_scores(
 
 
 def _by_seed(
-    table: ReferenceTable, archs: list[str], make: Callable[[TablePrefix], Estimator]
+    table: ReferenceTable, archs: list[str], make: Callable[[TablePrefix, int], Estimator]
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Per seed: the estimator's scores reading that seed's runs, and their costs."""
+    """Per seed: the scores of ``make(that seed's runs, seed)``, and their costs."""
     out = {}
     for seed in table.seeds:
-        estimator = make(TablePrefix(table, seed))
+        estimator = make(TablePrefix(table, seed), seed)
         ests = [estimator.estimate(table.entries[a].spec) for a in archs]
         out[seed] = (np.array([e.score for e in ests]), np.array([e.cpu_seconds for e in ests]))
     return out
@@ -168,25 +168,19 @@ def evaluate(table: ReferenceTable, zero_cost: dict[str, Any]) -> dict[str, Any]
     }
     budget = int(np.median([table.run(a, seeds[0]).curve[-1].step for a in archs]))
     for steps in TSE_STEPS:
-        by_seed = _by_seed(table, archs, lambda src, k=steps: TrainingSpeed(src, k))
+        by_seed = _by_seed(table, archs, lambda src, _seed, n=steps: TrainingSpeed(src, n))
         prefix_row(f"training speed, first {steps} steps", "training", by_seed)
     for k in range(len(table.epochs()) - 1):
-        by_seed = {}
-        for seed in seeds:
-            est = _by_seed(
-                table, archs, lambda src, s=seed, k=k: EarlyScore(src, epoch_steps[s][k])
-            )
-            by_seed[seed] = est[seed]
+        by_seed = _by_seed(
+            table, archs, lambda src, seed, k=k: EarlyScore(src, epoch_steps[seed][k])
+        )
         prefix_row(f"dev CER after epoch {k + 1} of the budget's schedule", "early", by_seed)
         if k >= 1:
-            curve = {}
-            for seed in seeds:
-                est = _by_seed(
-                    table,
-                    archs,
-                    lambda src, s=seed, k=k: CurveExtrapolation(src, epoch_steps[s][k], budget),
-                )
-                curve[seed] = est[seed]
+            curve = _by_seed(
+                table,
+                archs,
+                lambda src, seed, k=k: CurveExtrapolation(src, epoch_steps[seed][k], budget),
+            )
             prefix_row(f"learning curve from epochs 1-{k + 1}, extrapolated", "curve", curve)
 
     vocab = int(table.corpus["vocab_size"])
