@@ -4,7 +4,8 @@ One interface (:class:`Estimator`, contract in :mod:`speechnas.estimators._base`
 proxies at initialisation (:mod:`~speechnas.estimators.zero_cost`), estimators that read the
 first steps of a run (:mod:`~speechnas.estimators.training`: training speed, the early dev
 score, learning-curve extrapolation) from a :class:`PrefixSource`, and a learned predictor
-(:mod:`~speechnas.estimators.predictor`). How well each orders architectures, against
+(:mod:`~speechnas.estimators.predictor`), and a supernet's inherited score, as it is or briefly
+fine-tuned (:mod:`~speechnas.estimators.supernet`). How well each orders architectures, against
 reference tables (:mod:`speechnas.bench`), is in BENCHMARKS.md "Cheap estimators".
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from speechnas.estimators._base import Estimate, Estimator, Prefix, PrefixSource
 from speechnas.estimators.predictor import LearnedPredictor, cross_validate, spec_features
 from speechnas.estimators.prefix import TablePrefix, TrainedPrefix
+from speechnas.estimators.supernet import FineTunedInherited, InheritedScore
 from speechnas.estimators.training import (
     CurveExtrapolation,
     EarlyScore,
@@ -27,6 +29,8 @@ __all__ = [
     "EarlyScore",
     "Estimate",
     "Estimator",
+    "FineTunedInherited",
+    "InheritedScore",
     "LearnedPredictor",
     "Prefix",
     "PrefixSource",

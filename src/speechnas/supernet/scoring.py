@@ -26,6 +26,7 @@ from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
 from speechnas.evaluate.wer import error_rates
+from speechnas.models import SpeechModel
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet, recalibrate
 from speechnas.text import Tokenizer
@@ -107,8 +108,7 @@ class SubnetScorer:
         Raises:
             ValueError: ``spec`` is not a subnet of the supernet's space.
         """
-        model = self.net.extract(spec)
-        recalibrate(model, self.calibration)
+        model = self.model(spec)
         refs: list[str] = []
         hyps: list[str] = []
         with torch.no_grad():
@@ -119,6 +119,32 @@ class SubnetScorer:
                 refs.extend(b.references)
         rates = error_rates(refs, hyps, self.language)
         return {"wer": rates.wer, "cer": rates.cer}
+
+    @property
+    def space(self) -> SupernetSpace:
+        """The subnets this scorer scores."""
+        return self.net.space
+
+    def route(self, spec: ArchSpec) -> tuple[SubnetScorer, ArchSpec]:
+        """The scorer of subnet ``spec`` (this one) and its spec there (itself).
+
+        Raises:
+            ValueError: ``spec`` is not a subnet of the supernet's space.
+        """
+        if not self.space.contains(spec):
+            raise ValueError(f"{spec.summary()} is not a subnet of this supernet's space")
+        return self, spec
+
+    def model(self, spec: ArchSpec) -> SpeechModel:
+        """Subnet ``spec`` as a standalone model on its inherited weights, its batch-norm
+        statistics re-estimated on the calibration batches (what :meth:`__call__` scores).
+
+        Raises:
+            ValueError: ``spec`` is not a subnet of the supernet's space.
+        """
+        model = self.net.extract(spec)
+        recalibrate(model, self.calibration)
+        return model
 
 
 class ByDepth:
@@ -152,8 +178,17 @@ class ByDepth:
         Raises:
             ValueError: ``spec`` is not a subnet of ``space``.
         """
+        scorer, subnet = self.route(spec)
+        return scorer(subnet)
+
+    def route(self, spec: ArchSpec) -> tuple[SubnetScorer, ArchSpec]:
+        """The scorer of ``spec``'s depth and ``spec`` as a subnet of its supernet.
+
+        Raises:
+            ValueError: ``spec`` is not a subnet of ``space``.
+        """
         if not self.space.contains(spec):
             raise ValueError(f"{spec.summary()} is not a subnet of this space")
         layers = self.space.choices(spec)
         scorer = self.scorers[len(layers)]
-        return scorer(scorer.net.space.spec(layers))
+        return scorer, scorer.net.space.spec(layers)

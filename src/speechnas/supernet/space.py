@@ -255,6 +255,40 @@ class SupernetSpace:
             for layer in spec.kept_layers
         ]
 
+    def project(self, spec: ArchSpec) -> ArchSpec:
+        """The subnet nearest to ``spec``, an architecture of this space's encoder family
+        that need not be a subnet (another front-end, activation, norm or choice list): its
+        kept layers on this space's macro architecture, the depth clipped to the range, each
+        width, kernel, head count and FFN expansion the nearest choice (the smaller on a tie),
+        a block this space does not offer replaced by its first. A subnet projects to itself.
+
+        Raises:
+            ValueError: ``spec``'s encoder family is not this space's.
+        """
+        if spec.encoder != self.base.encoder:
+            raise ValueError(
+                f"{spec.summary()} is a {spec.encoder}; this space's subnets are "
+                f"{self.base.encoder}s"
+            )
+
+        def near(options: tuple[float, ...] | tuple[int, ...], value: float) -> float:
+            return min(sorted(options), key=lambda option: abs(option - value))
+
+        kept = list(spec.kept_layers)[: self.max_layers]
+        kept += [kept[-1]] * (self.min_layers - len(kept))
+        return self.spec(
+            [
+                (
+                    int(near(self.widths, layer.width)),
+                    int(near(self.kernels, layer.kernel)),
+                    int(near(self.heads, layer.heads)),
+                    float(near(self.ffn_expansions, layer.ffn_expansion)),
+                    layer.block if layer.block in self.blocks else self.blocks[0],
+                )
+                for layer in kept
+            ]
+        )
+
     def mutate(self, spec: ArchSpec, rng: np.random.Generator, rate: float = 0.2) -> ArchSpec:
         """A neighbour of ``spec``: each layer choice redrawn with probability ``rate``, and
         with that probability one layer added (a copy of the last) or dropped."""
