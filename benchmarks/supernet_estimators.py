@@ -24,6 +24,7 @@ finishes: a rerun goes on); supernets in ``runs/benchmarks/supernet_estimators/`
 BENCHMARKS.md "Supernets against the reference table".
 
     .venv/bin/python benchmarks/supernet_estimators.py [--steps 300] [--finetune-steps 75]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -99,16 +100,17 @@ def family_space(table: ReferenceTable, family: str) -> SupernetSpace:
     )
 
 
-def settings(table: ReferenceTable) -> TrainSettings:
+def settings(table: ReferenceTable, device: str = "cpu") -> TrainSettings:
+    """The table's recipe, on ``device``."""
     names = {f.name for f in dataclasses.fields(TrainSettings)}
     values = {
         k: tuple(v) if isinstance(v, list) else v for k, v in table.recipe.items() if k in names
     }
-    return TrainSettings(**values)
+    return TrainSettings(**{**values, "device": device})
 
 
 def train_supernets(
-    table: ReferenceTable, train: Path, steps: int, results: dict[str, Any]
+    table: ReferenceTable, train: Path, steps: int, device: str, results: dict[str, Any]
 ) -> dict[str, dict[int, Path]]:
     """Each family's supernet per depth (trained or read back), its CPU-seconds recorded."""
     paths: dict[str, dict[int, Path]] = {}
@@ -124,7 +126,7 @@ def train_supernets(
                 SupernetTrainConfig(
                     train_manifest=str(train),
                     space=space.at_depth(depth),
-                    settings=settings(table),
+                    settings=settings(table, device),
                     out_dir=str(out),
                     max_steps=steps,
                     seed=0,
@@ -162,7 +164,7 @@ def score(
     """Inherited and fine-tuned dev CER of every finished table architecture of the families."""
     scores = results.setdefault("scores", {})
     dev_utts = read_manifest(dev)
-    recipe = settings(table)
+    recipe = settings(table, args.device)
     for family in FAMILIES:
         archs = [a for a in table.complete() if table.entries[a].family == family]
         todo = [a for a in archs if f"{a}/{args.steps}/{args.finetune_steps}" not in scores]
@@ -171,6 +173,7 @@ def score(
         scorers = {}
         for depth, path in paths[family].items():
             net, tokenizer, _ = load_supernet(path)
+            net.to(args.device)
             calibration = calibration_batches(str(train), tokenizer, 4, recipe, seed=0)
             scorers[depth] = SubnetScorer(net, tokenizer, dev_utts, calibration=calibration)
         by_depth = ByDepth(family_space(table, family), scorers)
@@ -337,6 +340,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=default_data_root())
     parser.add_argument("--steps", type=int, default=300, help="sandwich steps per supernet")
     parser.add_argument("--finetune-steps", type=int, default=75)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     parser.add_argument("--report", action="store_true", help="only redraw the section")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -344,7 +348,7 @@ def main() -> None:
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if not args.report:
         train, dev = split("speechocean762", args.data)
-        paths = train_supernets(table, train, args.steps, results)
+        paths = train_supernets(table, train, args.steps, args.device, results)
         score(table, paths, train, dev, args, results)
         results["info"] = machine_info()
     results["table"] = table.name
