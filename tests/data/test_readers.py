@@ -146,3 +146,48 @@ def test_unknown_format_and_missing_path_name_the_path(tmp_path: Path) -> None:
         read_corpus(tmp_path / "nowhere")
     with pytest.raises(UserError, match=f"{tmp_path}.*unknown format 'bogus'"):
         read_corpus(tmp_path, format="bogus")
+
+
+# --- a folder of corpora, one per language ---------------------------------------------------
+
+
+def test_a_folder_of_language_folders_reads_as_one_corpus(tmp_path: Path) -> None:
+    root = tmp_path / "cv"
+    make_commonvoice(root / "fy-NL")
+    make_kaldi(root / "de")
+    (root / "notes").mkdir()  # holds no corpus: skipped
+    assert detect_format(root) == "multilingual"
+    result = read_corpus(root)
+    assert result.format == "multilingual"
+    ids = [u.id for u in result.utterances]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    de = read_kaldi(root / "de", language="de").utterances
+    fy = read_commonvoice(root / "fy-NL", language="fy-NL").utterances
+    assert sorted(result.utterances, key=lambda u: u.id) == sorted(de + fy, key=lambda u: u.id)
+    # The folder names the language of records that do not name their own.
+    assert {u.language for u in de} == {"de"}
+
+
+def test_a_language_folder_record_keeps_its_own_language(tmp_path: Path) -> None:
+    make_nemo(tmp_path / "cv" / "en")  # one record says "de"
+    by_id = {u.id: u.language for u in read_corpus(tmp_path / "cv").utterances}
+    assert by_id["a"] == "de" and by_id["b"] == "en"
+
+
+def test_a_corpus_split_in_folders_is_not_taken_for_languages(tmp_path: Path) -> None:
+    make_nemo(tmp_path / "corpus" / "train")
+    make_nemo(tmp_path / "corpus" / "dev")
+    with pytest.raises(UserError, match="cannot tell the corpus format"):
+        detect_format(tmp_path / "corpus")
+    with pytest.raises(UserError, match="these are not: dev, train"):
+        read_corpus(tmp_path / "corpus", format="multilingual")
+    (tmp_path / "empty" / "de").mkdir(parents=True)
+    with pytest.raises(UserError, match="no subfolder holds a corpus"):
+        read_corpus(tmp_path / "empty", format="multilingual")
+
+
+def test_ids_repeated_across_languages_are_named(tmp_path: Path) -> None:
+    make_nemo(tmp_path / "cv" / "en")
+    make_nemo(tmp_path / "cv" / "fr")
+    with pytest.raises(UserError, match="duplicate utterance ids: a, b, cee, gone"):
+        read_corpus(tmp_path / "cv")

@@ -37,3 +37,23 @@ def test_speechocean762_prepare_and_split(tmp_path: Path) -> None:
     assert len(train) + len(dev) == 2500
     # every speaker has 20 utterances, so dev is within half a speaker (10) of 250
     assert abs(len(dev) - 250) <= 10
+
+
+COMMONVOICE = DATA_ROOT / "commonvoice"
+
+
+@pytest.mark.skipif(
+    not (COMMONVOICE / "de" / "manifest.jsonl").is_file(),
+    reason=f"shared data absent: no {COMMONVOICE / 'de' / 'manifest.jsonl'}",
+)
+def test_the_commonvoice_folder_reads_as_one_corpus_split_within_each_language() -> None:
+    from speechnas.data.readers import read_corpus
+
+    result = read_corpus(COMMONVOICE)
+    assert result.format == "multilingual"
+    by_language = {u.language for u in result.utterances}
+    assert len(by_language) == 42 and {"de", "fy-NL", "zh-CN"} <= by_language
+    assert len(result.utterances) == 3348
+    train, dev = split_by_speaker(result.utterances, dev_fraction=0.2, seed=0)
+    assert not {u.speaker for u in train} & {u.speaker for u in dev}
+    assert {u.language for u in dev} == by_language

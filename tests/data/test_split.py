@@ -71,3 +71,33 @@ def test_bad_arguments() -> None:
     one = [Utterance("a", "/a.wav", 1.0, "t", "only")]
     with pytest.raises(UserError, match="two speakers"):
         split_by_speaker(one, dev_fraction=0.1, seed=0)
+
+
+def test_several_languages_are_split_within_each_and_stay_speaker_disjoint() -> None:
+    utts = [
+        Utterance(f"{lang}-{s}-{i}", "/a.wav", 1.0, "t", f"{lang}{s}", lang)
+        for lang in ("de", "fr", "ja")
+        for s in range(10)
+        for i in range(4)
+    ]
+    # One speaker heard in two languages.
+    utts += [Utterance(f"both-{lang}", "/a.wav", 1.0, "t", "both", lang) for lang in ("de", "ja")]
+    for seed in (0, 1, 2):
+        train, dev = split_by_speaker(utts, dev_fraction=0.2, seed=seed)
+        assert not speakers(train) & speakers(dev)
+        assert len(train) + len(dev) == len(utts)
+        for lang in ("de", "fr", "ja"):
+            part = [u for u in dev if u.language == lang]
+            assert abs(len(part) - 8) <= 2, (seed, lang)  # 20% of 40-41, speakers of 4
+    assert split_by_speaker(list(reversed(utts)), dev_fraction=0.2, seed=0) == split_by_speaker(
+        utts, dev_fraction=0.2, seed=0
+    )
+
+
+def test_a_language_with_one_speaker_stays_in_train_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    utts = corpus() + [Utterance("x1", "/a.wav", 1.0, "t", "solo", "eu")]
+    train, dev = split_by_speaker(utts, dev_fraction=0.1, seed=0)
+    assert "x1" in {u.id for u in train} and dev
+    assert "language 'eu' has one speaker" in caplog.text

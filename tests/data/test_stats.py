@@ -5,7 +5,7 @@ import math
 import pytest
 
 from speechnas.data.manifest import Utterance
-from speechnas.data.stats import DURATION_BINS, compute_stats, render_stats
+from speechnas.data.stats import DURATION_BINS, LanguageStats, compute_stats, render_stats
 
 
 def test_stats_counts_and_histogram() -> None:
@@ -26,8 +26,12 @@ def test_stats_counts_and_histogram() -> None:
     assert len(counts) == len(DURATION_BINS) - 1 and sum(counts) == 3
     assert counts[0] == counts[1] == counts[-1] == 1
     assert stats.histogram[-1][1] == math.inf
+    assert stats.per_language["en"] == LanguageStats(utterances=3, speakers=2, hours=2.0 / 3600)
+    assert stats.per_language["de"] == LanguageStats(utterances=1, speakers=1, hours=40.0 / 3600)
     text = render_stats(stats)
     assert "utterances" in text and "de: 1, en: 3" in text and "30+ s" in text
+    assert "per language:" in text
+    assert "per language:" not in render_stats(compute_stats(utts[:2]))
 
 
 def test_stats_of_nothing() -> None:

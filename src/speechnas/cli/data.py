@@ -113,6 +113,13 @@ def _stats(args: argparse.Namespace) -> int:
     for name, value in summary_rows(stats):
         summary.add_row(name, value)
     console.print(summary)
+    if len(stats.per_language) > 1:
+        languages = Table(title="per language")
+        for name in ("language", "utterances", "speakers", "hours"):
+            languages.add_column(name, justify="left" if name == "language" else "right")
+        for language, x in stats.per_language.items():
+            languages.add_row(language, f"{x.utterances:,}", f"{x.speakers:,}", f"{x.hours:.3f}")
+        console.print(languages)
     histogram = Table(title="duration histogram")
     histogram.add_column("duration", justify="right")
     histogram.add_column("utterances", justify="right")
@@ -143,6 +150,14 @@ def _split(args: argparse.Namespace) -> int:
     print(f"{_describe('dev', dev)} -> {dev_path}")
     print(f"dev share: {share:.1%} of utterances (asked {args.dev_fraction:.1%})")
     print(f"speaker overlap: {len(overlap)}")
+    languages = sorted({u.language for u in utts})
+    if len(languages) > 1:
+        in_dev = {u.language for u in dev}
+        missing = [x for x in languages if x not in in_dev]
+        print(
+            f"languages: {len(languages)}, split within each; in dev: {len(in_dev)}"
+            + (f" (none of {', '.join(missing)})" if missing else "")
+        )
     return _EXIT_OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -11,6 +12,8 @@ from speechnas.data.manifest import Utterance
 from speechnas.errors import UserError
 
 __all__ = ["split_by_speaker"]
+
+log = logging.getLogger(__name__)
 
 
 def split_by_speaker(
@@ -24,6 +27,11 @@ def split_by_speaker(
     otherwise the speaker stays in train and the walk goes on, so smaller speakers can still
     fill the gap. If that leaves dev empty while ``dev_fraction > 0`` (every speaker is larger
     than twice the target), the first speaker of the shuffled order goes to dev.
+
+    A corpus of several languages is split within each language (languages in sorted order,
+    each with its own shuffle drawn from ``seed`` and its place in that order), so every
+    language has its share in dev; a speaker heard in several languages is placed once, by
+    the first of them, and counts towards the dev share of the others where it went to dev.
 
     So the dev share is measured in utterances, not speakers, and (fallback aside) lands
     within half the largest speaker's utterance count of the target. The result depends only
@@ -39,7 +47,8 @@ def split_by_speaker(
 
     Raises:
         ValueError: ``dev_fraction`` is outside ``[0, 1)``.
-        UserError: ``dev_fraction > 0`` but there are fewer than two speakers.
+        UserError: ``dev_fraction > 0`` but there are fewer than two speakers. (A language of
+            a corpus of several with one speaker stays in train, with a warning naming it.)
 
     Example:
         >>> from speechnas.data.manifest import Utterance
@@ -50,29 +59,55 @@ def split_by_speaker(
     """
     if not 0.0 <= dev_fraction < 1.0:
         raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction!r}")
+    utts = list(utts)
+    languages = sorted({u.language for u in utts})
+    dev_speakers: set[str] = set()
+    decided: set[str] = set()
+    for index, language in enumerate(languages):
+        part = [u for u in utts if u.language == language] if len(languages) > 1 else utts
+        # Each language's own draw, from the seed and the language's place in sorted order.
+        rng = np.random.default_rng(seed if len(languages) == 1 else [seed, index])
+        _walk(part, dev_fraction, rng, dev_speakers, decided, language, len(languages) > 1)
+    train = sorted((u for u in utts if u.speaker not in dev_speakers), key=lambda u: u.id)
+    dev = sorted((u for u in utts if u.speaker in dev_speakers), key=lambda u: u.id)
+    return train, dev
+
+
+def _walk(
+    utts: list[Utterance],
+    dev_fraction: float,
+    rng: np.random.Generator,
+    dev_speakers: set[str],
+    decided: set[str],
+    language: str,
+    several: bool,
+) -> None:
+    """Send speakers of ``utts`` not yet ``decided`` to dev by the docstring's rule, counting
+    the utterances of speakers already in dev; add them to ``dev_speakers`` and ``decided``."""
     by_speaker: dict[str, list[Utterance]] = defaultdict(list)
     for utt in utts:
         by_speaker[utt.speaker].append(utt)
     total = sum(len(v) for v in by_speaker.values())
     if dev_fraction > 0 and len(by_speaker) < 2:
-        raise UserError(
-            f"a speaker-disjoint split needs at least two speakers, got {len(by_speaker)}"
+        if not several:
+            raise UserError(
+                f"a speaker-disjoint split needs at least two speakers, got {len(by_speaker)}"
+            )
+        log.warning(
+            "language %r has one speaker: it stays in train (no speaker-disjoint dev)", language
         )
+        decided.update(by_speaker)
+        return
     speakers = sorted(by_speaker)
-    order = np.random.default_rng(seed).permutation(len(speakers))
+    order = rng.permutation(len(speakers))
     target = dev_fraction * total
-    dev_speakers: set[str] = set()
-    dev_count = 0
-    for index in order:
-        speaker = speakers[int(index)]
+    dev_count = sum(len(by_speaker[s]) for s in speakers if s in dev_speakers)
+    free = [speakers[int(i)] for i in order if speakers[int(i)] not in decided]
+    for speaker in free:
         size = len(by_speaker[speaker])
         if abs(dev_count + size - target) < abs(dev_count - target):
             dev_speakers.add(speaker)
             dev_count += size
-    if dev_fraction > 0 and not dev_speakers:
-        dev_speakers.add(speakers[int(order[0])])
-    train = [u for s in speakers if s not in dev_speakers for u in by_speaker[s]]
-    dev = [u for s in speakers if s in dev_speakers for u in by_speaker[s]]
-    train.sort(key=lambda u: u.id)
-    dev.sort(key=lambda u: u.id)
-    return train, dev
+    if dev_fraction > 0 and not dev_count and free:
+        dev_speakers.add(free[0])
+    decided.update(free)

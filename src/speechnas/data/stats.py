@@ -13,6 +13,7 @@ from speechnas.data.usable import duration_known, transcript_problem
 __all__ = [
     "DURATION_BINS",
     "CorpusStats",
+    "LanguageStats",
     "bin_label",
     "compute_stats",
     "histogram_bar",
@@ -23,6 +24,16 @@ __all__ = [
 #: Histogram bin edges in seconds: ``[0, 1), [1, 2), ..., [30, inf)``. Fixed so that two
 #: corpora's histograms can be compared line by line.
 DURATION_BINS: tuple[float, ...] = (0.0, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, math.inf)
+
+
+@dataclass(frozen=True)
+class LanguageStats:
+    """One language's share of a corpus: utterances, distinct speakers, hours (known
+    durations only)."""
+
+    utterances: int
+    speakers: int
+    hours: float
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class CorpusStats:
         num_empty_text: Utterances whose text has no word left after normalisation (training
             skips them; :func:`~speechnas.data.usable.transcript_problem`).
         histogram: ``(low, high, count)`` per bin of :data:`DURATION_BINS`.
+        per_language: :class:`LanguageStats` per language, sorted by language code.
     """
 
     num_utterances: int
@@ -57,6 +69,7 @@ class CorpusStats:
     num_unknown_duration: int
     num_empty_text: int
     histogram: tuple[tuple[float, float, int], ...]
+    per_language: dict[str, LanguageStats]
 
 
 def compute_stats(utts: Sequence[Utterance]) -> CorpusStats:
@@ -87,6 +100,15 @@ def compute_stats(utts: Sequence[Utterance]) -> CorpusStats:
         num_unknown_duration=len(utts) - len(known),
         num_empty_text=sum(1 for u in utts if transcript_problem(u.text, u.language)),
         histogram=histogram,
+        per_language={
+            language: LanguageStats(
+                utterances=len(part),
+                speakers=len({u.speaker for u in part}),
+                hours=sum(u.duration for u in part if duration_known(u.duration)) / 3600.0,
+            )
+            for language in sorted({u.language for u in utts})
+            for part in [[u for u in utts if u.language == language]]
+        },
     )
 
 
@@ -131,6 +153,13 @@ def render_stats(stats: CorpusStats, *, width: int = 40) -> str:
     rows = summary_rows(stats)
     name_width = max(len(name) for name, _ in rows)
     lines = [f"{name:<{name_width}}  {value}" for name, value in rows]
+    if len(stats.per_language) > 1:
+        lines.append("per language:")
+        lines.extend(
+            f"  {language:>10} {x.utterances:>8,} utterances {x.speakers:>6,} speakers "
+            f"{x.hours:>8.3f} h"
+            for language, x in stats.per_language.items()
+        )
     lines.append("duration histogram:")
     largest = max((n for _, _, n in stats.histogram), default=0)
     for low, high, n in stats.histogram:

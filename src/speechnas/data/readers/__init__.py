@@ -4,26 +4,23 @@ Every reader has the signature ``reader(src, *, language="en") -> ReadResult`` a
 same contract: ids are unique (duplicates raise :class:`~speechnas.errors.UserError` naming
 them), utterances are sorted by id, ``language`` is used where the corpus does not say, and one
 unreadable audio file never stops a reader (it is listed in ``ReadResult.problems`` with
-duration 0.0; full checks are :func:`speechnas.data.validate.validate`'s job).
+duration 0.0; full checks are :func:`speechnas.data.validate.validate`'s job). A folder of
+corpora, one per language (``commonvoice/<lang>/``), reads as one corpus (``multilingual``).
 
 Example:
     >>> from speechnas.data.readers import READERS, detect_format
     >>> sorted(READERS)
-    ['commonvoice', 'kaldi', 'librispeech', 'manifest', 'nemo']
+    ['commonvoice', 'kaldi', 'librispeech', 'manifest', 'multilingual', 'nemo']
 """
 
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
-from speechnas.data.readers._common import AUDIO_SUFFIXES, ReadResult
+from speechnas.data.readers._common import AUDIO_SUFFIXES, Reader, ReadResult
 from speechnas.data.readers._detect import detect_format, guess_format
-from speechnas.data.readers.canonical import read_canonical
-from speechnas.data.readers.commonvoice import read_commonvoice
-from speechnas.data.readers.kaldi import read_kaldi
-from speechnas.data.readers.librispeech import read_librispeech
-from speechnas.data.readers.nemo import read_nemo
+from speechnas.data.readers._single import SINGLE_CORPUS
+from speechnas.data.readers.multilingual import read_multilingual
 from speechnas.errors import UserError
 
 __all__ = [
@@ -39,19 +36,7 @@ __all__ = [
 ]
 
 
-class Reader(Protocol):
-    """The call signature every corpus reader has."""
-
-    def __call__(self, src: str | os.PathLike[str], *, language: str = "en") -> ReadResult: ...
-
-
-READERS: dict[str, Reader] = {
-    "nemo": read_nemo,
-    "kaldi": read_kaldi,
-    "librispeech": read_librispeech,
-    "commonvoice": read_commonvoice,
-    "manifest": read_canonical,
-}
+READERS: dict[str, Reader] = {**SINGLE_CORPUS, "multilingual": read_multilingual}
 
 #: What ``--format`` accepts.
 FORMATS: tuple[str, ...] = ("auto", *READERS)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from speechnas.data._problem import Problem
 from speechnas.data.audio import audio_duration
@@ -19,10 +20,12 @@ from speechnas.errors import AudioError, UserError
 __all__ = [
     "AUDIO_SUFFIXES",
     "ReadResult",
+    "Reader",
     "absolute",
     "find_manifest",
     "check_language",
     "finish",
+    "is_language_tag",
     "measure_duration",
     "open_text",
 ]
@@ -52,6 +55,12 @@ class ReadResult:
     format: str = ""
 
 
+class Reader(Protocol):
+    """The call signature every corpus reader has."""
+
+    def __call__(self, src: str | os.PathLike[str], *, language: str = "en") -> ReadResult: ...
+
+
 def open_text(path: Path) -> TextIO:
     """Open a UTF-8 text file for reading, gunzipping ``*.gz`` transparently."""
     if path.suffix == ".gz":
@@ -72,6 +81,23 @@ def check_language(language: str) -> str:
     if not language or any(c.isspace() for c in language):
         raise UserError(f"language must be a non-empty code such as 'en', got {language!r}")
     return language
+
+
+# A BCP-47-like language tag: ``de``, ``cnh``, ``fy-NL``, ``rm-sursilv``, ``zh_CN``.
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*", re.IGNORECASE)
+# Names of a corpus's parts that a language tag's pattern would take for a language.
+_PART_NAMES = frozenset({"all", "dev", "eval", "val", "test"})
+
+
+def is_language_tag(name: str) -> bool:
+    """Whether a folder name reads as a language tag (``de``, ``fy-NL``), not a part of a
+    corpus (``train``, ``dev``, ``test``).
+
+    Example:
+        >>> is_language_tag("rm-sursilv"), is_language_tag("zh-CN"), is_language_tag("dev")
+        (True, True, False)
+    """
+    return _LANGUAGE_TAG.fullmatch(name) is not None and name.lower() not in _PART_NAMES
 
 
 def measure_duration(utt_id: str, path: str, problems: list[Problem]) -> float:

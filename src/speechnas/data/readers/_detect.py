@@ -7,10 +7,10 @@ import os
 from itertools import chain
 from pathlib import Path
 
-from speechnas.data.readers._common import find_manifest, open_text
+from speechnas.data.readers._common import find_manifest, is_language_tag, open_text
 from speechnas.errors import UserError
 
-__all__ = ["detect_format", "guess_format"]
+__all__ = ["detect_format", "guess_format", "guess_single_format"]
 
 _JSONL_ENDINGS = (".jsonl", ".jsonl.gz", ".json")
 
@@ -47,6 +47,23 @@ def guess_format(src: str | os.PathLike[str]) -> str | None:
     Raises:
         UserError: ``src`` does not exist, or a manifest in it cannot be read.
     """
+    single = guess_single_format(src)
+    if single is not None:
+        return single
+    path = Path(src)
+    if path.is_dir():
+        corpora = [s for s in path.iterdir() if s.is_dir() and guess_single_format(s)]
+        if corpora and all(is_language_tag(s.name) for s in corpora):
+            return "multilingual"
+    return None
+
+
+def guess_single_format(src: str | os.PathLike[str]) -> str | None:
+    """The format of ``src`` as one corpus (not a folder of corpora), or None.
+
+    Raises:
+        UserError: ``src`` does not exist, or a manifest in it cannot be read.
+    """
     path = Path(src)
     if not path.exists():
         raise UserError(f"no such file or folder: {path}")
@@ -78,7 +95,9 @@ def detect_format(src: str | os.PathLike[str]) -> str:
       it has ``id`` and ``audio_path``;
     - a folder with ``wav.scp``: ``"kaldi"``;
     - a ``.tsv`` file, or a folder with ``validated.tsv`` and ``clips/``: ``"commonvoice"``;
-    - a folder with ``<speaker>/<chapter>/*.trans.txt`` below it: ``"librispeech"``.
+    - a folder with ``<speaker>/<chapter>/*.trans.txt`` below it: ``"librispeech"``;
+    - a folder whose subfolders that are any of these are all named by a language tag:
+      ``"multilingual"`` (one corpus per language, ``commonvoice/<lang>/``).
 
     Raises:
         UserError: ``src`` does not exist or matches no format (the path is named).
@@ -87,7 +106,7 @@ def detect_format(src: str | os.PathLike[str]) -> str:
     if fmt is None:
         raise UserError(
             f"{src}: cannot tell the corpus format (expected a manifest.jsonl, a Kaldi wav.scp, "
-            "a Common Voice validated.tsv with clips/, or LibriSpeech */*/*.trans.txt); "
-            "pass --format"
+            "a Common Voice validated.tsv with clips/, LibriSpeech */*/*.trans.txt, or "
+            "one folder per language holding one of these); pass --format"
         )
     return fmt
