@@ -79,3 +79,19 @@ def test_windows_are_never_too_short(tmp_path: Path, tokenizer: Tokenizer) -> No
         _Lengths(tokenizer), tokenizer, SpeechDataset([utt], tokenizer), window_seconds=window
     )
     assert seen == [10_400, 10_400]
+
+
+def test_a_mixed_dev_set_is_scored_per_language(tmp_path: Path, tokenizer: Tokenizer) -> None:
+    clips = make_corpus(tmp_path / "clips", n=3)
+    utts = [
+        Utterance("de1", clips[0].audio_path, clips[0].duration, "yes yes", "s1", "de"),
+        Utterance("ja1", clips[1].audio_path, clips[1].duration, "yes no", "s2", "ja"),
+        Utterance("ja2", clips[2].audio_path, clips[2].duration, "yes", "s3", "ja"),
+    ]
+    result = evaluate_model(_SaysYes(tokenizer), tokenizer, utts, rtf_utterances=0)
+    # German by words: "yes" against "yes yes", 1 deletion of 2. Japanese by characters:
+    # "yes" against "yesno" (1 of 2 utterances) and "yes": 2 deletions of 8 characters.
+    assert result.languages["de"] == {"wer": 0.5, "cer": 0.5, "utterances": 1}
+    assert result.languages["ja"]["wer"] == pytest.approx(2 / 8)
+    assert result.languages["ja"]["utterances"] == 2
+    assert result.wer == pytest.approx((1 + 2) / (2 + 8))

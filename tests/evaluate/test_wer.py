@@ -52,3 +52,31 @@ def test_no_reference_word_is_an_error_not_zero(refs: list[str]) -> None:
     # A rate over zero reference words is undefined: reporting 0.0 would read as perfect.
     with pytest.raises(NothingToScore, match="nothing to score"):
         error_rates(refs, ["yes"] * len(refs))
+
+
+def test_a_mixed_set_is_scored_by_each_languages_rules() -> None:
+    from speechnas.evaluate.wer import error_rates_by_language
+
+    refs = ["Die Straße ist lang", "東京に行く", "the cat sat"]
+    hyps = ["die strasse ist lang", "東京へ行く", "the cat sat"]
+    langs = ["de", "ja", "en"]
+    overall, per = error_rates_by_language(refs, hyps, langs)
+    assert list(per) == ["de", "en", "ja"]
+    # German keeps ß (casefold would make the reference "strasse" and hide the error).
+    assert per["de"].wer == pytest.approx(1 / 4)
+    # Japanese has no word spaces: its WER is over characters, 1 of 5.
+    assert per["ja"].wer == pytest.approx(1 / 5) and per["ja"].ref_words == 5
+    assert per["en"].wer == 0.0
+    # Pooled: every language's edits over every language's reference units.
+    assert overall.wer == pytest.approx((1 + 1 + 0) / (4 + 5 + 3))
+    de_chars = per["de"].ref_chars
+    assert overall.cer == pytest.approx(
+        (per["de"].cer * de_chars + per["ja"].cer * 5) / (de_chars + 5 + 9)
+    )
+    # Scored as one language (German rules for all), the Japanese WER would count one word.
+    assert error_rates(refs, hyps, "de").wer != overall.wer
+    # One language: the same as scoring it alone.
+    alone = error_rates(refs[:1], hyps[:1], "de")
+    assert error_rates_by_language(refs[:1], hyps[:1], ["de"]) == (alone, {"de": alone})
+    with pytest.raises(NothingToScore):
+        error_rates_by_language(["!"], ["a"], ["en"])

@@ -27,7 +27,7 @@ from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance, read_manifest
 from speechnas.data.usable import MAX_UTTERANCE_SECONDS, transcript_problem
 from speechnas.device import module_device
-from speechnas.evaluate.wer import NothingToScore, error_rates
+from speechnas.evaluate.wer import NothingToScore, error_rates_by_language
 from speechnas.recognizer import Recognizer
 from speechnas.text import Tokenizer
 
@@ -54,6 +54,8 @@ class EvalResult:
 
     ``rtf`` is compute seconds per audio second for single-utterance decoding (batch 1) on
     the CPU with ``threads`` threads, measured over ``rtf_utterances`` utterances.
+    ``languages`` holds each language's ``wer``, ``cer`` and ``utterances`` (every utterance
+    scored by its own language's rules; ``wer`` and ``cer`` pool them).
     """
 
     name: str
@@ -70,6 +72,7 @@ class EvalResult:
     threads: int
     skipped: dict[str, str] = field(default_factory=dict)
     examples: list[dict[str, str]] = field(default_factory=list)
+    languages: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -243,7 +246,8 @@ def evaluate_model(
     rtf_utterances: int = 50,
     num_examples: int = 5,
 ) -> EvalResult:
-    """Transcribe ``utterances`` and score them (language: the most common in the set).
+    """Transcribe ``utterances`` and score them, each by the rules of its own language
+    (:func:`~speechnas.evaluate.wer.error_rates_by_language`).
 
     Unusable utterances (:mod:`speechnas.data.usable`) are left out and listed in
     ``skipped``; audio longer than ``window_seconds`` is decoded in windows.
@@ -266,19 +270,20 @@ def evaluate_model(
             ", ".join(sorted(dataset.skipped)[:5]),
         )
     scored = [
-        (dataset.texts[i], hyps[u.id]) for i, u in enumerate(dataset.utterances) if u.id in hyps
+        (dataset.texts[i], hyps[u.id], u.language)
+        for i, u in enumerate(dataset.utterances)
+        if u.id in hyps
     ]
     if not scored:
         raise NothingToScore(name, _nothing_scored(dataset))
-    language = Counter(u.language for u in utterances).most_common(1)[0][0] if utterances else "en"
-    rates = error_rates([r for r, _ in scored], [h for _, h in scored], language)
+    rates, per_language = error_rates_by_language(*(list(x) for x in zip(*scored, strict=True)))
     rtf, rtf_n = (
         measure_rtf(model, dataset, max_utterances=rtf_utterances, window_seconds=window_seconds)
         if rtf_utterances
         else (None, 0)
     )
     hours = sum(u.duration for u in dataset.utterances if u.id in hyps) / 3600.0
-    examples = [{"ref": r, "hyp": h} for r, h in scored[:num_examples]]
+    examples = [{"ref": r, "hyp": h} for r, h, _ in scored[:num_examples]]
     return EvalResult(
         name=name,
         wer=rates.wer,
@@ -294,4 +299,8 @@ def evaluate_model(
         threads=torch.get_num_threads(),
         skipped=dict(dataset.skipped),
         examples=examples,
+        languages={
+            language: {"wer": x.wer, "cer": x.cer, "utterances": x.utterances}
+            for language, x in per_language.items()
+        },
     )

@@ -35,5 +35,6 @@ def describe_choices() -> str:
         f"fidelity.pruner: {', '.join(PRUNERS)}. "
         f"objectives (all minimised; the first is the main one): {', '.join(trained)} "
         f"(need training), {', '.join(cheap)} (measured before training; also the keys of "
-        "constraints: max_latency_ms, max_params, max_memory_mb, max_macs)."
+        "constraints: max_latency_ms, max_params, max_memory_mb, max_macs; and on the dev "
+        "set's languages, checked after training: max_mean_cer, max_worst_cer)."
     )

@@ -40,7 +40,7 @@ from speechnas._config_io import (
 )
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
-from speechnas.search.objectives import OBJECTIVES
+from speechnas.search.objectives import LANGUAGE_OBJECTIVES, OBJECTIVES
 from speechnas.space import SpeechSpace
 from speechnas.train.settings import TrainSettings
 
@@ -163,12 +163,17 @@ class FidelityConfig:
 
 @dataclass(frozen=True)
 class Constraints:
-    """Hard limits, checked on cheap measurements before any training; ``None``: no limit."""
+    """Hard limits; ``None``: no limit. Those on cheap measurements (latency, params,
+    memory, MACs) are checked before any training; those on the dev scores of a dev set of
+    several languages (``max_mean_cer``, ``max_worst_cer``: the mean, and the worst, of the
+    languages' CER) once the trial has trained, and a trial over one is stopped."""
 
     max_latency_ms: float | None = bounded(None, gt=0)
     max_params: int | None = bounded(None, ge=1)
     max_memory_mb: float | None = bounded(None, gt=0)
     max_macs: float | None = bounded(None, gt=0)
+    max_mean_cer: float | None = bounded(None, gt=0)
+    max_worst_cer: float | None = bounded(None, gt=0)
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -180,15 +185,18 @@ class Constraints:
             "params": self.max_params,
             "memory_mb": self.max_memory_mb,
             "macs": self.max_macs,
+            "mean_cer": self.max_mean_cer,
+            "worst_cer": self.max_worst_cer,
         }
         return {name: float(limit) for name, limit in limits.items() if limit is not None}
 
     def violations(self, metrics: dict[str, float]) -> list[str]:
-        """Why ``metrics`` break the limits (empty when they do not)."""
+        """Why ``metrics`` break the limits (empty when they do not); a limit on a metric
+        that ``metrics`` lacks (a trained score, before training) is not checked."""
         return [
             f"{name} {metrics[name]:.4g} > {limit:.4g}"
             for name, limit in self.limits().items()
-            if metrics[name] > limit
+            if name in metrics and metrics[name] > limit
         ]
 
     def slack(self, metrics: dict[str, float]) -> dict[str, float]:
@@ -324,7 +332,7 @@ class SearchConfig:
         objectives: what to minimise (:data:`~speechnas.search.objectives.OBJECTIVES`).
         latency_target_ms, latency_weight: when set, the first objective ``x`` is replaced by
             the scalarised ``x + latency_weight * |latency_ms - latency_target_ms| / 1000``.
-        constraints: hard limits on cheap measurements.
+        constraints: hard limits on cheap measurements, and on the languages' dev CER.
         hardware: a latency table and/or a memory table; specs predicted over
             ``constraints.max_latency_ms`` or ``max_memory_mb`` are pruned before they are
             even built for measuring.
@@ -383,6 +391,12 @@ class SearchConfig:
             raise ValueError(f"warm_start {unknown} are not presets; known: {sorted(PRESETS)}")
         if self.latency_target_ms is not None and self.latency_weight <= 0:
             raise ValueError("latency_target_ms needs latency_weight > 0")
+        over_languages = [o for o in self.objectives if o in LANGUAGE_OBJECTIVES]
+        if self.fidelity.pruner == "predicted_front" and over_languages:
+            raise ValueError(
+                f"fidelity.pruner predicted_front predicts dev WER and CER, not {over_languages}; "
+                "use wer or cer as the objective, or another pruner"
+            )
 
     @property
     def run_dir(self) -> Path:

@@ -39,7 +39,7 @@ from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.search.config import SearchConfig
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
 from speechnas.search.front_stop import FrontStop
-from speechnas.search.objectives import scalarised
+from speechnas.search.objectives import language_metrics, scalarised
 from speechnas.search.record import read_attrs, write_attrs
 from speechnas.search.store import SearchStore, TakenOver, TrialRecord
 from speechnas.search.strategies import suggest_spec
@@ -350,8 +350,8 @@ class TrialEvaluator:
         config, store = self.config, self.store
         metrics, reason = self.check(spec)
         write_attrs(trial.set_user_attr, metrics=metrics)
-        self._constrain(trial, metrics)
         if reason is not None:
+            self._constrain(trial, metrics)
             wall = time.perf_counter() - start
             write_attrs(trial.set_user_attr, rung=-1, reason=reason, wall_seconds=wall)
             log.info("trial %d pruned before training: %s", trial.number, reason)
@@ -377,7 +377,18 @@ class TrialEvaluator:
             log.exception("trial %d (%s) failed", trial.number, spec.arch_id)
             self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
             return
-        metrics = {**metrics, "wer": outcome.wer, "cer": outcome.cer}
+        metrics = {
+            **metrics,
+            "wer": outcome.wer,
+            "cer": outcome.cer,
+            **language_metrics(outcome.wer, outcome.cer, outcome.languages),
+        }
+        # Constraint values are set once, now that the trained scores are known too.
+        self._constrain(trial, metrics)
+        broken = [] if outcome.pruned else config.constraints.violations(metrics)
+        if broken:
+            # Over a limit on its trained scores: stopped, as a cheap limit stops it earlier.
+            outcome.pruned = True
         if stop is not None and stop.predictions:
             # The final scores predicted after the last rung it trained short of the ladder.
             metrics["predicted_wer"] = stop.predictions[-1]["wer"]
@@ -395,7 +406,9 @@ class TrialEvaluator:
         )
         if outcome.pruned:
             reason = f"stopped at rung {outcome.rung}"
-            if stop is not None:
+            if broken:
+                reason = "constraint: " + "; ".join(broken)
+            elif stop is not None:
                 p = stop.predictions[-1]
                 reason += (
                     f": predicted final dev WER {p['wer']:.3f} (error {p['wer_margin']:.3f}), "

@@ -165,6 +165,8 @@ class FidelityOutcome:
         curve: one record per epoch (rung, epoch, dev WER/CER, training seconds).
         checkpoint: best weights of the highest rung.
         train_seconds: training time over all rungs.
+        languages: with several languages in the dev set, each one's dev WER and CER at that
+            epoch (``None`` with one).
     """
 
     rung: int
@@ -174,6 +176,7 @@ class FidelityOutcome:
     checkpoint: Path
     train_seconds: float
     curve: list[dict[str, Any]] = field(default_factory=list)
+    languages: dict[str, dict[str, float]] | None = None
 
     def score(self, metric: str) -> float:
         return self.wer if metric == "wer" else self.cer
@@ -246,6 +249,7 @@ def train_ladder(
             checkpoint=result.best_checkpoint,
             train_seconds=seconds,
             curve=curve,
+            languages=best.get("dev_languages"),
         )
         twin.report(outcome.score(fid.metric), step=fid.reduction_factor**k)
         if k < len(fid.rungs) - 1 and (

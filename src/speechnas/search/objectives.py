@@ -2,10 +2,17 @@
 
 Every objective is minimised. *Cheap* ones are measured on the untrained model before any
 training (so hard constraints on them prune a trial for free); the others need training.
+With one language in the dev set the language objectives equal ``wer`` and ``cer``; each
+language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a trial's metrics
+(:func:`language_metrics`).
 
 ==============  =====================================================================
 ``wer``         dev word error rate at the highest rung the trial reached
 ``cer``         dev character error rate, likewise
+``mean_wer``    the mean over the dev set's languages of each one's WER (its own rules)
+``mean_cer``    likewise for CER
+``worst_wer``   the highest WER of any of the dev set's languages
+``worst_cer``   the highest CER of any of them
 ``latency_ms``  measured CPU time to transcribe ``latency_seconds`` of audio (batch 1)
 ``rtf``         that time per audio second (real-time factor)
 ``params``      parameters
@@ -16,9 +23,13 @@ training (so hard constraints on them prune a trial for free); the others need t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["OBJECTIVES", "Objective", "scalarised"]
+__all__ = ["LANGUAGE_OBJECTIVES", "OBJECTIVES", "Objective", "language_metrics", "scalarised"]
+
+#: Objectives over a dev set's languages.
+LANGUAGE_OBJECTIVES = ("mean_wer", "mean_cer", "worst_wer", "worst_cer")
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,10 @@ OBJECTIVES: dict[str, Objective] = {
     for o in (
         Objective("wer", "dev WER", cheap=False),
         Objective("cer", "dev CER", cheap=False),
+        Objective("mean_wer", "dev WER, mean over languages", cheap=False),
+        Objective("mean_cer", "dev CER, mean over languages", cheap=False),
+        Objective("worst_wer", "dev WER, worst language", cheap=False),
+        Objective("worst_cer", "dev CER, worst language", cheap=False),
         Objective("latency_ms", "CPU latency (ms)", cheap=True),
         Objective("rtf", "real-time factor", cheap=True),
         Objective("params", "parameters", cheap=True),
@@ -40,6 +55,27 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("memory_mb", "memory (MB)", cheap=True),
     )
 }
+
+
+def language_metrics(
+    wer: float, cer: float, languages: Mapping[str, Mapping[str, float]] | None
+) -> dict[str, float]:
+    """A trial's language metrics from its dev scores: ``wer_<code>``/``cer_<code>`` per
+    language and :data:`LANGUAGE_OBJECTIVES`; with no ``languages`` (a dev set of one) the
+    objectives are ``wer`` and ``cer``."""
+    if not languages:
+        return {"mean_wer": wer, "mean_cer": cer, "worst_wer": wer, "worst_cer": cer}
+    out: dict[str, float] = {}
+    for code, scores in sorted(languages.items()):
+        out[f"wer_{code}"] = float(scores["wer"])
+        out[f"cer_{code}"] = float(scores["cer"])
+    wers = [float(s["wer"]) for s in languages.values()]
+    cers = [float(s["cer"]) for s in languages.values()]
+    out["mean_wer"] = sum(wers) / len(wers)
+    out["mean_cer"] = sum(cers) / len(cers)
+    out["worst_wer"] = max(wers)
+    out["worst_cer"] = max(cers)
+    return out
 
 
 def scalarised(value: float, latency_ms: float, target_ms: float, weight: float) -> float:

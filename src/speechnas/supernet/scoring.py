@@ -14,7 +14,6 @@ subnet (``tests/supernet/test_scoring.py``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +24,7 @@ from speechnas.arch import ArchSpec
 from speechnas.data.batching import DurationBatchSampler
 from speechnas.data.dataset import SpeechDataset
 from speechnas.data.manifest import Utterance
-from speechnas.evaluate.wer import error_rates
+from speechnas.evaluate.wer import error_rates_by_language
 from speechnas.models import SpeechModel
 from speechnas.supernet.space import SupernetSpace
 from speechnas.supernet.supernet import Supernet, recalibrate
@@ -39,6 +38,7 @@ class _StemBatch:
     convolved: Tensor
     lens: Tensor
     references: tuple[str, ...]
+    languages: tuple[str, ...]
 
 
 class SubnetScorer:
@@ -72,8 +72,6 @@ class SubnetScorer:
         self.tokenizer = tokenizer
         self.calibration = list(calibration)
         dataset = SpeechDataset(list(utterances), tokenizer)
-        counts = Counter(u.language for u in utterances)
-        self.language = counts.most_common(1)[0][0] if counts else "en"
         shared = net.extract(net.space.smallest())
         shared_device = net.device
         sampler = DurationBatchSampler(
@@ -83,6 +81,7 @@ class SubnetScorer:
         )
         self._batches: list[_StemBatch] = []
         by_id = {u.id: dataset.texts[i] for i, u in enumerate(dataset.utterances)}
+        language = {u.id: u.language for u in dataset.utterances}
         with torch.no_grad():
             for indices in sampler.batches():
                 batch = dataset.batch(indices)
@@ -92,7 +91,8 @@ class SubnetScorer:
                 feats, feat_lens = shared.frontend(batch.wave, batch.wave_lens)
                 convolved, lens = shared.encoder.stem.convolve(feats, feat_lens)
                 refs = tuple(by_id[utt_id] for utt_id in batch.ids)
-                self._batches.append(_StemBatch(convolved, lens, refs))
+                languages = tuple(language[utt_id] for utt_id in batch.ids)
+                self._batches.append(_StemBatch(convolved, lens, refs, languages))
         if not self._batches:
             raise ValueError("no dev utterance could be loaded to score subnets on")
         self.skipped = dict(dataset.skipped)
@@ -111,13 +111,15 @@ class SubnetScorer:
         model = self.model(spec)
         refs: list[str] = []
         hyps: list[str] = []
+        languages: list[str] = []
         with torch.no_grad():
             for b in self._batches:
                 enc, enc_lens = model.encoder.from_convolved(b.convolved, b.lens)
                 for ids in model.head.greedy_decode(enc, enc_lens):
                     hyps.append(self.tokenizer.decode(ids))
                 refs.extend(b.references)
-        rates = error_rates(refs, hyps, self.language)
+                languages.extend(b.languages)
+        rates, _ = error_rates_by_language(refs, hyps, languages)
         return {"wer": rates.wer, "cer": rates.cer}
 
     @property

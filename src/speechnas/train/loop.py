@@ -378,7 +378,8 @@ class _Run:
         )
 
     def score_dev(self) -> dict[str, Any]:
-        """WER, CER and utterances scored on the dev set.
+        """WER, CER and utterances scored on the dev set, and with several languages in it,
+        ``languages``: each one's WER and CER.
 
         Raises:
             NothingToScore: no dev utterance could be scored; the message names the manifest.
@@ -390,7 +391,13 @@ class _Run:
             )
         except NothingToScore as e:
             raise NothingToScore(f"dev set {self.config.dev_manifest}", e.why) from e
-        return {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
+        scores: dict[str, Any] = {"wer": dev.wer, "cer": dev.cer, "utterances": dev.utterances}
+        if len(dev.languages) > 1:
+            scores["languages"] = {
+                language: {"wer": x["wer"], "cer": x["cer"]}
+                for language, x in dev.languages.items()
+            }
+        return scores
 
     def no_progress(self) -> bool:
         """The dev score has not improved for ``early_stop_patience`` scorings."""
@@ -492,6 +499,8 @@ class _Run:
         if self.dev_utts and (self.epoch % self.config.eval_every == 0 or last_epoch):
             self.last_dev = self.score_dev()
             record.update(dev_wer=self.last_dev["wer"], dev_cer=self.last_dev["cer"])
+            if "languages" in self.last_dev:
+                record["dev_languages"] = self.last_dev["languages"]
             score = self.last_dev[self.config.select_metric]
             if self.best_dev is None or score < self.best_dev:
                 self.best_dev = score
