@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from speechnas.cli import main
 from speechnas.data.manifest import read_manifest, write_manifest
 from speechnas.search.config import search_config_from_dict
 from speechnas.search.objectives import language_metrics
+from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.testing.search import tiny_search
 
@@ -39,7 +41,9 @@ def _bilingual(tmp_path: Path, **changes: object) -> dict[str, object]:
     return config
 
 
-def test_a_bilingual_dev_set_scores_every_trial_per_language(tmp_path: Path) -> None:
+def test_a_bilingual_dev_set_scores_every_trial_per_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = search_config_from_dict(
         _bilingual(
             tmp_path,
@@ -59,6 +63,15 @@ def test_a_bilingual_dev_set_scores_every_trial_per_language(tmp_path: Path) -> 
         assert m["worst_cer"] == max(m["cer_de"], m["cer_en"])
         if r.state == "COMPLETE":
             assert r.values["mean_cer"] == pytest.approx(m["mean_cer"])
+    # The results table and the report show each language.
+    monkeypatch.setenv("COLUMNS", "300")  # a console wide enough for every column
+    assert main(["results", "--run", str(config.run_dir), "--front"]) == 0
+    out = capsys.readouterr().out
+    for column in ("mean CER %", "worst CER %", "CER % de", "CER % en"):
+        assert column in out
+    page = write_report(config).read_text()
+    assert "The front by language" in page and "front_languages.png" in page
+    assert (config.run_dir / "report" / "front_languages.png").is_file()
 
 
 def test_a_limit_on_the_worst_language_stops_a_trained_trial(tmp_path: Path) -> None:

@@ -79,10 +79,15 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _percent(metrics: dict[str, float], name: str) -> str:
+    return f"{100 * metrics[name]:.1f}" if name in metrics else "-"
+
+
 def _results(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from speechnas.search.objectives import dev_languages
     from speechnas.search.runner import open_store, summarise
     from speechnas.search.select import select_for_target
 
@@ -90,27 +95,31 @@ def _results(args: argparse.Namespace) -> int:
     records = open_store(config, for_search=False).records()
     summary = summarise(records, config.objectives)
     front = {r.number for r in summary.front}
+    shown = [r for r in records if not args.front or r.number in front]
+    languages = dev_languages(r.metrics for r in shown)
     table = Table(title=f"{config.name}: {len(records)} trials")
+    by_language = ["mean CER %", "worst CER %", *(f"CER % {x}" for x in languages)]
     for col in (
         "trial",
         "state",
         "rung",
         "architecture",
         "WER %",
+        *(by_language if languages else []),
         "latency ms",
         "params",
         "front",
     ):
         table.add_column(col)
-    for r in records:
-        if args.front and r.number not in front:
-            continue
+    names = ["mean_cer", "worst_cer", *(f"cer_{x}" for x in languages)] if languages else []
+    for r in shown:
         table.add_row(
             str(r.number),
             r.state.lower() + (f" ({r.reason})" if r.reason else ""),
             str(r.rung) if r.rung >= 0 else "-",
             r.spec.summary() if r.spec else "",
-            f"{100 * r.metrics['wer']:.1f}" if "wer" in r.metrics else "-",
+            _percent(r.metrics, "wer"),
+            *(_percent(r.metrics, n) for n in names),
             f"{r.metrics['latency_ms']:.1f}" if "latency_ms" in r.metrics else "-",
             f"{int(r.metrics['params']):,}" if "params" in r.metrics else "-",
             "*" if r.number in front else "",

@@ -23,10 +23,17 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["LANGUAGE_OBJECTIVES", "OBJECTIVES", "Objective", "language_metrics", "scalarised"]
+__all__ = [
+    "LANGUAGE_OBJECTIVES",
+    "OBJECTIVES",
+    "Objective",
+    "dev_languages",
+    "language_metrics",
+    "scalarised",
+]
 
 #: Objectives over a dev set's languages.
 LANGUAGE_OBJECTIVES = ("mean_wer", "mean_cer", "worst_wer", "worst_cer")
@@ -76,6 +83,12 @@ def language_metrics(
     out["worst_wer"] = max(wers)
     out["worst_cer"] = max(cers)
     return out
+
+
+def dev_languages(metrics: Iterable[Mapping[str, float]]) -> list[str]:
+    """The language codes scored in any of ``metrics`` (trials' metrics), sorted: those of
+    a dev set of several languages (:func:`language_metrics`), none for a dev set of one."""
+    return sorted({k[4:] for m in metrics for k in m if k.startswith("cer_")})
 
 
 def scalarised(value: float, latency_ms: float, target_ms: float, weight: float) -> float:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechnas.search.objectives import dev_languages
 from speechnas.search.pareto import pareto_front
 from speechnas.search.store import TrialRecord
 
@@ -188,6 +189,21 @@ def _importance_plot(importance: dict[str, float], objective: str, out: Path) ->
     return _save(fig, out)
 
 
+def _language_plot(front: list[TrialRecord], languages: list[str], out: Path) -> Path:
+    """Dev CER of each front model in each language (a heat map, darker: worse)."""
+    plt = _plt()
+    grid = [[100 * r.metrics.get(f"cer_{x}", float("nan")) for x in languages] for r in front]
+    fig, ax = plt.subplots(
+        figsize=(min(16.0, 2.0 + 0.35 * len(languages)), 1.2 + 0.4 * len(front))
+    )
+    image = ax.imshow(grid, cmap="magma_r", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(languages)), languages, rotation=90)
+    ax.set_yticks(range(len(front)), [f"trial {r.number}" for r in front])
+    ax.set_title("dev CER % by language, Pareto front")
+    fig.colorbar(image, ax=ax, label="CER %")
+    return _save(fig, out)
+
+
 def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
     plt = _plt()
     seconds = [0.0] * n_rungs
@@ -324,6 +340,27 @@ def write_search_report(
             front_rows,
         ),
     ]
+    languages = dev_languages(r.metrics for r in front)
+    if languages:
+        heat = _language_plot(front, languages, out_dir / "front_languages.png")
+        parts += [
+            "<h2>The front by language</h2>",
+            f"<p>Dev CER % in each of the dev set's {len(languages)} languages, each scored "
+            "by its own rules; mean and worst over them.</p>",
+            f'<img src="{heat.name}" alt="{heat.stem}">',
+            _table(
+                ["trial", "mean CER %", "worst CER %", *languages],
+                [
+                    [
+                        str(r.number),
+                        _fmt(r.metrics.get("mean_cer"), 100),
+                        _fmt(r.metrics.get("worst_cer"), 100),
+                    ]
+                    + [_fmt(r.metrics.get(f"cer_{x}"), 100) for x in languages]
+                    for r in front
+                ],
+            ),
+        ]
     if final:
         sets = sorted({name for f in final for name in f["scores"]})
         parts += [
