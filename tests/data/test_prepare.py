@@ -10,6 +10,7 @@ from speechnas.data import prepare as prepare_module
 from speechnas.data.manifest import Utterance, read_manifest, write_manifest
 from speechnas.data.prepare import marker_path, prepare
 from speechnas.data.readers import ReadResult
+from speechnas.errors import UserError
 
 from ._corpora import make_kaldi, make_nemo, write_tone
 
@@ -124,3 +125,17 @@ def test_an_edited_corpus_folder_is_prepared_again(
     write_tone(src / "wav" / "u1.wav", 0.75)  # new audio: its duration is read again
     assert {u.id: u.duration for u in prepare(src, out)}["u1"] == pytest.approx(0.75)
     assert calls["n"] == 2
+
+
+def test_prepare_keeps_the_languages_asked_for(tmp_path: Path) -> None:
+    from ._corpora import make_commonvoice
+
+    make_kaldi(tmp_path / "cv" / "de")
+    make_commonvoice(tmp_path / "cv" / "fr", locale=False)
+    out = tmp_path / "de.jsonl.gz"
+    utts = prepare(tmp_path / "cv", out, languages=["de"])
+    assert utts and {u.language for u in utts} == {"de"}
+    both = prepare(tmp_path / "cv", tmp_path / "both.jsonl.gz")
+    assert {u.language for u in both} == {"de", "fr"}
+    with pytest.raises(UserError, match="no utterance of language xx; it has de, fr"):
+        prepare(tmp_path / "cv", tmp_path / "xx.jsonl.gz", languages=["de", "xx"])

@@ -104,3 +104,34 @@ def test_predicted_front_refuses_a_language_objective(tmp_path: Path) -> None:
                 fidelity={"rungs": rungs, "pruner": "predicted_front"},
             )
         )
+
+
+def test_a_dev_sample_keeps_every_language(tmp_path: Path) -> None:
+    from speechnas.search.fidelity import dev_manifest
+
+    config = search_config_from_dict(
+        _bilingual(tmp_path, fidelity={"rungs": [{"fraction": 1.0, "epochs": 1}]})
+    )
+    for n, expected in ((2, {"de": 1, "en": 1}), (5, {"de": 3, "en": 2})):
+        sampled = read_manifest(
+            dev_manifest(
+                dataclasses.replace(
+                    config, fidelity=dataclasses.replace(config.fidelity, dev_utterances=n)
+                )
+            )
+        )
+        counts = {x: sum(u.language == x for u in sampled) for x in ("de", "en")}
+        assert counts == expected
+
+
+def test_the_commonvoice_recipe_searches_over_languages() -> None:
+    from speechnas.search.config import load_search_config
+
+    repo = Path(__file__).resolve().parents[2]
+    config = load_search_config(repo / "recipes" / "commonvoice" / "search.yaml")
+    assert config.objectives[0] == "mean_cer"
+    assert config.constraints.max_worst_cer is not None
+    # The languages it names in its preparation command: at least 10.
+    text = (repo / "recipes" / "commonvoice" / "search.yaml").read_text()
+    codes = text.split("--languages ", 1)[1].split()[0].split(",")
+    assert len(codes) >= 10

@@ -50,8 +50,22 @@ def _register_prepare(group: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--out", type=Path, required=True, help="manifest to write (.jsonl.gz)")
     _add_format(p)
     p.add_argument("--language", default=None, help="language where the corpus has none (en)")
+    p.add_argument(
+        "--languages",
+        type=_codes,
+        default=None,
+        metavar="CODES",
+        help="keep only these languages, comma-separated (de,fr,...)",
+    )
     p.add_argument("--workers", type=positive_int, default=2, help="decoding threads (default 2)")
     p.set_defaults(func=_prepare)
+
+
+def _codes(text: str) -> list[str]:
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    if not codes:
+        raise argparse.ArgumentTypeError("expected language codes such as de,fr")
+    return codes
 
 
 def _register_stats(group: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,7 +108,12 @@ def _prepare(args: argparse.Namespace) -> int:
     from speechnas.data.prepare import prepare
 
     utts = prepare(
-        args.src, args.out, format=args.format, language=args.language, workers=args.workers
+        args.src,
+        args.out,
+        format=args.format,
+        language=args.language,
+        languages=args.languages,
+        workers=args.workers,
     )
     hours = sum(u.duration for u in utts) / 3600.0
     print(f"{args.out}: {len(utts):,} utterances, {hours:.3f} h")

@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ def _file_digest(path: Path) -> bytes:
         return b"unreadable"
 
 
-def _marker_record(src: Path, out: Path, format: str, language: str | None) -> dict[str, Any]:
+def _marker_record(
+    src: Path, out: Path, format: str, language: str | None, languages: list[str] | None
+) -> dict[str, Any]:
     # The requested format, not the detected one: once the output sits inside ``src``,
     # detection on a re-run could pick it up instead of the corpus.
     return {
@@ -77,6 +79,7 @@ def _marker_record(src: Path, out: Path, format: str, language: str | None) -> d
         "source_digest": _source_digest(src, out),
         "requested_format": format,
         "language": language,
+        "languages": languages,
     }
 
 
@@ -111,6 +114,7 @@ def prepare(
     *,
     format: str = "auto",
     language: str | None = None,
+    languages: Sequence[str] | None = None,
     workers: int = 2,
 ) -> list[Utterance]:
     """Read ``src`` and write it as a canonical manifest to ``out_path``.
@@ -133,20 +137,24 @@ def prepare(
         format: ``"auto"`` or a reader name. Default ``"auto"``.
         language: Language for records whose corpus does not give one; None means the
             reader's default, ``"en"``.
+        languages: Keep only the utterances of these languages (a corpus of several);
+            None keeps all.
         workers: Decoding threads for measuring unknown durations. Default 2.
 
     Returns:
         The utterances written (sorted by id).
 
     Raises:
-        UserError: ``src`` does not exist, the format is unknown or undetectable, or the
-            corpus is malformed (see the readers).
+        UserError: ``src`` does not exist, the format is unknown or undetectable, the
+            corpus is malformed (see the readers), or it has none of a language of
+            ``languages`` (named, with those it has).
     """
     source = Path(src)
     out = Path(out_path)
     if not source.exists():
         raise UserError(f"no such file or folder: {source}")
-    record = _marker_record(source, out, format, language)
+    wanted = sorted(set(languages)) if languages is not None else None
+    record = _marker_record(source, out, format, language, wanted)
     previous = _previous_record(out)
     if previous is not None and all(previous.get(k) == v for k, v in record.items()):
         logger.info("%s is up to date (%s); nothing to do", out, marker_path(out))
@@ -157,6 +165,15 @@ def prepare(
     marker_path(out).unlink(missing_ok=True)
     result = read_corpus(source, format=fmt, language=language)
     utts = result.utterances
+    if wanted is not None:
+        have = sorted({u.language for u in utts})
+        missing = [x for x in wanted if x not in have]
+        if missing:
+            raise UserError(
+                f"{source}: no utterance of language {', '.join(missing)}; it has "
+                f"{', '.join(have) or 'none'}"
+            )
+        utts = [u for u in utts if u.language in wanted]
     unknown = [u for u in utts if not duration_known(u.duration)]
     if unknown:
         logger.info("measuring %d unknown duration(s) by decoding", len(unknown))

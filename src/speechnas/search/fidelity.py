@@ -14,6 +14,7 @@ between rungs.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Callable, Container
@@ -124,15 +125,29 @@ def make_pruner(config: FidelityConfig) -> optuna.pruners.BasePruner:
 
 
 def dev_manifest(config: SearchConfig) -> Path:
-    """The dev set trials are scored on: all of it, or a seeded sample (written once)."""
+    """The dev set trials are scored on: all of it, or a seeded sample (written once). A
+    dev set of several languages is sampled language by language, taking one utterance of
+    each in turn (each language's own seeded order), so every language stays in it."""
     n = config.fidelity.dev_utterances
     if n is None:
         return Path(config.data.dev_manifest)
     path = config.run_dir / "data" / f"dev_{n}.jsonl.gz"
     if not path.exists():
         utts = read_manifest(config.data.dev_manifest)
-        keep = sorted(random.Random(config.seed).sample(range(len(utts)), min(n, len(utts))))
-        write_manifest([utts[i] for i in keep], path)
+        languages = sorted({u.language for u in utts})
+        if len(languages) == 1:
+            keep = random.Random(config.seed).sample(range(len(utts)), min(n, len(utts)))
+        else:
+            rng = random.Random(config.seed)
+            queues = []
+            for language in languages:
+                indices = [i for i, u in enumerate(utts) if u.language == language]
+                rng.shuffle(indices)
+                queues.append(indices)
+            turns = itertools.zip_longest(*queues)
+            order = [i for turn in turns for i in turn if i is not None]
+            keep = order[: min(n, len(utts))]
+        write_manifest([utts[i] for i in sorted(keep)], path)
     return path
 
 

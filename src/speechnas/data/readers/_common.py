@@ -91,13 +91,14 @@ _PART_NAMES = frozenset({"all", "dev", "eval", "val", "test"})
 
 def is_language_tag(name: str) -> bool:
     """Whether a folder name reads as a language tag (``de``, ``fy-NL``), not a part of a
-    corpus (``train``, ``dev``, ``test``).
+    corpus (``train``, ``dev``, ``test``, LibriSpeech's ``dev-clean``).
 
     Example:
-        >>> is_language_tag("rm-sursilv"), is_language_tag("zh-CN"), is_language_tag("dev")
+        >>> is_language_tag("rm-sursilv"), is_language_tag("zh-CN"), is_language_tag("dev-clean")
         (True, True, False)
     """
-    return _LANGUAGE_TAG.fullmatch(name) is not None and name.lower() not in _PART_NAMES
+    primary = re.split(r"[-_]", name, maxsplit=1)[0].lower()
+    return _LANGUAGE_TAG.fullmatch(name) is not None and primary not in _PART_NAMES
 
 
 def measure_duration(utt_id: str, path: str, problems: list[Problem]) -> float:

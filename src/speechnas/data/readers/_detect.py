@@ -48,14 +48,12 @@ def guess_format(src: str | os.PathLike[str]) -> str | None:
         UserError: ``src`` does not exist, or a manifest in it cannot be read.
     """
     single = guess_single_format(src)
-    if single is not None:
-        return single
     path = Path(src)
-    if path.is_dir():
+    if single is None and path.is_dir():
         corpora = [s for s in path.iterdir() if s.is_dir() and guess_single_format(s)]
         if corpora and all(is_language_tag(s.name) for s in corpora):
             return "multilingual"
-    return None
+    return single
 
 
 def guess_single_format(src: str | os.PathLike[str]) -> str | None:
