@@ -67,3 +67,33 @@ def test_warmup_cosine() -> None:
     assert warmup_cosine(500, peak=1.0, warmup=10, total=100) == pytest.approx(0.05)
     mid = warmup_cosine(55, peak=1.0, warmup=10, total=100)
     assert mid == pytest.approx(0.05 + 0.95 * 0.5)
+
+
+def test_language_balance_draws_each_language_by_its_share() -> None:
+    from collections import Counter
+
+    groups = ["de"] * 90 + ["eu"] * 10
+    durations = [1.0 + (i % 7) / 10 for i in range(100)]
+
+    def drawn(balance: float, epoch: int = 0) -> Counter[str]:
+        sampler = DurationBatchSampler(
+            durations, max_batch_seconds=8.0, seed=3, groups=groups, balance=balance
+        )
+        return Counter(groups[i] for b in sampler.batches(epoch) for i in b)
+
+    assert drawn(1.0) == {"de": 90, "eu": 10}  # the data as it is
+    assert drawn(0.0) == {"de": 50, "eu": 50}  # every language alike, the epoch's size kept
+    half = drawn(0.5)  # 90 ** 0.5 : 10 ** 0.5 = 3 : 1
+    assert half == {"de": 75, "eu": 25}
+    # Without balancing, the batches are those of a sampler that knows no languages.
+    plain = DurationBatchSampler(durations, max_batch_seconds=8.0, seed=3)
+    same = DurationBatchSampler(durations, max_batch_seconds=8.0, seed=3, groups=groups)
+    assert plain.batches(2) == same.batches(2)
+    # Seeded by epoch: the same epoch gives the same draw, another epoch another one.
+    balanced = DurationBatchSampler(
+        durations, max_batch_seconds=8.0, seed=3, groups=groups, balance=0.0
+    )
+    assert balanced.batches(1) == balanced.batches(1)
+    assert balanced.batches(1) != balanced.batches(2)
+    with pytest.raises(ValueError, match="balance"):
+        DurationBatchSampler(durations, max_batch_seconds=8.0, balance=1.5)

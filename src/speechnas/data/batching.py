@@ -27,6 +27,13 @@ class DurationBatchSampler:
         seed: base seed.
         short_first_epochs: epochs (from 0) whose batches are not shuffled but ordered from
             short to long.
+        groups: a group (a language) per utterance; with ``balance`` < 1 each epoch draws
+            its utterances so that group ``g`` of ``n_g`` utterances makes a share
+            ``n_g ** balance / sum_h n_h ** balance`` of the epoch (temperature sampling, as
+            in multilingual training): 1 keeps the data as it is, 0 gives every group the
+            same share. The epoch keeps its size (a group under its share is repeated, one
+            over it is sampled without repeats), drawn from ``seed`` and ``epoch``.
+        balance: that exponent, in ``[0, 1]``.
     """
 
     def __init__(
@@ -38,7 +45,13 @@ class DurationBatchSampler:
         shuffle: bool = True,
         seed: int = 0,
         short_first_epochs: int = 0,
+        groups: Sequence[str] | None = None,
+        balance: float = 1.0,
     ) -> None:
+        if not 0.0 <= balance <= 1.0:
+            raise ValueError(f"balance={balance!r} must be in [0, 1]")
+        if groups is not None and len(groups) != len(durations):
+            raise ValueError(f"{len(groups)} groups for {len(durations)} utterances")
         if max_batch_seconds <= 0:
             raise ValueError(f"max_batch_seconds={max_batch_seconds!r} must be > 0")
         if max_batch_size < 1:
@@ -49,16 +62,44 @@ class DurationBatchSampler:
         self.shuffle = shuffle
         self.seed = seed
         self.short_first_epochs = short_first_epochs
+        self.balance = balance
+        self._groups: list[np.ndarray] = []
+        if groups is not None and balance < 1.0:
+            names = sorted(set(groups))
+            if len(names) > 1:
+                self._groups = [
+                    np.array([i for i, g in enumerate(groups) if g == name]) for name in names
+                ]
+
+    def epoch_indices(self, epoch: int) -> np.ndarray:
+        """The utterances of ``epoch`` (each index as often as it is drawn): all of them once
+        unless groups are balanced."""
+        n = len(self.durations)
+        if not self._groups:
+            return np.arange(n)
+        sizes = np.array([len(g) for g in self._groups], dtype=np.float64)
+        weights = sizes**self.balance
+        shares = np.floor(n * weights / weights.sum()).astype(int)
+        # The rounding remainder goes to the groups with the largest fractional parts.
+        rest = n * weights / weights.sum() - shares
+        shares[np.argsort(-rest, kind="stable")[: n - int(shares.sum())]] += 1
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        drawn = []
+        for group, share in zip(self._groups, shares.tolist(), strict=True):
+            whole, part = divmod(share, len(group))
+            drawn += [group] * whole + [rng.choice(group, size=part, replace=False)]
+        return np.sort(np.concatenate(drawn))
 
     def batches(self, epoch: int = 0) -> list[list[int]]:
         """The list of batches (lists of indices) for ``epoch``."""
-        n = len(self.durations)
-        if n == 0:
+        if len(self.durations) == 0:
             return []
+        indices = self.epoch_indices(epoch)
+        n = len(indices)
         rng = np.random.default_rng([self.seed, epoch])
         # Sort by duration rounded to 0.1 s, with random tie-breaks inside a bucket.
         jitter = rng.random(n) if self.shuffle else np.arange(n) / n
-        order = np.lexsort((jitter, np.round(self.durations, 1)))
+        order = indices[np.lexsort((jitter, np.round(self.durations[indices], 1)))]
         batches: list[list[int]] = []
         current: list[int] = []
         longest = 0.0

@@ -70,6 +70,11 @@ class TrainConfig:
             young model learns to align faster on clean features.
         short_first_epochs: epochs whose batches go from short to long utterances instead
             of a shuffled order (SortaGrad).
+        language_balance: with several languages in the training set, each epoch draws
+            language ``l`` of ``n_l`` utterances in proportion to ``n_l ** language_balance``
+            (:class:`~speechnas.data.batching.DurationBatchSampler`): 1 keeps the data as it
+            is, 0 gives every language the same share of an epoch, 0.3-0.5 is usual for a
+            mix of large and small languages.
         inter_ctc_weight: weight ``w`` of the intermediate CTC loss (Lee and Watanabe, 2021):
             the loss is ``(1 - w) * head loss + w * CTC loss`` of the middle layer's output
             through the same projection (:meth:`~speechnas.models.SpeechModel.forward`); 0:
@@ -127,6 +132,7 @@ class TrainConfig:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
+    language_balance: float = bounded(1.0, ge=0, le=1)
     inter_ctc_weight: float = bounded(0.3, ge=0, lt=1)
     zero_init_residuals: bool = True
     eval_every: int = bounded(1, ge=1)

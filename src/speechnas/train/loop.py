@@ -222,6 +222,8 @@ class _Run:
             max_batch_size=config.max_batch_size,
             seed=config.seed,
             short_first_epochs=config.short_first_epochs,
+            groups=[u.language for u in self.train_utts],
+            balance=config.language_balance,
         )
         self.steps_per_epoch = len(self.sampler.batches(0))
         # The schedule's length is fixed when a run starts; a resume keeps it.

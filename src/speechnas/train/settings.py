@@ -43,6 +43,7 @@ class TrainSettings:
     specaugment: bool = True
     specaugment_after_steps: int = bounded(300, ge=0)
     short_first_epochs: int = bounded(1, ge=0)
+    language_balance: float = bounded(1.0, ge=0, le=1)
     inter_ctc_weight: float = bounded(0.3, ge=0, lt=1)
     zero_init_residuals: bool = True
     speed_perturb: tuple[float, ...] = bounded((1.0,), gt=0)
