@@ -10,7 +10,7 @@ whatever voices are installed.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from speechnas.synth.grammar import Grammar
     from speechnas.synth.voices import VoicePreset
 
-__all__ = ["UtterancePlan", "plan_utterance", "render_utterance"]
+__all__ = ["UtterancePlan", "plan_spoken", "plan_utterance", "render_utterance"]
 
 # Augmentation ranges and probabilities (per utterance).
 _RATE_JITTER = 0.08  # speaking rate x U(1 - j, 1 + j)
@@ -92,7 +92,27 @@ def plan_utterance(
     """Draw utterance ``index`` of the corpus with seed ``seed`` (pure function of its inputs)."""
     text_ss, voice_ss, aug_ss = np.random.SeedSequence(seed, spawn_key=(index,)).spawn(3)
     text = grammar.sample(np.random.default_rng(text_ss))
+    plan = _plan(index, text, presets, voice_ss, aug_ss)
+    return replace(plan, utt_id=f"synth-{index:06d}-{plan.preset.speaker}")
 
+
+def plan_spoken(
+    seed: int, index: int, text: str, presets: Sequence[VoicePreset], prefix: str
+) -> UtterancePlan:
+    """Utterance ``index`` speaking a given ``text`` (a transcript), its voice and
+    augmentation drawn as :func:`plan_utterance` draws them; its id ``<prefix>-<speaker>``."""
+    _, voice_ss, aug_ss = np.random.SeedSequence(seed, spawn_key=(index,)).spawn(3)
+    plan = _plan(index, text, presets, voice_ss, aug_ss)
+    return replace(plan, utt_id=f"{prefix}-{plan.preset.speaker}")
+
+
+def _plan(
+    index: int,
+    text: str,
+    presets: Sequence[VoicePreset],
+    voice_ss: np.random.SeedSequence,
+    aug_ss: np.random.SeedSequence,
+) -> UtterancePlan:
     voice_rng = np.random.default_rng(voice_ss)
     weights = np.array([p.weight for p in presets], dtype=np.float64)
     preset = presets[int(voice_rng.choice(len(presets), p=weights / weights.sum()))]
@@ -113,7 +133,7 @@ def plan_utterance(
     noise_seed = int(aug_rng.integers(2**63 - 1))
     return UtterancePlan(
         index=index,
-        utt_id=f"synth-{index:06d}-{preset.speaker}",
+        utt_id="",
         text=text,
         preset=preset,
         rate=round(rate, 4),

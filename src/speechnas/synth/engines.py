@@ -143,15 +143,20 @@ def _check_rate(rate: float) -> None:
         raise ValueError(f"rate must be > 0, got {rate}")
 
 
+# Language codes whose espeak-ng voice has another name (Chinese by its spoken language).
+_ESPEAK_ALIASES = {"zh": "cmn", "zh-cn": "cmn", "zh-tw": "cmn", "zh-hk": "yue"}
+
+
 class EspeakEngine(TTSEngine):
     """espeak-ng (formant synthesis, 22.05 kHz). Many accents and voice variants, very fast.
 
-    Voices are the English accents listed by ``espeak-ng --voices=en`` (``en-us``, ``en-gb``,
-    ``en-gb-scotland``, ...), excluding MBROLA voices (they need the separate ``mbrola``
-    program). ``synthesize`` also accepts ``"<voice>+<variant>"`` with a variant from
-    :meth:`variants` (``en-us+f2``, ``en-gb+klatt``): espeak-ng silently ignores unknown variants,
-    so they are checked here. ``rate`` scales the default 175 words per minute (``-s``); ``pitch``
-    moves ``-p`` (0-99, default 50) by 4 steps per semitone, a rough equivalence.
+    Voices are those of every language listed by ``espeak-ng --voices`` (``en-us``,
+    ``en-gb-scotland``, ``de``, ``fr-fr``, ...), excluding MBROLA voices (they need the
+    separate ``mbrola`` program); :meth:`voice_for` names the one that speaks a language.
+    ``synthesize`` also accepts ``"<voice>+<variant>"`` with a variant from :meth:`variants`
+    (``en-us+f2``, ``en-gb+klatt``): espeak-ng silently ignores unknown variants, so they are
+    checked here. ``rate`` scales the default 175 words per minute (``-s``); ``pitch`` moves
+    ``-p`` (0-99, default 50) by 4 steps per semitone, a rough equivalence.
     """
 
     name = "espeak"
@@ -163,7 +168,7 @@ class EspeakEngine(TTSEngine):
         self._variants: list[str] | None = None
 
     def _list_voices(self) -> list[str]:
-        table = self._voice_table("en")
+        table = self._voice_table(None)
         # "variant" rows are voice variants listed among the languages; "mb/" rows are MBROLA.
         return [lang for lang, file in table if lang != "variant" and not file.startswith("mb/")]
 
@@ -177,9 +182,22 @@ class EspeakEngine(TTSEngine):
             self._variants = sorted({file.split("/", 1)[1] for _, file in table if "/" in file})
         return list(self._variants)
 
-    def _voice_table(self, which: str) -> list[tuple[str, str]]:
+    def voice_for(self, language: str) -> str | None:
+        """The installed voice that speaks ``language`` (a code such as ``de``, ``pt-BR``,
+        ``fy-NL``): the voice of that exact name, else of its primary subtag, else the
+        primary subtag's own regional voice (``fr`` -> ``fr-fr``); None when there is none."""
+        voices = set(self.voices())
+        code = language.replace("_", "-").lower()
+        primary = code.split("-", 1)[0]
+        alias = _ESPEAK_ALIASES.get(code, _ESPEAK_ALIASES.get(primary, code))
+        for candidate in (code, alias, primary, f"{primary}-{primary}"):
+            if candidate in voices:
+                return candidate
+        return None
+
+    def _voice_table(self, which: str | None) -> list[tuple[str, str]]:
         out = subprocess.run(
-            ["espeak-ng", f"--voices={which}"],
+            ["espeak-ng", "--voices" if which is None else f"--voices={which}"],
             capture_output=True,
             text=True,
             timeout=30,
