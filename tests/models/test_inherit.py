@@ -72,3 +72,27 @@ def test_other_families_inherit_only_what_they_share() -> None:
     b, c = blstm.state_dict(), conformer.state_dict()
     convs = [n for n in b if n.startswith("encoder.stem") and b[n].shape == c[n].shape]
     assert convs and all(torch.equal(b[n], c[n]) for n in convs)
+
+
+@pytest.mark.parametrize("kind", ["ctc", "rnnt", "aed_transformer"])
+def test_vocabulary_rows_follow_their_tokens(kind: str) -> None:
+    import dataclasses
+
+    from speechnas.arch import DecoderSpec
+    from speechnas.models.inherit import remap_vocabulary
+
+    spec = ArchSpec.uniform(num_layers=1, width=16, heads=2, kernel=3, n_mels=40)
+    spec = dataclasses.replace(spec, decoder=DecoderSpec(kind=kind, dim=16))
+    old = ["<blank>", "<unk>", " ", "a", "b"]
+    new = ["<blank>", "<unk>", " ", "a", "ä", "b"]  # a letter more, "b" moved
+    source = build_model(spec, vocab_size=len(old)).state_dict()
+    target = build_model(spec, vocab_size=len(new)).state_dict()
+    mapped = remap_vocabulary(source, old, new, target)
+    rows = [n for n, t in source.items() if t.dim() and t.shape[0] == len(old)]
+    assert rows and all(mapped[n].shape[0] == len(new) for n in rows)
+    for n in rows:
+        assert torch.equal(mapped[n][5], source[n][4])  # "b"
+        assert torch.equal(mapped[n][:4], source[n][:4])
+        assert torch.equal(mapped[n][4], target[n][4])  # "ä": its initial row
+    unchanged = [n for n in source if n not in rows]
+    assert all(mapped[n] is source[n] for n in unchanged)

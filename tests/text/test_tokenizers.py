@@ -84,6 +84,20 @@ def test_state_round_trip_through_torch_checkpoint(factory: Factory) -> None:
         assert restored.encode(text) == tok.encode(text)
 
 
+def test_pieces_name_every_id(factory: Factory) -> None:
+    tok = factory(ENGLISH)
+    pieces = tok.pieces()
+    assert len(pieces) == tok.vocab_size == len(set(pieces))
+
+
+def test_char_pieces_agree_between_vocabularies() -> None:
+    # A vocabulary of more text spells the same text with the same pieces, at other ids.
+    small, big = build_tokenizer("char", ENGLISH), build_tokenizer("char", ENGLISH + RUSSIAN)
+    for text in ENGLISH:
+        spelled = [small.pieces()[i] for i in small.encode(text)]
+        assert spelled == [big.pieces()[j] for j in big.encode(text)] == list(text)
+
+
 def test_unknown_characters_map_to_unk(factory: Factory) -> None:
     tok = factory(ENGLISH)
     ids = tok.encode("the ж fox")

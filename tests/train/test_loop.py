@@ -376,3 +376,40 @@ def test_a_run_from_scratch_starts_with_its_residual_branches_closed(
     # One Adam step moves a weight by about the learning rate.
     assert branch_weights() < 1e-5
     assert branch_weights(zero_init_residuals=False) > 1e-2
+
+
+def test_a_warm_start_in_another_language_keeps_the_rows_of_shared_letters(
+    tiny_corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    base = train(_config(tiny_corpus, tmp_path / "base", max_epochs=1), progress=False)
+    _, base_tok, _ = load_model(base.last_checkpoint)
+    # The same audio with German-looking transcripts: letters the base vocabulary lacks.
+    german = [
+        replace(u, text=u.text + " äöß", language="de")
+        for u in read_manifest(tiny_corpus["train"])
+    ]
+    manifest = write_manifest(german, tmp_path / "de.jsonl")
+    cfg = _config(
+        tiny_corpus,
+        tmp_path / "de",
+        train_manifest=str(manifest),
+        max_epochs=1,
+        init_checkpoint=str(base.last_checkpoint),
+        lr=1e-12,
+        warmup_steps=0,
+    )
+    kept = train(cfg, progress=False)  # the checkpoint's vocabulary: the new letters are unknown
+    assert load_model(kept.last_checkpoint)[1] == base_tok
+    tuned = train(
+        replace(cfg, init_vocabulary="data", out_dir=str(tmp_path / "de2")), progress=False
+    )
+    _, tok, _ = load_model(tuned.last_checkpoint)
+    assert {"ä", "ö", "ß"} <= set(tok.pieces()) and tok.vocab_size == base_tok.vocab_size + 3
+    wa, wb = _weights(base.last_checkpoint), _weights(tuned.last_checkpoint)
+    old = {p: i for i, p in enumerate(base_tok.pieces())}
+    for name in ("head.proj.weight", "head.proj.bias"):
+        for i, piece in enumerate(tok.pieces()):
+            if piece in old:
+                torch.testing.assert_close(wb[name][i], wa[name][old[piece]], atol=1e-6, rtol=0)
+    encoder = "encoder.layers.0.ffn1.net.0.weight"
+    torch.testing.assert_close(wb[encoder], wa[encoder], atol=1e-6, rtol=0)

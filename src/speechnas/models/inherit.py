@@ -20,13 +20,24 @@ checkpoint of another architecture.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Inherited", "flat_per_head", "inherit_tensors", "inherit_weights", "regions"]
+__all__ = [
+    "VOCABULARY_TENSORS",
+    "Inherited",
+    "flat_per_head",
+    "inherit_tensors",
+    "inherit_weights",
+    "regions",
+    "remap_vocabulary",
+]
+
+#: Endings of the head tensors with one row per output token (embeddings, output layers).
+VOCABULARY_TENSORS = ("embed.weight", "out.weight", "out.bias", "proj.weight", "proj.bias")
 
 _GLU = ("conv.pointwise_in.weight", "conv.pointwise_in.bias")
 _KERNELS = ("depthwise.conv.weight",)
@@ -85,6 +96,43 @@ class Inherited:
 
 
 @torch.no_grad()
+@torch.no_grad()
+def remap_vocabulary(
+    source: Mapping[str, Tensor],
+    source_pieces: Sequence[str],
+    target_pieces: Sequence[str],
+    targets: Mapping[str, Tensor],
+) -> dict[str, Tensor]:
+    """``source`` (a state dict over ``source_pieces``) with its vocabulary tensors (the head
+    tensors of :data:`VOCABULARY_TENSORS` with a row per source token) rewritten for
+    ``target_pieces``: a token of both keeps its row, a new token takes its row from
+    ``targets`` (the model's initial tensors). Other tensors are returned as they are.
+
+    Raises:
+        ValueError: a vocabulary tensor of ``source`` has no namesake in ``targets``.
+    """
+    where = {piece: i for i, piece in enumerate(source_pieces)}
+    pairs = [(t, where[p]) for t, p in enumerate(target_pieces) if p in where]
+    out = dict(source)
+    for name, tensor in source.items():
+        if not (name.startswith("head.") and name.endswith(VOCABULARY_TENSORS)):
+            continue
+        if tensor.dim() == 0 or tensor.shape[0] != len(source_pieces):
+            continue
+        target = targets.get(name)
+        if target is None:
+            raise ValueError(f"{name}: no such tensor in the model to map the vocabulary into")
+        mapped = target.detach().clone()
+        cols = min(tensor.shape[1], mapped.shape[1]) if tensor.dim() > 1 else None
+        for t, s in pairs:
+            if cols is None:
+                mapped[t] = tensor[s]
+            else:
+                mapped[t, :cols] = tensor[s, :cols]
+        out[name] = mapped
+    return out
+
+
 def inherit_weights(source: Mapping[str, Tensor], model: nn.Module, *, causal: bool) -> Inherited:
     """Copy into ``model`` the regions of its tensors that ``source`` (a state dict of
     another architecture of the family) shares with them, by name (see :func:`regions`)."""

@@ -73,6 +73,11 @@ class Tokenizer(abc.ABC):
     def to_state(self) -> dict[str, Any]:
         """JSON-safe description of the tokenizer (see the class docstring)."""
 
+    @abc.abstractmethod
+    def pieces(self) -> list[str]:
+        """The text of every id, in id order (specials as their names): two tokenizers
+        agree on an id's meaning where their pieces agree."""
+
     @classmethod
     @abc.abstractmethod
     def from_state(cls, state: dict[str, Any]) -> Tokenizer:
@@ -138,6 +143,9 @@ class CharTokenizer(Tokenizer):
     def symbols(self) -> list[str]:
         """The symbol of every id (a copy)."""
         return list(self._symbols)
+
+    def pieces(self) -> list[str]:
+        return self.symbols
 
     def encode(self, text: str) -> list[int]:
         return [self._ids.get(ch, self.unk_id) for ch in text]
@@ -261,6 +269,9 @@ class BPETokenizer(Tokenizer):
     def decode(self, ids: Sequence[int]) -> str:
         self._check_ids(ids)
         return str(self._sp.decode([int(i) for i in ids if int(i) != self.blank_id]))
+
+    def pieces(self) -> list[str]:
+        return [str(self._sp.id_to_piece(i)) for i in range(self.vocab_size)]
 
     def id_to_piece(self, token_id: int) -> str:
         """The SentencePiece piece of ``token_id`` (``"▁"`` marks a word start)."""

@@ -99,6 +99,11 @@ class TrainConfig:
             tensor inherits the region it shares with its namesake there
             (:mod:`speechnas.models.inherit`: leading channels, centre kernel taps) and the
             rest keeps its initial values.
+        init_vocabulary: with ``init_checkpoint``, whose tokenizer the run uses: the
+            checkpoint's (``checkpoint``), or one built from the training data as without it
+            (``data``: a warm start in another language, whose letters the checkpoint's
+            vocabulary lacks); then every output row of a token both share is inherited
+            (:func:`~speechnas.models.inherit.remap_vocabulary`), a new token's starts afresh.
         tokenizer_manifest: build the tokenizer from this manifest's texts instead of the
             training set's (a run on a subset then shares the full set's vocabulary).
         early_stop_patience: stop when the dev score has not improved for this many dev
@@ -142,6 +147,7 @@ class TrainConfig:
     device: str = "cpu"
     init_checkpoint: str | None = None
     init_by_shape: bool = False
+    init_vocabulary: Literal["checkpoint", "data"] = "checkpoint"
     tokenizer_manifest: str | None = None
     early_stop_patience: int | None = bounded(None, ge=1)
     select_metric: Literal["wer", "cer"] = "wer"
@@ -154,6 +160,7 @@ class TrainConfig:
             "select_metric": self.select_metric in ("wer", "cer"),
             "precision": self.precision in ("fp32", "bf16"),
             "device": check_device_name(self.device),
+            "init_vocabulary": self.init_vocabulary in ("checkpoint", "data"),
         }
         for name, ok in checks.items():
             if not ok:

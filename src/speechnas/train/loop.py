@@ -43,7 +43,7 @@ from speechnas.evaluate.runner import evaluate_model, scorable_set
 from speechnas.evaluate.wer import NothingToScore
 from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
-from speechnas.models.inherit import inherit_weights
+from speechnas.models.inherit import inherit_weights, remap_vocabulary
 from speechnas.text import Tokenizer, build_tokenizer, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
@@ -249,7 +249,7 @@ class _Run:
     def _tokenizer(self, ckpt: dict[str, Any]) -> Tokenizer:
         if ckpt:
             return tokenizer_from_state(ckpt["tokenizer"])
-        if self.init is not None:
+        if self.init is not None and self.config.init_vocabulary == "checkpoint":
             return tokenizer_from_state(self.init["tokenizer"])
         source = self.train_utts
         if self.config.tokenizer_manifest:
@@ -279,13 +279,25 @@ class _Run:
         """Start from ``init``'s weights: all of them, or with ``init_by_shape`` those of
         its tensors that share names with the model's, cut to shape."""
         path = self.config.init_checkpoint
+        source = init["model"]
+        theirs = tokenizer_from_state(init["tokenizer"])
+        if theirs != self.tokenizer:
+            # init_vocabulary: data. The output rows of the tokens both share are kept.
+            mine = self.tokenizer.pieces()
+            shared = len(set(theirs.pieces()) & set(mine))
+            source = remap_vocabulary(source, theirs.pieces(), mine, self.model.state_dict())
+            log.info(
+                "vocabulary of the training data (%d tokens): %d shared with %s's (%d)",
+                len(mine),
+                shared,
+                path,
+                theirs.vocab_size,
+            )
         if not self.config.init_by_shape:
-            self.model.load_state_dict(init["model"])
-            log.info("initialising weights and tokenizer from %s", path)
+            self.model.load_state_dict(source)
+            log.info("initialising weights from %s", path)
             return
-        got = inherit_weights(
-            init["model"], self.model, causal=self.config.arch.streaming is not None
-        )
+        got = inherit_weights(source, self.model, causal=self.config.arch.streaming is not None)
         if not got.whole + got.partial:
             raise UserError(
                 f"init_checkpoint {path}: no tensor of it fits this architecture "

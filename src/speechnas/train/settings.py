@@ -52,6 +52,7 @@ class TrainSettings:
     precision: Literal["fp32", "bf16"] = "fp32"
     init_checkpoint: str | None = None
     init_by_shape: bool = False
+    init_vocabulary: Literal["checkpoint", "data"] = "checkpoint"
 
     def __post_init__(self) -> None:
         check_bounds(self)
