@@ -136,3 +136,27 @@ def test_prepare_follows_the_source_content(
     assert main(argv) == 0
     assert "2 utterances" in capsys.readouterr().out
     assert len(read_manifest(tmp_path / "out" / "m.jsonl.gz")) == 2
+
+
+def test_evaluate_shows_each_language_of_a_mixed_set(
+    trained: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import dataclasses
+    import json
+
+    from speechnas.data.manifest import read_manifest
+
+    utts = read_manifest(trained["train"])
+    mixed = [dataclasses.replace(u, language="de" if i % 2 else "en") for i, u in enumerate(utts)]
+    manifest = write_manifest(mixed, tmp_path / "mixed.jsonl")
+    results = tmp_path / "results.json"
+    monkeypatch.setenv("COLUMNS", "200")
+    argv = ["evaluate", "--checkpoint", str(trained["checkpoint"]), "--test", f"m={manifest}"]
+    assert main([*argv, "--out", str(results), "--rtf-utterances", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "  de " in out and "  en " in out
+    scored = json.loads(results.read_text())["sets"]["m"]["languages"]
+    assert sorted(scored) == ["de", "en"] and scored["de"]["utterances"] == 3

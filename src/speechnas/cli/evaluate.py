@@ -63,13 +63,25 @@ def _run(args: argparse.Namespace) -> int:
             rtf,
             str(len(r["skipped"])),
         )
+        if len(r["languages"]) > 1:  # a set of several languages: each one's own scores
+            for language, x in r["languages"].items():
+                table.add_row(
+                    f"  {language}",
+                    str(x["utterances"]),
+                    "",
+                    f"{100 * x['wer']:.1f}%",
+                    f"{100 * x['cer']:.1f}%",
+                    "",
+                    "",
+                )
     Console().print(table)
     payload = {
         "checkpoint": str(args.checkpoint),
         "arch": state["arch"],
         "params": model.num_params(),
         "step": state.get("step"),
-        "normalisation": "speechnas.text.normalize: NFKC, lower case, punctuation removed",
+        "normalisation": "speechnas.text.normalize: NFKC, lower case, punctuation removed; "
+        "each utterance by its own language's rules",
         "rtf_definition": "compute seconds / audio seconds, batch 1, greedy decoding, CPU",
         "sets": results,
         "run_info": run_info(),
