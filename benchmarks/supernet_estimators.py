@@ -36,7 +36,6 @@ import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
 import argparse
 import dataclasses
 import json
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,6 @@ def train_supernets(
         for depth in range(space.min_layers, space.max_layers + 1):
             key = f"{family}/{depth}/{steps}"
             out = OUT / family / f"depth{depth}-steps{steps}"
-            start = time.process_time()
             path = train_supernet(
                 SupernetTrainConfig(
                     train_manifest=str(train),
@@ -135,10 +133,12 @@ def train_supernets(
             )
             if key not in done:
                 saved = torch.load(path, weights_only=True, map_location="cpu")
+                # Its training time over every session of it (a resumed run counts the time
+                # before too), at 1 thread: CPU-seconds on the CPU, GPU-seconds on a GPU.
                 done[key] = {
                     "steps": int(saved["steps"]),
-                    "cpu_seconds": time.process_time() - start,
-                    "train_seconds": float(saved["train_seconds"]),
+                    "cpu_seconds": float(saved["train_seconds"]),
+                    "device": device,
                 }
                 print(f"supernet {key}: {done[key]}", flush=True)
                 save(results)
@@ -219,6 +219,13 @@ def evaluate(
         v["cpu_seconds"] for k, v in results["supernets"].items() if k.endswith(f"/{steps}")
     )
     shared = supernet_cost / len(archs)
+    devices = sorted(
+        {
+            v.get("device", "cpu")
+            for k, v in results["supernets"].items()
+            if k.endswith(f"/{steps}")
+        }
+    )
     rows: list[dict[str, Any]] = []
 
     def row(name: str, values: np.ndarray, cost: float, against_other: int | None = None) -> None:
@@ -273,6 +280,7 @@ def evaluate(
         "architectures": len(archs),
         "families": dict(families),
         "supernet_cpu_seconds": supernet_cost,
+        "supernet_devices": devices,
         "run_cpu_seconds": run_cost,
         "rows": rows,
         "steps": steps,
@@ -310,7 +318,8 @@ def section(results: dict[str, Any]) -> str:
         "scored as its nearest subnet (same layers, the supernet's front-end, stem, "
         "activation and norm) on the whole dev split; fine-tuned: "
         f"{ev['finetune_steps']} steps of the recipe from the inherited weights. The "
-        f"supernets cost {ev['supernet_cpu_seconds'] / 60:.0f} CPU-minutes in all, counted "
+        f"supernets cost {ev['supernet_cpu_seconds'] / 60:.0f} "
+        f"{'CPU' if ev['supernet_devices'] == ['cpu'] else 'GPU'}-minutes in all, counted "
         "in each estimate as its share over these architectures (in a search it is shared "
         'over every subnet scored). Columns as in "Cheap estimators"; share of a run: of '
         f"one reference run ({ev['run_cpu_seconds'] / 60:.1f} CPU-minutes on average here).",

@@ -174,6 +174,15 @@ def test_a_language_folder_record_keeps_its_own_language(tmp_path: Path) -> None
     assert by_id["a"] == "de" and by_id["b"] == "en"
 
 
+def test_folder_names_that_are_not_languages() -> None:
+    from speechnas.data.readers._common import is_language_tag
+
+    for name in ("de", "cnh", "fy-NL", "rm-sursilv", "zh_CN"):
+        assert is_language_tag(name), name
+    for name in ("train", "dev", "dev-clean", "test-other", "wav", "raw", "audio", "103"):
+        assert not is_language_tag(name), name
+
+
 def test_a_corpus_split_in_folders_is_not_taken_for_languages(tmp_path: Path) -> None:
     make_nemo(tmp_path / "corpus" / "train")
     make_nemo(tmp_path / "corpus" / "dev")
@@ -189,5 +198,7 @@ def test_a_corpus_split_in_folders_is_not_taken_for_languages(tmp_path: Path) ->
 def test_ids_repeated_across_languages_are_named(tmp_path: Path) -> None:
     make_nemo(tmp_path / "cv" / "en")
     make_nemo(tmp_path / "cv" / "fr")
-    with pytest.raises(UserError, match="duplicate utterance ids: a, b, cee, gone"):
+    with pytest.raises(
+        UserError, match="utterance ids repeat across language folders: a \\(en/, fr/\\)"
+    ):
         read_corpus(tmp_path / "cv")

@@ -101,3 +101,21 @@ def test_a_language_with_one_speaker_stays_in_train_with_a_warning(
     train, dev = split_by_speaker(utts, dev_fraction=0.1, seed=0)
     assert "x1" in {u.id for u in train} and dev
     assert "language 'eu' has one speaker" in caplog.text
+
+
+def test_a_one_speaker_language_stays_in_train_even_if_its_speaker_is_heard_elsewhere() -> None:
+    # Speaker "x" also speaks German; were German placed first, "x" could go to dev there and
+    # take all of Basque with it.
+    utts = [Utterance(f"de-x{i}", "/a.wav", 1.0, "t", "x", "de") for i in range(3)]
+    utts += [Utterance(f"de-{s}", "/a.wav", 1.0, "t", f"d{s}", "de") for s in range(5)]
+    utts += [Utterance(f"eu-x{i}", "/a.wav", 1.0, "t", "x", "eu") for i in range(5)]
+    for seed in range(8):
+        train, dev = split_by_speaker(utts, dev_fraction=0.25, seed=seed)
+        assert {u.id for u in utts if u.language == "eu"} <= {u.id for u in train}, seed
+        assert not speakers(train) & speakers(dev)
+
+
+def test_an_empty_set_cannot_be_split() -> None:
+    with pytest.raises(UserError, match="at least two speakers, got 0"):
+        split_by_speaker([], dev_fraction=0.1, seed=0)
+    assert split_by_speaker([], dev_fraction=0.0, seed=0) == ([], [])

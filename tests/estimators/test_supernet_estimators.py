@@ -116,3 +116,21 @@ def test_the_fine_tune_starts_from_the_inherited_weights(
     assert unmoved.score != 1.0  # an untrained net emits characters: not two empty outputs
     with pytest.raises(ValueError, match="no dev_manifest"):
         FineTunedInherited(scorer, dataclasses.replace(config, dev_manifest=None), tmp_path)
+
+
+def test_projection_breaks_ties_down_pads_depth_and_replaces_blocks() -> None:
+    space = tiny_supernet_space(min_layers=2, blocks=("full", "conv"))
+    base = space.base.layers[0]
+    one = dataclasses.replace(
+        space.base,
+        layers=(
+            dataclasses.replace(
+                base, width=24, kernel=5, heads=2, ffn_expansion=1.5, block="attention"
+            ),
+        ),
+    )
+    nearest = space.project(one)
+    # 24 is as far from 16 as from 32, 5 from 3 and 7, 1.5 from 1 and 2: the smaller wins;
+    # the one layer is repeated up to the space's two; the attention-only block, not offered,
+    # becomes "full".
+    assert space.choices(nearest) == [(16, 3, 2, 1.0, "full")] * 2

@@ -96,3 +96,24 @@ def test_vocabulary_rows_follow_their_tokens(kind: str) -> None:
         assert torch.equal(mapped[n][4], target[n][4])  # "ä": its initial row
     unchanged = [n for n in source if n not in rows]
     assert all(mapped[n] is source[n] for n in unchanged)
+
+
+def test_only_vocabulary_tensors_are_remapped_when_a_width_equals_the_vocabulary() -> None:
+    import dataclasses
+    import string
+
+    from speechnas.arch import DecoderSpec
+    from speechnas.models.inherit import remap_vocabulary
+
+    old = ["<blank>", "<unk>", " ", *string.ascii_lowercase[:13]]  # 16 tokens, as wide as dim
+    new = [*old[:5], "ä", *old[5:]]
+    spec = ArchSpec.uniform(num_layers=1, width=16, heads=2, kernel=3, n_mels=40)
+    spec = dataclasses.replace(spec, decoder=DecoderSpec(kind="rnnt", dim=16))
+    source = build_model(spec, vocab_size=len(old)).state_dict()
+    target = build_model(spec, vocab_size=len(new)).state_dict()
+    mapped = remap_vocabulary(source, old, new, target)
+    changed = sorted(n for n in source if mapped[n] is not source[n])
+    assert changed == ["head.out.bias", "head.out.weight", "head.predictor.embed.weight"]
+    # Other head tensors 16 rows long (the predictor's projections) are left alone.
+    kept = [n for n in source if n.startswith("head.") and n not in changed]
+    assert any(source[n].dim() and source[n].shape[0] == 16 for n in kept)

@@ -51,3 +51,18 @@ def test_transcripts_are_spoken_in_their_language(tmp_path: Path) -> None:
     assert [u.id for u in again.utterances] == [u.id for u in result.utterances]
     for a, b in zip(result.utterances, again.utterances, strict=True):
         assert Path(a.audio_path).read_bytes() == Path(b.audio_path).read_bytes()
+
+
+def test_the_speak_command_writes_a_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from speechnas.cli import main
+    from speechnas.data.manifest import write_manifest
+
+    manifest = write_manifest(_utts(), tmp_path / "in.jsonl")
+    argv = ["data", "speak", str(manifest), "--out", str(tmp_path / "out"), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "2 utterances" in out and "languages spoken: de" in out
+    assert "not spoken (no espeak-ng voice): xx" in out
+    assert len(read_manifest(tmp_path / "out" / "spoken.jsonl.gz")) == 2

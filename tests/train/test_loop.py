@@ -413,3 +413,5 @@ def test_a_warm_start_in_another_language_keeps_the_rows_of_shared_letters(
                 torch.testing.assert_close(wb[name][i], wa[name][old[piece]], atol=1e-6, rtol=0)
     encoder = "encoder.layers.0.ffn1.net.0.weight"
     torch.testing.assert_close(wb[encoder], wa[encoder], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="init_vocabulary='data' is about a warm start"):
+        replace(cfg, init_checkpoint=None, init_vocabulary="data")

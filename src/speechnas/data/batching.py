@@ -33,7 +33,9 @@ class DurationBatchSampler:
             in multilingual training): 1 keeps the data as it is, 0 gives every group the
             same share. The epoch keeps its size (a group under its share is repeated, one
             over it is sampled without repeats), drawn from ``seed`` and ``epoch``.
-        balance: that exponent, in ``[0, 1]``.
+        balance: that exponent, in ``[0, 1]``. Balanced epochs differ a little in their
+            number of batches (a training schedule is sized by the first); an utterance
+            drawn twice may share a batch with its copy.
     """
 
     def __init__(
@@ -51,7 +53,7 @@ class DurationBatchSampler:
         if not 0.0 <= balance <= 1.0:
             raise ValueError(f"balance={balance!r} must be in [0, 1]")
         if groups is not None and len(groups) != len(durations):
-            raise ValueError(f"{len(groups)} groups for {len(durations)} utterances")
+            raise ValueError(f"groups: {len(groups)} for {len(durations)} utterances")
         if max_batch_seconds <= 0:
             raise ValueError(f"max_batch_seconds={max_batch_seconds!r} must be > 0")
         if max_batch_size < 1:

@@ -12,6 +12,7 @@ from typing import Any
 
 from speechnas.data.manifest import Utterance, read_manifest, write_manifest
 from speechnas.data.readers import AUDIO_SUFFIXES, read_corpus, resolve_format
+from speechnas.data.readers.multilingual import language_folders
 from speechnas.data.usable import duration_known
 from speechnas.data.validate import validate
 from speechnas.errors import UserError
@@ -163,15 +164,17 @@ def prepare(
         _set_aside_own_output(source, out, previous)
     fmt = resolve_format(source, format)
     marker_path(out).unlink(missing_ok=True)
-    result = read_corpus(source, format=fmt, language=language)
+    result = read_corpus(source, format=fmt, language=language, languages=wanted)
     utts = result.utterances
     if wanted is not None:
-        have = sorted({u.language for u in utts})
+        have = {u.language for u in utts}
         missing = [x for x in wanted if x not in have]
+        if fmt == "multilingual":  # only the folders asked for were read: name them all
+            have |= set(language_folders(source)[0])
         if missing:
             raise UserError(
                 f"{source}: no utterance of language {', '.join(missing)}; it has "
-                f"{', '.join(have) or 'none'}"
+                f"{', '.join(sorted(have)) or 'none'}"
             )
         utts = [u for u in utts if u.language in wanted]
     unknown = [u for u in utts if not duration_known(u.duration)]

@@ -32,6 +32,8 @@ def split_by_speaker(
     each with its own shuffle drawn from ``seed`` and its place in that order), so every
     language has its share in dev; a speaker heard in several languages is placed once, by
     the first of them, and counts towards the dev share of the others where it went to dev.
+    A language heard from one speaker only stays in train, with a warning (it is placed
+    first, so its speaker is never one another language sent to dev).
 
     So the dev share is measured in utterances, not speakers, and (fallback aside) lands
     within half the largest speaker's utterance count of the target. The result depends only
@@ -60,14 +62,19 @@ def split_by_speaker(
     if not 0.0 <= dev_fraction < 1.0:
         raise ValueError(f"dev_fraction must be in [0, 1), got {dev_fraction!r}")
     utts = list(utts)
-    languages = sorted({u.language for u in utts})
+    languages = sorted({u.language for u in utts}) or ["-"]
+    several = len(languages) > 1
+    parts = {x: [u for u in utts if u.language == x] if several else utts for x in languages}
+    # Languages of one speaker first: that speaker stays in train (none can be in dev), so
+    # a language heard from a speaker another language sent to dev is never left all in dev.
+    order = sorted(languages, key=lambda x: (len({u.speaker for u in parts[x]}) > 1, x))
     dev_speakers: set[str] = set()
     decided: set[str] = set()
-    for index, language in enumerate(languages):
-        part = [u for u in utts if u.language == language] if len(languages) > 1 else utts
+    for language in order:
         # Each language's own draw, from the seed and the language's place in sorted order.
-        rng = np.random.default_rng(seed if len(languages) == 1 else [seed, index])
-        _walk(part, dev_fraction, rng, dev_speakers, decided, language, len(languages) > 1)
+        index = languages.index(language)
+        rng = np.random.default_rng([seed, index] if several else seed)
+        _walk(parts[language], dev_fraction, rng, dev_speakers, decided, language, several)
     train = sorted((u for u in utts if u.speaker not in dev_speakers), key=lambda u: u.id)
     dev = sorted((u for u in utts if u.speaker in dev_speakers), key=lambda u: u.id)
     return train, dev

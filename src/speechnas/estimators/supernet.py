@@ -15,20 +15,34 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from speechnas.arch import ArchSpec
 from speechnas.estimators._base import Estimator
 from speechnas.reports.curves import read_history
-from speechnas.supernet.scoring import ByDepth, SubnetScorer
+from speechnas.supernet.scoring import SubnetScorer
+from speechnas.supernet.space import SupernetSpace
 from speechnas.train import TrainConfig, save_checkpoint, train
 
 __all__ = ["FineTunedInherited", "InheritedScore"]
 
-Scorer = SubnetScorer | ByDepth
+
+class Scorer(Protocol):
+    """What the estimators need of a scorer: its space, and which supernet scores a subnet
+    (:class:`~speechnas.supernet.scoring.SubnetScorer`, or
+    :class:`~speechnas.supernet.scoring.ByDepth` for one supernet per depth)."""
+
+    @property
+    def space(self) -> SupernetSpace: ...
+
+    def route(self, spec: ArchSpec) -> tuple[SubnetScorer, ArchSpec]: ...
 
 
 class _SupernetEstimator(Estimator):
+    """An estimator over a supernet's subnets: :meth:`subnet` places an architecture (as it
+    is, or projected to its nearest subnet), and every estimate adds the supernet's training
+    share ``shared_cpu_seconds`` to its cost."""
+
     def __init__(
         self,
         scorer: Scorer,
@@ -60,8 +74,7 @@ class InheritedScore(_SupernetEstimator):
     """Dev error (``metric``) of the subnet on its inherited weights, greedy CTC decoding.
 
     Args:
-        scorer: a :class:`~speechnas.supernet.scoring.SubnetScorer` or
-            :class:`~speechnas.supernet.scoring.ByDepth`.
+        scorer: a :class:`Scorer`.
         metric: ``cer`` or ``wer``.
         project: score an architecture outside the space by its nearest subnet (otherwise
             it is refused).
@@ -84,9 +97,9 @@ class FineTunedInherited(_SupernetEstimator):
     inherited weights (batch-norm statistics re-estimated first).
 
     ``config`` is the fine-tune's recipe: its data, seed and budget (``max_steps`` with its own
-    warm-up and cosine schedule, say), with the supernet's tokenizer (its ``tokenizer`` fields
-    are not used). Each architecture trains in a folder of ``root`` (written over); its dev
-    score is the last scoring of the run.
+    warm-up and cosine schedule, say); the run keeps the supernet's tokenizer unless
+    ``config.init_vocabulary`` is ``data``. Each architecture trains in a folder of ``root``
+    (written over); its dev score is the last scoring of the run.
 
     Raises:
         ValueError: (from :meth:`estimate`) an architecture outside the space, not projected;

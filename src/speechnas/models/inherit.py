@@ -36,8 +36,11 @@ __all__ = [
     "remap_vocabulary",
 ]
 
-#: Endings of the head tensors with one row per output token (embeddings, output layers).
-VOCABULARY_TENSORS = ("embed.weight", "out.weight", "out.bias", "proj.weight", "proj.bias")
+#: The last two name parts of the head tensors with one row per output token (token
+#: embeddings, output layers): ``head.proj.weight``, ``head.decoder.embed.weight``, ...
+VOCABULARY_TENSORS = frozenset(
+    {("embed", "weight"), ("out", "weight"), ("out", "bias"), ("proj", "weight"), ("proj", "bias")}
+)
 
 _GLU = ("conv.pointwise_in.weight", "conv.pointwise_in.bias")
 _KERNELS = ("depthwise.conv.weight",)
@@ -96,7 +99,6 @@ class Inherited:
 
 
 @torch.no_grad()
-@torch.no_grad()
 def remap_vocabulary(
     source: Mapping[str, Tensor],
     source_pieces: Sequence[str],
@@ -115,7 +117,7 @@ def remap_vocabulary(
     pairs = [(t, where[p]) for t, p in enumerate(target_pieces) if p in where]
     out = dict(source)
     for name, tensor in source.items():
-        if not (name.startswith("head.") and name.endswith(VOCABULARY_TENSORS)):
+        if not (name.startswith("head.") and tuple(name.split(".")[-2:]) in VOCABULARY_TENSORS):
             continue
         if tensor.dim() == 0 or tensor.shape[0] != len(source_pieces):
             continue
@@ -133,6 +135,7 @@ def remap_vocabulary(
     return out
 
 
+@torch.no_grad()
 def inherit_weights(source: Mapping[str, Tensor], model: nn.Module, *, causal: bool) -> Inherited:
     """Copy into ``model`` the regions of its tensors that ``source`` (a state dict of
     another architecture of the family) shares with them, by name (see :func:`regions`)."""

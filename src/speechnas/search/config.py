@@ -27,7 +27,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from speechnas._config_io import (
     MAX_SEED,
@@ -164,19 +164,23 @@ class FidelityConfig:
 @dataclass(frozen=True)
 class Constraints:
     """Hard limits; ``None``: no limit. Those on cheap measurements (latency, params,
-    memory, MACs) are checked before any training; those on the dev scores of a dev set of
-    several languages (``max_mean_cer``, ``max_worst_cer``: the mean, and the worst, of the
-    languages' CER) once the trial has trained, and a trial over one is stopped."""
+    memory, MACs) are checked before any training; those on the dev CER of the languages of
+    the dev set (``max_mean_cer``, ``max_worst_cer``: the mean, and the worst, of the
+    languages' CER, fractions in ``(0, 1]``; with one language, its CER) once the trial has
+    trained the whole ladder, and a trial over one is stopped."""
 
     max_latency_ms: float | None = bounded(None, gt=0)
     max_params: int | None = bounded(None, ge=1)
     max_memory_mb: float | None = bounded(None, gt=0)
     max_macs: float | None = bounded(None, gt=0)
-    max_mean_cer: float | None = bounded(None, gt=0)
-    max_worst_cer: float | None = bounded(None, gt=0)
+    max_mean_cer: float | None = bounded(None, gt=0, le=1)
+    max_worst_cer: float | None = bounded(None, gt=0, le=1)
 
     def __post_init__(self) -> None:
         check_bounds(self)
+
+    #: The metrics of the limits checked after training.
+    TRAINED: ClassVar[tuple[str, ...]] = ("mean_cer", "worst_cer")
 
     def limits(self) -> dict[str, float]:
         """The limits that are set, by metric name."""

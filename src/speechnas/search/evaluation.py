@@ -36,7 +36,7 @@ from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import MemoryModel
 from speechnas.hardware.predictor import LatencyPredictor
 from speechnas.hardware.targets import TorchCPUTarget
-from speechnas.search.config import SearchConfig
+from speechnas.search.config import Constraints, SearchConfig
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
 from speechnas.search.front_stop import FrontStop
 from speechnas.search.objectives import language_metrics, scalarised
@@ -383,8 +383,13 @@ class TrialEvaluator:
             "cer": outcome.cer,
             **language_metrics(outcome.wer, outcome.cer, outcome.languages),
         }
-        # Constraint values are set once, now that the trained scores are known too.
-        self._constrain(trial, metrics)
+        # Constraint values are set once, now that the trained scores are known too; a trial
+        # stopped short of the ladder's end is not held to limits on its final scores.
+        trained = Constraints.TRAINED
+        self._constrain(
+            trial,
+            {k: v for k, v in metrics.items() if k not in trained} if outcome.pruned else metrics,
+        )
         broken = [] if outcome.pruned else config.constraints.violations(metrics)
         if broken:
             # Over a limit on its trained scores: stopped, as a cheap limit stops it earlier.

@@ -165,6 +165,10 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"TrainConfig.{name}={getattr(self, name)!r} is invalid")
+        if self.init_vocabulary == "data" and self.init_checkpoint is None:
+            raise ValueError(
+                "TrainConfig.init_vocabulary='data' is about a warm start: set init_checkpoint"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

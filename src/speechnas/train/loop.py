@@ -277,7 +277,9 @@ class _Run:
 
     def _inherit(self, init: dict[str, Any]) -> None:
         """Start from ``init``'s weights: all of them, or with ``init_by_shape`` those of
-        its tensors that share names with the model's, cut to shape."""
+        its tensors that share names with the model's, cut to shape. With a vocabulary of
+        the data (``init_vocabulary``) other than the checkpoint's, its output rows follow
+        their tokens first (:func:`~speechnas.models.inherit.remap_vocabulary`)."""
         path = self.config.init_checkpoint
         source = init["model"]
         theirs = tokenizer_from_state(init["tokenizer"])
@@ -294,7 +296,10 @@ class _Run:
                 theirs.vocab_size,
             )
         if not self.config.init_by_shape:
-            self.model.load_state_dict(source)
+            try:
+                self.model.load_state_dict(source)
+            except RuntimeError as e:
+                raise UserError(f"init_checkpoint {path}: its weights do not fit: {e}") from e
             log.info("initialising weights from %s", path)
             return
         got = inherit_weights(source, self.model, causal=self.config.arch.streaming is not None)

@@ -58,6 +58,8 @@ class TrainSettings:
         check_bounds(self)
         if not check_device_name(self.device):
             raise ValueError(f"device={self.device!r}; expected cpu, cuda or cuda:N")
+        if self.init_vocabulary == "data" and self.init_checkpoint is None:
+            raise ValueError("init_vocabulary='data' is about a warm start: set init_checkpoint")
 
     def train_config(self, **run: Any) -> TrainConfig:
         """A :class:`~speechnas.train.TrainConfig` of these settings plus ``run``'s keys

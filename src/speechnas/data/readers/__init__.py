@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 from speechnas.data.readers._common import AUDIO_SUFFIXES, Reader, ReadResult
 from speechnas.data.readers._detect import detect_format, guess_format
@@ -59,7 +60,11 @@ def resolve_format(src: str | os.PathLike[str], format: str = "auto") -> str:
 
 
 def read_corpus(
-    src: str | os.PathLike[str], *, format: str = "auto", language: str | None = None
+    src: str | os.PathLike[str],
+    *,
+    format: str = "auto",
+    language: str | None = None,
+    languages: Collection[str] | None = None,
 ) -> ReadResult:
     """Read ``src`` with the reader for ``format`` (detected when ``"auto"``).
 
@@ -67,6 +72,8 @@ def read_corpus(
         src: A manifest file, a tsv, or a corpus folder.
         format: ``"auto"`` or a key of :data:`READERS`.
         language: Passed to the reader; None keeps its default (``"en"``).
+        languages: For a folder of one corpus per language, read only these languages'
+            folders (others are not opened); ignored by the other formats.
 
     Returns:
         The reader's result.
@@ -77,6 +84,8 @@ def read_corpus(
     fmt = resolve_format(src, format)
     reader = READERS[fmt]
     try:
+        if fmt == "multilingual":
+            return read_multilingual(src, languages=languages)
         return reader(src) if language is None else reader(src, language=language)
     except UnicodeDecodeError as e:
         raise UserError(f"{src}: a {fmt} text file is not UTF-8 ({e})") from e

@@ -86,7 +86,9 @@ def check_language(language: str) -> str:
 # A BCP-47-like language tag: ``de``, ``cnh``, ``fy-NL``, ``rm-sursilv``, ``zh_CN``.
 _LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:[-_][a-z0-9]{2,8})*", re.IGNORECASE)
 # Names of a corpus's parts that a language tag's pattern would take for a language.
-_PART_NAMES = frozenset({"all", "dev", "eval", "val", "test"})
+_PART_NAMES = frozenset(
+    {"all", "dev", "eval", "val", "test", "wav", "raw", "out", "tmp", "old", "new"}
+)
 
 
 def is_language_tag(name: str) -> bool:

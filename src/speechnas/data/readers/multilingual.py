@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from pathlib import Path
 
 from speechnas.data._problem import Problem
@@ -32,7 +33,12 @@ def language_folders(root: Path) -> tuple[dict[str, str], list[str]]:
     return found, other
 
 
-def read_multilingual(src: str | os.PathLike[str], *, language: str = "en") -> ReadResult:
+def read_multilingual(
+    src: str | os.PathLike[str],
+    *,
+    language: str = "en",
+    languages: Collection[str] | None = None,
+) -> ReadResult:
     """Read every corpus in the subfolders of ``src`` as one corpus.
 
     Each subfolder is read by the reader of its own format (detected); its name is the
@@ -43,6 +49,7 @@ def read_multilingual(src: str | os.PathLike[str], *, language: str = "en") -> R
     Args:
         src: The folder of corpora (``commonvoice/`` with ``ar/``, ``br/``, ...).
         language: Not used (each folder names its language); accepted as every reader's is.
+        languages: read only the folders of these names (None: all).
 
     Returns:
         All utterances, sorted by id; the problems of every subfolder.
@@ -58,6 +65,8 @@ def read_multilingual(src: str | os.PathLike[str], *, language: str = "en") -> R
         raise UserError(f"{root}: a multilingual corpus is a folder of one folder per language")
     check_language(language)
     found, other = language_folders(root)
+    if languages is not None:
+        found = {name: fmt for name, fmt in found.items() if name in languages}
     if not found:
         raise UserError(f"{root}: no subfolder holds a corpus (one folder per language)")
     untagged = [name for name in found if not is_language_tag(name)]
@@ -70,8 +79,14 @@ def read_multilingual(src: str | os.PathLike[str], *, language: str = "en") -> R
         logger.warning("%s: skipping subfolders that hold no corpus: %s", root, ", ".join(other))
     utts: list[Utterance] = []
     problems: list[Problem] = []
+    folder_of: dict[str, str] = {}
     for name, fmt in found.items():
         read = SINGLE_CORPUS[fmt](root / name, language=check_language(name))
+        repeated = sorted(u.id for u in read.utterances if u.id in folder_of)
+        if repeated:
+            shown = ", ".join(f"{i} ({folder_of[i]}/, {name}/)" for i in repeated[:5])
+            raise UserError(f"{root}: utterance ids repeat across language folders: {shown}")
+        folder_of.update((u.id, name) for u in read.utterances)
         utts.extend(read.utterances)
         problems.extend(read.problems)
     return finish(utts, problems, source=root, format="multilingual")
