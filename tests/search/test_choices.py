@@ -3,6 +3,7 @@ registries, without importing torch or Optuna."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import typing
@@ -10,8 +11,8 @@ import typing
 import pytest
 
 from speechnas.cli import main
-from speechnas.search.choices import PRUNERS, STRATEGY_NAMES
-from speechnas.search.config import FidelityConfig
+from speechnas.search.choices import CONSTRAINTS, PRUNERS, STRATEGY_NAMES
+from speechnas.search.config import Constraints, FidelityConfig
 from speechnas.search.objectives import OBJECTIVES
 from speechnas.search.strategies import STRATEGIES
 
@@ -19,6 +20,9 @@ from speechnas.search.strategies import STRATEGIES
 def test_the_lists_are_the_registries() -> None:
     assert set(STRATEGY_NAMES) == set(STRATEGIES)
     assert PRUNERS == typing.get_args(typing.get_type_hints(FidelityConfig)["pruner"])
+    assert CONSTRAINTS == tuple(f.name for f in dataclasses.fields(Constraints))
+    # Every limit is on a metric a search can also minimise.
+    assert {c.removeprefix("max_") for c in CONSTRAINTS} <= set(OBJECTIVES)
 
 
 def test_search_help_names_strategies_pruners_and_objectives(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from speechnas.arch import ArchSpec
-from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.measure import profile_chunks_here, untrained_model
 from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import analytic_memory_bytes
 from speechnas.timing import Latency, measure_latency
@@ -21,8 +23,15 @@ def cheap_metrics(
     repeats: int = 5,
     threads: int | None = None,
     memo: LatencyMemo | None = None,
+    chunks: bool = False,
 ) -> dict[str, float]:
-    """``params``, ``macs`` (per audio second), ``memory_mb``, ``latency_ms`` and ``rtf``.
+    """``params``, ``macs`` (per audio second), ``memory_mb``, ``latency_ms`` and ``rtf``;
+    what the model must wait for: ``algorithmic_latency_ms`` (chunk and look-ahead of a
+    streaming model, the whole ``audio_seconds`` of a full-context one) and ``lookahead_ms``
+    (its look-ahead; the whole audio for a full-context model); with ``chunks``,
+    ``chunk_latency_ms``: the median compute per chunk of a streaming model fed chunk by
+    chunk (front-end, encoder step, greedy decoding; ``repeats`` seconds of audio, 2 chunks
+    of warm-up), and a full-context model's ``latency_ms`` (its one chunk is the utterance).
 
     Latency is measured on this machine's CPU (see :func:`measure_latency`); the weights do
     not matter to it, so the model is built with a fixed seed and not trained. With a
@@ -31,30 +40,55 @@ def cheap_metrics(
     """
     model = untrained_model(spec, vocab_size)
     params = model.num_params()
+    n_threads = threads or torch.get_num_threads()
 
     def measure() -> Latency:
         return measure_latency(
             model, audio_seconds=audio_seconds, repeats=repeats, threads=threads
         )
 
-    if memo is None:
-        latency = measure()
-    else:
+    def measure_chunks() -> Latency:
+        chunked = profile_chunks_here(
+            model, spec, num_threads=n_threads, seconds=float(max(repeats, 2))
+        )
+        return Latency(
+            median_s=chunked.compute_median_ms / 1000.0,
+            p90_s=chunked.compute_p90_ms / 1000.0,
+            audio_seconds=chunked.chunk_ms / 1000.0,
+            repeats=chunked.chunks,
+            threads=n_threads,
+        )
+
+    def memoised(what: str, how: Callable[[], Latency]) -> Latency:
+        if memo is None:
+            return how()
         key = memo.key(
-            spec.arch_id,
+            what,
             vocab_size=vocab_size,
             audio_seconds=audio_seconds,
             repeats=repeats,
-            threads=threads or torch.get_num_threads(),
+            threads=n_threads,
         )
-        latency = memo.measured(key, measure)
+        return memo.measured(key, how)
+
+    latency = memoised(spec.arch_id, measure)
     memory = sum(analytic_memory_bytes(model, audio_seconds))
+    whole = 1000.0 * audio_seconds
     algorithmic = spec.algorithmic_latency_ms
-    return {
+    streaming = spec.streaming
+    out = {
         "params": float(params),
         "macs": float(model.macs(1.0)),
         "memory_mb": memory / 1e6,
         "latency_ms": latency.median_ms,
         "rtf": latency.rtf,
-        "algorithmic_latency_ms": float(algorithmic) if algorithmic is not None else 0.0,
+        "algorithmic_latency_ms": whole if algorithmic is None else float(algorithmic),
+        "lookahead_ms": whole if streaming is None else float(streaming.lookahead * spec.frame_ms),
     }
+    if chunks:
+        out["chunk_latency_ms"] = (
+            latency.median_ms
+            if streaming is None
+            else memoised(f"{spec.arch_id}:chunks", measure_chunks).median_ms
+        )
+    return out

@@ -32,6 +32,7 @@ __all__ = [
     "ChunkProfile",
     "Profile",
     "UtteranceProfile",
+    "profile_chunks_here",
     "profile_model",
     "untrained_model",
 ]
@@ -161,6 +162,29 @@ def profile_model(
         streaming=streaming,
         run_info=run_info(),
     )
+
+
+def profile_chunks_here(
+    model: SpeechModel,
+    spec: ArchSpec,
+    *,
+    num_threads: int = 1,
+    seconds: float = 5.0,
+    warmup: int = 2,
+) -> ChunkProfile:
+    """A streaming model fed chunk by chunk in PyTorch on this machine's CPU with
+    ``num_threads`` threads (as :func:`profile_model` does on the ``cpu-torch`` target).
+
+    Raises:
+        ValueError: ``spec`` is not streaming, or ``seconds`` is shorter than one chunk.
+    """
+    from speechnas.hardware.targets import TorchCPUTarget
+
+    if spec.streaming is None:
+        raise ValueError(f"{spec.summary()} is not streaming: it has no chunks")
+    with threads(num_threads), tempfile.TemporaryDirectory() as tmp, torch.no_grad():
+        stream = TorchCPUTarget(num_threads).open_stream(model, Path(tmp))
+        return _profile_chunks(model, spec, stream, seconds=seconds, warmup=warmup)
 
 
 def _profile_chunks(

@@ -164,15 +164,20 @@ class FidelityConfig:
 @dataclass(frozen=True)
 class Constraints:
     """Hard limits; ``None``: no limit. Those on cheap measurements (latency, params,
-    memory, MACs) are checked before any training; those on the dev CER of the languages of
-    the dev set (``max_mean_cer``, ``max_worst_cer``: the mean, and the worst, of the
-    languages' CER, fractions in ``(0, 1]``; with one language, its CER) once the trial has
-    trained the whole ladder, and a trial over one is stopped."""
+    memory, MACs; what a streaming model waits for and computes per chunk, as the objectives
+    of the same names, :mod:`~speechnas.search.objectives`) are checked before any
+    training; those on the dev CER of the languages of the dev set (``max_mean_cer``,
+    ``max_worst_cer``: the mean, and the worst, of the languages' CER, fractions in
+    ``(0, 1]``; with one language, its CER) once the trial has trained the whole ladder, and
+    a trial over one is stopped."""
 
     max_latency_ms: float | None = bounded(None, gt=0)
     max_params: int | None = bounded(None, ge=1)
     max_memory_mb: float | None = bounded(None, gt=0)
     max_macs: float | None = bounded(None, gt=0)
+    max_algorithmic_latency_ms: float | None = bounded(None, gt=0)
+    max_lookahead_ms: float | None = bounded(None, ge=0)
+    max_chunk_latency_ms: float | None = bounded(None, gt=0)
     max_mean_cer: float | None = bounded(None, gt=0, le=1)
     max_worst_cer: float | None = bounded(None, gt=0, le=1)
 
@@ -189,6 +194,9 @@ class Constraints:
             "params": self.max_params,
             "memory_mb": self.max_memory_mb,
             "macs": self.max_macs,
+            "algorithmic_latency_ms": self.max_algorithmic_latency_ms,
+            "lookahead_ms": self.max_lookahead_ms,
+            "chunk_latency_ms": self.max_chunk_latency_ms,
             "mean_cer": self.max_mean_cer,
             "worst_cer": self.max_worst_cer,
         }
@@ -204,13 +212,17 @@ class Constraints:
         ]
 
     def slack(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Per set limit, ``value / limit - 1``: at most 0 where the limit holds (Optuna's
-        constraint values). A metric that was not measured is read from its prediction
-        (``predicted_<name>``, a trial pruned on predictions alone), else counts as 0."""
+        """Per set limit, ``value / limit - 1`` (``value`` for a limit of 0): at most 0 where
+        the limit holds (Optuna's constraint values). A metric that was not measured is read
+        from its prediction (``predicted_<name>``, a trial pruned on predictions alone), else
+        counts as 0."""
         out = {}
         for name, limit in self.limits().items():
             value = metrics.get(name, metrics.get(f"predicted_{name}"))
-            out[name] = 0.0 if value is None else float(value) / limit - 1.0
+            if value is None:
+                out[name] = 0.0
+            else:  # a limit of 0 (no look-ahead): the value itself, 0 where it holds
+                out[name] = float(value) / limit - 1.0 if limit > 0 else float(value)
         return out
 
 

@@ -332,6 +332,7 @@ class TrialEvaluator:
             repeats=config.latency_repeats,
             threads=config.train.threads,
             memo=self.latency_memo,
+            chunks="chunk_latency_ms" in {*config.objectives, *config.constraints.limits()},
         )
         metrics.update(predicted)
         if config.hardware is not None and config.hardware.latency == "predicted":

@@ -18,6 +18,11 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
 ``params``      parameters
 ``macs``        analytic multiply-accumulates per second of audio
 ``memory_mb``   weights plus estimated peak activations for ``latency_seconds`` of audio
+``algorithmic_latency_ms``  what the model waits for: chunk plus look-ahead of a streaming
+                model, the whole ``latency_seconds`` of a full-context one
+``lookahead_ms``  future audio a streaming model reads (a full-context one: the whole)
+``chunk_latency_ms``  measured CPU compute per chunk of a streaming model fed chunk by chunk
+                (a full-context model: ``latency_ms``, its one chunk)
 ==============  =====================================================================
 """
 
@@ -60,6 +65,9 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("params", "parameters", cheap=True),
         Objective("macs", "MACs per audio second", cheap=True),
         Objective("memory_mb", "memory (MB)", cheap=True),
+        Objective("algorithmic_latency_ms", "algorithmic latency (ms)", cheap=True),
+        Objective("lookahead_ms", "look-ahead (ms)", cheap=True),
+        Objective("chunk_latency_ms", "compute per chunk (ms)", cheap=True),
     )
 }
 
