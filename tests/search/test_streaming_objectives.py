@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from speechnas.search.config import search_config_from_dict
+from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.testing.search import tiny_search
 
@@ -60,3 +61,31 @@ def test_a_streaming_space_is_scored_by_what_it_waits_for(tmp_path: Path) -> Non
         assert r.metrics["chunk_latency_ms"] > 0
         if r.state == "COMPLETE":
             assert r.values["chunk_latency_ms"] == r.metrics["chunk_latency_ms"]
+
+
+def test_a_search_selects_by_the_int8_export(tmp_path: Path) -> None:
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=2,
+            strategy="random",
+            strategy_options={},
+            objectives=["wer_int8", "int8_latency_ms"],
+        )
+    )
+    run_search(config, progress=False)
+    records = [r for r in open_store(config, for_search=False).records() if r.rung >= 0]
+    complete = [r for r in records if r.state == "COMPLETE"]
+    assert complete
+    for r in complete:
+        m = r.metrics
+        assert 0 <= m["wer_int8"] and 0 <= m["cer_int8"] <= 1.5 and m["int8_latency_ms"] > 0
+        assert r.values == {"wer_int8": m["wer_int8"], "int8_latency_ms": m["int8_latency_ms"]}
+        assert (
+            config.run_dir / "trials" / f"{r.number:04d}" / "int8" / "model.int8.onnx"
+        ).is_file()
+    for r in records:
+        if r.state == "PRUNED":  # stopped short of the ladder: no export, no values
+            assert "wer_int8" not in r.metrics
+    page = write_report(config).read_text()
+    assert "The front in FP32 and as its INT8 export" in page

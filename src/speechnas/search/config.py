@@ -40,7 +40,7 @@ from speechnas._config_io import (
 )
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
-from speechnas.search.objectives import LANGUAGE_OBJECTIVES, OBJECTIVES
+from speechnas.search.objectives import OBJECTIVES
 from speechnas.space import SpeechSpace
 from speechnas.train.settings import TrainSettings
 
@@ -407,10 +407,12 @@ class SearchConfig:
             raise ValueError(f"warm_start {unknown} are not presets; known: {sorted(PRESETS)}")
         if self.latency_target_ms is not None and self.latency_weight <= 0:
             raise ValueError("latency_target_ms needs latency_weight > 0")
-        over_languages = [o for o in self.objectives if o in LANGUAGE_OBJECTIVES]
-        if self.fidelity.pruner == "predicted_front" and over_languages:
+        unpredicted = [
+            o for o in self.objectives if not OBJECTIVES[o].cheap and o not in ("wer", "cer")
+        ]
+        if self.fidelity.pruner == "predicted_front" and unpredicted:
             raise ValueError(
-                f"fidelity.pruner predicted_front predicts dev WER and CER, not {over_languages}; "
+                f"fidelity.pruner predicted_front predicts dev WER and CER, not {unpredicted}; "
                 "use wer or cer as the objective, or another pruner"
             )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from pathlib import Path
 
 import optuna
 import torch
@@ -29,6 +30,8 @@ from speechnas.data.manifest import read_manifest
 from speechnas.data.usable import tokenizer_texts
 from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
+from speechnas.export.int8 import int8_scores
+from speechnas.export.onnx import ExportError
 from speechnas.hardware.cheap import cheap_metrics
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
@@ -39,14 +42,14 @@ from speechnas.hardware.targets import TorchCPUTarget
 from speechnas.search.config import Constraints, SearchConfig
 from speechnas.search.fidelity import dev_manifest, subset_manifests, train_ladder
 from speechnas.search.front_stop import FrontStop
-from speechnas.search.objectives import language_metrics, scalarised
+from speechnas.search.objectives import INT8_OBJECTIVES, language_metrics, scalarised
 from speechnas.search.record import read_attrs, write_attrs
 from speechnas.search.store import SearchStore, TakenOver, TrialRecord
 from speechnas.search.strategies import suggest_spec
 from speechnas.search.summary import PREDICTED_PRUNE
 from speechnas.space import SpaceEncoding
 from speechnas.text import build_tokenizer
-from speechnas.train import TrainingDiverged
+from speechnas.train import TrainingDiverged, load_model
 
 __all__ = ["POLL_SECONDS", "Claim", "NoTrial", "TrialEvaluator", "objective_values"]
 
@@ -282,6 +285,26 @@ class TrialEvaluator:
         for name, slack in self.config.constraints.slack(metrics).items():
             trial.set_constraint(name, slack)
 
+    def _int8(self, checkpoint: Path, workdir: Path) -> dict[str, float]:
+        """The dev scores and latency of the INT8 export of the trained trial."""
+        config = self.config
+        model, tokenizer, _ = load_model(checkpoint)
+        scores = int8_scores(
+            model,
+            tokenizer,
+            read_manifest(self.dev),
+            workdir,
+            num_threads=config.train.threads or 1,
+            latency_s=config.latency_seconds,
+            repeats=config.latency_repeats,
+        )
+        return {
+            "wer_int8": scores.wer,
+            "cer_int8": scores.cer,
+            "int8_latency_ms": scores.latency_ms,
+            "int8_size_mb": scores.size_mb,
+        }
+
     def _fail(self, trial: optuna.Trial, twin: optuna.Trial, reason: str, start: float) -> None:
         write_attrs(trial.set_user_attr, reason=reason, wall_seconds=time.perf_counter() - start)
         self.store.tell(twin, state=TrialState.FAIL, study=self.store.fidelity)
@@ -384,6 +407,12 @@ class TrialEvaluator:
             "cer": outcome.cer,
             **language_metrics(outcome.wer, outcome.cer, outcome.languages),
         }
+        if not outcome.pruned and any(o in INT8_OBJECTIVES for o in config.objectives):
+            try:
+                metrics.update(self._int8(outcome.checkpoint, out_dir / "int8"))
+            except (ExportError, UserError) as e:  # this architecture does not export
+                self._fail(trial, twin, f"INT8 export: {e}", start)
+                return
         # Constraint values are set once, now that the trained scores are known too; a trial
         # stopped short of the ladder's end is not held to limits on its final scores.
         trained = Constraints.TRAINED
@@ -399,7 +428,9 @@ class TrialEvaluator:
             # The final scores predicted after the last rung it trained short of the ladder.
             metrics["predicted_wer"] = stop.predictions[-1]["wer"]
             metrics["predicted_cer"] = stop.predictions[-1]["cer"]
-        values = objective_values(metrics, config)
+        # A trial stopped early has no INT8 scores: its values are not all known.
+        known = all(o in metrics for o in config.objectives)
+        values = objective_values(metrics, config) if known else None
         write_attrs(
             trial.set_user_attr,
             metrics=metrics,

@@ -13,6 +13,9 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
 ``mean_cer``    likewise for CER
 ``worst_wer``   the highest WER of any of the dev set's languages
 ``worst_cer``   the highest CER of any of them
+``wer_int8``    dev WER of the trained trial's INT8 export (ONNX Runtime, this CPU)
+``cer_int8``    its dev CER
+``int8_latency_ms``  that export's latency for ``latency_seconds`` of audio (batch 1)
 ``latency_ms``  measured CPU time to transcribe ``latency_seconds`` of audio (batch 1)
 ``rtf``         that time per audio second (real-time factor)
 ``params``      parameters
@@ -32,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = [
+    "INT8_OBJECTIVES",
     "LANGUAGE_OBJECTIVES",
     "OBJECTIVES",
     "Objective",
@@ -42,6 +46,9 @@ __all__ = [
 
 #: Objectives over a dev set's languages.
 LANGUAGE_OBJECTIVES = ("mean_wer", "mean_cer", "worst_wer", "worst_cer")
+
+#: Objectives of the INT8 export of a trial that trained the whole ladder.
+INT8_OBJECTIVES = ("wer_int8", "cer_int8", "int8_latency_ms")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("mean_cer", "dev CER, mean over languages", cheap=False),
         Objective("worst_wer", "dev WER, worst language", cheap=False),
         Objective("worst_cer", "dev CER, worst language", cheap=False),
+        Objective("wer_int8", "dev WER, INT8 export", cheap=False),
+        Objective("cer_int8", "dev CER, INT8 export", cheap=False),
+        Objective("int8_latency_ms", "INT8 latency (ms)", cheap=False),
         Objective("latency_ms", "CPU latency (ms)", cheap=True),
         Objective("rtf", "real-time factor", cheap=True),
         Objective("params", "parameters", cheap=True),

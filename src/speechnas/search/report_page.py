@@ -340,6 +340,37 @@ def write_search_report(
             front_rows,
         ),
     ]
+    if any("wer_int8" in r.metrics for r in front):
+        parts += [
+            "<h2>The front in FP32 and as its INT8 export</h2>",
+            "<p>Dev scores of each trained trial and of its INT8 export (ONNX Runtime, "
+            "dynamic quantisation) on this CPU: what ships.</p>",
+            _table(
+                [
+                    "trial",
+                    "WER %",
+                    "INT8 WER %",
+                    "CER %",
+                    "INT8 CER %",
+                    "latency ms",
+                    "INT8 latency ms",
+                    "INT8 MB",
+                ],
+                [
+                    [
+                        str(r.number),
+                        _fmt(r.metrics.get("wer"), 100),
+                        _fmt(r.metrics.get("wer_int8"), 100),
+                        _fmt(r.metrics.get("cer"), 100),
+                        _fmt(r.metrics.get("cer_int8"), 100),
+                        _fmt(r.metrics.get("latency_ms")),
+                        _fmt(r.metrics.get("int8_latency_ms")),
+                        _fmt(r.metrics.get("int8_size_mb"), digits=2),
+                    ]
+                    for r in front
+                ],
+            ),
+        ]
     languages = dev_languages(r.metrics for r in front)
     if languages:
         heat = _language_plot(front, languages, out_dir / "front_languages.png")
