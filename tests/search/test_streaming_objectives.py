@@ -89,3 +89,14 @@ def test_a_search_selects_by_the_int8_export(tmp_path: Path) -> None:
             assert "wer_int8" not in r.metrics
     page = write_report(config).read_text()
     assert "The front in FP32 and as its INT8 export" in page
+
+
+def test_the_streaming_recipe_bounds_what_a_model_waits_for_and_computes() -> None:
+    from speechnas.search.config import load_search_config
+
+    repo = Path(__file__).resolve().parents[2]
+    config = load_search_config(repo / "recipes" / "speechocean762" / "streaming.yaml")
+    assert config.space.streaming == "on"
+    assert config.objectives == ("wer", "chunk_latency_ms")
+    limits = config.constraints.limits()
+    assert limits["algorithmic_latency_ms"] == 320 and limits["chunk_latency_ms"] > 0
