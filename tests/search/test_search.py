@@ -561,6 +561,26 @@ def test_a_latency_table_of_another_target_is_refused_for_measured_latency(
         run_search(config, progress=False)
 
 
+def test_a_predicted_latency_table_must_be_of_the_claimed_target_and_threads(
+    tmp_path: Path,
+) -> None:
+    from speechnas.hardware import TorchCPUTarget
+    from speechnas.hardware.lut import LatencyTable
+
+    raw = tiny_search(tmp_path, n_trials=2)
+    LatencyTable(TorchCPUTarget(2).describe(), audio_s=1.0).save(tmp_path / "lut2.json")
+    hardware = {"table": str(tmp_path / "lut2.json"), "latency": "predicted"}
+    for name, claim, named in (
+        ("threads", {"threads": 4}, "hardware.threads: 4"),
+        ("target", {"target": "cpu-onnx"}, "hardware.target: cpu-onnx"),
+    ):
+        config = search_config_from_dict({**raw, "name": name, "hardware": {**hardware, **claim}})
+        with pytest.raises(
+            UserError, match=rf"lut2.json was profiled on cpu-torch with 2 .*{named}"
+        ):
+            run_search(config, progress=False)
+
+
 def test_a_memory_table_is_checked_before_the_search_starts(tmp_path: Path) -> None:
     from speechnas.hardware.tables import sample_specs
 

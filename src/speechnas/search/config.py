@@ -239,11 +239,16 @@ class HardwareConfig:
             --export-memory``; with it, ``memory_mb`` is the fitted model's prediction
             instead of the analytic estimate, and specs predicted over
             ``constraints.max_memory_mb`` are pruned before they are built for measuring.
+        target, threads: the target the search is for (a name of
+            :data:`~speechnas.hardware.targets.TARGETS`, e.g. ``cpu-onnx``) and its thread
+            count; a latency table profiled on another target or thread count is refused.
     """
 
     table: str | None = None
     latency: str = "measured"
     memory_table: str | None = None
+    target: str | None = None
+    threads: int | None = bounded(None, ge=1)
 
     def __post_init__(self) -> None:
         if self.latency not in ("measured", "predicted"):
@@ -252,6 +257,7 @@ class HardwareConfig:
             raise ValueError("give a latency table, a memory_table or both")
         if self.table is None and self.latency == "predicted":
             raise ValueError("latency: predicted needs a latency table")
+        check_bounds(self)
 
 
 @dataclass(frozen=True)

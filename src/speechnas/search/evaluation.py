@@ -100,6 +100,15 @@ def _predictor(config: SearchConfig) -> LatencyPredictor | None:
             f"hardware.table {config.hardware.table} was measured on {table.audio_s:g} s of "
             f"audio but latency_seconds is {config.latency_seconds:g}"
         )
+    claimed = {"target": config.hardware.target, "threads": config.hardware.threads}
+    held = {key: table.target.get(key) for key in claimed}
+    wrong = [key for key, value in claimed.items() if value is not None and held[key] != value]
+    if wrong:
+        raise UserError(
+            f"hardware.table {config.hardware.table} was profiled on "
+            f"{held['target']} with {held['threads']} thread(s); the config claims "
+            + ", ".join(f"hardware.{key}: {claimed[key]}" for key in wrong)
+        )
     if config.hardware.latency == "measured":
         # Pruning on a prediction, then measuring here: both must be of this machine's
         # PyTorch CPU at the search's thread count.
