@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from speechnas.errors import ConfigError
 from speechnas.search import final
 from speechnas.search.config import search_config_from_dict
 from speechnas.search.store import TrialRecord
@@ -87,3 +88,39 @@ def test_the_retraining_keeps_the_checkpoint_the_search_metric_prefers(
 ) -> None:
     config = _retraining(tmp_path, monkeypatch, False, tmp_path / "none.pt", metric=metric)
     assert config.select_metric == metric
+
+
+def test_an_int8_export_that_loses_too_much_is_fine_tuned_aware_of_its_rounding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speechnas.search.runner import run_search
+
+    final_stage = {
+        "top_k": 1,
+        "epochs": 1,
+        "export": ["int8"],
+        "qat_threshold": 0.0,
+        "qat_epochs": 1,
+    }
+    config = search_config_from_dict(tiny_search(tmp_path, n_trials=2, final=final_stage))
+    summary = run_search(config, progress=False)
+    seen: list[TrainConfig] = []
+    real_train = final.train
+
+    def spy(train_config: TrainConfig, **kwargs: Any) -> Any:
+        seen.append(train_config)
+        return real_train(train_config, **kwargs)
+
+    monkeypatch.setattr(final, "train", spy)
+    # Whatever this tiny model's INT8 loss, call it over the limit: the fine-tune must run.
+    monkeypatch.setattr(final, "_int8_loss", lambda result: 0.5)
+    (result,) = final.run_final(summary.front, config)
+    retrain, tune = seen
+    assert not retrain.simulate_int8 and tune.simulate_int8
+    assert tune.init_checkpoint == result["checkpoint"] and tune.lr == config.train.lr / 10
+    qat = result["qat"]
+    assert qat["int8_loss_before"] == 0.5 and qat["epochs"] == 1
+    names = [v["name"] for v in qat["export"]["variants"]]
+    assert names == ["pytorch", "onnx-int8"]
+    with pytest.raises(ConfigError, match="qat_threshold compares the INT8 export"):
+        search_config_from_dict(tiny_search(tmp_path, final={"qat_threshold": 0.02}))

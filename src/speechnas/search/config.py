@@ -272,6 +272,11 @@ class FinalConfig:
     ``from_trial``: start each model from its trial's best weights (its last rung) instead
     of from scratch, so the search's training is not thrown away ("inherit, then
     fine-tune"); the model's result then counts the trial's training time in its budget.
+
+    ``qat_threshold``: with ``int8`` exported, a model whose INT8 export loses more dev WER
+    than this (a fraction: 0.02 is 2 points) is fine-tuned ``qat_epochs`` epochs with the
+    export's rounding simulated (quantisation-aware training, a tenth of the recipe's
+    learning rate) and exported again; its result keeps both. ``None``: never.
     """
 
     top_k: int = bounded(3, ge=0)
@@ -279,6 +284,8 @@ class FinalConfig:
     max_minutes: float | None = bounded(None, gt=0)
     export: tuple[str, ...] = ()
     from_trial: bool = False
+    qat_threshold: float | None = bounded(None, ge=0)
+    qat_epochs: int = bounded(2, ge=1)
 
     def __post_init__(self) -> None:
         from speechnas.export.quantize import PRECISIONS
@@ -288,6 +295,8 @@ class FinalConfig:
         unknown = [p for p in self.export if p not in PRECISIONS]
         if unknown:
             raise ValueError(f"export={list(self.export)!r}; expected some of {list(PRECISIONS)}")
+        if self.qat_threshold is not None and "int8" not in self.export:
+            raise ValueError("qat_threshold compares the INT8 export: add int8 to export")
 
 
 @dataclass(frozen=True)

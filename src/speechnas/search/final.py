@@ -115,6 +115,10 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
     return final
 
 
+#: The quantisation-aware fine-tune's peak learning rate, as a share of the recipe's.
+_QAT_LR = 0.1
+
+
 def _export(result: dict[str, Any], record: TrialRecord, config: SearchConfig) -> dict[str, Any]:
     """Export a retrained model (its best checkpoint) in ``config.final.export``'s precisions
     and measure each variant. A model the exporter does not cover is recorded as skipped, any
@@ -142,6 +146,55 @@ def _export(result: dict[str, Any], record: TrialRecord, config: SearchConfig) -
         log.exception("final stage: exporting trial %d failed", record.number)
         return {"failed": f"{type(e).__name__}: {e}"}
     return {"dir": str(out), "variants": [asdict(v) for v in report.variants]}
+
+
+def _int8_loss(result: dict[str, Any]) -> float:
+    """How much dev WER the INT8 export loses against the PyTorch model (-inf: not known)."""
+    variants = {v["name"]: v for v in result.get("export", {}).get("variants", [])}
+    if "pytorch" not in variants or "onnx-int8" not in variants:
+        return float("-inf")
+    dev = [variants[name]["scores"].get("dev", {}).get("wer") for name in ("pytorch", "onnx-int8")]
+    return float("-inf") if None in dev else float(dev[1] - dev[0])
+
+
+def _quantisation_aware(
+    result: dict[str, Any], record: TrialRecord, config: SearchConfig, out: Path
+) -> dict[str, Any]:
+    """Fine-tune a retrained model whose INT8 export loses too much with the export's rounding
+    simulated (:mod:`speechnas.models.int8_sim`), then export and measure it again."""
+    assert record.spec is not None
+    loss = _int8_loss(result)
+    log.info(
+        "final stage: trial %d's INT8 export loses %.1f WER points; quantisation-aware "
+        "fine-tune for %d epoch(s)",
+        record.number,
+        100 * loss,
+        config.final.qat_epochs,
+    )
+    train_config = config.train.train_config(
+        train_manifest=config.data.train_manifest,
+        dev_manifest=config.data.dev_manifest,
+        out_dir=str(out),
+        arch=record.spec,
+        max_epochs=config.final.qat_epochs,
+        lr=config.train.lr * _QAT_LR,
+        eval_every=1,
+        select_metric=config.fidelity.metric,
+        seed=config.seed,
+        init_checkpoint=result["checkpoint"],
+        init_by_shape=False,
+        init_vocabulary="checkpoint",
+        simulate_int8=True,
+    )
+    trained = train(train_config, overwrite=True, progress=False)
+    tuned = {"checkpoint": str(trained.best_checkpoint)}
+    return {
+        "int8_loss_before": loss,
+        "epochs": trained.epochs,
+        "train_seconds": trained.train_seconds,
+        "checkpoint": tuned["checkpoint"],
+        "export": _export(tuned, record, config),
+    }
 
 
 def run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str, Any]]:
@@ -182,6 +235,10 @@ def _run_final(front: list[TrialRecord], config: SearchConfig) -> list[dict[str,
             done.write_text(json.dumps(result, indent=2, sort_keys=True))
         if config.final.export and "export" not in result:
             result["export"] = _export(result, record, config)
+            done.write_text(json.dumps(result, indent=2, sort_keys=True))
+        threshold = config.final.qat_threshold
+        if threshold is not None and "qat" not in result and _int8_loss(result) > threshold:
+            result["qat"] = _quantisation_aware(result, record, config, out / "qat")
             done.write_text(json.dumps(result, indent=2, sort_keys=True))
         results.append(result)
     if results:

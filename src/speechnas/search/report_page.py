@@ -413,6 +413,11 @@ def write_search_report(
             ),
         ]
         exported = [(f, v) for f in final for v in f.get("export", {}).get("variants", [])]
+        exported += [  # after a quantisation-aware fine-tune (final.qat_threshold)
+            (f, {**v, "name": f"{v['name']}, after QAT"})
+            for f in final
+            for v in f.get("qat", {}).get("export", {}).get("variants", [])
+        ]
         if exported:
             parts += [
                 "<h2>Deployable exports of the final models</h2>",

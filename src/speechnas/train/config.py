@@ -113,6 +113,9 @@ class TrainConfig:
         precision: ``fp32``, or ``bf16``: the training forward pass under bfloat16 autocast
             (matrix products in bf16, weights, optimiser and losses in float32; on the CPU
             fast where it has AVX512-BF16 or AMX). Dev scoring stays in float32.
+        simulate_int8: every linear layer computes with the INT8 export's rounding of its
+            weights and inputs (straight-through gradients; dev scoring too), so that a
+            fine-tune prepares the model for INT8 (:mod:`speechnas.models.int8_sim`).
     """
 
     train_manifest: str
@@ -152,6 +155,7 @@ class TrainConfig:
     early_stop_patience: int | None = bounded(None, ge=1)
     select_metric: Literal["wer", "cer"] = "wer"
     precision: Literal["fp32", "bf16"] = "fp32"
+    simulate_int8: bool = False
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from speechnas.evaluate.wer import NothingToScore
 from speechnas.locking import exclusive
 from speechnas.models import SpeechModel, build_model
 from speechnas.models.inherit import inherit_weights, remap_vocabulary
+from speechnas.models.int8_sim import simulate_int8
 from speechnas.text import Tokenizer, build_tokenizer, tokenizer_from_state
 from speechnas.train.checkpoint import load_checkpoint, save_checkpoint
 from speechnas.train.config import TrainConfig
@@ -618,7 +620,8 @@ def _train(
                 run.tokenizer.vocab_size,
             )
             stopped = early = run.no_progress()
-            with _progress(progress) as bar:
+            simulated = simulate_int8(run.model) if config.simulate_int8 else nullcontext()
+            with _progress(progress) as bar, simulated:
                 while run.epoch < config.max_epochs and not (stopped or early):
                     losses, finished = run.run_epoch(bar)
                     run.end_epoch(losses, complete=finished)
