@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from speechnas.arch import ArchSpec
 from speechnas.cli import main
 from speechnas.data.manifest import write_manifest
 from speechnas.hardware.lut import LatencyTable
@@ -47,6 +48,17 @@ def test_profile_export_writes_and_extends_a_table(tmp_path: Path) -> None:
     table = LatencyTable.load(lut)
     assert len(table.models) == 3 and table.target["target"] == "cpu-torch"
     assert main([*base, "--specs", "3", "--threads", "2"]) == 2  # another target's file
+
+
+def test_profile_export_covers_every_head_kind(tmp_path: Path) -> None:
+    lut = tmp_path / "lut.json"
+    argv = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]
+    assert main([*argv, "--specs", "4", "--decoders", "rnnt", "aed_transformer"]) == 0
+    table = LatencyTable.load(lut)
+    kinds = {ArchSpec.from_dict(m["spec"]).decoder.kind for m in table.models}
+    assert kinds == {"rnnt", "aed_transformer"} and len(table.models) == 4
+    heads = {e.kind for e in table.entries.values() if e.kind.startswith("head:")}
+    assert heads == {"head:rnnt", "head:aed_transformer"}
 
 
 def test_profile_export_on_an_onnx_target(

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from speechnas.arch import DECODERS
 from speechnas.cli._model_source import add_model_source, load_model_source
 from speechnas.cli._profile_memory import export_memory
 from speechnas.cli._types import positive_float, positive_int
@@ -15,7 +16,8 @@ __all__ = ["register"]
 
 
 def _export_table(args: argparse.Namespace) -> int:
-    """Profile a seeded sample of the (CTC, streaming or not) space into a latency table.
+    """Profile a seeded sample of the space (the heads ``--decoders`` names, streaming or
+    not) into a latency table.
 
     An existing table of the same target is extended: specs it holds are not measured again,
     and the table is saved every ten models, so an interrupted run loses little.
@@ -38,7 +40,7 @@ def _export_table(args: argparse.Namespace) -> int:
         table = LatencyTable.load(out)
         table.check_target(target.describe(), source=out)
     measured = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
-    space = SpeechSpace(decoders=("ctc",), streaming="both")
+    space = SpeechSpace(decoders=tuple(args.decoders), streaming="both")
     specs = [
         s
         for s in sample_specs(space, args.specs, args.seed, stratified=True)
@@ -157,8 +159,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--export",
         metavar="TABLE",
-        help="instead of one model, profile --specs sampled CTC architectures part by part "
-        "into a latency table (JSON) that a search can use; extends an existing table",
+        help="instead of one model, profile --specs sampled architectures (of the heads "
+        "--decoders names) part by part into a latency table (JSON) that a search can use; "
+        "extends an existing table",
+    )
+    p.add_argument(
+        "--decoders",
+        nargs="+",
+        choices=list(DECODERS),
+        default=list(DECODERS),
+        help="head kinds of the architectures --export samples (default: every kind; a target "
+        "that cannot run one skips those models and says so)",
     )
     p.add_argument(
         "--export-memory",
