@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from speechnas.tts import TTSBlock, TTSSpace, TTSSpec
+from speechnas.arch.tts import TTSBlock, TTSSpec
+from speechnas.space import TTSSpace
 
 SMALL = TTSSpace(
     widths=(64, 96),

@@ -1,6 +1,8 @@
-"""Search spaces of speech architectures (pure Python: importing this never imports torch)."""
+"""Search spaces of speech architectures (pure Python: importing this never imports torch):
+recognisers (:class:`SpeechSpace`) and text-to-speech acoustic models (:class:`TTSSpace`)."""
 
 from speechnas.space._encoding import Decision, SpaceEncoding
 from speechnas.space._space import SpeechSpace
+from speechnas.space.tts import TTSSpace
 
-__all__ = ["Decision", "SpaceEncoding", "SpeechSpace"]
+__all__ = ["Decision", "SpaceEncoding", "SpeechSpace", "TTSSpace"]

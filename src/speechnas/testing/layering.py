@@ -35,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "export",
         "hardware",
         "train",
-        "extract bench tts",
+        "extract bench",
         "darts supernet",
         "estimators",
         "search",

@@ -1,10 +1,11 @@
-"""``TTSSpace``: the choices of a TTS search, counted exactly and sampled uniformly.
+"""``TTSSpace``: the choices of a text-to-speech search (:class:`~speechnas.arch.tts.TTSSpec`),
+counted exactly and sampled uniformly as :class:`~speechnas.space.SpeechSpace` is.
 
 A model of the space picks its width, then an encoder depth and each encoder block, a
 decoder depth and each decoder block, the duration predictor's depth, and whether it
 predicts pitch and energy. A block is one of the offered kinds with that kind's choices
 (a Transformer's heads and FFN expansion; a convolution's kernel and FFN expansion), its
-unused fields normalised (:meth:`~speechnas.tts.spec.TTSBlock.normalised`), so every
+unused fields normalised (:meth:`~speechnas.arch.tts.TTSBlock.normalised`), so every
 distinct model is counted once. :meth:`TTSSpace.sample` draws uniformly over the distinct
 models; :meth:`TTSSpace.models` enumerates them (for small spaces and tests).
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speechnas.tts.spec import TTS_BLOCKS, TTSBlock, TTSSpec
+from speechnas.arch.tts import TTS_BLOCKS, TTSBlock, TTSSpec
 
 __all__ = ["TTSSpace"]
 

@@ -1,4 +1,5 @@
-"""``TTSSpec``: one non-autoregressive acoustic model, frozen and JSON-serialisable.
+"""``TTSSpec``: one non-autoregressive text-to-speech acoustic model, frozen and
+JSON-serialisable, as :class:`~speechnas.arch.ArchSpec` is one recogniser.
 
 The model it describes (FastSpeech 2 and LightSpeech's family): token embeddings (characters
 or phonemes) -> encoder blocks -> a duration predictor, whose durations the length regulator
