@@ -90,6 +90,7 @@ def test_the_retraining_keeps_the_checkpoint_the_search_metric_prefers(
     assert config.select_metric == metric
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_an_int8_export_that_loses_too_much_is_fine_tuned_aware_of_its_rounding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -41,6 +41,7 @@ def _bilingual(tmp_path: Path, **changes: object) -> dict[str, object]:
     return config
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_bilingual_dev_set_scores_every_trial_per_language(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,6 +75,7 @@ def test_a_bilingual_dev_set_scores_every_trial_per_language(
     assert (config.run_dir / "report" / "front_languages.png").is_file()
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_limit_on_the_worst_language_stops_a_trained_trial(tmp_path: Path) -> None:
     config = search_config_from_dict(
         _bilingual(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from speechnas.search.config import search_config_from_dict
 from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search
@@ -30,6 +32,7 @@ def test_a_lookahead_limit_prunes_full_context_models_before_training(tmp_path: 
         assert r.metrics["algorithmic_latency_ms"] == 1000.0
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_streaming_space_is_scored_by_what_it_waits_for(tmp_path: Path) -> None:
     base = tiny_search(tmp_path)
     space = {
@@ -63,6 +66,7 @@ def test_a_streaming_space_is_scored_by_what_it_waits_for(tmp_path: Path) -> Non
             assert r.values["chunk_latency_ms"] == r.metrics["chunk_latency_ms"]
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_search_selects_by_the_int8_export(tmp_path: Path) -> None:
     config = search_config_from_dict(
         tiny_search(

@@ -33,6 +33,7 @@ def test_recordings_are_understood() -> None:
 
 
 @pytest.mark.skipif(shutil.which("flite") is None, reason="flite is not installed")
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_good_synthetic_speech_is_understood_and_noise_is_not(tmp_path: Path) -> None:
     waves = []
     for i, text in enumerate(SENTENCES):
