@@ -29,7 +29,17 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     # Imported here so that `speechnas --version` does not import torch.
-    from speechnas.cli import data, demo, evaluate, export, profile, search, space, train
+    from speechnas.cli import (
+        data,
+        demo,
+        evaluate,
+        export,
+        monitor,
+        profile,
+        search,
+        space,
+        train,
+    )
 
     parser = _Parser(
         prog="speechnas",
@@ -38,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speechnas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (data, train, evaluate, search, profile, export, demo, space):
+    for module in (data, train, evaluate, search, profile, export, monitor, demo, space):
         module.register(sub)
     return parser
 
