@@ -7,10 +7,12 @@ from collections.abc import Callable
 import torch
 
 from speechnas.arch import ArchSpec
+from speechnas.hardware.energy import EnergyModel, energy_counter, measure_energy_j
 from speechnas.hardware.measure import profile_chunks_here, untrained_model
 from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import analytic_memory_bytes
-from speechnas.timing import Latency, measure_latency
+from speechnas.timing import Latency, measure_latency, noise
+from speechnas.timing import threads as timing_threads
 
 __all__ = ["cheap_metrics"]
 
@@ -24,6 +26,7 @@ def cheap_metrics(
     threads: int | None = None,
     memo: LatencyMemo | None = None,
     chunks: bool = False,
+    energy: bool = False,
 ) -> dict[str, float]:
     """``params``, ``macs`` (per audio second), ``memory_mb``, ``latency_ms`` and ``rtf``;
     what the model must wait for: ``algorithmic_latency_ms`` (chunk and look-ahead of a
@@ -31,7 +34,10 @@ def cheap_metrics(
     (its look-ahead; the whole audio for a full-context model); with ``chunks``,
     ``chunk_latency_ms``: the median compute per chunk of a streaming model fed chunk by
     chunk (front-end, encoder step, greedy decoding; ``repeats`` seconds of audio, 2 chunks
-    of warm-up), and a full-context model's ``latency_ms`` (its one chunk is the utterance).
+    of warm-up), and a full-context model's ``latency_ms`` (its one chunk is the utterance);
+    with ``energy``, ``energy_j`` per ``audio_seconds`` utterance: measured from the CPU's
+    energy counter where one is readable (``energy_measured`` 1), otherwise estimated from
+    its MACs and memory traffic (``energy_measured`` 0; :mod:`speechnas.hardware.energy`).
 
     Latency is measured on this machine's CPU (see :func:`measure_latency`); the weights do
     not matter to it, so the model is built with a fixed seed and not trained. With a
@@ -85,6 +91,21 @@ def cheap_metrics(
         "algorithmic_latency_ms": whole if algorithmic is None else float(algorithmic),
         "lookahead_ms": whole if streaming is None else float(streaming.lookahead * spec.frame_ms),
     }
+    if energy:
+        weights, activations = analytic_memory_bytes(model, audio_seconds)
+        estimate = EnergyModel().estimate_j(
+            model.macs(1.0) * audio_seconds, weights + 2 * activations
+        )
+        measured = None
+        if energy_counter() is not None:
+            wave = noise(audio_seconds)
+            lens = torch.tensor([wave.shape[1]])
+            with timing_threads(n_threads), torch.no_grad():
+                measured = measure_energy_j(
+                    lambda: model.transcribe_ids(wave, lens), repeats=max(repeats, 3)
+                )
+        out["energy_j"] = estimate if measured is None else measured
+        out["energy_measured"] = 0.0 if measured is None else 1.0
     if chunks:
         out["chunk_latency_ms"] = (
             latency.median_ms

@@ -35,6 +35,7 @@ CONSTRAINTS = (
     "max_algorithmic_latency_ms",
     "max_lookahead_ms",
     "max_chunk_latency_ms",
+    "max_energy_j",
     "max_mean_cer",
     "max_worst_cer",
 )

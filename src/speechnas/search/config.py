@@ -178,6 +178,7 @@ class Constraints:
     max_algorithmic_latency_ms: float | None = bounded(None, gt=0)
     max_lookahead_ms: float | None = bounded(None, ge=0)
     max_chunk_latency_ms: float | None = bounded(None, gt=0)
+    max_energy_j: float | None = bounded(None, gt=0)
     max_mean_cer: float | None = bounded(None, gt=0, le=1)
     max_worst_cer: float | None = bounded(None, gt=0, le=1)
 
@@ -197,6 +198,7 @@ class Constraints:
             "algorithmic_latency_ms": self.max_algorithmic_latency_ms,
             "lookahead_ms": self.max_lookahead_ms,
             "chunk_latency_ms": self.max_chunk_latency_ms,
+            "energy_j": self.max_energy_j,
             "mean_cer": self.max_mean_cer,
             "worst_cer": self.max_worst_cer,
         }

@@ -365,6 +365,7 @@ class TrialEvaluator:
             threads=config.train.threads,
             memo=self.latency_memo,
             chunks="chunk_latency_ms" in {*config.objectives, *config.constraints.limits()},
+            energy="energy_j" in {*config.objectives, *config.constraints.limits()},
         )
         metrics.update(predicted)
         if config.hardware is not None and config.hardware.latency == "predicted":

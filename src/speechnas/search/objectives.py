@@ -26,6 +26,10 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
 ``lookahead_ms``  future audio a streaming model reads (a full-context one: the whole)
 ``chunk_latency_ms``  measured CPU compute per chunk of a streaming model fed chunk by chunk
                 (a full-context model: ``latency_ms``, its one chunk)
+``energy_j``    joules per ``latency_seconds`` utterance: measured from the CPU's energy
+                counter where one is readable, else estimated from MACs and memory
+                traffic (:mod:`speechnas.hardware.energy`; the trial's ``energy_measured``
+                metric says which)
 ==============  =====================================================================
 """
 
@@ -78,6 +82,7 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("algorithmic_latency_ms", "algorithmic latency (ms)", cheap=True),
         Objective("lookahead_ms", "look-ahead (ms)", cheap=True),
         Objective("chunk_latency_ms", "compute per chunk (ms)", cheap=True),
+        Objective("energy_j", "energy per utterance (J)", cheap=True),
     )
 }
 

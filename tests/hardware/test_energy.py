@@ -1,0 +1,89 @@
+"""Energy per utterance: the estimate's basis, the fit where a counter exists, the counter
+read where it is readable, and a search that minimises energy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from speechnas.hardware import energy
+from speechnas.hardware.cheap import cheap_metrics
+from speechnas.hardware.energy import EnergyModel, energy_counter, measure_energy_j
+from speechnas.presets import preset
+from speechnas.recognizer import NotMeasurable
+
+
+def test_the_estimate_prices_work_and_traffic() -> None:
+    model = EnergyModel()
+    assert model.estimate_j(1e9, 0) == pytest.approx(4.6e-3)  # 1 G multiply-adds, 45 nm
+    assert model.estimate_j(0, 1e6) == pytest.approx(1.6e-4)  # 1 MB from DRAM
+    # Measured joules of 10 pJ per MAC and 5 nJ per byte: the fit finds the two prices.
+    fitted = EnergyModel.fit([1e9, 2e9, 1e9], [1e6, 1e6, 3e6], [0.015, 0.025, 0.025])
+    assert fitted.joules_per_mac == pytest.approx(1e-11, rel=1e-6)
+    assert fitted.joules_per_byte == pytest.approx(5e-9, rel=1e-6)
+    assert fitted.source == "fitted on 3 measured models"
+    with pytest.raises(ValueError, match="at least two"):
+        EnergyModel.fit([1.0], [1.0], [1.0])
+
+
+def test_a_bigger_model_is_estimated_to_cost_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(energy, "_RAPL", "/nonexistent/*/energy_uj")
+    monkeypatch.setattr("speechnas.hardware.cheap.energy_counter", lambda: None)
+    small = cheap_metrics(preset("conformer-ctc-xs"), vocab_size=30, repeats=2, energy=True)
+    big = cheap_metrics(preset("conformer-ctc-s"), vocab_size=30, repeats=2, energy=True)
+    assert small["energy_measured"] == big["energy_measured"] == 0.0
+    assert 0 < small["energy_j"] < big["energy_j"]
+
+
+def test_a_readable_counter_is_read_and_its_wrap_handled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domain = tmp_path / "intel-rapl:0"
+    domain.mkdir()
+    (domain / "energy_uj").write_text("999000000\n")
+    (domain / "max_energy_range_uj").write_text("1000000000\n")
+    (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-domain: not the package counter
+    (tmp_path / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
+    monkeypatch.setattr(energy, "_RAPL", str(tmp_path / "intel-rapl:*" / "energy_uj"))
+    assert energy_counter() == domain / "energy_uj"
+    ticks = iter(range(10))
+
+    def run() -> None:  # each call spends 1 J, wrapping the counter past its range
+        value = (999_000_000 + next(ticks) * 1_000_000 + 1_000_000) % 1_000_000_000
+        (domain / "energy_uj").write_text(f"{value}\n")
+
+    assert measure_energy_j(run, repeats=3, warmup=1) == pytest.approx(1.0)
+    monkeypatch.setattr(energy, "_RAPL", str(tmp_path / "none" / "energy_uj"))
+    with pytest.raises(NotMeasurable, match="no readable RAPL"):
+        measure_energy_j(run)
+
+
+def test_this_machines_counter_is_reported_either_way() -> None:
+    # A VM without /sys/class/powercap has none; a bare-metal Linux box may. Either is a fact.
+    found = energy_counter()
+    assert found is None or found.name == "energy_uj"
+
+
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
+def test_a_search_minimises_energy(tmp_path: Path) -> None:
+    from speechnas.search.config import search_config_from_dict
+    from speechnas.search.runner import open_store, run_search
+    from speechnas.testing.search import tiny_search
+
+    config = search_config_from_dict(
+        tiny_search(
+            tmp_path,
+            n_trials=3,
+            strategy="random",
+            strategy_options={},
+            objectives=["wer", "energy_j"],
+            constraints={"max_energy_j": 1.0},
+        )
+    )
+    run_search(config, progress=False)
+    complete = [r for r in open_store(config, for_search=False).records() if r.state == "COMPLETE"]
+    assert complete
+    for r in complete:
+        assert 0 < r.values["energy_j"] == r.metrics["energy_j"] <= 1.0
+        assert r.metrics["energy_measured"] in (0.0, 1.0)
