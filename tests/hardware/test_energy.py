@@ -41,18 +41,20 @@ def test_a_readable_counter_is_read_and_its_wrap_handled(
 ) -> None:
     domain = tmp_path / "intel-rapl:0"
     domain.mkdir()
-    (domain / "energy_uj").write_text("999000000\n")
+    (domain / "energy_uj").write_text("998000000\n")
     (domain / "max_energy_range_uj").write_text("1000000000\n")
     (tmp_path / "intel-rapl:0:0").mkdir()  # a sub-domain: not the package counter
     (tmp_path / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
     monkeypatch.setattr(energy, "_RAPL", str(tmp_path / "intel-rapl:*" / "energy_uj"))
     assert energy_counter() == domain / "energy_uj"
-    ticks = iter(range(10))
+    calls = iter(range(10))
 
-    def run() -> None:  # each call spends 1 J, wrapping the counter past its range
-        value = (999_000_000 + next(ticks) * 1_000_000 + 1_000_000) % 1_000_000_000
-        (domain / "energy_uj").write_text(f"{value}\n")
+    def run() -> None:  # each call spends 1 J; the counter passes its range after warm-up
+        value = 998_000_000 + (next(calls) + 1) * 1_000_000
+        (domain / "energy_uj").write_text(f"{value % 1_000_000_001}\n")
 
+    # Read at 999e6 after the warm-up; the calls leave 1e9 (the top), then 999,999 and
+    # 1,999,999 past the wrap: 3 J in all.
     assert measure_energy_j(run, repeats=3, warmup=1) == pytest.approx(1.0)
     monkeypatch.setattr(energy, "_RAPL", str(tmp_path / "none" / "energy_uj"))
     with pytest.raises(NotMeasurable, match="no readable RAPL"):
@@ -66,11 +68,13 @@ def test_this_machines_counter_is_reported_either_way() -> None:
 
 
 @pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
-def test_a_search_minimises_energy(tmp_path: Path) -> None:
+def test_a_search_minimises_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from speechnas.search.config import search_config_from_dict
     from speechnas.search.runner import open_store, run_search
     from speechnas.testing.search import tiny_search
 
+    # The estimate (a readable counter would measure a busy package, whatever it holds).
+    monkeypatch.setattr("speechnas.hardware.cheap.energy_counter", lambda: None)
     config = search_config_from_dict(
         tiny_search(
             tmp_path,
@@ -86,4 +90,4 @@ def test_a_search_minimises_energy(tmp_path: Path) -> None:
     assert complete
     for r in complete:
         assert 0 < r.values["energy_j"] == r.metrics["energy_j"] <= 1.0
-        assert r.metrics["energy_measured"] in (0.0, 1.0)
+        assert r.metrics["energy_measured"] == 0.0

@@ -24,6 +24,7 @@ SENTENCES = ["the birch canoe slid on the smooth planks", "turn off the kitchen 
 @pytest.mark.skipif(
     not (LJSPEECH / "manifest.jsonl").is_file(), reason=f"shared data absent: {LJSPEECH}"
 )
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_recordings_are_understood() -> None:
     records = [json.loads(x) for x in (LJSPEECH / "manifest.jsonl").read_text().splitlines()]
     records = records[:4]

@@ -54,7 +54,11 @@ def test_an_utterance_is_synthesised_alike_in_any_batch() -> None:
     assert both["mel"][1, 5:].eq(0).all()
     with torch.no_grad():  # without durations the predicted ones drive it (inference)
         free = model(tokens, lens)
+        silent = model(tokens, lens, torch.tensor([[1, 1, 1, 1, 1], [0, 0, 0, 0, 0]]))
     assert free["mel"].shape[0] == 2 and set(free) >= {"log_durations", "pitch", "energy"}
+    assert (free["mel_lens"] >= lens).all() and torch.isfinite(free["mel"]).all()
+    # An utterance given no frames at all yields none, and no NaN beside the other one.
+    assert silent["mel_lens"].tolist() == [5, 0] and torch.isfinite(silent["mel"]).all()
 
 
 def test_training_lowers_the_loss_for_every_block_kind() -> None:

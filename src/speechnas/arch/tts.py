@@ -13,8 +13,10 @@ projection to ``n_mels`` bands. Every block has the model's ``width``:
 * ``dsconv``: a depthwise-separable convolution (depthwise ``kernel`` taps, then pointwise),
   then the feed-forward network: LightSpeech's cheap block.
 
-A field a block's kind does not use (a ``transformer``'s kernel, a convolution's heads) is
-normalised to its default, so equal models have equal specs and ids (:meth:`TTSSpec.arch_id`).
+A field a block's kind does not use (a ``transformer``'s kernel, a convolution's heads) does
+not count: two specs that differ only there are the same model and share an id
+(:meth:`TTSSpec.arch_id`); :meth:`TTSBlock.normalised` sets those fields to their defaults,
+as the space's blocks have them.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def _export_table(args: argparse.Namespace) -> int:
         table = LatencyTable.load(out)
         table.check_target(target.describe(), source=out)
     measured = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
-    space = SpeechSpace(decoders=tuple(args.decoders), streaming="both")
+    decoders = args.decoders or (list(DECODERS) if target.name.endswith("-torch") else ["ctc"])
+    space = SpeechSpace(decoders=tuple(decoders), streaming="both")
     specs = [
         s
         for s in sample_specs(space, args.specs, args.seed, stratified=True)
@@ -167,9 +168,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--decoders",
         nargs="+",
         choices=list(DECODERS),
-        default=list(DECODERS),
-        help="head kinds of the architectures --export samples (default: every kind; a target "
-        "that cannot run one skips those models and says so)",
+        default=None,
+        help="head kinds of the architectures --export samples (default: every kind on "
+        "cpu-torch and cuda-torch, ctc on the ONNX targets, whose per-part tables cover CTC)",
     )
     p.add_argument(
         "--export-memory",

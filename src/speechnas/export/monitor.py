@@ -61,6 +61,18 @@ def _load(bundle: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise UserError(f"{bundle}: not an export bundle (no {Path(e.filename).name})") from e
     except ValueError as e:
         raise UserError(f"{bundle}: a bundle file is not JSON: {e}") from e
+    missing = [k for k in ("arch", "tokenizer") if k not in deploy]
+    missing += [
+        f"export.json {k}" for k in ("latency_audio_s", "threads", "variants") if k not in report
+    ]
+    for v in report.get("variants", []):
+        missing += [
+            f"export.json variant {v.get('name', '?')} {k}"
+            for k in ("name", "path", "latency_ms", "latency_p90_ms")
+            if k not in v
+        ]
+    if missing:
+        raise UserError(f"{bundle}: the bundle lacks {', '.join(missing)}")
     return deploy, report
 
 
@@ -114,6 +126,11 @@ def check_drift(
     folder = Path(bundle)
     deploy, report = _load(folder)
     spec = ArchSpec.from_dict(deploy["arch"])
+    if spec.decoder.kind != "ctc" or spec.frontend not in ("logmel", "mfcc"):
+        raise UserError(
+            f"{folder}: {spec.summary()}: the check re-times an untrained model, which works "
+            "as the trained one only for CTC models with a log-mel or MFCC front-end"
+        )
     vocab = tokenizer_from_state(deploy["tokenizer"]).vocab_size
     model = build_model(spec, vocab_size=vocab, specaugment=False).eval()
     audio_s = float(report["latency_audio_s"])
@@ -121,19 +138,16 @@ def check_drift(
     figures = []
     with threads(n), torch.no_grad():
         for variant in report["variants"]:
-            recognizer = _recognizer(model, variant, folder, n)
-            if wrap is not None:
-                recognizer = wrap(recognizer)
+            base = _recognizer(model, variant, folder, n)
+            recognizer = base if wrap is None else wrap(base)
             timed = time_transcription(recognizer, audio_s, repeats=repeats)
             then = (float(variant["latency_ms"]), float(variant["latency_p90_ms"]))
             figures.append(_compare(variant["name"], "latency", then, timed, tolerance))
-            if variant.get("chunk_ms") is not None and isinstance(
-                recognizer, OnnxStreamingRecognizer
-            ):
+            if variant.get("chunk_ms") is not None and isinstance(base, OnnxStreamingRecognizer):
                 wave = noise(audio_s)
-                feats, _ = recognizer.frontend(wave, torch.tensor([wave.shape[1]]))
-                recognizer.chunk_seconds(feats.numpy())  # warm-up
-                chunk = timing_of(recognizer.chunk_seconds(feats.numpy()))
+                feats, _ = base.frontend(wave, torch.tensor([wave.shape[1]]))
+                base.chunk_seconds(feats.numpy())  # warm-up
+                chunk = timing_of(base.chunk_seconds(feats.numpy()))
                 then = (float(variant["chunk_ms"]), float(variant["chunk_p90_ms"]))
                 figures.append(_compare(variant["name"], "chunk", then, chunk, tolerance))
     path = Path(history) if history is not None else folder / HISTORY

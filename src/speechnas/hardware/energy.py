@@ -5,13 +5,15 @@ estimated from the work otherwise, and always labelled which.
   counters as ``/sys/class/powercap/intel-rapl:*/energy_uj`` (AMD's under the same name).
   Where one is readable, a transcription's energy is the counter's increase over repeated
   runs (minus nothing: the package's idle draw during the run is part of what the utterance
-  costs on that machine), divided by the runs.
+  costs on that machine), divided by the runs. Like a measured latency it varies from run to
+  run, so a search that minimises it is not repeated exactly where it is measured.
 * **Estimated** (:class:`EnergyModel`): the arithmetic and the memory traffic, priced per
   operation. The default prices are Horowitz's 45 nm figures (ISSCC 2014, "Computing's
   energy problem"): a 32-bit float multiply-add 4.6 pJ (3.7 multiply + 0.9 add), and a byte
   from DRAM 160 pJ (640 pJ per 32-bit word); the traffic is the float32 weights read once
-  and every activation written and read once (the analytic memory estimate,
-  :func:`~speechnas.hardware.memory.analytic_memory_bytes`). A newer CPU spends less per
+  and the peak activations written and read once (the analytic memory estimate,
+  :func:`~speechnas.hardware.memory.analytic_memory_bytes`: a lower bound on the traffic,
+  as every layer's activations pass, not only the largest). A newer CPU spends less per
   operation, so the estimate orders models by their work and traffic rather than predicting
   a meter's reading; where a counter exists, :meth:`EnergyModel.fit` fits the two prices to
   measured models instead.
@@ -59,7 +61,8 @@ def measure_energy_j(fn: Callable[[], object], *, repeats: int = 10, warmup: int
     if counter is None:
         raise NotMeasurable("no readable RAPL energy counter (/sys/class/powercap)")
     max_path = counter.with_name("max_energy_range_uj")
-    wrap = int(max_path.read_text()) if max_path.exists() else 2**32
+    # The counter runs from 0 to max_energy_range_uj inclusive, then starts again at 0.
+    wrap = int(max_path.read_text()) + 1 if max_path.exists() else 2**32
     for _ in range(warmup):
         fn()
     start = int(counter.read_text())

@@ -9,7 +9,9 @@ the identity when differentiating), so that a short fine-tune moves the float we
 where their rounded copies work: quantisation-aware training for a dynamic quantiser. The
 weights themselves stay float and keep their names, so checkpoints and exports are those
 of the plain model. Products that bypass a layer's forward (``F.linear`` on its weight
-elsewhere) are not simulated.
+elsewhere) are not simulated. The input's range is the whole tensor's, as the export takes
+it per call: in training that is the padded batch, at deployment one utterance, so training
+rounds a little more coarsely than the deployed model does.
 """
 
 from __future__ import annotations

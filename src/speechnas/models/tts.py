@@ -39,8 +39,9 @@ VARIANCE_BINS = 64
 
 
 def _masked(x: Tensor, mask: Tensor) -> Tensor:
-    """``x`` (B, L, D) with the frames outside ``mask`` (B, L) zeroed."""
-    return x * mask.unsqueeze(-1).to(x.dtype)
+    """``x`` (B, L, D) with the frames outside ``mask`` (B, L) set to zero (whatever they
+    held: an attention row with nothing to attend to is NaN, and NaN * 0 is NaN)."""
+    return torch.where(mask.unsqueeze(-1), x, torch.zeros((), dtype=x.dtype, device=x.device))
 
 
 class _FeedForward(nn.Module):
@@ -107,7 +108,7 @@ class VariancePredictor(nn.Module):
             x = _masked(x, mask)
             x = self.dropout(norm(torch.relu(conv(x.transpose(1, 2)).transpose(1, 2))))
         out: Tensor = self.out(x).squeeze(-1)
-        return out * mask.to(x.dtype)
+        return torch.where(mask, out, torch.zeros((), dtype=out.dtype, device=out.device))
 
 
 class LengthRegulator(nn.Module):
@@ -195,9 +196,9 @@ class AcousticModel(nn.Module):
             out[name] = predicted
             used = predicted if target is None else target
             x = x + _masked(embed(self._bins(used)), mask)
-        if durations is None:
-            frames = torch.round(torch.exp(out["log_durations"]) - 1.0).clamp_min(0)
-            durations = (frames * mask).long()
+        if durations is None:  # every real token gets at least one frame
+            frames = torch.round(torch.exp(out["log_durations"]) - 1.0).clamp_min(1)
+            durations = torch.where(mask, frames, torch.zeros_like(frames)).long()
         frames_x, mel_lens = self.regulator(x, durations)
         frame_mask = lengths_to_mask(mel_lens, frames_x.shape[1])
         h = _masked(self._positions(frames_x), frame_mask)

@@ -214,17 +214,19 @@ class Constraints:
         ]
 
     def slack(self, metrics: dict[str, float]) -> dict[str, float]:
-        """Per set limit, ``value / limit - 1`` (``value`` for a limit of 0): at most 0 where
-        the limit holds (Optuna's constraint values). A metric that was not measured is read
-        from its prediction (``predicted_<name>``, a trial pruned on predictions alone), else
-        counts as 0."""
+        """Per set limit, ``value / limit - 1`` (for a limit of 0: 1 over it, else 0): at
+        most 0 where the limit holds (Optuna's constraint values). A metric that was not
+        measured is read from its prediction (``predicted_<name>``, a trial pruned on
+        predictions alone), else counts as 0."""
         out = {}
         for name, limit in self.limits().items():
             value = metrics.get(name, metrics.get(f"predicted_{name}"))
             if value is None:
                 out[name] = 0.0
-            else:  # a limit of 0 (no look-ahead): the value itself, 0 where it holds
-                out[name] = float(value) / limit - 1.0 if limit > 0 else float(value)
+            elif limit > 0:
+                out[name] = float(value) / limit - 1.0
+            else:  # a limit of 0 (no look-ahead): over it counts as one limit's worth
+                out[name] = 1.0 if float(value) > 0 else 0.0
         return out
 
 
@@ -260,6 +262,15 @@ class HardwareConfig:
         if self.table is None and self.latency == "predicted":
             raise ValueError("latency: predicted needs a latency table")
         check_bounds(self)
+        if self.target is not None:
+            from speechnas.hardware.targets import TARGETS
+
+            if self.target not in TARGETS:
+                raise ValueError(f"target={self.target!r}; expected one of {sorted(TARGETS)}")
+        if (self.target is not None or self.threads is not None) and self.table is None:
+            raise ValueError(
+                "target and threads are claims a latency table is checked against: give a table"
+            )
 
 
 @dataclass(frozen=True)

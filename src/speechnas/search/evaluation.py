@@ -31,7 +31,6 @@ from speechnas.data.usable import tokenizer_texts
 from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
 from speechnas.export.int8 import int8_scores
-from speechnas.export.onnx import ExportError
 from speechnas.hardware.cheap import cheap_metrics
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
@@ -49,6 +48,7 @@ from speechnas.search.strategies import suggest_spec
 from speechnas.search.summary import PREDICTED_PRUNE
 from speechnas.space import SpaceEncoding
 from speechnas.text import build_tokenizer
+from speechnas.timing import Latency
 from speechnas.train import TrainingDiverged, load_model
 
 __all__ = ["POLL_SECONDS", "Claim", "NoTrial", "TrialEvaluator", "objective_values"]
@@ -294,23 +294,37 @@ class TrialEvaluator:
         for name, slack in self.config.constraints.slack(metrics).items():
             trial.set_constraint(name, slack)
 
-    def _int8(self, checkpoint: Path, workdir: Path) -> dict[str, float]:
-        """The dev scores and latency of the INT8 export of the trained trial."""
+    def _int8(self, spec: ArchSpec, checkpoint: Path, workdir: Path) -> dict[str, float]:
+        """The dev scores and latency of the INT8 export of the trained trial, timed with
+        the threads ``latency_ms`` is; its latency memoised as ``latency_ms`` is (the same
+        architecture on this machine and software reads it back)."""
         config = self.config
         model, tokenizer, _ = load_model(checkpoint)
+        n_threads = config.train.threads or torch.get_num_threads()
         scores = int8_scores(
             model,
             tokenizer,
             read_manifest(self.dev),
             workdir,
-            num_threads=config.train.threads or 1,
+            num_threads=n_threads,
             latency_s=config.latency_seconds,
             repeats=config.latency_repeats,
         )
+        latency_ms = scores.latency_ms
+        if self.latency_memo is not None:
+            key = self.latency_memo.key(
+                f"{spec.arch_id}:int8",
+                vocab_size=tokenizer.vocab_size,
+                audio_seconds=config.latency_seconds,
+                repeats=config.latency_repeats,
+                threads=n_threads,
+            )
+            measured = Latency(latency_ms / 1000, latency_ms / 1000, config.latency_seconds, 1, 1)
+            latency_ms = self.latency_memo.measured(key, lambda: measured).median_ms
         return {
             "wer_int8": scores.wer,
             "cer_int8": scores.cer,
-            "int8_latency_ms": scores.latency_ms,
+            "int8_latency_ms": latency_ms,
             "int8_size_mb": scores.size_mb,
         }
 
@@ -419,9 +433,11 @@ class TrialEvaluator:
         }
         if not outcome.pruned and any(o in INT8_OBJECTIVES for o in config.objectives):
             try:
-                metrics.update(self._int8(outcome.checkpoint, out_dir / "int8"))
-            except (ExportError, UserError) as e:  # this architecture does not export
-                self._fail(trial, twin, f"INT8 export: {e}", start)
+                metrics.update(self._int8(spec, outcome.checkpoint, out_dir / "int8"))
+            except Exception as e:  # this architecture does not export, or ORT fails on it
+                if is_environment_error(e):
+                    raise
+                self._fail(trial, twin, f"INT8 export: {type(e).__name__}: {e}", start)
                 return
         # Constraint values are set once, now that the trained scores are known too; a trial
         # stopped short of the ladder's end is not held to limits on its final scores.

@@ -43,6 +43,7 @@ class TTSSpace:
     heads: tuple[int, ...] = (2, 4)
     ffn_expansions: tuple[float, ...] = (2.0, 4.0)
     duration_layers: tuple[int, ...] = (1, 2)
+    duration_kernel: int = 3
     pitch: tuple[bool, ...] = (False, True)
     energy: tuple[bool, ...] = (False, True)
     text_units: str = "phoneme"
@@ -125,6 +126,7 @@ class TTSSpace:
             encoder=encoder,
             decoder=decoder,
             duration_layers=duration,
+            duration_kernel=self.duration_kernel,
             pitch=pitch,
             energy=energy,
             text_units=self.text_units,
@@ -188,6 +190,7 @@ class TTSSpace:
         return (
             spec.width in self.widths
             and spec.duration_layers in self.duration_layers
+            and spec.duration_kernel == self.duration_kernel
             and spec.pitch in self.pitch
             and spec.energy in self.energy
             and (spec.text_units, spec.n_mels, spec.dropout)
