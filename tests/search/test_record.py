@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from speechnas.search.report_page import write_search_report
 from speechnas.search.reporting import _decision_importance, write_report
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.sql_table import METRICS_TABLE, TRIALS_VIEW
+from speechnas.search.store import TrialRecord
 from speechnas.testing.search import tiny_search
 
 
@@ -134,3 +136,77 @@ def test_decision_importance_finds_the_decision_the_objective_depends_on(tmp_pat
     assert (tmp_path / "decision_importance.png").stat().st_size > 0
     flat = optuna.create_study(directions=["minimize"])
     assert _decision_importance(flat, "wer") is None
+
+
+def _record(n: int, metrics: dict[str, float]) -> TrialRecord:
+    return TrialRecord(n, "COMPLETE", None, str(n), metrics, metrics, 0, "", 1.0, None, [])
+
+
+def test_the_report_labels_estimated_energy_and_draws_the_monitored_drift(
+    tmp_path: Path,
+) -> None:
+    records = [
+        _record(0, {"wer": 0.4, "energy_j": 0.002, "energy_measured": 0.0, "latency_ms": 9.0}),
+        _record(1, {"wer": 0.3, "energy_j": 0.005, "energy_measured": 0.0, "latency_ms": 20.0}),
+        _record(2, {"wer": 0.5, "energy_j": 0.009, "energy_measured": 0.0, "latency_ms": 30.0}),
+    ]
+    checked, unchecked = tmp_path / "b1", tmp_path / "b2"
+    checked.mkdir()
+    unchecked.mkdir()
+    figure = {"variant": "onnx-int8", "what": "latency", "recorded_ms": 5.0, "band_ms": 0.5}
+    runs = [
+        {
+            "time": "t1",
+            "cpu": "cpu",
+            "threads": 1,
+            "figures": [figure | {"measured_ms": 5.1, "status": "ok"}],
+        },
+        {
+            "time": "t2",
+            "cpu": "cpu",
+            "threads": 1,
+            "figures": [figure | {"measured_ms": 9.0, "status": "slower"}],
+        },
+    ]
+    (checked / "monitor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
+    final = [
+        {"trial": 1, "export": {"dir": str(checked)}},
+        {"trial": 0, "export": {"dir": str(unchecked)}},
+    ]
+    out = tmp_path / "report"
+    page = write_search_report(
+        out,
+        title="t",
+        records=records,
+        objectives=("wer", "energy_j"),
+        n_rungs=1,
+        front=records[:2],
+        final=[
+            f | {"summary": "s", "params": 1, "latency_ms": 1.0, "epochs": 1, "scores": {}}
+            for f in final
+        ],
+    ).read_text()
+    assert (out / "pareto_wer_energy.png").stat().st_size > 1000
+    energy = page.split("<h2>Energy per utterance</h2>")[1].split("<h2>")[0]
+    assert energy.count("estimated (MACs and memory traffic)") == 2  # the front's two
+    assert "<td>2.00</td>" in energy and "<td>5.00</td>" in energy  # millijoules
+    drift = page.split("<h2>Latency drift after deployment</h2>")[1].split("<h2>")[0]
+    assert (out / "drift_trial1.png").stat().st_size > 1000
+    assert "2 check(s), the latest t2" in drift and "DRIFTED (slower)" in drift
+    assert "Not checked yet: trial 0" in drift
+    assert not (out / "drift_trial0.png").exists()
+
+
+def test_a_report_without_energy_or_exports_has_neither_section(tmp_path: Path) -> None:
+    page = write_search_report(
+        tmp_path,
+        title="t",
+        records=[_record(0, {"wer": 0.4, "latency_ms": 9.0})],
+        objectives=("wer", "latency_ms"),
+        n_rungs=1,
+        front=[],
+        final=[
+            {"trial": 0, "summary": "s", "params": 1, "latency_ms": 1.0, "epochs": 1, "scores": {}}
+        ],
+    ).read_text()
+    assert "Energy per utterance" not in page and "Latency drift" not in page

@@ -181,6 +181,7 @@ def plot_history(path: str | Path, out: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     runs = read_history(path)
     series: dict[str, list[tuple[int, dict[str, Any]]]] = {}
@@ -196,7 +197,12 @@ def plot_history(path: str | Path, out: str | Path) -> Path:
         band = points[-1][1]["band_ms"]
         ax.axhline(recorded, color=colour, linestyle=":", linewidth=1)
         ax.axhspan(recorded - band, recorded + band, color=colour, alpha=0.08)
-    ax.set(xlabel="check", ylabel="ms", title="latency against the figures recorded at export")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(
+        xlabel="check (oldest first)",
+        ylabel="ms",
+        title="latency against the figures recorded at export",
+    )
     ax.legend(fontsize=7)
     fig.tight_layout()
     target = Path(out)

@@ -19,6 +19,7 @@ from typing import Any
 
 from speechnas.search.objectives import dev_languages
 from speechnas.search.pareto import pareto_front
+from speechnas.search.report_drift import drift_section
 from speechnas.search.store import TrialRecord
 
 __all__ = ["Reference", "write_search_report"]
@@ -61,7 +62,7 @@ def _front_plot(
 ) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    done = [r for r in records if "wer" in r.metrics and r.cached_from is None]
+    done = [r for r in records if {"wer", x_metric} <= r.metrics.keys() and r.cached_from is None]
     stopped = [r for r in done if r.state != "COMPLETE"]
     complete = [r for r in done if r.state == "COMPLETE"]
     if stopped:
@@ -92,7 +93,9 @@ def _front_plot(
             label="Pareto front",
         )
     for ref in references:
-        x = ref.latency_ms if x_metric == "latency_ms" else ref.params
+        x = {"latency_ms": ref.latency_ms, "params": ref.params}.get(x_metric)
+        if x is None:
+            continue  # a reference carries latency and params only
         ax.scatter([x], [100 * ref.wer], marker="*", s=140, color="tab:red")
         ax.annotate(
             ref.label, (x, 100 * ref.wer), textcoords="offset points", xytext=(5, 4), fontsize=8
@@ -101,7 +104,8 @@ def _front_plot(
         ax.set_xscale("log")
     ax.set(xlabel=x_label, ylabel="dev WER (%)", title=f"WER vs {x_label}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     return _save(fig, out)
 
 
@@ -235,6 +239,38 @@ def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
     return _save(fig, out)
 
 
+def _energy_section(
+    records: list[TrialRecord], front: list[TrialRecord], out_dir: Path
+) -> list[str]:
+    """WER against energy per utterance, with each figure labelled measured (the CPU's
+    energy counter) or estimated (MACs and memory traffic); empty without energy figures."""
+    if not any("energy_j" in r.metrics for r in records):
+        return []
+    image = _front_plot(
+        records, "energy_j", "energy per utterance (J)", (), out_dir / "pareto_wer_energy.png"
+    )
+    source = {1.0: "measured (RAPL counter)", 0.0: "estimated (MACs and memory traffic)"}
+    return [
+        "<h2>Energy per utterance</h2>",
+        f'<img src="{image.name}" alt="{image.stem}">',
+        _table(
+            ["trial", "architecture", "WER %", "energy mJ", "latency ms", "energy figure"],
+            [
+                [
+                    str(r.number),
+                    html.escape(r.spec.summary() if r.spec else ""),
+                    _fmt(r.metrics.get("wer"), 100),
+                    _fmt(r.metrics.get("energy_j"), 1e3, 2),
+                    _fmt(r.metrics.get("latency_ms")),
+                    source.get(r.metrics.get("energy_measured", -1.0), "-"),
+                ]
+                for r in front
+                if "energy_j" in r.metrics
+            ],
+        ),
+    ]
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
@@ -340,6 +376,7 @@ def write_search_report(
             front_rows,
         ),
     ]
+    parts += _energy_section(records, front, out_dir)
     if any("wer_int8" in r.metrics for r in front):
         parts += [
             "<h2>The front in FP32 and as its INT8 export</h2>",
@@ -437,6 +474,7 @@ def write_search_report(
                     ],
                 ),
             ]
+    parts += drift_section(final or [], out_dir)
     parts += [
         "<h2>Search progress</h2>",
         "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[2:4]),
