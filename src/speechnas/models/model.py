@@ -162,6 +162,19 @@ class SpeechModel(nn.Module):
             return self.head.greedy_decode(enc, enc_lens)
         return self.head.beam_decode(enc, enc_lens, beam_size)
 
+    def ctc_log_probs(self, wave: Tensor, wave_lens: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, S), (B,) -> (B, T', V) frame log-probabilities of the CTC projection, (B,)
+        their lengths (forced alignment reads them). Call in eval mode.
+
+        Raises:
+            ValueError: the model has no CTC projection (a transducer).
+        """
+        ctc = _ctc_projection(self.head)
+        if ctc is None:
+            raise ValueError("this model has no CTC projection (a transducer head)")
+        enc, enc_lens = self.encode(wave, wave_lens)
+        return ctc.log_probs(enc), enc_lens
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -35,7 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = tuple(
         "export",
         "hardware",
         "train",
-        "extract bench",
+        "extract bench tts",
         "darts supernet",
         "estimators",
         "search",
