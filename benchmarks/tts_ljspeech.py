@@ -42,6 +42,7 @@ from speechnas.arch.tts import TTSBlock, TTSSpec
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.evaluate.wer import error_rates
+from speechnas.export.tts import export_tts
 from speechnas.reports import markdown_table, update_section
 from speechnas.train import load_model
 from speechnas.tts import TTSCorpus, align_corpus, tts_text
@@ -145,7 +146,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu = time.process_time() - start
         scores = score_tts(result.model, result.norm, held_out, intelligibility_count=10)
         sentence = max(held_out, key=lambda u: len(u.tokens))
+        slug = "".join(c if c.isalnum() else "-" for c in name)
+        exported = export_tts(
+            result.model,
+            result.norm.mean,
+            result.norm.std,
+            WORK / "export" / slug,
+            check_tokens=sentence.tokens,
+            threads=1,
+        )
         results.setdefault("models", {})[key] = {
+            "onnx": {v.name: v.latency_ms for v in exported.variants},
+            "onnx_torch_1t_ms": exported.pytorch_latency_ms,
             "spec": spec.to_dict(),
             "summary": spec.summary(),
             "params": sum(p.numel() for p in result.model.parameters()),
@@ -176,6 +188,8 @@ def section(results: dict[str, Any]) -> str:
             "-" if m["cer"] is None else f"{100 * m['cer']:.0f}%",
             "-" if m["floor_cer"] is None else f"{100 * m['floor_cer']:.0f}%",
             f"{m['latency_ms']:.0f} ({m['latency_audio_s']:.1f} s)",
+            f"{m['onnx_torch_1t_ms']:.0f} / {m['onnx']['onnx-fp32']:.0f} / "
+            f"{m['onnx']['onnx-int8']:.0f}",
         ]
         for key, m in sorted(results.get("models", {}).items())
     ]
@@ -194,7 +208,9 @@ def section(results: dict[str, Any]) -> str:
             "Intelligibility: PocketSphinx (its bundled US English model, independent of "
             "our models) on Griffin-Lim audio of 10 held-out sentences; the floor is the "
             "recordings through the same Griffin-Lim. Latency: one forward pass (text to "
-            "mel) of the longest held-out sentence, median of 5, batch 1.",
+            "mel) of the longest held-out sentence, median of 5, batch 1, on 2 threads; then the "
+            "same at 1 thread in PyTorch and as the ONNX export (`speechnas.export.tts`: two "
+            "graphs with the length regulator between them) in FP32 and dynamic INT8.",
             "",
             markdown_table(
                 [
@@ -209,6 +225,7 @@ def section(results: dict[str, Any]) -> str:
                     "intelligibility CER",
                     "vocoder floor CER",
                     "latency ms (audio)",
+                    "1 thread: PyTorch / ONNX / INT8 ms",
                 ],
                 rows,
                 left=2,

@@ -172,18 +172,16 @@ class AcousticModel(nn.Module):
             x = block(x, mask)
         return x, mask
 
-    def forward(
+    def variance(
         self,
         tokens: Tensor,
         token_lens: Tensor,
-        durations: Tensor | None = None,
         pitch: Tensor | None = None,
         energy: Tensor | None = None,
-    ) -> dict[str, Tensor]:
-        """Mel frames, their lengths and the variance predictions. With ``durations`` (and
-        ``pitch``, ``energy``: per-token targets, normalised) the targets drive the length
-        regulator and embeddings (teacher forcing, training); without them the predictions
-        do (inference)."""
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """The text stage: (B, N) tokens -> (B, N, D) token vectors with their pitch and
+        energy embeddings added (the targets' where given, else the predictions'), their
+        (B, N) mask, and the predictions (``log_durations``, ``pitch``, ``energy``)."""
         x, mask = self.encode(tokens, token_lens)
         out: dict[str, Tensor] = {"log_durations": self.duration(x, mask)}
         for name, predictor, embed, target in (
@@ -196,15 +194,40 @@ class AcousticModel(nn.Module):
             out[name] = predicted
             used = predicted if target is None else target
             x = x + _masked(embed(self._bins(used)), mask)
-        if durations is None:  # every real token gets at least one frame
-            frames = torch.round(torch.exp(out["log_durations"]) - 1.0).clamp_min(1)
-            durations = torch.where(mask, frames, torch.zeros_like(frames)).long()
-        frames_x, mel_lens = self.regulator(x, durations)
+        return x, mask, out
+
+    @staticmethod
+    def frames_of(log_durations: Tensor, mask: Tensor) -> Tensor:
+        """Predicted durations in frames: ``round(exp(log d) - 1)``, at least 1 for every
+        real token (0 for padding)."""
+        frames = torch.round(torch.exp(log_durations) - 1.0).clamp_min(1)
+        return torch.where(mask, frames, torch.zeros_like(frames)).long()
+
+    def decode(self, frames_x: Tensor, mel_lens: Tensor) -> Tensor:
+        """The mel stage: (B, T, D) regulated frames and their (B,) lengths -> (B, T, M)."""
         frame_mask = lengths_to_mask(mel_lens, frames_x.shape[1])
         h = _masked(self._positions(frames_x), frame_mask)
         for block in self.decoder:
             h = block(h, frame_mask)
-        out["mel"] = _masked(self.mel(h), frame_mask)
+        return _masked(self.mel(h), frame_mask)
+
+    def forward(
+        self,
+        tokens: Tensor,
+        token_lens: Tensor,
+        durations: Tensor | None = None,
+        pitch: Tensor | None = None,
+        energy: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Mel frames, their lengths and the variance predictions. With ``durations`` (and
+        ``pitch``, ``energy``: per-token targets, normalised) the targets drive the length
+        regulator and embeddings (teacher forcing, training); without them the predictions
+        do (inference)."""
+        x, mask, out = self.variance(tokens, token_lens, pitch, energy)
+        if durations is None:  # every real token gets at least one frame
+            durations = self.frames_of(out["log_durations"], mask)
+        frames_x, mel_lens = self.regulator(x, durations)
+        out["mel"] = self.decode(frames_x, mel_lens)
         out["mel_lens"] = mel_lens
         return out
 
