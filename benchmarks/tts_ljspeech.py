@@ -16,6 +16,8 @@ Runs, from the repository root:
    sentences the PocketSphinx CER of its Griffin-Lim audio beside the recordings' own
    Griffin-Lim floor. Latency: synthesising a held-out sentence's mel (median of 5, batch 1).
 
+A listening page (``runs/benchmarks/tts/listen/index.html``) plays 5 held-out sentences as
+recorded and as each exported model synthesises them, all through the same Griffin-Lim.
 Every stage is cached under ``runs/benchmarks/tts`` and each model's row is written to
 ``benchmarks/results/tts_ljspeech.json`` as it finishes (an interrupted run resumes).
 BENCHMARKS.md "TTS on LJSpeech".
@@ -42,11 +44,12 @@ from speechnas.arch.tts import TTSBlock, TTSSpec
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.evaluate.wer import error_rates
-from speechnas.export.tts import export_tts
+from speechnas.export.tts import OnnxSynthesizer, export_tts
 from speechnas.reports import markdown_table, update_section
 from speechnas.train import load_model
 from speechnas.tts import TTSCorpus, align_corpus, tts_text
 from speechnas.tts.aligner import train_aligner
+from speechnas.tts.listen import write_listening_page
 from speechnas.tts.score import score_tts, synthesise
 from speechnas.tts.train import TTSTrainSettings, train_tts
 
@@ -119,6 +122,10 @@ def latency_ms(result: Any, tokens: tuple[int, ...]) -> float:
     return statistics.median(times)
 
 
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
 def _log(name: str, step: int, row: dict[str, float]) -> None:
     print(f"{name} step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
 
@@ -146,12 +153,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu = time.process_time() - start
         scores = score_tts(result.model, result.norm, held_out, intelligibility_count=10)
         sentence = max(held_out, key=lambda u: len(u.tokens))
-        slug = "".join(c if c.isalnum() else "-" for c in name)
         exported = export_tts(
             result.model,
             result.norm.mean,
             result.norm.std,
-            WORK / "export" / slug,
+            WORK / "export" / _slug(name),
             check_tokens=sentence.tokens,
             threads=1,
         )
@@ -171,6 +177,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True, default=list) + "\n")
         print(name, results["models"][key], flush=True)
     return results
+
+
+def listening_page(args: argparse.Namespace) -> Path:
+    """The held-out sentences heard through each exported model (FP32 ONNX)."""
+    prepared, _ = corpus(args)
+    _, held_out = prepared.split(25, seed=0)
+    models = {
+        name: OnnxSynthesizer(WORK / "export" / _slug(name)).synthesise
+        for name in MODELS
+        if (WORK / "export" / _slug(name) / "text.onnx").exists()
+    }
+    return write_listening_page(
+        WORK / "listen", held_out[:5], models, title="TTS on LJSpeech: held-out sentences"
+    )
 
 
 def section(results: dict[str, Any]) -> str:
@@ -244,6 +264,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="only redraw the section")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if args.report else run(args)
+    print(f"listening page: {listening_page(args)}")
     text = section(results)
     update_section(REPO / "BENCHMARKS.md", "tts-ljspeech", "TTS on LJSpeech", text)
     print(text)
