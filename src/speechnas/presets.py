@@ -10,13 +10,21 @@ published design, sized to train in minutes on a laptop CPU:
 * ``blstm-ctc``: bidirectional LSTM with CTC (the classic recurrent baseline).
 * ``cnn-ctc``: QuartzNet / ContextNet-like depthwise-separable CNN with squeeze-and-excitation.
 * ``conformer-transducer-streaming``: streaming Conformer-Transducer, 320 ms chunks.
+
+Text-to-speech (:data:`TTS_PRESETS`, :func:`tts_preset`), over characters:
+
+* ``fastspeech2``: FastSpeech 2's shape (Ren et al., 2021): 4 + 4 transformer blocks of
+  width 256, pitch and energy predictors.
+* ``lightspeech``: LightSpeech's searched shape (Luo et al., 2021): depthwise-separable
+  convolutions of the kernels it found, width 256, feed-forward expansion 1.
 """
 
 from __future__ import annotations
 
 from speechnas.arch import ArchSpec, DecoderSpec, StreamingSpec
+from speechnas.arch.tts import TTSBlock, TTSSpec
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "TTS_PRESETS", "preset", "tts_preset"]
 
 PRESETS: dict[str, ArchSpec] = {
     "conformer-ctc-xs": ArchSpec.uniform(
@@ -65,3 +73,25 @@ def preset(name: str) -> ArchSpec:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}") from None
+
+
+def _separable(*kernels: int) -> tuple[TTSBlock, ...]:
+    return tuple(TTSBlock("dsconv", kernel=k, ffn_expansion=1.0) for k in kernels)
+
+
+TTS_PRESETS: dict[str, TTSSpec] = {
+    "fastspeech2": TTSSpec(text_units="char"),
+    "lightspeech": TTSSpec(
+        encoder=_separable(5, 25, 13, 9), decoder=_separable(17, 21, 9, 13), text_units="char"
+    ),
+}
+
+
+def tts_preset(name: str) -> TTSSpec:
+    """Return the TTS preset ``name``; raise ``ValueError`` listing the valid names."""
+    try:
+        return TTS_PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown TTS preset {name!r}; expected one of {sorted(TTS_PRESETS)}"
+        ) from None

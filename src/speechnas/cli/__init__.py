@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         search,
         space,
         train,
+        tts,
     )
 
     parser = _Parser(
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speechnas {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (data, train, evaluate, search, profile, export, monitor, demo, space):
+    for module in (data, train, evaluate, search, profile, export, monitor, demo, space, tts):
         module.register(sub)
     return parser
 
