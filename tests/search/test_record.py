@@ -150,9 +150,10 @@ def test_the_report_labels_estimated_energy_and_draws_the_monitored_drift(
         _record(1, {"wer": 0.3, "energy_j": 0.005, "energy_measured": 0.0, "latency_ms": 20.0}),
         _record(2, {"wer": 0.5, "energy_j": 0.009, "energy_measured": 0.0, "latency_ms": 30.0}),
     ]
-    checked, unchecked = tmp_path / "b1", tmp_path / "b2"
-    checked.mkdir()
-    unchecked.mkdir()
+    run = tmp_path / "moved-run"  # the run as it is now; final.json holds its old paths
+    checked, unchecked = run / "final" / "aaa" / "export", run / "final" / "bbb" / "export"
+    checked.mkdir(parents=True)
+    unchecked.mkdir(parents=True)
     figure = {"variant": "onnx-int8", "what": "latency", "recorded_ms": 5.0, "band_ms": 0.5}
     runs = [
         {
@@ -170,10 +171,10 @@ def test_the_report_labels_estimated_energy_and_draws_the_monitored_drift(
     ]
     (checked / "monitor.jsonl").write_text("".join(json.dumps(r) + "\n" for r in runs))
     final = [
-        {"trial": 1, "export": {"dir": str(checked)}},
-        {"trial": 0, "export": {"dir": str(unchecked)}},
+        {"trial": 1, "export": {"dir": "runs/old-name/final/aaa/export"}},
+        {"trial": 0, "export": {"dir": "runs/old-name/final/bbb/export"}},
     ]
-    out = tmp_path / "report"
+    out = run / "report"
     page = write_search_report(
         out,
         title="t",
@@ -191,10 +192,10 @@ def test_the_report_labels_estimated_energy_and_draws_the_monitored_drift(
     assert energy.count("estimated (MACs and memory traffic)") == 2  # the front's two
     assert "<td>2.00</td>" in energy and "<td>5.00</td>" in energy  # millijoules
     drift = page.split("<h2>Latency drift after deployment</h2>")[1].split("<h2>")[0]
-    assert (out / "drift_trial1.png").stat().st_size > 1000
+    assert (out / "drift_0.png").stat().st_size > 1000
     assert "2 check(s), the latest t2" in drift and "DRIFTED (slower)" in drift
     assert "Not checked yet: trial 0" in drift
-    assert not (out / "drift_trial0.png").exists()
+    assert not (out / "drift_1.png").exists()
 
 
 def test_a_report_without_energy_or_exports_has_neither_section(tmp_path: Path) -> None:

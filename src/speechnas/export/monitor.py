@@ -32,13 +32,15 @@ from speechnas.export.runtime import OnnxRecognizer
 from speechnas.export.streaming import OnnxStreamingRecognizer
 from speechnas.models import SpeechModel, build_model
 from speechnas.recognizer import Recognizer
+from speechnas.reports.drift import HISTORY, plot_drift_history, read_drift_history
 from speechnas.text import tokenizer_from_state
 from speechnas.timing import Timing, noise, threads, time_transcription, timing_of
 
-__all__ = ["Figure", "check_drift", "plot_history", "read_history"]
+__all__ = ["HISTORY", "Figure", "check_drift", "plot_history", "read_history"]
 
-#: The history file a bundle's checks are appended to, inside the bundle by default.
-HISTORY = "monitor.jsonl"
+#: The history of a bundle's checks (:mod:`speechnas.reports.drift`, torch-free for reports).
+read_history = read_drift_history
+plot_history = plot_drift_history
 
 
 @dataclass(frozen=True)
@@ -162,51 +164,3 @@ def check_drift(
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
     return figures
-
-
-def read_history(path: str | Path) -> list[dict[str, Any]]:
-    """The runs of a history file, oldest first (unreadable lines are skipped)."""
-    runs = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            runs.append(json.loads(line))
-        except ValueError:
-            continue
-    return runs
-
-
-def plot_history(path: str | Path, out: str | Path) -> Path:
-    """Each figure of a history over its runs, with its record and band: a PNG at ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    runs = read_history(path)
-    series: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for i, run in enumerate(runs):
-        for f in run["figures"]:
-            series.setdefault(f"{f['variant']} ({f['what']})", []).append((i, f))
-    fig, ax = plt.subplots(figsize=(7.5, 4.0))
-    for k, (name, points) in enumerate(sorted(series.items())):
-        colour = f"C{k % 10}"
-        xs = [i for i, _ in points]
-        ax.plot(xs, [f["measured_ms"] for _, f in points], "o-", color=colour, label=name)
-        recorded = points[-1][1]["recorded_ms"]
-        band = points[-1][1]["band_ms"]
-        ax.axhline(recorded, color=colour, linestyle=":", linewidth=1)
-        ax.axhspan(recorded - band, recorded + band, color=colour, alpha=0.08)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(
-        xlabel="check (oldest first)",
-        ylabel="ms",
-        title="latency against the figures recorded at export",
-    )
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    return target

@@ -293,8 +293,12 @@ def write_search_report(
     references: Sequence[Reference] = (),
     notes: Sequence[str] = (),
     importance: dict[str, float] | None = None,
+    run_dir: Path | None = None,
 ) -> Path:
     """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML path.
+
+    ``run_dir``: the run folder the final stage's bundles are under (default: the folder
+    above ``out_dir``, where ``speechnas report`` writes).
 
     ``importance``: the share of the first objective's variance each decision of the space
     explains (Optuna's fANOVA over the complete trials), where there were enough of them.
@@ -474,7 +478,7 @@ def write_search_report(
                     ],
                 ),
             ]
-    parts += drift_section(final or [], out_dir)
+    parts += drift_section(final or [], out_dir, run_dir or out_dir.parent)
     parts += [
         "<h2>Search progress</h2>",
         "".join(f'<img src="{p.name}" alt="{p.stem}">' for p in images[2:4]),

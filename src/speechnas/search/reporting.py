@@ -51,6 +51,7 @@ def write_report(
         references=references,
         notes=[*facts, *notes],
         importance=importance,
+        run_dir=config.run_dir,
     )
 
 
