@@ -108,7 +108,11 @@ def _row(r: TrialRecord) -> list[str]:
 def section(config: SearchConfig, facts: dict[str, Any]) -> str:
     records = open_store(config, for_search=False).records()
     summary = summarise(records, config.objectives)
-    scored = [r for r in records if {"energy_j", "latency_ms"} <= r.metrics.keys()]
+    scored = [
+        r
+        for r in records
+        if {"energy_j", "latency_ms"} <= r.metrics.keys() and r.cached_from is None
+    ]
     complete = [r for r in records if r.state == "COMPLETE" and "wer" in r.metrics]
     rho_latency = spearmanr(
         [r.metrics["energy_j"] for r in scored], [r.metrics["latency_ms"] for r in scored]
@@ -118,15 +122,12 @@ def section(config: SearchConfig, facts: dict[str, Any]) -> str:
     ).statistic
     model = EnergyModel()
     measured = any(r.metrics.get("energy_measured") == 1.0 for r in scored)
-    share = np.median(
-        [
-            r.metrics["macs"]
-            * config.latency_seconds
-            * model.joules_per_mac
-            / r.metrics["energy_j"]
-            for r in scored
-        ]
-    )
+    estimates = [  # the arithmetic's share of each estimated figure
+        model.estimate_j(r.metrics["macs"] * config.latency_seconds, 0.0) / r.metrics["energy_j"]
+        for r in scored
+        if r.metrics.get("energy_measured") == 0.0
+    ]
+    share = float(np.median(estimates)) if estimates else float("nan")
     final_path = config.run_dir / "final.json"
     final = json.loads(final_path.read_text())["models"] if final_path.exists() else []
     counter = (
@@ -147,8 +148,13 @@ def section(config: SearchConfig, facts: dict[str, Any]) -> str:
         f"float32 multiply-accumulate and {model.joules_per_byte * 1e12:.0f} pJ per byte moved "
         "from DRAM (Horowitz, ISSCC 2014, 45 nm), the traffic being the float32 weights read "
         "once and the peak activations written and read once, for one "
-        f"{config.latency_seconds:g} s utterance. On these models the arithmetic is a median "
-        f"{100 * share:.0f}% of the estimate. A 45 nm price overstates a current CPU's joules; "
+        f"{config.latency_seconds:g} s utterance."
+        + (
+            f" On these models the arithmetic is a median {100 * share:.0f}% of the estimate."
+            if estimates
+            else ""
+        )
+        + " A 45 nm price overstates a current CPU's joules; "
         "the estimate orders models by their work and traffic, and where a counter is readable "
         "`EnergyModel.fit` fits both prices to measured models instead.",
         "",
@@ -156,7 +162,8 @@ def section(config: SearchConfig, facts: dict[str, Any]) -> str:
         f"`speechnas demo` defaults, seed 0) with `objectives: [wer, energy_j]`; "
         f"{summary.finished} trials, {summary.complete} reached the last rung "
         f"({len(complete)} complete with a dev WER). Over the {len(scored)} trials measured, the "
-        f"estimated energy orders them as their measured CPU latency does to Spearman "
+        f"{'measured' if measured else 'estimated'} energy orders them as their measured CPU "
+        "latency does to Spearman "
         f"rho {rho_latency:.2f} (as their MACs to {rho_macs:.2f}); "
         + ("figures measured." if measured else "figures estimated.")
         + " The front (dev WER against energy per utterance):",

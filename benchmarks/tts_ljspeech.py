@@ -40,14 +40,16 @@ from typing import Any
 import torch
 
 from speechnas._provenance import cpu_name
-from speechnas.arch.tts import TTSBlock, TTSSpec
+from speechnas.arch.tts import TTSSpec
 from speechnas.data.paths import default_data_root
 from speechnas.data.prepare import prepare
 from speechnas.evaluate.wer import error_rates
 from speechnas.export.tts import OnnxSynthesizer, export_tts
+from speechnas.presets import tts_preset
 from speechnas.reports import markdown_table, update_section
+from speechnas.timing import threads
 from speechnas.train import load_model
-from speechnas.tts import TTSCorpus, align_corpus, tts_text
+from speechnas.tts import TTSCorpus, align_corpus, tts_text, variance_stats
 from speechnas.tts.aligner import train_aligner
 from speechnas.tts.listen import write_listening_page
 from speechnas.tts.score import score_tts, synthesise
@@ -57,26 +59,14 @@ REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "runs" / "benchmarks" / "tts"
 RESULTS = REPO / "benchmarks" / "results" / "tts_ljspeech.json"
 
+#: The models compared, by the name the table shows: the presets of :data:`TTS_PRESETS`.
 MODELS: dict[str, TTSSpec] = {
-    # FastSpeech 2's shape (Ren et al., 2021): 4 + 4 transformer blocks of width 256.
-    "fastspeech2-style preset": TTSSpec(text_units="char"),
-    # LightSpeech's searched shape (Luo et al., 2021): separable convolutions, width 256.
-    "lightspeech-style": TTSSpec(
-        encoder=(
-            TTSBlock("dsconv", kernel=5, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=25, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=13, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=9, ffn_expansion=1.0),
-        ),
-        decoder=(
-            TTSBlock("dsconv", kernel=17, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=21, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=9, ffn_expansion=1.0),
-            TTSBlock("dsconv", kernel=13, ffn_expansion=1.0),
-        ),
-        text_units="char",
-    ),
+    "fastspeech2-style preset": tts_preset("fastspeech2"),
+    "lightspeech-style": tts_preset("lightspeech"),
 }
+
+#: Threads of the 2-thread latency column (the 1-thread figures are the export's).
+THREADS = 2
 
 
 def corpus(args: argparse.Namespace) -> tuple[TTSCorpus, dict[str, Any]]:
@@ -113,12 +103,13 @@ def corpus(args: argparse.Namespace) -> tuple[TTSCorpus, dict[str, Any]]:
 
 
 def latency_ms(result: Any, tokens: tuple[int, ...]) -> float:
-    synthesise(result.model, result.norm, tokens)  # warm-up
-    times = []
-    for _ in range(5):
-        t = time.perf_counter()
-        synthesise(result.model, result.norm, tokens)
-        times.append(1e3 * (time.perf_counter() - t))
+    with threads(THREADS):
+        synthesise(result.model, result.norm, tokens)  # warm-up
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            synthesise(result.model, result.norm, tokens)
+            times.append(1e3 * (time.perf_counter() - t))
     return statistics.median(times)
 
 
@@ -146,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             spec,
             train,
             vocab_size=prepared.tokenizer.vocab_size,
-            stats=prepared.stats(),
+            stats=variance_stats(train),
             settings=settings,
             on_step=functools.partial(_log, name),
         )
@@ -157,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result.model,
             result.norm.mean,
             result.norm.std,
-            WORK / "export" / _slug(name),
+            WORK / "export" / f"{_slug(name)}-{args.steps}",
             check_tokens=sentence.tokens,
             threads=1,
         )
@@ -184,9 +175,9 @@ def listening_page(args: argparse.Namespace) -> Path:
     prepared, _ = corpus(args)
     _, held_out = prepared.split(25, seed=0)
     models = {
-        name: OnnxSynthesizer(WORK / "export" / _slug(name)).synthesise
+        name: OnnxSynthesizer(WORK / "export" / f"{_slug(name)}-{args.steps}").synthesise
         for name in MODELS
-        if (WORK / "export" / _slug(name) / "text.onnx").exists()
+        if (WORK / "export" / f"{_slug(name)}-{args.steps}" / "text.onnx").exists()
     }
     return write_listening_page(
         WORK / "listen", held_out[:5], models, title="TTS on LJSpeech: held-out sentences"
@@ -227,8 +218,9 @@ def section(results: dict[str, Any]) -> str:
             "cosine), then scored from the text alone (predicted durations, pitch, energy). "
             "Intelligibility: PocketSphinx (its bundled US English model, independent of "
             "our models) on Griffin-Lim audio of 10 held-out sentences; the floor is the "
-            "recordings through the same Griffin-Lim. Latency: one forward pass (text to "
-            "mel) of the longest held-out sentence, median of 5, batch 1, on 2 threads; then the "
+            "recordings through the same Griffin-Lim. Pitch and energy are normalised by the "
+            "training sentences' statistics. Latency: one forward pass (text to mel) of the "
+            f"longest held-out sentence, median of 5, batch 1, on {THREADS} threads; then the "
             "same at 1 thread in PyTorch and as the ONNX export (`speechnas.export.tts`: two "
             "graphs with the length regulator between them) in FP32 and dynamic INT8.",
             "",

@@ -36,3 +36,28 @@ def test_prepare_then_train_writes_a_scored_model_and_a_listening_page(
     assert "unknown TTS preset 'tacotron'" in capsys.readouterr().err
     assert main(["tts", "train", str(corpus), "--out", str(out), "--held-out", "8"]) == 2
     assert main(["tts", "train", str(manifest), "--out", str(out)]) == 2  # not a corpus
+
+
+def test_a_spec_that_does_not_fit_a_corpus_and_a_bad_manifest_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from speechnas.arch.tts import TTSSpec
+
+    (tmp_path / "spec.json").write_text(
+        json.dumps(TTSSpec(n_mels=20, text_units="char").to_dict())
+    )
+    (tmp_path / "phones.json").write_text(json.dumps(TTSSpec().to_dict()))
+    (tmp_path / "corpus.pt").write_text("not read: the spec is checked first")
+    base = ["tts", "train", str(tmp_path / "corpus.pt"), "--out", str(tmp_path / "o")]
+    assert main([*base, "--spec", str(tmp_path / "spec.json")]) == 2
+    assert "n_mels=20; a TTS corpus has 80 bands" in capsys.readouterr().err
+    assert main([*base, "--spec", str(tmp_path / "phones.json")]) == 2
+    assert "text_units='phoneme'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:  # argparse: one or the other
+        main([*base, "--spec", str(tmp_path / "spec.json"), "--preset", "lightspeech"])
+    assert exited.value.code == 2
+    with pytest.raises(SystemExit) as exited:
+        main([*base, "--intelligibility", "-1"])
+    assert exited.value.code == 2
+    missing = str(tmp_path / "missing.jsonl")
+    assert main(["tts", "prepare", missing, "--out", str(tmp_path / "c.pt")]) == 2

@@ -13,7 +13,13 @@ from speechnas.models import build_model
 from speechnas.presets import preset
 from speechnas.testing.audio_fixtures import make_corpus
 from speechnas.text import build_tokenizer
-from speechnas.tts import TTS_FRONTEND, TTSCorpus, align_corpus
+from speechnas.tts import (
+    TTS_FRONTEND,
+    TTSCorpus,
+    align_corpus,
+    normalised_variance,
+    variance_stats,
+)
 
 
 def test_durations_sum_to_the_mel_length_and_prosody_is_per_token(corpus: TTSCorpus) -> None:
@@ -36,12 +42,27 @@ def test_what_cannot_be_prepared_is_skipped_with_its_reason(corpus: TTSCorpus) -
     assert "does not know" in reasons["zed"]
 
 
-def test_variance_is_normalised_by_the_corpus_statistics(corpus: TTSCorpus) -> None:
-    stats = corpus.stats()
-    energies = torch.cat([corpus.variance(u, stats)[1] for u in corpus.utterances])
-    assert abs(float(energies.mean())) < 1e-4 and abs(float(energies.std()) - 1.0) < 0.1
-    pitch = torch.cat([corpus.variance(u, stats)[0] for u in corpus.utterances])
-    assert torch.isfinite(pitch).all()
+def test_variance_is_normalised_by_the_training_statistics(corpus: TTSCorpus) -> None:
+    stats = variance_stats(corpus.utterances)
+    parts = [normalised_variance(u, stats) for u in corpus.utterances]
+    energy = torch.cat(
+        [
+            e[torch.tensor(u.durations) > 0]
+            for u, (_, e) in zip(corpus.utterances, parts, strict=True)
+        ]
+    )
+    assert abs(float(energy.mean())) < 1e-4 and abs(float(energy.std()) - 1.0) < 0.1
+    pitch = torch.cat(
+        [p[torch.tensor(u.pitch) > 0] for u, (p, _) in zip(corpus.utterances, parts, strict=True)]
+    )
+    assert abs(float(pitch.mean())) < 1e-4 and abs(float(pitch.std()) - 1.0) < 0.1
+    for u, (p, e) in zip(
+        corpus.utterances, parts, strict=True
+    ):  # unvoiced, frameless: at the mean
+        assert all(float(p[i]) == 0.0 for i, f0 in enumerate(u.pitch) if f0 == 0)
+        assert all(float(e[i]) == 0.0 for i, d in enumerate(u.durations) if d == 0)
+    # Statistics of a subset are the subset's: held-out sentences stay unseen.
+    assert variance_stats(corpus.utterances[:2]) != stats
 
 
 def test_a_corpus_round_trips_and_splits(corpus: TTSCorpus, tmp_path: Path) -> None:
@@ -57,6 +78,13 @@ def test_a_corpus_round_trips_and_splits(corpus: TTSCorpus, tmp_path: Path) -> N
     (tmp_path / "x.pt").write_text("no")
     with pytest.raises(UserError, match="x.pt"):
         TTSCorpus.load(tmp_path / "x.pt")
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    del state["utterances"][0]["durations"]
+    torch.save(state, tmp_path / "damaged.pt")
+    with pytest.raises(UserError, match="damaged.pt: a damaged TTS corpus"):
+        TTSCorpus.load(tmp_path / "damaged.pt")
+    a, b = corpus.utterances[:2]
+    assert a == a and a != b  # by identity: no tensor comparison
 
 
 def test_an_aligner_without_ctc_or_a_tokenizer_of_pieces_is_refused(
@@ -68,5 +96,5 @@ def test_an_aligner_without_ctc_or_a_tokenizer_of_pieces_is_refused(
     pieces = build_tokenizer("bpe", ["yes no up"] * 50, vocab_size=12)
     with pytest.raises(UserError, match="character tokenizer"):
         align_corpus(real, transducer, pieces)
-    with pytest.raises(UserError, match="no CTC projection"):
+    with pytest.raises(UserError, match="has no CTC projection"):
         align_corpus(real, transducer, tok)

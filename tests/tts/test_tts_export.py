@@ -68,7 +68,7 @@ def test_the_listening_page_has_a_player_and_a_plot_per_sentence_and_model(
     assert text.count("<audio") == 4 and text.count("<img") == 4
     assert "recording (Griffin-Lim)" in text and "tiny model" in text
     for i in range(2):
-        for name in ("recording-griffin-lim", "tiny-model"):
+        for name in ("m0-recording-griffin-lim", "m1-tiny-model"):
             wave, rate = sf.read(tmp_path / f"s{i:02d}-{name}.wav")
             assert rate == 16_000 and len(wave) > 0 and np.isfinite(wave).all()
             assert (tmp_path / f"s{i:02d}-{name}.png").stat().st_size > 1000

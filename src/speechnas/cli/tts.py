@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from speechnas.cli._types import positive_float, positive_int
+from speechnas.cli._types import non_negative_int, positive_float, positive_int
 
 if TYPE_CHECKING:
     from speechnas.arch.tts import TTSSpec
@@ -20,8 +20,9 @@ def _prepare(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
     from speechnas.data.manifest import read_manifest
+    from speechnas.errors import UserError
     from speechnas.train import load_model
-    from speechnas.tts import align_corpus
+    from speechnas.tts import TTS_FRONTEND, align_corpus
     from speechnas.tts.aligner import train_aligner
 
     utterances = read_manifest(args.manifest)
@@ -38,46 +39,64 @@ def _prepare(args: argparse.Namespace) -> int:
         corpus = align_corpus(
             utterances, aligner, tokenizer, on_progress=lambda n: bar.update(task, completed=n)
         )
+    if not corpus.utterances:
+        reasons = "; ".join(f"{i}: {r}" for i, r in corpus.skipped[:3])
+        raise UserError(f"{args.manifest}: no utterance could be prepared ({reasons})")
     corpus.save(args.out)
     frames = sum(u.mel.shape[0] for u in corpus.utterances)
-    print(
-        f"{args.out}: {len(corpus)} utterances, {frames / 100 / 3600:.2f} h, "
-        f"{len(corpus.skipped)} skipped"
-    )
+    hours = frames * TTS_FRONTEND["hop_length"] / TTS_FRONTEND["sample_rate"] / 3600
+    print(f"{args.out}: {len(corpus)} utterances, {hours:.2f} h, {len(corpus.skipped)} skipped")
     for utt_id, reason in corpus.skipped[:10]:
         print(f"  skipped {utt_id}: {reason}")
     return 0
 
 
 def _spec(args: argparse.Namespace) -> TTSSpec:
+    """The spec of ``--spec`` or ``--preset``, checked against what a TTS corpus holds."""
     from speechnas.arch.tts import TTSSpec
     from speechnas.errors import UserError
     from speechnas.presets import tts_preset
+    from speechnas.tts import TTS_FRONTEND
 
-    if args.spec is not None:
+    if args.spec is None:
         try:
-            return TTSSpec.from_dict(json.loads(Path(args.spec).read_text()))
-        except (OSError, ValueError, TypeError, KeyError) as e:
-            raise UserError(f"{args.spec}: not a TTS spec: {e}") from e
+            return tts_preset(args.preset or "lightspeech")
+        except ValueError as e:
+            raise UserError(str(e)) from e
     try:
-        return tts_preset(args.preset)
-    except ValueError as e:
-        raise UserError(str(e)) from e
+        spec = TTSSpec.from_dict(json.loads(Path(args.spec).read_text()))
+    except (OSError, ValueError, TypeError, KeyError) as e:
+        raise UserError(f"{args.spec}: not a TTS spec: {e}") from e
+    if spec.n_mels != TTS_FRONTEND["n_mels"]:
+        raise UserError(
+            f"{args.spec}: n_mels={spec.n_mels}; a TTS corpus has {TTS_FRONTEND['n_mels']} bands"
+        )
+    if spec.text_units != "char":
+        raise UserError(
+            f"{args.spec}: text_units={spec.text_units!r}; a TTS corpus holds characters "
+            '(set "text_units": "char")'
+        )
+    return spec
 
 
 def _train(args: argparse.Namespace) -> int:
     from speechnas.errors import UserError
     from speechnas.export.tts import export_tts
     from speechnas.train.checkpoint import save_checkpoint
-    from speechnas.tts import TTSCorpus
+    from speechnas.tts import TTSCorpus, variance_stats
     from speechnas.tts.listen import write_listening_page
     from speechnas.tts.score import score_tts, synthesise
     from speechnas.tts.train import TTSTrainSettings, train_tts
 
     spec = _spec(args)
     corpus = TTSCorpus.load(args.corpus)
+    if args.held_out >= len(corpus):
+        raise UserError(
+            f"--held-out {args.held_out} leaves no training utterance ({args.corpus} has "
+            f"{len(corpus)})"
+        )
+    train, held_out = corpus.split(args.held_out, seed=args.seed)
     try:
-        train, held_out = corpus.split(args.held_out, seed=args.seed)
         settings = TTSTrainSettings(
             steps=args.steps, batch_frames=args.batch_frames, lr=args.lr, seed=args.seed
         )
@@ -89,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
         spec,
         train,
         vocab_size=corpus.tokenizer.vocab_size,
-        stats=corpus.stats(),
+        stats=variance_stats(train),
         settings=settings,
         on_step=lambda step, row: print(
             f"step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in row.items() if k != "step")
@@ -149,15 +168,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     t.add_argument("corpus", help="a corpus written by `speechnas tts prepare`")
     t.add_argument("--out", required=True, help="output folder")
-    t.add_argument("--preset", default="lightspeech", help="fastspeech2 or lightspeech")
-    t.add_argument("--spec", help="a TTS spec as JSON (instead of --preset)")
+    which = t.add_mutually_exclusive_group()
+    which.add_argument("--preset", help="fastspeech2 or lightspeech (default lightspeech)")
+    which.add_argument("--spec", help="a TTS spec as JSON (text_units char, n_mels 80)")
     t.add_argument("--steps", type=positive_int, default=3000)
     t.add_argument("--batch-frames", type=positive_int, default=6000)
     t.add_argument("--lr", type=positive_float, default=1e-3)
     t.add_argument("--held-out", type=positive_int, default=25, help="sentences scored")
     t.add_argument(
         "--intelligibility",
-        type=int,
+        type=non_negative_int,
         default=10,
         help="held-out sentences transcribed by PocketSphinx (0: none)",
     )

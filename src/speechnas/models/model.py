@@ -162,6 +162,11 @@ class SpeechModel(nn.Module):
             return self.head.greedy_decode(enc, enc_lens)
         return self.head.beam_decode(enc, enc_lens, beam_size)
 
+    @property
+    def has_ctc(self) -> bool:
+        """Whether the model has a CTC projection (:meth:`ctc_log_probs` works)."""
+        return _ctc_projection(self.head) is not None
+
     def ctc_log_probs(self, wave: Tensor, wave_lens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, S), (B,) -> (B, T', V) frame log-probabilities of the CTC projection, (B,)
         their lengths (forced alignment reads them). Call in eval mode.

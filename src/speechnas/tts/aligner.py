@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from speechnas.errors import UserError
 from speechnas.presets import preset
 from speechnas.train import TrainConfig
 from speechnas.train.loop import resumable_checkpoint, train
@@ -32,7 +33,8 @@ def train_aligner(
     """Train (or finish training) the aligner on ``train_manifest``; its checkpoint.
 
     Raises:
-        UserError: the training's (a missing manifest, no usable utterance, ...).
+        UserError: ``out_dir`` holds an aligner of other settings, or the training's (a
+            missing manifest, no usable utterance, ...).
     """
     config = TrainConfig(
         train_manifest=str(train_manifest),
@@ -44,5 +46,11 @@ def train_aligner(
         seed=seed,
         threads=threads,
     )
-    result = train(config, resume=resumable_checkpoint(config), progress=progress)
+    resume = resumable_checkpoint(config)
+    if resume is None and (Path(out_dir) / "last.pt").exists():
+        raise UserError(
+            f"{out_dir} holds an aligner trained with other settings (steps, seed or data): "
+            "remove the folder to train it again, or align with it as it is (--aligner)"
+        )
+    result = train(config, resume=resume, progress=progress)
     return result.last_checkpoint

@@ -13,8 +13,9 @@ duration in frames, and its pitch and energy, prepared once offline.
   length exactly.
 * **Pitch and energy**: per frame (YIN F0 and the spectral norm,
   :mod:`speechnas.features.prosody`), averaged over each token's frames (pitch over the voiced
-  ones), stored raw; :meth:`TTSCorpus.variance` gives them normalised by the corpus's mean
-  and deviation, as the model's quantised embeddings expect.
+  ones), stored raw; :func:`normalised_variance` gives them normalised by the training
+  set's mean and deviation (:func:`variance_stats`), as the model's quantised embeddings
+  expect.
 
 A corpus is stored as one file (:meth:`TTSCorpus.save`, :meth:`TTSCorpus.load`).
 """
@@ -41,7 +42,15 @@ from speechnas.models.align import ctc_forced_align, resample_durations, token_d
 from speechnas.text import CharTokenizer, Tokenizer, normalize, tokenizer_from_state
 from speechnas.train.checkpoint import read_saved
 
-__all__ = ["TTS_FRONTEND", "TTSCorpus", "TTSUtterance", "align_corpus", "tts_text"]
+__all__ = [
+    "TTS_FRONTEND",
+    "TTSCorpus",
+    "TTSUtterance",
+    "align_corpus",
+    "normalised_variance",
+    "tts_text",
+    "variance_stats",
+]
 
 #: The mel front-end of every TTS corpus (module docstring).
 TTS_FRONTEND: dict[str, Any] = {
@@ -69,7 +78,7 @@ def log_mel(wave: np.ndarray) -> Tensor:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds a tensor
 class TTSUtterance:
     """One prepared utterance (module docstring); ``durations`` sum to ``mel``'s frames."""
 
@@ -92,6 +101,35 @@ class TTSUtterance:
             )
 
 
+def variance_stats(utterances: Sequence[TTSUtterance]) -> dict[str, tuple[float, float]]:
+    """Mean and deviation of pitch (voiced tokens) and energy (tokens of at least one frame)
+    over ``utterances`` (the training set's: held-out sentences stay unseen)."""
+    pitch = np.array([p for u in utterances for p in u.pitch if p > 0])
+    energy = np.array(
+        [e for u in utterances for d, e in zip(u.durations, u.energy, strict=True) if d > 0]
+    )
+    out = {}
+    for name, values in (("pitch", pitch), ("energy", energy)):
+        if len(values) == 0:
+            out[name] = (0.0, 1.0)
+        else:
+            out[name] = (float(values.mean()), float(values.std()) or 1.0)
+    return out
+
+
+def normalised_variance(
+    u: TTSUtterance, stats: dict[str, tuple[float, float]]
+) -> tuple[Tensor, Tensor]:
+    """``u``'s per-token pitch and energy as (N,) float32, normalised by ``stats``
+    (:func:`variance_stats`). A token with no voiced frame gets the mean pitch, one of no
+    frame the mean energy: 0 either way."""
+    pm, ps = stats["pitch"]
+    em, es = stats["energy"]
+    pitch = [(p - pm) / ps if p > 0 else 0.0 for p in u.pitch]
+    energy = [(e - em) / es if d > 0 else 0.0 for d, e in zip(u.durations, u.energy, strict=True)]
+    return torch.tensor(pitch, dtype=torch.float32), torch.tensor(energy, dtype=torch.float32)
+
+
 @dataclass(frozen=True)
 class TTSCorpus:
     """Prepared utterances and the tokenizer their tokens come from.
@@ -109,29 +147,6 @@ class TTSCorpus:
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def stats(self) -> dict[str, tuple[float, float]]:
-        """Mean and deviation of pitch (voiced tokens) and energy (all tokens)."""
-        pitch = np.array([p for u in self.utterances for p in u.pitch if p > 0])
-        energy = np.array([e for u in self.utterances for e in u.energy])
-        out = {}
-        for name, values in (("pitch", pitch), ("energy", energy)):
-            if len(values) == 0:
-                out[name] = (0.0, 1.0)
-            else:
-                out[name] = (float(values.mean()), float(values.std()) or 1.0)
-        return out
-
-    def variance(
-        self, u: TTSUtterance, stats: dict[str, tuple[float, float]]
-    ) -> tuple[Tensor, Tensor]:
-        """``u``'s per-token pitch and energy, normalised by ``stats`` (unvoiced tokens at
-        the mean pitch, i.e. 0)."""
-        pm, ps = stats["pitch"]
-        em, es = stats["energy"]
-        pitch = torch.tensor([(p - pm) / ps if p > 0 else 0.0 for p in u.pitch])
-        energy = (torch.tensor(u.energy, dtype=torch.float64) - em) / es
-        return pitch.float(), energy.float()
-
     def split(self, held_out: int, seed: int = 0) -> tuple[list[TTSUtterance], list[TTSUtterance]]:
         """(train, held-out): ``held_out`` utterances drawn by ``seed``, the rest to train.
 
@@ -146,6 +161,11 @@ class TTSCorpus:
         return train, [u for i, u in enumerate(self.utterances) if i in test]
 
     def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the corpus to ``path`` atomically (a kill never leaves half a file).
+
+        Raises:
+            OSError: it cannot be written (naming ``path``).
+        """
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         state = {
@@ -167,38 +187,50 @@ class TTSCorpus:
             ],
         }
         tmp = p.with_name(p.name + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(p)
+        try:  # through a Python file: a full disk is an OSError naming the file
+            with open(tmp, "wb") as f:
+                torch.save(state, f)
+            os.replace(tmp, p)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OSError(e.errno, e.strerror, str(p)) from e
         return p
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TTSCorpus:
-        """Raises: UserError: not a TTS corpus file of this version, or prepared with
-        another front-end."""
+        """The corpus :meth:`save` wrote to ``path``.
+
+        Raises:
+            UserError: not a TTS corpus file of this version, prepared with another
+                front-end, or damaged (naming the file).
+        """
         p = Path(path)
         state = read_saved(p, "TTS corpus")
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise UserError(f"{p}: not a TTS corpus file of format {_FORMAT}")
-        if state["frontend"] != TTS_FRONTEND:
+        if state.get("frontend") != TTS_FRONTEND:
             raise UserError(
                 f"{p}: prepared with front-end {state['frontend']}, not {TTS_FRONTEND}"
             )
-        return cls(
-            utterances=tuple(
-                TTSUtterance(
-                    id=u["id"],
-                    text=u["text"],
-                    tokens=tuple(u["tokens"]),
-                    mel=u["mel"],
-                    durations=tuple(u["durations"]),
-                    pitch=tuple(u["pitch"]),
-                    energy=tuple(u["energy"]),
-                )
-                for u in state["utterances"]
-            ),
-            tokenizer=tokenizer_from_state(state["tokenizer"]),
-            skipped=tuple((a, b) for a, b in state["skipped"]),
-        )
+        try:
+            return cls(
+                utterances=tuple(
+                    TTSUtterance(
+                        id=u["id"],
+                        text=u["text"],
+                        tokens=tuple(u["tokens"]),
+                        mel=u["mel"],
+                        durations=tuple(u["durations"]),
+                        pitch=tuple(u["pitch"]),
+                        energy=tuple(u["energy"]),
+                    )
+                    for u in state["utterances"]
+                ),
+                tokenizer=tokenizer_from_state(state["tokenizer"]),
+                skipped=tuple((a, b) for a, b in state["skipped"]),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise UserError(f"{p}: a damaged TTS corpus: {type(e).__name__}: {e}") from e
 
 
 def _prosody(
@@ -215,6 +247,33 @@ def _prosody(
     )
 
 
+def _prepare_one(utt: Utterance, aligner: SpeechModel, tokenizer: Tokenizer) -> TTSUtterance | str:
+    """``utt`` prepared, or why it cannot be."""
+    try:
+        wave = load_audio(utt.audio_path, TTS_FRONTEND["sample_rate"])
+    except AudioError as e:
+        return str(e)
+    text = tts_text(utt.text, utt.language)
+    tokens = tokenizer.encode(text)
+    if not tokens or tokenizer.unk_id in tokens:
+        return "empty text, or characters the aligner does not know"
+    with torch.no_grad():
+        x = torch.as_tensor(wave)[None]
+        lp, lens = aligner.ctc_log_probs(x, torch.tensor([x.shape[1]]))
+        log_probs = lp[0, : int(lens[0])]
+    try:
+        starts = ctc_forced_align(log_probs, tokens, blank=tokenizer.blank_id)
+    except ValueError as e:
+        return str(e)
+    mel = log_mel(wave)
+    frames = mel.shape[0]
+    durations = resample_durations(token_durations(starts, log_probs.shape[0]), frames)
+    pitch, energy = _prosody(wave, durations, frames)
+    return TTSUtterance(
+        utt.id, text, tuple(tokens), mel, tuple(durations), tuple(pitch), tuple(energy)
+    )
+
+
 def align_corpus(
     utterances: Sequence[Utterance],
     aligner: SpeechModel,
@@ -225,6 +284,7 @@ def align_corpus(
     """Prepare ``utterances`` (module docstring) with the CTC recogniser ``aligner`` and its
     ``tokenizer``. An utterance that cannot be prepared (unreadable audio, text with
     characters the aligner does not know, too short for its text) is skipped with its reason.
+    ``on_progress`` gets the count of utterances done (prepared or skipped).
 
     Raises:
         UserError: the tokenizer is not a character tokenizer, or the aligner has no CTC
@@ -232,40 +292,16 @@ def align_corpus(
     """
     if not isinstance(tokenizer, CharTokenizer):
         raise UserError("a TTS corpus needs a character tokenizer (one token per character)")
+    if not aligner.has_ctc:
+        raise UserError("the aligner has no CTC projection (a transducer): it cannot align")
     aligner.eval()
     prepared, skipped = [], []
     for done, utt in enumerate(utterances, 1):
-        try:
-            wave = load_audio(utt.audio_path, TTS_FRONTEND["sample_rate"])
-        except AudioError as e:
-            skipped.append((utt.id, str(e)))
-            continue
-        text = tts_text(utt.text, utt.language)
-        tokens = tokenizer.encode(text)
-        if not tokens or tokenizer.unk_id in tokens:
-            skipped.append((utt.id, "empty text, or characters the aligner does not know"))
-            continue
-        with torch.no_grad():
-            x = torch.as_tensor(wave)[None]
-            try:
-                lp, lens = aligner.ctc_log_probs(x, torch.tensor([x.shape[1]]))
-            except ValueError as e:
-                raise UserError(f"the aligner cannot align: {e}") from e
-            log_probs = lp[0, : int(lens[0])]
-        try:
-            starts = ctc_forced_align(log_probs, tokens, blank=tokenizer.blank_id)
-        except ValueError as e:
-            skipped.append((utt.id, str(e)))
-            continue
-        mel = log_mel(wave)
-        frames = mel.shape[0]
-        durations = resample_durations(token_durations(starts, log_probs.shape[0]), frames)
-        pitch, energy = _prosody(wave, durations, frames)
-        prepared.append(
-            TTSUtterance(
-                utt.id, text, tuple(tokens), mel, tuple(durations), tuple(pitch), tuple(energy)
-            )
-        )
+        result = _prepare_one(utt, aligner, tokenizer)
+        if isinstance(result, str):
+            skipped.append((utt.id, result))
+        else:
+            prepared.append(result)
         if on_progress is not None:
             on_progress(done)
     return TTSCorpus(tuple(prepared), tokenizer, tuple(skipped))

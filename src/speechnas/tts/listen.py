@@ -3,7 +3,8 @@ each model's synthesis as audio players, with their mel spectrograms.
 
 Every audio, the recording's included, goes through the same Griffin-Lim vocoder
 (:func:`~speechnas.features.griffin_lim.vocode`), so what differs between players is the
-acoustic model, not the vocoder. Files are written beside ``index.html`` (16 kHz WAV, PNG).
+acoustic model, not the vocoder. Files are written beside ``index.html`` (16 kHz WAV, PNG),
+named ``s<sentence>-m<column>-<name>`` (column 0 the recording).
 """
 
 from __future__ import annotations
@@ -85,9 +86,9 @@ def write_listening_page(
     rows = []
     for i, u in enumerate(sentences):
         cells = []
-        for name, mel_of in columns:
+        for j, (name, mel_of) in enumerate(columns):
             mel = mel_of(u)
-            stem = f"s{i:02d}-{_slug(name)}"
+            stem = f"s{i:02d}-m{j}-{_slug(name)}"  # the column index keeps names apart
             audio = torch.as_tensor(mel, dtype=torch.float32)
             wave = vocode(audio, frontend, iterations=griffin_lim_iterations).numpy()
             peak = float(np.abs(wave).max()) or 1.0

@@ -2,8 +2,8 @@
 
 Each held-out sentence is synthesised from its text alone (predicted durations, pitch and
 energy) and compared with its recording: mel-cepstral distortion and mel L1 over the DTW
-path (:mod:`speechnas.evaluate.tts`), and the error of the predicted total length. For
-``intelligibility`` of them the mel also becomes audio (Griffin-Lim,
+path (:mod:`speechnas.evaluate.tts`), and the error of the predicted total length. For the
+first ``intelligibility_count`` of them the mel also becomes audio (Griffin-Lim,
 :mod:`speechnas.features.griffin_lim`) that an independent recogniser (PocketSphinx,
 :mod:`speechnas.evaluate.intelligibility`) transcribes: its CER against the text. The
 recordings themselves, through the same Griffin-Lim, give the vocoder's own floor
@@ -70,12 +70,21 @@ def score_tts(
 ) -> TTSScores:
     """Score ``model`` on ``held_out`` (module docstring).
 
+    Args:
+        norm: the mel normalisation the model was trained with.
+        intelligibility_count: held-out sentences (the first ones) also heard by the
+            independent recogniser; 0: none.
+        griffin_lim_iterations: of the vocoder, for those.
+        recognizer: the independent recogniser (default: PocketSphinx, loaded once here).
+
     Raises:
-        ValueError: no held-out sentence.
+        ValueError: no held-out sentence, or a negative ``intelligibility_count``.
         UserError: intelligibility asked for without PocketSphinx installed.
     """
     if not held_out:
         raise ValueError("no held-out sentence to score")
+    if intelligibility_count < 0:
+        raise ValueError(f"intelligibility_count={intelligibility_count!r}; expected >= 0")
     mcd, l1, length = [], [], []
     synthesised = []
     for u in held_out:

@@ -13,27 +13,59 @@ same corpus, spec and settings give the same weights on the CPU.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from speechnas._provenance import run_info
 from speechnas.arch.tts import TTSSpec
 from speechnas.errors import UserError
 from speechnas.models.tts import AcousticModel, build_tts_model
+from speechnas.text import Tokenizer, tokenizer_from_state
+from speechnas.timing import threads
+from speechnas.train.checkpoint import read_saved
 from speechnas.train.schedule import warmup_cosine, warmup_length
-from speechnas.tts.corpus import TTSUtterance
+from speechnas.tts.corpus import TTSUtterance, normalised_variance
 
-__all__ = ["MelNorm", "TTSBatch", "TTSTrainResult", "TTSTrainSettings", "batches", "train_tts"]
+__all__ = [
+    "TTS_CHECKPOINT_FORMAT",
+    "MelNorm",
+    "TTSBatch",
+    "TTSTrainResult",
+    "TTSTrainSettings",
+    "batches",
+    "collate",
+    "load_tts_checkpoint",
+    "train_tts",
+]
+
+#: The version of a TTS checkpoint's layout.
+TTS_CHECKPOINT_FORMAT = 1
 
 
 @dataclass(frozen=True)
 class TTSTrainSettings:
-    """How a TTS model is trained (module docstring)."""
+    """How a TTS model is trained (module docstring).
+
+    Attributes:
+        steps: optimiser steps.
+        batch_frames: padded mel frames per batch at most (an utterance longer than that
+            alone).
+        lr, warmup_steps, weight_decay, grad_clip: AdamW's peak rate, its linear warm-up
+            (at most a fifth of the run), weight decay and the global gradient-norm clip.
+        seed: seeds initialisation and batch order.
+        threads: torch intra-op threads (``None``: torch's default).
+        max_nonfinite_steps: non-finite losses in a row before the run stops with an error.
+
+    Raises:
+        ValueError: naming the first field out of range and its value.
+    """
 
     steps: int = 3000
     batch_frames: int = 6000
@@ -42,14 +74,26 @@ class TTSTrainSettings:
     weight_decay: float = 1e-2
     grad_clip: float = 1.0
     seed: int = 0
+    threads: int | None = None
     max_nonfinite_steps: int = 20
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_frames", "max_nonfinite_steps"):
-            if getattr(self, name) < (0 if name == "max_nonfinite_steps" else 1):
-                raise ValueError(f"TTSTrainSettings.{name}={getattr(self, name)!r} is too small")
-        if not (self.lr > 0 and self.grad_clip > 0 and self.weight_decay >= 0):
-            raise ValueError("TTSTrainSettings: lr and grad_clip must be > 0, weight_decay >= 0")
+        checks = {
+            "steps": self.steps >= 1,
+            "batch_frames": self.batch_frames >= 1,
+            "lr": self.lr > 0,
+            "warmup_steps": self.warmup_steps >= 0,
+            "weight_decay": self.weight_decay >= 0,
+            "grad_clip": self.grad_clip > 0,
+            "seed": self.seed >= 0,
+            "threads": self.threads is None or self.threads >= 1,
+            "max_nonfinite_steps": self.max_nonfinite_steps >= 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(
+                    f"TTSTrainSettings.{name}={getattr(self, name)!r} is out of range"
+                )
 
 
 @dataclass(frozen=True)
@@ -92,6 +136,9 @@ def collate(
     norm: MelNorm,
     stats: dict[str, tuple[float, float]],
 ) -> TTSBatch:
+    """A batch of ``utterances``: padded with zeros (token 0 is the padding), mels
+    normalised by ``norm``, pitch and energy by ``stats``
+    (:func:`~speechnas.tts.corpus.normalised_variance`)."""
     n = max(len(u.tokens) for u in utterances)
     t = max(u.mel.shape[0] for u in utterances)
     b, m = len(utterances), utterances[0].mel.shape[1]
@@ -99,14 +146,11 @@ def collate(
     durations = torch.zeros(b, n, dtype=torch.long)
     pitch, energy = torch.zeros(b, n), torch.zeros(b, n)
     mel = torch.zeros(b, t, m)
-    pm, ps = stats["pitch"]
-    em, es = stats["energy"]
     for i, u in enumerate(utterances):
         k = len(u.tokens)
         tokens[i, :k] = torch.tensor(u.tokens)
         durations[i, :k] = torch.tensor(u.durations)
-        pitch[i, :k] = torch.tensor([(p - pm) / ps if p > 0 else 0.0 for p in u.pitch])
-        energy[i, :k] = (torch.tensor(u.energy) - em) / es
+        pitch[i, :k], energy[i, :k] = normalised_variance(u, stats)
         mel[i, : u.mel.shape[0]] = norm.apply(u.mel)
     lens = torch.tensor([len(u.tokens) for u in utterances])
     return TTSBatch(tokens, lens, mel, durations, pitch, energy)
@@ -144,16 +188,45 @@ class TTSTrainResult:
     curve: list[dict[str, float]] = field(default_factory=list)
     nonfinite_steps: int = 0
 
+    settings: TTSTrainSettings = field(default_factory=TTSTrainSettings)
+
     def state(self, tokenizer_state: dict[str, Any]) -> dict[str, Any]:
-        """A checkpoint of the model (weights, spec, tokenizer, normalisation)."""
+        """A checkpoint of the model (weights, spec, tokenizer, normalisation, the training
+        settings and where it ran); :func:`load_tts_checkpoint` reads it back."""
         return {
+            "format": TTS_CHECKPOINT_FORMAT,
             "tts_spec": self.spec.to_dict(),
             "model": self.model.state_dict(),
             "tokenizer": tokenizer_state,
             "mel_norm": self.norm.to_state(),
             "stats": {k: list(v) for k, v in self.stats.items()},
             "steps": self.steps,
+            "settings": asdict(self.settings),
+            "run_info": run_info(),
         }
+
+
+def load_tts_checkpoint(
+    path: str | os.PathLike[str],
+) -> tuple[AcousticModel, MelNorm, Tokenizer, dict[str, Any]]:
+    """The model (in eval mode), its mel normalisation and tokenizer, and the whole state of
+    a checkpoint :meth:`TTSTrainResult.state` wrote.
+
+    Raises:
+        UserError: not a TTS checkpoint, or a damaged one (naming the file).
+    """
+    state = read_saved(path, "TTS checkpoint")
+    if not isinstance(state, dict) or state.get("format") != TTS_CHECKPOINT_FORMAT:
+        raise UserError(f"{path}: not a TTS checkpoint of format {TTS_CHECKPOINT_FORMAT}")
+    try:
+        spec = TTSSpec.from_dict(state["tts_spec"])
+        tokenizer = tokenizer_from_state(state["tokenizer"])
+        model = build_tts_model(spec, tokenizer.vocab_size)
+        model.load_state_dict(state["model"])
+        norm = MelNorm(state["mel_norm"]["mean"], state["mel_norm"]["std"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: a damaged TTS checkpoint: {type(e).__name__}: {e}") from e
+    return model.eval(), norm, tokenizer, state
 
 
 def train_tts(
@@ -174,54 +247,59 @@ def train_tts(
     settings = settings or TTSTrainSettings()
     if not train:
         raise UserError("no training utterance")
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    model = build_tts_model(spec, vocab_size).train()
-    norm = MelNorm.of(train)
-    opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    warmup = warmup_length(settings.warmup_steps, settings.steps, 0.2)
-    start = time.perf_counter()
-    step, bad, bad_total = 0, 0, 0
-    curve: list[dict[str, float]] = []
-    window: list[dict[str, float]] = []
-    while step < settings.steps:
-        for group in batches(train, settings.batch_frames, rng):
-            if step >= settings.steps:
-                break
-            b = collate(group, norm, stats)
-            for g in opt.param_groups:
-                g["lr"] = warmup_cosine(
-                    step, peak=settings.lr, warmup=warmup, total=settings.steps
+    if log_every < 1:
+        raise ValueError(f"log_every={log_every!r}; expected >= 1")
+    with torch.random.fork_rng(devices=[]), threads(settings.threads):
+        torch.manual_seed(settings.seed)
+        rng = np.random.default_rng(settings.seed)
+        model = build_tts_model(spec, vocab_size).train()
+        norm = MelNorm.of(train)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
+        )
+        warmup = warmup_length(settings.warmup_steps, settings.steps, 0.2)
+        start = time.perf_counter()
+        step, bad, bad_total = 0, 0, 0
+        curve: list[dict[str, float]] = []
+        window: list[dict[str, float]] = []
+        while step < settings.steps:
+            for group in batches(train, settings.batch_frames, rng):
+                if step >= settings.steps:
+                    break
+                b = collate(group, norm, stats)
+                for g in opt.param_groups:
+                    g["lr"] = warmup_cosine(
+                        step, peak=settings.lr, warmup=warmup, total=settings.steps
+                    )
+                loss, parts = model.loss(
+                    b.tokens,
+                    b.token_lens,
+                    b.mel,
+                    b.durations,
+                    b.pitch if spec.pitch else None,
+                    b.energy if spec.energy else None,
                 )
-            loss, parts = model.loss(
-                b.tokens,
-                b.token_lens,
-                b.mel,
-                b.durations,
-                b.pitch if spec.pitch else None,
-                b.energy if spec.energy else None,
-            )
-            opt.zero_grad(set_to_none=True)
-            if not math.isfinite(float(loss.detach())):
-                bad, bad_total = bad + 1, bad_total + 1
-                if bad > settings.max_nonfinite_steps:
-                    raise UserError(f"TTS training diverged: {bad} non-finite losses in a row")
+                opt.zero_grad(set_to_none=True)
+                if not math.isfinite(float(loss.detach())):
+                    bad, bad_total = bad + 1, bad_total + 1
+                    if bad > settings.max_nonfinite_steps:
+                        raise UserError(f"TTS training diverged: {bad} non-finite losses in a row")
+                    step += 1
+                    continue
+                bad = 0
+                loss.backward()  # type: ignore[no-untyped-call]
+                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                opt.step()
                 step += 1
-                continue
-            bad = 0
-            loss.backward()  # type: ignore[no-untyped-call]
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            opt.step()
-            step += 1
-            window.append({"loss": float(loss.detach()), **parts})
-            if step % log_every == 0 or step == settings.steps:
-                row = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                row["step"] = float(step)
-                curve.append(row)
-                window = []
-                if on_step is not None:
-                    on_step(step, row)
-    model.eval()
-    return TTSTrainResult(
-        model, spec, norm, stats, step, time.perf_counter() - start, curve, bad_total
-    )
+                window.append({"loss": float(loss.detach()), **parts})
+                if window and (step % log_every == 0 or step == settings.steps):
+                    row = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    row["step"] = float(step)
+                    curve.append(row)
+                    window = []
+                    if on_step is not None:
+                        on_step(step, row)
+        model.eval()
+        return TTSTrainResult(
+            model, spec, norm, stats, step, time.perf_counter() - start, curve, bad_total, settings
+        )
