@@ -33,3 +33,16 @@ def test_the_distances_grow_with_the_difference() -> None:
     assert mel_cepstral_distortion(x + 1.0, x) == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="mel bands differ"):
         mel_cepstral_distortion(x, x[:, :10])
+
+
+def test_a_known_cepstrum_gives_its_distortion_in_decibels() -> None:
+    # A log-amplitude envelope 2 a cos(w) is the cepstrum c_1 = a: its MCD against a flat
+    # envelope is (10 / ln 10) * sqrt(2) * a dB, whatever the number of bands.
+    a = 0.3
+    for bands in (20, 80):
+        w = np.pi * (np.arange(bands) + 0.5) / bands
+        log_power = 2.0 * (2.0 * a * np.cos(w))  # log power is twice the log amplitude
+        x = np.tile(log_power, (5, 1))
+        assert mel_cepstra(x)[0, 0] == pytest.approx(a)
+        expected = 10.0 / np.log(10.0) * np.sqrt(2.0) * a
+        assert mel_cepstral_distortion(x, np.zeros_like(x)) == pytest.approx(expected)

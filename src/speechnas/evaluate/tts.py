@@ -5,11 +5,13 @@ Both compare log-mel frames (:class:`~speechnas.features.mel.LogMel` with
 the recording, so frames are paired by dynamic time warping (DTW, steps (1, 0), (0, 1),
 (1, 1) over the Euclidean distance of the mel cepstra) before averaging.
 
-* :func:`mel_cepstral_distortion`: mel-frequency cepstra by an orthonormal DCT-II of each
-  frame's log-mel (coefficients 1..``n_coeffs``; the 0th, the frame's loudness, left out),
-  and per paired frame ``(10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2)`` dB (Kubichek,
-  1993), the mean over the path. The log-mels are in natural log of power: the cepstra are
-  halved to the log-amplitude the formula assumes.
+* :func:`mel_cepstral_distortion`: each frame's mel cepstrum from its ``M`` log-mel bands
+  at the band centres ``w_k = pi (k + 1/2) / M``, in the convention the formula assumes,
+  ``ln|X(w)| = c_0 + 2 sum_d c_d cos(d w)``: ``c_d = (1 / M) sum_k ln|X_k| cos(d w_k)``
+  (coefficients 1..``n_coeffs``; the 0th, the frame's loudness, left out), and per paired
+  frame ``(10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2)`` dB (Kubichek, 1993), the mean
+  over the path. The log-mels are in natural log of power: they are halved to the
+  log-amplitude the formula assumes.
 * :func:`mel_l1`: the mean absolute log-mel difference over the same path.
 """
 
@@ -25,14 +27,13 @@ __all__ = ["dtw_path", "mel_cepstra", "mel_cepstral_distortion", "mel_l1"]
 
 
 def mel_cepstra(log_mel: Tensor | NDArray[np.float64], n_coeffs: int = 13) -> NDArray[np.float64]:
-    """(T, M) natural-log mel power -> (T, n_coeffs) cepstra 1..n_coeffs of log amplitude."""
+    """(T, M) natural-log mel power -> (T, n_coeffs) cepstra 1..n_coeffs of log amplitude,
+    ``ln|X(w)| = c_0 + 2 sum_d c_d cos(d w)`` (module docstring)."""
     x = np.asarray(log_mel, dtype=np.float64) / 2.0  # log power -> log amplitude
     m = x.shape[1]
     k = np.arange(m)
-    basis = np.cos(np.pi / m * (k[None, :] + 0.5) * np.arange(n_coeffs + 1)[:, None])
-    basis *= np.sqrt(2.0 / m)
-    basis[0] /= np.sqrt(2.0)  # orthonormal DCT-II
-    cepstra: NDArray[np.float64] = (x @ basis.T)[:, 1:]
+    basis = np.cos(np.pi / m * (k[None, :] + 0.5) * np.arange(1, n_coeffs + 1)[:, None]) / m
+    cepstra: NDArray[np.float64] = x @ basis.T
     return cepstra
 
 
