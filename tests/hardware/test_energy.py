@@ -91,3 +91,62 @@ def test_a_search_minimises_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for r in complete:
         assert 0 < r.values["energy_j"] == r.metrics["energy_j"] <= 1.0
         assert r.metrics["energy_measured"] == 0.0
+
+
+class _FakeNVML:
+    """NVML as ``nvidia-ml-py`` exposes it: a counter that grows 50 mJ per call of work."""
+
+    def __init__(self) -> None:
+        self.millijoules = 1_000
+
+    def nvmlInit(self) -> None:  # noqa: N802  (NVML's names)
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> int:  # noqa: N802
+        if index != 0:
+            raise RuntimeError("no such GPU")
+        return index
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:  # noqa: N802
+        return self.millijoules
+
+
+def test_a_gpu_counter_is_read_through_nvml_where_there_is_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from speechnas.hardware.energy import measure_gpu_energy_j
+    from speechnas.hardware.targets import TorchCUDATarget
+
+    fake = _FakeNVML()
+
+    def work() -> None:
+        fake.millijoules += 50
+
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    assert measure_gpu_energy_j(work, repeats=4) == pytest.approx(0.05)
+    assert TorchCUDATarget().energy_j(work, repeats=2) == (pytest.approx(0.05), "nvml")
+    with pytest.raises(NotMeasurable, match="GPU 1"):
+        measure_gpu_energy_j(work, index=1)
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
+    with pytest.raises(NotMeasurable, match="nvidia-ml-py"):
+        measure_gpu_energy_j(work)
+
+
+def test_a_profile_reports_energy_measured_or_why_not_beside_the_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from speechnas.hardware.measure import profile_model, untrained_model
+    from speechnas.hardware.targets import TorchCPUTarget
+
+    spec = preset("conformer-ctc-xs")
+    model = untrained_model(spec)
+    monkeypatch.setattr(energy, "_RAPL", "/nonexistent/*/energy_uj")
+    p = profile_model(model, spec, TorchCPUTarget(threads=1), lengths_s=(1.0,), repeats=2)
+    assert p.energy is not None and p.energy.audio_s == 1.0 and p.energy.joules is None
+    assert p.energy.source.startswith("not measured: no readable RAPL")
+    assert p.energy.estimate_j > 0 and p.to_dict()["energy"]["estimate_j"] > 0
+    monkeypatch.setattr(TorchCPUTarget, "energy_j", lambda self, fn, repeats: (0.2, "rapl"))
+    p = profile_model(model, spec, TorchCPUTarget(threads=1), lengths_s=(1.0,), repeats=2)
+    assert p.energy is not None and (p.energy.joules, p.energy.source) == (0.2, "rapl")

@@ -129,6 +129,18 @@ def _run(args: argparse.Namespace) -> int:
             )
         elif spec.streaming is not None:
             console.print(f"{p.target['target']}: chunk-by-chunk runs are not measured here")
+    for p in profiles:
+        e = p.energy
+        if e is not None:
+            measured = (
+                f"{1e3 * e.joules:.2f} mJ measured ({e.source})"
+                if e.joules is not None
+                else e.source
+            )
+            console.print(
+                f"{p.target['target']} energy per {e.audio_s:g} s utterance: {measured}; "
+                f"estimate {1e3 * e.estimate_j:.2f} mJ (MACs and memory traffic, 45 nm prices)"
+            )
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

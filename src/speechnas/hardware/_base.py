@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,18 @@ class Target(abc.ABC):
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Device, runtime, precision, threads and versions (JSON-safe)."""
+
+    def energy_j(self, fn: Callable[[], object], *, repeats: int = 10) -> tuple[float, str]:
+        """Joules per call of ``fn`` (a transcription on this target) and the counter that
+        measured them: by default the CPU package's RAPL counter (``rapl``); a GPU target
+        reads its own.
+
+        Raises:
+            NotMeasurable: no readable energy counter here.
+        """
+        from speechnas.hardware.energy import measure_energy_j
+
+        return measure_energy_j(fn, repeats=repeats), "rapl"
 
     def open_stream(self, model: SpeechModel, workdir: Path) -> ChunkStream:
         """A live chunk stream of ``model`` on this target (see the class docstring)."""

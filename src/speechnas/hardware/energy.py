@@ -1,6 +1,11 @@
 """Energy per utterance: measured from the CPU's energy counter where one can be read,
 estimated from the work otherwise, and always labelled which.
 
+* **Measured on a GPU** (:func:`measure_gpu_energy_j`): NVML's total-energy counter of the
+  device (millijoules since the driver loaded; Volta and newer), read through the
+  ``nvidia-ml-py`` package where it and the driver's library are installed; a call's energy
+  is the counter's increase over repeated calls divided by them. The call must wait for the
+  GPU before it returns (a transcription does: its ids come back to the host).
 * **Measured** (:func:`measure_energy_j`): Linux exposes Intel and AMD CPUs' RAPL package
   counters as ``/sys/class/powercap/intel-rapl:*/energy_uj`` (AMD's under the same name).
   Where one is readable, a transcription's energy is the counter's increase over repeated
@@ -33,7 +38,7 @@ import numpy as np
 
 from speechnas.recognizer import NotMeasurable
 
-__all__ = ["EnergyModel", "energy_counter", "measure_energy_j"]
+__all__ = ["EnergyModel", "energy_counter", "measure_energy_j", "measure_gpu_energy_j"]
 
 _RAPL = "/sys/class/powercap/intel-rapl:*/energy_uj"
 
@@ -71,6 +76,44 @@ def measure_energy_j(fn: Callable[[], object], *, repeats: int = 10, warmup: int
     end = int(counter.read_text())
     used = (end - start) % wrap  # the counter wraps around
     return used / 1e6 / repeats
+
+
+def _nvml_counter(index: int) -> Callable[[], float] | None:
+    """A reader of GPU ``index``'s NVML energy counter in joules, or ``None`` (no
+    ``nvidia-ml-py``, no driver library, no such device, or no counter on it)."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+    except Exception:  # pynvml.NVMLError and its many subclasses
+        return None
+    return lambda: float(pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)) / 1e3
+
+
+def measure_gpu_energy_j(
+    fn: Callable[[], object], *, repeats: int = 10, warmup: int = 2, index: int = 0
+) -> float:
+    """Joules per call of ``fn`` on GPU ``index`` from NVML's counter (module docstring).
+
+    Raises:
+        NotMeasurable: no NVML energy counter readable for that GPU.
+    """
+    read = _nvml_counter(index)
+    if read is None:
+        raise NotMeasurable(
+            f"no NVML energy counter for GPU {index} (needs nvidia-ml-py, the NVIDIA driver "
+            "and a Volta or newer GPU)"
+        )
+    for _ in range(warmup):
+        fn()
+    start = read()
+    for _ in range(repeats):
+        fn()
+    return (read() - start) / repeats
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ end token (an untrained one may run to its length cap, an upper bound).
 
 from __future__ import annotations
 
+import functools
 import logging
 import tempfile
 import time
@@ -24,12 +25,15 @@ from speechnas._provenance import run_info
 from speechnas.arch import ArchSpec
 from speechnas.data.audio import SAMPLE_RATE
 from speechnas.hardware._base import Target
+from speechnas.hardware.energy import EnergyModel
+from speechnas.hardware.memory import analytic_memory_bytes
 from speechnas.models import SpeechModel, build_model
-from speechnas.recognizer import ChunkStream, NotMeasurable
+from speechnas.recognizer import ChunkStream, NotMeasurable, Recognizer
 from speechnas.timing import noise, threads, time_transcription, timing_of
 
 __all__ = [
     "ChunkProfile",
+    "EnergyProfile",
     "Profile",
     "UtteranceProfile",
     "profile_chunks_here",
@@ -85,6 +89,19 @@ class ChunkProfile:
 
 
 @dataclass(frozen=True)
+class EnergyProfile:
+    """Energy of one ``audio_s``-second transcription: ``joules`` as the target's counter
+    measured them (``source``: ``rapl`` or ``nvml``), or ``None`` with ``source`` saying why
+    none was read; ``estimate_j`` always, from the model's MACs and memory traffic
+    (:class:`~speechnas.hardware.energy.EnergyModel`), so the two can be compared."""
+
+    audio_s: float
+    joules: float | None
+    source: str
+    estimate_j: float
+
+
+@dataclass(frozen=True)
 class Profile:
     """One model measured on one target."""
 
@@ -96,6 +113,7 @@ class Profile:
     utterances: list[UtteranceProfile]
     streaming: ChunkProfile | None
     run_info: dict[str, Any] = field(default_factory=dict)
+    energy: EnergyProfile | None = None
 
     def latency_ms(self, audio_s: float) -> float:
         """Median milliseconds for ``audio_s`` seconds of audio (one of those measured)."""
@@ -152,6 +170,8 @@ def profile_model(
                 log.warning("not measured chunk by chunk: %s", e)
             else:
                 streaming = _profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
+        seconds = 5.0 if 5.0 in lengths_s else lengths_s[-1]
+        energy = _energy(model, target, recognizer, seconds, repeats)
     return Profile(
         arch_id=spec.arch_id,
         summary=spec.summary(),
@@ -161,7 +181,23 @@ def profile_model(
         utterances=utterances,
         streaming=streaming,
         run_info=run_info(),
+        energy=energy,
     )
+
+
+def _energy(
+    model: SpeechModel, target: Target, recognizer: Recognizer, seconds: float, repeats: int
+) -> EnergyProfile:
+    """The target's energy counter over ``repeats`` transcriptions, beside the estimate."""
+    weights, activations = analytic_memory_bytes(model, seconds)
+    estimate = EnergyModel().estimate_j(model.macs(1.0) * seconds, weights + 2 * activations)
+    wave = noise(seconds)
+    call = functools.partial(recognizer.transcribe_ids, wave, torch.tensor([wave.shape[1]]))
+    try:
+        joules, source = target.energy_j(call, repeats=repeats)
+    except NotMeasurable as e:
+        return EnergyProfile(seconds, None, f"not measured: {e}", estimate)
+    return EnergyProfile(seconds, joules, source, estimate)
 
 
 def profile_chunks_here(

@@ -8,7 +8,7 @@ latency is invented for a device nobody profiled.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -302,6 +302,12 @@ class TorchCUDATarget(Target):
 
         # A copy: the caller's model stays on the CPU.
         return _OnCUDA(copy.deepcopy(model).eval().cuda())
+
+    def energy_j(self, fn: Callable[[], object], *, repeats: int = 10) -> tuple[float, str]:
+        """Joules per call from the GPU's NVML energy counter (``nvml``)."""
+        from speechnas.hardware.energy import measure_gpu_energy_j
+
+        return measure_gpu_energy_j(fn, repeats=repeats), "nvml"
 
     def describe(self) -> dict[str, Any]:
         device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
