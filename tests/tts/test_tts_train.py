@@ -55,6 +55,7 @@ def test_batches_keep_to_their_frame_budget_and_cover_every_utterance(corpus: TT
     assert (b.durations.sum(1) == torch.tensor([u.mel.shape[0] for u in groups[0]])).all()
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_the_loss_falls_and_a_run_repeats(corpus: TTSCorpus, tmp_path: Path) -> None:
     torch.manual_seed(123)
     before = torch.random.get_rng_state()
