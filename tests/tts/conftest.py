@@ -15,7 +15,7 @@ from speechnas.tts import TTSCorpus, align_corpus, tts_text
 ALIGNER = ArchSpec.uniform(encoder="cnn", num_layers=1, width=32, n_mels=40)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # aligned once: every TTS test reads it, none changes it
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> TTSCorpus:
     root = tmp_path_factory.mktemp("tts")
     utts = make_corpus(root, n=6)
