@@ -32,7 +32,6 @@ import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
 import argparse
 import functools
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from speechnas.evaluate.wer import error_rates
 from speechnas.export.tts import OnnxSynthesizer, export_tts
 from speechnas.presets import tts_preset
 from speechnas.reports import markdown_table, update_section
-from speechnas.timing import threads
+from speechnas.timing import threads, time_calls
 from speechnas.train import load_model
 from speechnas.tts import TTSCorpus, align_corpus, tts_text, variance_stats
 from speechnas.tts.aligner import train_aligner
@@ -104,13 +103,8 @@ def corpus(args: argparse.Namespace) -> tuple[TTSCorpus, dict[str, Any]]:
 
 def latency_ms(result: Any, tokens: tuple[int, ...]) -> float:
     with threads(THREADS):
-        synthesise(result.model, result.norm, tokens)  # warm-up
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            synthesise(result.model, result.norm, tokens)
-            times.append(1e3 * (time.perf_counter() - t))
-    return statistics.median(times)
+        call = functools.partial(synthesise, result.model, result.norm, tokens)
+        return 1e3 * time_calls(call, warmup=1, repeats=5).median_s
 
 
 def _slug(name: str) -> str:

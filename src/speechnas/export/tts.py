@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from speechnas.export.quantize import to_int8
 from speechnas.export.runtime import onnx_session
 from speechnas.models.tts import AcousticModel
 from speechnas.timing import threads as torch_threads
+from speechnas.timing import time_calls
 
 __all__ = [
     "PRECISIONS",
@@ -150,14 +149,9 @@ class TTSExport:
         return {**asdict(self), "variants": [asdict(v) for v in self.variants]}
 
 
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(1e3 * (time.perf_counter() - start))
-    return statistics.median(times)
+def _ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median milliseconds of ``fn`` after one warm-up call (``time_calls``)."""
+    return 1e3 * time_calls(fn, warmup=1, repeats=repeats).median_s
 
 
 def _check_graphs(
@@ -241,8 +235,8 @@ def export_tts(
             to_int8(folder / f"{name}.onnx", folder / f"{name}.int8.onnx")
     with torch_threads(threads):
         expected = synthesise_torch(model, mel_mean, mel_std, check_tokens)
-        pytorch_ms = _median_ms(
-            lambda: synthesise_torch(model, mel_mean, mel_std, check_tokens), repeats
+        pytorch_ms = _ms(
+            functools.partial(synthesise_torch, model, mel_mean, mel_std, check_tokens), repeats
         )
     _check_graphs(model, mel_mean, mel_std, folder, check_tokens)
     variants = []
@@ -256,7 +250,7 @@ def export_tts(
             TTSVariant(
                 name=f"onnx-{precision}",
                 size_mb=size / 1e6,
-                latency_ms=_median_ms(functools.partial(synth.synthesise, check_tokens), repeats),
+                latency_ms=_ms(functools.partial(synth.synthesise, check_tokens), repeats),
                 max_abs_diff=float(np.abs(got - expected).max()) if same else None,
                 frames_differ=abs(got.shape[0] - expected.shape[0]),
             )
