@@ -76,3 +76,24 @@ def test_specs_are_data_and_ids_ignore_unused_fields() -> None:
         TTSBlock("conv", kernel=4)
     with pytest.raises(ValueError, match="heads must divide every width"):
         TTSSpace(widths=(96,), heads=(5,))
+
+
+def test_spec_at_indexes_the_models_in_their_enumerated_order() -> None:
+    space = TTSSpace(
+        widths=(64, 96),
+        min_encoder_layers=1,
+        max_encoder_layers=2,
+        min_decoder_layers=1,
+        max_decoder_layers=2,
+        blocks=("conv", "transformer"),
+        kernels=(3, 5),
+        heads=(2,),
+        ffn_expansions=(2.0,),
+        duration_layers=(1,),
+        energy=(True,),
+    )
+    models = list(space.models())
+    assert len(models) == space.count()
+    assert [space.spec_at(i) for i in range(space.count())] == models
+    with pytest.raises(IndexError):
+        space.spec_at(space.count())

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from typing import Any
 
@@ -67,7 +68,9 @@ def _search(args: argparse.Namespace) -> int:
         if summary.progress < summary.budget:
             print("budget not reached yet; run the same command again to continue")
             return 0
-        if config.final.top_k and not args.no_final:
+        if config.tts is not None:
+            print("a TTS search's front models are its trials' last checkpoints (no final stage)")
+        elif config.final.top_k and not args.no_final:
             for r in run_final(summary.front, config):
                 scores = "  ".join(
                     f"{k} WER {100 * v['wer']:.1f}%" for k, v in r["scores"].items()
@@ -99,12 +102,13 @@ def _results(args: argparse.Namespace) -> int:
     languages = dev_languages(r.metrics for r in shown)
     table = Table(title=f"{config.name}: {len(records)} trials")
     by_language = ["mean CER %", "worst CER %", *(f"CER % {x}" for x in languages)]
+    tts = config.tts is not None
     for col in (
         "trial",
         "state",
         "rung",
         "architecture",
-        "WER %",
+        *(("MCD dB", "intelligibility CER %") if tts else ("WER %",)),
         *(by_language if languages else []),
         "latency ms",
         "params",
@@ -118,7 +122,14 @@ def _results(args: argparse.Namespace) -> int:
             r.state.lower() + (f" ({r.reason})" if r.reason else ""),
             str(r.rung) if r.rung >= 0 else "-",
             r.spec.summary() if r.spec else "",
-            _percent(r.metrics, "wer"),
+            *(
+                (
+                    f"{r.metrics['mcd_db']:.2f}" if "mcd_db" in r.metrics else "-",
+                    _percent(r.metrics, "intelligibility_cer"),
+                )
+                if tts
+                else (_percent(r.metrics, "wer"),)
+            ),
             *(_percent(r.metrics, n) for n in names),
             f"{r.metrics['latency_ms']:.1f}" if "latency_ms" in r.metrics else "-",
             f"{int(r.metrics['params']):,}" if "params" in r.metrics else "-",
@@ -133,7 +144,7 @@ def _results(args: argparse.Namespace) -> int:
             return 1
         assert pick.spec is not None
         print(f"selected trial {pick.number}: {pick.spec.summary()}")
-        print(pick.spec.to_json())
+        print(json.dumps(pick.spec.to_dict(), sort_keys=True))
     return 0
 
 

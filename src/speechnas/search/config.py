@@ -16,6 +16,16 @@ Example ``search.yaml``::
       rungs: [{fraction: 1, steps: 800}, {fraction: 1, steps: 2400}, {fraction: 1, steps: 7200}]
       pruner: successive_halving
 
+A text-to-speech search has a ``tts:`` section (:class:`TTSTask`: the prepared corpus, the
+TTS space, training settings) instead of ``data:``, TTS objectives and rungs in steps::
+
+    name: tts-lj
+    tts: {corpus: runs/tts/ljspeech/corpus.pt, held_out: 25, intelligibility: 10}
+    strategy: tpe
+    n_trials: 12
+    objectives: [mcd_db, latency_ms]
+    fidelity: {rungs: [{fraction: 1, steps: 200}, {fraction: 1, steps: 600}]}
+
 Unknown keys anywhere are errors that name the key and list the known ones; every number is
 checked against its field's range (:func:`~speechnas._config_io.bounded`) as the file is read,
 before any work starts.
@@ -40,8 +50,8 @@ from speechnas._config_io import (
 )
 from speechnas.errors import ConfigError
 from speechnas.presets import PRESETS
-from speechnas.search.objectives import OBJECTIVES
-from speechnas.space import SpeechSpace
+from speechnas.search.objectives import OBJECTIVES, TTS_OBJECTIVES
+from speechnas.space import SpeechSpace, TTSSpace
 from speechnas.train.settings import TrainSettings
 
 __all__ = [
@@ -52,6 +62,7 @@ __all__ = [
     "ParallelConfig",
     "Rung",
     "SearchConfig",
+    "TTSTask",
     "TrialResources",
     "load_run_config",
     "load_search_config",
@@ -71,6 +82,46 @@ class DataConfig:
     train_manifest: str
     dev_manifest: str
     test_manifests: dict[str, str] = field(default_factory=dict)
+
+
+#: Objectives only a TTS search has.
+_TTS_ONLY = ("mcd_db", "mel_l1", "length_error", "intelligibility_cer")
+
+
+@dataclass(frozen=True)
+class TTSTask:
+    """A text-to-speech search: its data, space and training (``tts:``).
+
+    Attributes:
+        corpus: a prepared corpus (``speechnas tts prepare``'s ``corpus.pt``: durations,
+            pitch and energy aligned offline).
+        held_out: sentences drawn (by the search's seed) to score on, never trained on.
+        intelligibility: of those, how many the independent recogniser hears at a trial's
+            last rung (``intelligibility_cer``; 0: none, and the objective is unavailable).
+        space: the TTS space (keys of :class:`~speechnas.space.TTSSpace`); its text units
+            must be the corpus's (``char``).
+        batch_frames, lr, warmup_steps: training (:class:`~speechnas.tts.train.TTSTrainSettings`;
+            each rung trains its ``steps`` with a warm-up and cosine schedule of its own,
+            from the previous rung's weights).
+        threads: torch threads of training and latency (``None``: torch's default).
+    """
+
+    corpus: str
+    held_out: int = bounded(25, ge=1)
+    intelligibility: int = bounded(10, ge=0)
+    space: TTSSpace = field(default_factory=TTSSpace)
+    batch_frames: int = bounded(6000, ge=1)
+    lr: float = bounded(1e-3, gt=0)
+    warmup_steps: int = bounded(300, ge=0)
+    threads: int | None = bounded(None, ge=1)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+        if self.space.text_units != "char":
+            raise ValueError(
+                f"space.text_units={self.space.text_units!r}: a prepared corpus holds "
+                "characters (its aligner's); set tts.space.text_units: char"
+            )
 
 
 @dataclass(frozen=True)
@@ -366,7 +417,9 @@ class SearchConfig:
     Attributes:
         name: the study name; results go to ``out_root/name``. A folder name: letters,
             digits, ``_``, ``-`` and ``.``, not starting with ``.``.
-        data: manifests.
+        data: manifests (a recogniser search).
+        tts: a text-to-speech search's corpus, space and training instead (``data`` and
+            ``space`` unused; see :attr:`task`).
         space: the space's choices (keys of :class:`~speechnas.space.SpeechSpace`).
         strategy: one of :data:`~speechnas.search.strategies.STRATEGIES`.
         strategy_options: strategy-specific settings.
@@ -396,7 +449,8 @@ class SearchConfig:
     """
 
     name: str
-    data: DataConfig
+    data: DataConfig | None = None
+    tts: TTSTask | None = None
     space: SpeechSpace = field(default_factory=SpeechSpace)
     strategy: str = "tpe"
     strategy_options: dict[str, Any] = field(default_factory=dict)
@@ -430,6 +484,14 @@ class SearchConfig:
             raise ValueError(f"objectives {unknown} are unknown; known: {sorted(OBJECTIVES)}")
         if len(set(self.objectives)) != len(self.objectives):
             raise ValueError(f"objectives {list(self.objectives)} repeat one")
+        if self.tts is None and self.data is None:
+            raise ValueError("missing key 'data' (train_manifest, dev_manifest), or 'tts'")
+        if self.tts is not None:
+            self._check_tts(self.tts)
+        else:
+            tts_only = [o for o in self.objectives if o in _TTS_ONLY]
+            if tts_only:
+                raise ValueError(f"objectives {tts_only} score speech synthesis: set tts")
         unknown = [n for n in self.warm_start if n not in PRESETS]
         if unknown:
             raise ValueError(f"warm_start {unknown} are not presets; known: {sorted(PRESETS)}")
@@ -443,6 +505,50 @@ class SearchConfig:
                 f"fidelity.pruner predicted_front predicts dev WER and CER, not {unpredicted}; "
                 "use wer or cer as the objective, or another pruner"
             )
+
+    def _check_tts(self, tts: TTSTask) -> None:
+        asr = [o for o in self.objectives if o not in TTS_OBJECTIVES]
+        if asr:
+            raise ValueError(
+                f"objectives {asr} are a recogniser's; a TTS search minimises "
+                f"some of {list(TTS_OBJECTIVES)}"
+            )
+        if self.data is not None or self.space != SpeechSpace():
+            raise ValueError("a TTS search reads tts.corpus and tts.space; remove data and space")
+        if self.strategy in ("transfer", "supernet", "darts"):
+            raise ValueError(f"strategy {self.strategy} searches recognisers only")
+        if self.warm_start:
+            raise ValueError("warm_start names recogniser presets; a TTS search has none")
+        if "intelligibility_cer" in self.objectives and tts.intelligibility == 0:
+            raise ValueError("objective intelligibility_cer needs tts.intelligibility > 0")
+        unmeasured = sorted(set(self.constraints.limits()) - {"latency_ms", "params"})
+        if unmeasured:
+            raise ValueError(
+                f"constraints on {unmeasured}: a TTS search measures latency_ms and params"
+            )
+        timed = [
+            i
+            for i, r in enumerate(self.fidelity.rungs)
+            if r.steps is None or r.epochs or r.max_minutes
+        ]
+        if timed:
+            raise ValueError(f"fidelity.rungs {timed}: a TTS rung's budget is steps only")
+
+    @property
+    def task(self) -> Literal["asr", "tts"]:
+        """``tts`` for a text-to-speech search (``tts:`` set), else ``asr``."""
+        return "asr" if self.tts is None else "tts"
+
+    @property
+    def manifests(self) -> DataConfig:
+        """The recogniser search's manifests.
+
+        Raises:
+            ConfigError: a TTS search, which has none.
+        """
+        if self.data is None:
+            raise ConfigError(f"search {self.name!r} is a TTS search: it has no manifests")
+        return self.data
 
     @property
     def run_dir(self) -> Path:
@@ -470,7 +576,7 @@ def load_search_config(
 
 
 def search_config_from_dict(data: dict[str, Any], where: str = "config") -> SearchConfig:
-    if "data" not in data:
+    if "data" not in data and "tts" not in data:
         raise ConfigError(f"{where}: missing key 'data' (train_manifest, dev_manifest)")
     if "name" not in data:
         raise ConfigError(f"{where}: missing key 'name'")

@@ -118,8 +118,8 @@ def _run(config: SearchConfig, target: float | None, out: Path) -> ArchSpec | No
     hardware = config.hardware
     result = train_darts(
         DartsConfig(
-            train_manifest=config.data.train_manifest,
-            val_manifest=config.data.dev_manifest,
+            train_manifest=config.manifests.train_manifest,
+            val_manifest=config.manifests.dev_manifest,
             base=base,
             candidates=candidates,
             table=hardware.table if hardware is not None and target is not None else None,

@@ -26,6 +26,7 @@ import torch
 from optuna.trial import TrialState
 
 from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import Spec, as_recogniser
 from speechnas.data.manifest import read_manifest
 from speechnas.data.usable import tokenizer_texts
 from speechnas.errors import UserError, is_environment_error
@@ -47,6 +48,7 @@ from speechnas.search.store import SearchStore, TakenOver, TrialRecord
 from speechnas.search.strategies import suggest_spec
 from speechnas.search.summary import PREDICTED_PRUNE
 from speechnas.space import SpaceEncoding
+from speechnas.space.kinds import Encoding
 from speechnas.text import build_tokenizer
 from speechnas.timing import Latency
 from speechnas.train import TrainingDiverged, load_model
@@ -69,13 +71,13 @@ class NoTrial(enum.Enum):
 
 
 #: A started trial and the architecture it evaluates.
-Claim = tuple[optuna.Trial, ArchSpec]
+Claim = tuple[optuna.Trial, Spec]
 
 
 def _vocab_size(config: SearchConfig) -> int:
     if config.train.tokenizer == "bpe":
         return config.train.vocab_size
-    utts = read_manifest(config.data.train_manifest)
+    utts = read_manifest(config.manifests.train_manifest)
     return build_tokenizer("char", tokenizer_texts(utts)).vocab_size
 
 
@@ -166,11 +168,11 @@ class TrialEvaluator:
     def __init__(self, config: SearchConfig, store: SearchStore) -> None:
         self.config = config
         self.store = store
-        self.encoding = SpaceEncoding(config.space)
+        self.encoding: Encoding = SpaceEncoding(config.space)
         self.vocab_size = _vocab_size(config)
         # Every set the search scores has something to score: found out now, not after the
         # trials (the test sets are scored by the final stage).
-        data = config.data
+        data = config.manifests
         scorable_set(data.dev_manifest, f"dev set {data.dev_manifest}")
         for name, path in data.test_manifests.items():
             scorable_set(path, f"test set {name} ({path})")
@@ -221,7 +223,7 @@ class TrialEvaluator:
             raise
         return trial, spec
 
-    def run_trial(self, trial: optuna.Trial, spec: ArchSpec) -> TrialRecord:
+    def run_trial(self, trial: optuna.Trial, spec: Spec) -> TrialRecord:
         """Evaluate ``trial`` (its architecture ``spec``), or copy the result of the trial
         that evaluated the same architecture, waiting for it if it still runs."""
         start = time.perf_counter()
@@ -238,7 +240,7 @@ class TrialEvaluator:
         frozen = self.store.study.get_trials(deepcopy=False)[trial.number]
         return TrialRecord.from_frozen(frozen, self.config.objectives)
 
-    def _evaluator(self, trial: optuna.Trial, spec: ArchSpec) -> optuna.trial.FrozenTrial | None:
+    def _evaluator(self, trial: optuna.Trial, spec: Spec) -> optuna.trial.FrozenTrial | None:
         """The finished trial to copy for ``spec``, or ``None`` once ``trial`` is the one to
         evaluate it: while another process's live trial evaluates ``spec``, wait for it."""
         store, waiting = self.store, None
@@ -358,7 +360,7 @@ class TrialEvaluator:
             )
         return predicted, over
 
-    def check(self, spec: ArchSpec) -> tuple[dict[str, float], str | None]:
+    def check(self, spec: Spec) -> tuple[dict[str, float], str | None]:
         """Cheap measurements of ``spec`` and why it breaks a limit (``None``: within).
 
         Latency and memory are predicted first; a spec predicted over a limit is not even
@@ -366,6 +368,7 @@ class TrialEvaluator:
         :data:`PREDICTED_PRUNE`). The rest are measured on the untrained model.
         """
         config = self.config
+        spec = as_recogniser(spec)
         predicted: dict[str, float] = {}
         if config.hardware is not None:
             predicted, over = self._predict(spec)
@@ -394,7 +397,8 @@ class TrialEvaluator:
         broken = config.constraints.violations(metrics)
         return metrics, ("constraint: " + "; ".join(broken)) if broken else None
 
-    def _evaluate(self, trial: optuna.Trial, spec: ArchSpec, start: float) -> None:
+    def _evaluate(self, trial: optuna.Trial, spec: Spec, start: float) -> None:
+        spec = as_recogniser(spec)
         config, store = self.config, self.store
         metrics, reason = self.check(spec)
         write_attrs(trial.set_user_attr, metrics=metrics)

@@ -130,10 +130,10 @@ def dev_manifest(config: SearchConfig) -> Path:
     each in turn (each language's own seeded order), so every language stays in it."""
     n = config.fidelity.dev_utterances
     if n is None:
-        return Path(config.data.dev_manifest)
+        return Path(config.manifests.dev_manifest)
     path = config.run_dir / "data" / f"dev_{n}.jsonl.gz"
     if not path.exists():
-        utts = read_manifest(config.data.dev_manifest)
+        utts = read_manifest(config.manifests.dev_manifest)
         languages = sorted({u.language for u in utts})
         if len(languages) == 1:
             keep = random.Random(config.seed).sample(range(len(utts)), min(n, len(utts)))
@@ -153,13 +153,13 @@ def dev_manifest(config: SearchConfig) -> Path:
 
 def subset_manifests(config: SearchConfig) -> dict[float, Path]:
     """One manifest per rung fraction (nested, seeded); written once into the run folder."""
-    utts = read_manifest(config.data.train_manifest)
+    utts = read_manifest(config.manifests.train_manifest)
     order = list(range(len(utts)))
     random.Random(config.seed).shuffle(order)
     out: dict[float, Path] = {}
     for rung in config.fidelity.rungs:
         if rung.fraction >= 1.0:
-            out[rung.fraction] = Path(config.data.train_manifest)
+            out[rung.fraction] = Path(config.manifests.train_manifest)
             continue
         path = config.run_dir / "data" / f"train_{rung.fraction:g}.jsonl.gz"
         if not path.exists():
@@ -226,7 +226,7 @@ def train_ladder(
         train_config = config.train.train_config(
             train_manifest=str(subsets[rung.fraction]),
             dev_manifest=str(dev),
-            tokenizer_manifest=config.data.train_manifest,
+            tokenizer_manifest=config.manifests.train_manifest,
             out_dir=str(out_dir / f"rung{k}"),
             arch=spec,
             max_epochs=rung.epochs or _UNLIMITED_EPOCHS,

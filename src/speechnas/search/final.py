@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from speechnas.arch.kinds import as_recogniser
 from speechnas.data.manifest import read_manifest
 from speechnas.errors import UserError
 from speechnas.evaluate.runner import evaluate_model
@@ -71,8 +72,8 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
     assert record.spec is not None
     warm = _trial_weights(record) if config.final.from_trial else {}
     train_config = config.train.train_config(
-        train_manifest=config.data.train_manifest,
-        dev_manifest=config.data.dev_manifest,
+        train_manifest=config.manifests.train_manifest,
+        dev_manifest=config.manifests.dev_manifest,
         out_dir=str(out),
         arch=record.spec,
         max_epochs=config.final.epochs,
@@ -87,7 +88,7 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
     )
     result = train(train_config, overwrite=True, progress=False)
     model, tokenizer, _ = load_model(result.best_checkpoint)
-    sets = {"dev": config.data.dev_manifest, **config.data.test_manifests}
+    sets = {"dev": config.manifests.dev_manifest, **config.manifests.test_manifests}
     scores = {}
     for name, path in sets.items():
         r = evaluate_model(model, tokenizer, read_manifest(path), name=name, rtf_utterances=0)
@@ -124,13 +125,13 @@ def _export(result: dict[str, Any], record: TrialRecord, config: SearchConfig) -
     and measure each variant. A model the exporter does not cover is recorded as skipped, any
     other failure as failed, with why: the retrained model's result is kept either way."""
     assert record.spec is not None
-    sets = {"dev": config.data.dev_manifest, **config.data.test_manifests}
+    sets = {"dev": config.manifests.dev_manifest, **config.manifests.test_manifests}
     out = Path(result["checkpoint"]).parent / "export"
     try:
         model, tokenizer, _ = load_model(result["checkpoint"])
         report = export_bundle(
             model,
-            record.spec,
+            as_recogniser(record.spec),
             tokenizer,
             out,
             precisions=config.final.export,
@@ -172,8 +173,8 @@ def _quantisation_aware(
         config.final.qat_epochs,
     )
     train_config = config.train.train_config(
-        train_manifest=config.data.train_manifest,
-        dev_manifest=config.data.dev_manifest,
+        train_manifest=config.manifests.train_manifest,
+        dev_manifest=config.manifests.dev_manifest,
         out_dir=str(out),
         arch=record.spec,
         max_epochs=config.final.qat_epochs,

@@ -27,6 +27,7 @@ from speechnas.search.config import SearchConfig
 from speechnas.search.evaluation import Claim, NoTrial, TrialEvaluator
 from speechnas.search.opening import open_store
 from speechnas.search.store import TrialRecord
+from speechnas.search.task import trial_evaluator
 
 __all__ = ["TrialJob", "absolute", "bound", "evaluator_for", "worker_logging"]
 
@@ -70,20 +71,25 @@ class TrialJob:
 
 
 def absolute(config: SearchConfig) -> SearchConfig:
-    """``config`` with its run folder and manifests as absolute paths."""
-    data = config.data
+    """``config`` with its run folder and data (manifests, or a TTS corpus) as absolute
+    paths."""
+    config = replace(
+        config,
+        out_root=str(Path(config.out_root).resolve()),
+        run_folder=str(config.run_dir.resolve()),
+    )
+    if config.tts is not None:
+        return replace(
+            config, tts=replace(config.tts, corpus=str(Path(config.tts.corpus).resolve()))
+        )
+    data = config.manifests
     data = replace(
         data,
         train_manifest=str(Path(data.train_manifest).resolve()),
         dev_manifest=str(Path(data.dev_manifest).resolve()),
         test_manifests={k: str(Path(v).resolve()) for k, v in data.test_manifests.items()},
     )
-    return replace(
-        config,
-        data=data,
-        out_root=str(Path(config.out_root).resolve()),
-        run_folder=str(config.run_dir.resolve()),
-    )
+    return replace(config, data=data)
 
 
 #: This process's evaluators, by (storage URL, study name).
@@ -104,7 +110,7 @@ def evaluator_for(config: SearchConfig) -> TrialEvaluator:
         if key not in _evaluators:
             store = open_store(config)
             try:
-                _evaluators[key] = TrialEvaluator(config, store)
+                _evaluators[key] = trial_evaluator(config, store)
             except BaseException:
                 store.close()
                 raise

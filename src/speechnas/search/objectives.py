@@ -30,7 +30,17 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
                 counter where one is readable, else estimated from MACs and memory
                 traffic (:mod:`speechnas.hardware.energy`; the trial's ``energy_measured``
                 metric says which)
+``mcd_db``      a TTS search's mel-cepstral distortion on its held-out sentences (dB)
+``mel_l1``      their mean absolute log-mel error
+``length_error``  their mean ``|predicted frames / recorded frames - 1|``
+``intelligibility_cer``  the CER of an independent recogniser (PocketSphinx) on Griffin-Lim
+                audio of the first ``tts.intelligibility`` held-out sentences
 ==============  =====================================================================
+
+A TTS search (:class:`~speechnas.search.config.TTSTask`) minimises some of
+:data:`TTS_OBJECTIVES`; there ``latency_ms`` is the CPU time of synthesising the longest
+held-out sentence's mel from its text (batch 1) and ``rtf`` that time per second of its
+recorded audio.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ __all__ = [
     "INT8_OBJECTIVES",
     "LANGUAGE_OBJECTIVES",
     "OBJECTIVES",
+    "TTS_OBJECTIVES",
     "Objective",
     "dev_languages",
     "language_metrics",
@@ -83,8 +94,23 @@ OBJECTIVES: dict[str, Objective] = {
         Objective("lookahead_ms", "look-ahead (ms)", cheap=True),
         Objective("chunk_latency_ms", "compute per chunk (ms)", cheap=True),
         Objective("energy_j", "energy per utterance (J)", cheap=True),
+        Objective("mcd_db", "held-out MCD (dB)", cheap=False),
+        Objective("mel_l1", "held-out mel L1", cheap=False),
+        Objective("length_error", "held-out length error", cheap=False),
+        Objective("intelligibility_cer", "intelligibility CER", cheap=False),
     )
 }
+
+#: What a TTS search can minimise (the rest are a recogniser's).
+TTS_OBJECTIVES = (
+    "mcd_db",
+    "mel_l1",
+    "length_error",
+    "intelligibility_cer",
+    "latency_ms",
+    "rtf",
+    "params",
+)
 
 
 def language_metrics(

@@ -8,7 +8,7 @@ from speechnas.search.config import SearchConfig
 from speechnas.search.fidelity import make_pruner
 from speechnas.search.store import SearchStore
 from speechnas.search.strategies import StrategyContext, make_sampler
-from speechnas.space import SpaceEncoding
+from speechnas.search.task import encoding_for
 
 __all__ = ["open_store"]
 
@@ -18,7 +18,7 @@ def open_store(config: SearchConfig, *, for_search: bool = True) -> SearchStore:
     sampler = pruner = None
     if for_search:
         context = StrategyContext(
-            encoding=SpaceEncoding(config.space),
+            encoding=encoding_for(config),
             seed=config.seed,
             directions=("minimize",) * len(config.objectives),
             warm_start=tuple(preset(name) for name in config.warm_start),

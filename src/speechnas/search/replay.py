@@ -33,6 +33,7 @@ import optuna
 from optuna.trial import TrialState
 
 from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import as_recogniser
 from speechnas.bench import ReferenceTable
 from speechnas.estimators import spec_features
 from speechnas.search.front_stop import prediction_error
@@ -282,7 +283,7 @@ def replay(
     clock = 0.0
     while clock < seconds:
         trial = study.ask()
-        arch_id = box.nearest(suggest_spec(trial, encoding))
+        arch_id = box.nearest(as_recogniser(suggest_spec(trial, encoding)))
         if arch_id in trained:
             epochs = trained[arch_id]  # a repeat is not trained again
         else:

@@ -17,12 +17,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speechnas.arch import ArchSpec
 from speechnas.search.objectives import dev_languages
 from speechnas.search.pareto import pareto_front
 from speechnas.search.report_drift import drift_section
 from speechnas.search.store import TrialRecord
 
-__all__ = ["Reference", "write_search_report"]
+__all__ = ["ASR_SCORES", "Reference", "Score", "TTS_SCORES", "write_search_report"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """A quality metric the report plots and tabulates: metric name, axis label, and the
+    factor from the stored value to the shown one (100 for a rate shown in %)."""
+
+    name: str
+    label: str
+    scale: float = 1.0
+
+    @property
+    def column(self) -> str:
+        """Its table heading."""
+        return self.label.replace("dev ", "").replace("held-out ", "").replace(" (%)", " %")
+
+
+#: A recogniser search's scores; the first is what the plots put against cost.
+ASR_SCORES = (Score("wer", "dev WER (%)", 100.0), Score("cer", "dev CER (%)", 100.0))
+
+#: A text-to-speech search's.
+TTS_SCORES = (
+    Score("mcd_db", "held-out MCD (dB)"),
+    Score("mel_l1", "held-out mel L1"),
+    Score("intelligibility_cer", "intelligibility CER (%)", 100.0),
+)
 
 
 @dataclass(frozen=True)
@@ -59,16 +86,18 @@ def _front_plot(
     references: Sequence[Reference],
     out: Path,
     log_x: bool = False,
+    score: Score = ASR_SCORES[0],
 ) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    done = [r for r in records if {"wer", x_metric} <= r.metrics.keys() and r.cached_from is None]
+    y, k = score.name, score.scale
+    done = [r for r in records if {y, x_metric} <= r.metrics.keys() and r.cached_from is None]
     stopped = [r for r in done if r.state != "COMPLETE"]
     complete = [r for r in done if r.state == "COMPLETE"]
     if stopped:
         ax.scatter(
             [r.metrics[x_metric] for r in stopped],
-            [100 * r.metrics["wer"] for r in stopped],
+            [k * r.metrics[y] for r in stopped],
             marker="x",
             color="0.6",
             label="stopped early (lower fidelity)",
@@ -76,18 +105,18 @@ def _front_plot(
     if complete:
         ax.scatter(
             [r.metrics[x_metric] for r in complete],
-            [100 * r.metrics["wer"] for r in complete],
+            [k * r.metrics[y] for r in complete],
             color="tab:blue",
             alpha=0.6,
             label="searched",
         )
-        points = [(r.metrics["wer"], r.metrics[x_metric]) for r in complete]
+        points = [(r.metrics[y], r.metrics[x_metric]) for r in complete]
         front = sorted(
             (complete[i] for i in pareto_front(points)), key=lambda r: r.metrics[x_metric]
         )
         ax.step(
             [r.metrics[x_metric] for r in front],
-            [100 * r.metrics["wer"] for r in front],
+            [k * r.metrics[y] for r in front],
             where="post",
             color="tab:blue",
             label="Pareto front",
@@ -102,37 +131,40 @@ def _front_plot(
         )
     if log_x:
         ax.set_xscale("log")
-    ax.set(xlabel=x_label, ylabel="dev WER (%)", title=f"WER vs {x_label}")
+    ax.set(xlabel=x_label, ylabel=score.label, title=f"{score.column} vs {x_label}")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return _save(fig, out)
 
 
-def _best_so_far_plot(records: list[TrialRecord], out: Path) -> Path:
+def _best_so_far_plot(records: list[TrialRecord], out: Path, score: Score) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     best, xs, ys = float("inf"), [], []
     for r in sorted(records, key=lambda r: r.number):
-        if r.state == "COMPLETE" and "wer" in r.metrics:
-            best = min(best, r.metrics["wer"])
+        if r.state == "COMPLETE" and score.name in r.metrics:
+            best = min(best, r.metrics[score.name])
         if best < float("inf"):
             xs.append(r.number)
-            ys.append(100 * best)
+            ys.append(score.scale * best)
     ax.plot(xs, ys, drawstyle="steps-post", marker=".")
-    ax.set(xlabel="trial", ylabel="best dev WER so far (%)", title="best so far")
+    ax.set(xlabel="trial", ylabel=f"best {score.label} so far", title="best so far")
     ax.grid(alpha=0.3)
     return _save(fig, out)
 
 
-def _front_history_plot(records: list[TrialRecord], out: Path) -> Path:
-    """The WER-latency front as it stood after each quarter of the trials."""
+def _front_history_plot(records: list[TrialRecord], out: Path, score: Score) -> Path:
+    """The score-latency front as it stood after each quarter of the trials."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    y = score.name
     complete = [
         r
         for r in sorted(records, key=lambda r: r.number)
-        if r.state == "COMPLETE" and "wer" in r.metrics and r.cached_from is None
+        if r.state == "COMPLETE"
+        and {y, "latency_ms"} <= r.metrics.keys()
+        and r.cached_from is None
     ]
     last = max((r.number for r in records), default=0) + 1
     cuts = sorted({max(1, round(last * q / 4)) for q in (1, 2, 3, 4)})
@@ -140,21 +172,19 @@ def _front_history_plot(records: list[TrialRecord], out: Path) -> Path:
         seen = [r for r in complete if r.number < cut]
         if not seen:
             continue
-        points = [(r.metrics["wer"], r.metrics["latency_ms"]) for r in seen]
+        points = [(r.metrics[y], r.metrics["latency_ms"]) for r in seen]
         front = sorted(
             (seen[k] for k in pareto_front(points)), key=lambda r: r.metrics["latency_ms"]
         )
         ax.step(
             [r.metrics["latency_ms"] for r in front],
-            [100 * r.metrics["wer"] for r in front],
+            [score.scale * r.metrics[y] for r in front],
             where="post",
             marker="o",
             color=plt.cm.viridis(0.15 + 0.7 * i / max(1, len(cuts) - 1)),
             label=f"after {cut} trials",
         )
-    ax.set(
-        xlabel="CPU latency (ms)", ylabel="dev WER (%)", title="the front as the search went on"
-    )
+    ax.set(xlabel="CPU latency (ms)", ylabel=score.label, title="the front as the search went on")
     ax.grid(alpha=0.3)
     if complete:
         ax.legend(fontsize=8)
@@ -168,8 +198,13 @@ def _diversity_plot(records: list[TrialRecord], out: Path) -> Path:
     for r in records:
         if r.spec is None or r.cached_from is not None:
             continue
-        by_depth = counts.setdefault(r.spec.encoder, {})
-        by_depth[len(r.spec.layers)] = by_depth.get(len(r.spec.layers), 0) + 1
+        if isinstance(r.spec, ArchSpec):
+            family, depth = r.spec.encoder, len(r.spec.layers)
+        else:  # a TTS model: by its encoder's kinds of block
+            family = "+".join(sorted({b.kind for b in r.spec.encoder}))
+            depth = len(r.spec.encoder)
+        by_depth = counts.setdefault(family, {})
+        by_depth[depth] = by_depth.get(depth, 0) + 1
     depths = sorted({d for by_depth in counts.values() for d in by_depth})
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     bottom = [0] * len(depths)
@@ -221,7 +256,8 @@ def _rung_plot(records: list[TrialRecord], n_rungs: int, out: Path) -> Path:
             reached[k] += 1
         last: dict[int, float] = {}
         for p in r.curve:
-            last[p["rung"]] = p["train_seconds"]
+            if "train_seconds" in p:  # a scored point (a TTS curve also logs its loss)
+                last[p["rung"]] = p["train_seconds"]
         previous = 0.0
         for k in sorted(last):
             seconds[k] += last[k] - previous
@@ -294,6 +330,8 @@ def write_search_report(
     notes: Sequence[str] = (),
     importance: dict[str, float] | None = None,
     run_dir: Path | None = None,
+    scores: Sequence[Score] = ASR_SCORES,
+    sections: Sequence[str] = (),
 ) -> Path:
     """Write ``index.html`` and its PNGs into ``out_dir``; returns the HTML path.
 
@@ -302,27 +340,34 @@ def write_search_report(
 
     ``importance``: the share of the first objective's variance each decision of the space
     explains (Optuna's fANOVA over the complete trials), where there were enough of them.
+
+    ``scores``: the quality metrics of the plots (the first, against latency and
+    parameters) and tables; ``sections``: HTML placed after the front's table (a TTS
+    search's listening page, say).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    score = scores[0]
     images = [
         _front_plot(
             records,
             "latency_ms",
             "CPU latency (ms)",
             references,
-            out_dir / "pareto_wer_latency.png",
+            out_dir / f"pareto_{score.name}_latency.png",
+            score=score,
         ),
         _front_plot(
             records,
             "params",
             "parameters",
             references,
-            out_dir / "pareto_wer_params.png",
+            out_dir / f"pareto_{score.name}_params.png",
             log_x=True,
+            score=score,
         ),
-        _best_so_far_plot(records, out_dir / "best_so_far.png"),
+        _best_so_far_plot(records, out_dir / "best_so_far.png", score),
         _rung_plot(records, n_rungs, out_dir / "rung_cost.png"),
-        _front_history_plot(records, out_dir / "front_history.png"),
+        _front_history_plot(records, out_dir / "front_history.png", score),
         _diversity_plot(records, out_dir / "diversity.png"),
     ]
     if importance:
@@ -334,8 +379,7 @@ def write_search_report(
             str(r.number),
             f"<code>{r.arch_id}</code>",
             html.escape(r.spec.summary() if r.spec else ""),
-            _fmt(r.metrics.get("wer"), 100),
-            _fmt(r.metrics.get("cer"), 100),
+            *(_fmt(r.metrics.get(q.name), q.scale, 2 if q.scale == 1 else 1) for q in scores),
             _fmt(r.metrics.get("latency_ms")),
             _fmt(r.metrics.get("params"), 1, 0),
             _fmt(r.metrics.get("macs"), 1e-6, 1),
@@ -351,7 +395,7 @@ def write_search_report(
             r.state.lower() + (f" ({html.escape(r.reason)})" if r.reason else ""),
             html.escape(r.spec.summary() if r.spec else ""),
             str(r.rung) if r.rung >= 0 else "-",
-            _fmt(r.metrics.get("wer"), 100),
+            _fmt(r.metrics.get(score.name), score.scale, 2 if score.scale == 1 else 1),
             _fmt(r.metrics.get("latency_ms")),
             _fmt(r.metrics.get("params"), 1, 0),
             _fmt(r.wall_seconds, 1, 0)
@@ -370,8 +414,7 @@ def write_search_report(
                 "trial",
                 "arch_id",
                 "architecture",
-                "WER %",
-                "CER %",
+                *(q.column for q in scores),
                 "latency ms",
                 "params",
                 "MMACs/s",
@@ -379,6 +422,7 @@ def write_search_report(
             ],
             front_rows,
         ),
+        *sections,
     ]
     parts += _energy_section(records, front, out_dir)
     if any("wer_int8" in r.metrics for r in front):
@@ -490,7 +534,16 @@ def write_search_report(
         "architectures and first objective differ.</p>",
         "<h2>All trials</h2>",
         _table(
-            ["trial", "state", "architecture", "rung", "WER %", "latency ms", "params", "wall s"],
+            [
+                "trial",
+                "state",
+                "architecture",
+                "rung",
+                score.column,
+                "latency ms",
+                "params",
+                "wall s",
+            ],
             trial_rows,
         ),
     ]

@@ -12,7 +12,8 @@ from optuna.trial import TrialState
 
 from speechnas.search.config import SearchConfig
 from speechnas.search.drivers import driver_for
-from speechnas.search.report_page import Reference, write_search_report
+from speechnas.search.report_page import ASR_SCORES, TTS_SCORES, Reference, write_search_report
+from speechnas.search.report_tts import listening_section
 from speechnas.search.runner import open_store, summarise
 
 __all__ = ["write_report"]
@@ -33,15 +34,27 @@ def write_report(
     summary = summarise(records, config.objectives)
     final_path = config.run_dir / "final.json"
     final = json.loads(final_path.read_text())["models"] if final_path.exists() else None
+    if config.tts is None:
+        latency = (
+            f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "
+            f"median of {config.latency_repeats}."
+        )
+    else:
+        latency = (
+            "Latency: measured on this CPU, text to mel of the longest held-out sentence at "
+            f"its recorded length, batch 1, median of {config.latency_repeats}. Scores: "
+            f"{config.tts.held_out} held-out sentences of {config.tts.corpus}, synthesised "
+            "from their text alone; intelligibility heard by PocketSphinx through Griffin-Lim."
+        )
     facts = [
         f"Strategy {config.strategy}, seed {config.seed}. {summary.describe(config.n_trials)}",
         driver_for(config.strategy).describe(config),
-        f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "
-        f"median of {config.latency_repeats}.",
+        latency,
     ]
     importance = _decision_importance(store.study, config.objectives[0])
+    out = out_dir or config.run_dir / "report"
     return write_search_report(
-        out_dir or config.run_dir / "report",
+        out,
         title=f"speechnas search: {config.name}",
         records=records,
         objectives=config.objectives,
@@ -52,6 +65,8 @@ def write_report(
         notes=[*facts, *notes],
         importance=importance,
         run_dir=config.run_dir,
+        scores=ASR_SCORES if config.tts is None else TTS_SCORES,
+        sections=listening_section(config, summary.front, out),
     )
 
 

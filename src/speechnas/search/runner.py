@@ -42,12 +42,12 @@ import yaml
 from speechnas.locking import exclusive
 from speechnas.search.config import SearchConfig
 from speechnas.search.drivers import SearchDriver, driver_for
-from speechnas.search.evaluation import TrialEvaluator
 from speechnas.search.executor import InProcessExecutor, TrialExecutor
 from speechnas.search.opening import open_store
 from speechnas.search.progress import SearchProgress, progress_bar
 from speechnas.search.store import SearchStore
 from speechnas.search.summary import PREDICTED_PRUNE, SearchSummary, summarise
+from speechnas.search.task import trial_evaluator
 
 __all__ = [
     "PREDICTED_PRUNE",
@@ -132,7 +132,7 @@ def _run(
     interrupted = store.recover()
     if interrupted:
         log.warning("trial(s) %s were interrupted; they are retried", interrupted)
-    evaluator = TrialEvaluator(config, store)  # checks the data before anything runs
+    evaluator = trial_evaluator(config, store)  # checks the data before anything runs
     budget = driver.budget(config, store)
     with progress_bar(progress) as bar:
         display = SearchProgress(bar, store, config, budget, driver.done)

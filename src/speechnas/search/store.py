@@ -36,6 +36,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import spec_from_dict
+from speechnas.arch.tts import TTSSpec
 from speechnas.errors import ConfigMismatch, UserError
 from speechnas.search import sql_table
 from speechnas.search.liveness import Heartbeat, Worker, is_dead
@@ -69,7 +71,7 @@ class TrialRecord:
 
     number: int
     state: str
-    spec: ArchSpec | None
+    spec: ArchSpec | TTSSpec | None
     arch_id: str
     values: dict[str, float]
     metrics: dict[str, float]
@@ -93,7 +95,7 @@ class TrialRecord:
         return cls(
             number=t.number,
             state=t.state.name,
-            spec=None if attrs.spec is None else ArchSpec.from_dict(attrs.spec),
+            spec=None if attrs.spec is None else spec_from_dict(attrs.spec),
             arch_id=attrs.arch_id or "",
             values={o: metrics[o] for o in objectives if o in metrics},
             metrics=metrics,

@@ -107,7 +107,7 @@ def _trained_supernet(config: SearchConfig, space: SupernetSpace, share: float, 
     log.info("supernet: training (%s)", f"{steps} steps" if steps else f"{minutes:g} min")
     return train_supernet(
         SupernetTrainConfig(
-            train_manifest=config.data.train_manifest,
+            train_manifest=config.manifests.train_manifest,
             space=space,
             settings=config.train,
             out_dir=str(out),
@@ -149,7 +149,7 @@ def _scorer(config: SearchConfig, space: SupernetSpace) -> tuple[SubnetScorer | 
             calibration = []
             if space.base.layers[0].norm == "batchnorm":
                 calibration = calibration_batches(
-                    config.data.train_manifest,
+                    config.manifests.train_manifest,
                     tokenizer,
                     int(config.strategy_options.get("calibration_batches", 4)),
                     config.train,

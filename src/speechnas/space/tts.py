@@ -7,7 +7,8 @@ predicts pitch and energy. A block is one of the offered kinds with that kind's 
 (a Transformer's heads and FFN expansion; a convolution's kernel and FFN expansion), its
 unused fields normalised (:meth:`~speechnas.arch.tts.TTSBlock.normalised`), so every
 distinct model is counted once. :meth:`TTSSpace.sample` draws uniformly over the distinct
-models; :meth:`TTSSpace.models` enumerates them (for small spaces and tests).
+models; :meth:`TTSSpace.models` enumerates them (for small spaces and tests) and
+:meth:`TTSSpace.spec_at` indexes them (for a grid).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from speechnas._config_io import bounded, check_bounds
 from speechnas.arch.tts import TTS_BLOCKS, TTSBlock, TTSSpec
 
 __all__ = ["TTSSpace"]
@@ -29,28 +31,30 @@ class TTSSpace:
     """The choices (module docstring); every tuple must be non-empty.
 
     Raises:
+        FieldError: a number out of its range (named, with the range).
         ValueError: an empty choice, an unknown block kind, a depth range out of order, or a
             head count that does not divide a width (each named).
     """
 
-    widths: tuple[int, ...] = (128, 192, 256)
-    min_encoder_layers: int = 2
-    max_encoder_layers: int = 4
-    min_decoder_layers: int = 2
-    max_decoder_layers: int = 4
+    widths: tuple[int, ...] = bounded((128, 192, 256), ge=1)
+    min_encoder_layers: int = bounded(2, ge=1)
+    max_encoder_layers: int = bounded(4, ge=1)
+    min_decoder_layers: int = bounded(2, ge=1)
+    max_decoder_layers: int = bounded(4, ge=1)
     blocks: tuple[str, ...] = TTS_BLOCKS
-    kernels: tuple[int, ...] = (3, 5, 9, 13)
-    heads: tuple[int, ...] = (2, 4)
-    ffn_expansions: tuple[float, ...] = (2.0, 4.0)
-    duration_layers: tuple[int, ...] = (1, 2)
-    duration_kernel: int = 3
+    kernels: tuple[int, ...] = bounded((3, 5, 9, 13), ge=1)
+    heads: tuple[int, ...] = bounded((2, 4), ge=1)
+    ffn_expansions: tuple[float, ...] = bounded((2.0, 4.0), gt=0)
+    duration_layers: tuple[int, ...] = bounded((1, 2), ge=1)
+    duration_kernel: int = bounded(3, ge=1)
     pitch: tuple[bool, ...] = (False, True)
     energy: tuple[bool, ...] = (False, True)
-    text_units: str = "phoneme"
-    n_mels: int = 80
-    dropout: float = 0.1
+    text_units: str = "char"
+    n_mels: int = bounded(80, ge=1)
+    dropout: float = bounded(0.1, ge=0, lt=1)
 
     def __post_init__(self) -> None:
+        check_bounds(self)
         for name in (
             "widths",
             "blocks",
@@ -151,6 +155,49 @@ class TTSSpace:
             self.energy,
         ):
             yield self._spec(width, enc, dec, duration, pitch, energy)
+
+    def spec_at(self, index: int) -> TTSSpec:
+        """The ``index``-th model of :meth:`models`' order, without enumerating the others.
+
+        Raises:
+            IndexError: ``index`` outside ``[0, count())``.
+        """
+        if not 0 <= index < self.count():
+            raise IndexError(f"index {index} outside the space's {self.count()} models")
+        blocks = self.block_choices()
+
+        def stack(j: int, lo: int) -> tuple[TTSBlock, ...]:
+            depth = lo
+            while j >= len(blocks) ** depth:
+                j -= len(blocks) ** depth
+                depth += 1
+            digits = []
+            for _ in range(depth):
+                j, digit = divmod(j, len(blocks))
+                digits.append(blocks[digit])
+            return tuple(reversed(digits))
+
+        radices = (
+            len(self.widths),
+            self._stacks(self.min_encoder_layers, self.max_encoder_layers),
+            self._stacks(self.min_decoder_layers, self.max_decoder_layers),
+            len(self.duration_layers),
+            len(self.pitch),
+            len(self.energy),
+        )
+        digits = []
+        for radix in reversed(radices):
+            index, digit = divmod(index, radix)
+            digits.append(digit)
+        width, enc, dec, duration, pitch, energy = reversed(digits)
+        return self._spec(
+            self.widths[width],
+            stack(enc, self.min_encoder_layers),
+            stack(dec, self.min_decoder_layers),
+            self.duration_layers[duration],
+            self.pitch[pitch],
+            self.energy[energy],
+        )
 
     def sample(self, rng: np.random.Generator) -> TTSSpec:
         """A model drawn uniformly over the distinct models: each depth with the weight of

@@ -17,6 +17,7 @@ import optuna
 from optuna.study import StudyDirection
 
 from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import as_recogniser
 from speechnas.search.strategies import StrategyContext, make_sampler, suggest_spec
 from speechnas.space import SpaceEncoding, SpeechSpace
 
@@ -140,7 +141,7 @@ def run_search(
     specs = []
     while len(study.trials) < n_trials:
         trial = study.ask()
-        spec = suggest_spec(trial, encoding)
+        spec = as_recogniser(suggest_spec(trial, encoding))
         specs.append(spec)
         study.tell(trial, list(objective(spec)))
     return specs

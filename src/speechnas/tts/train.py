@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from speechnas.models.tts import AcousticModel, build_tts_model
 from speechnas.text import Tokenizer, tokenizer_from_state
 from speechnas.timing import threads
 from speechnas.train.checkpoint import read_saved
+from speechnas.train.loop import TrainingDiverged
 from speechnas.train.schedule import warmup_cosine, warmup_length
 from speechnas.tts.corpus import TTSUtterance, normalised_variance
 
@@ -238,11 +239,20 @@ def train_tts(
     settings: TTSTrainSettings | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     log_every: int = 50,
+    initial: Mapping[str, Tensor] | None = None,
+    norm: MelNorm | None = None,
 ) -> TTSTrainResult:
     """Train ``spec`` on ``train`` for ``settings.steps`` optimiser steps (module docstring).
 
+    Args:
+        initial: weights to start from (a state dict of the same spec: the previous rung's
+            model, continued with a schedule of its own); ``None``: a fresh initialisation.
+        norm: the mel normalisation to learn in (``None``: ``train``'s own); a run that
+            continues another keeps its normalisation.
+
     Raises:
-        UserError: no training utterance, or the loss stayed non-finite.
+        UserError: no training utterance.
+        TrainingDiverged: the loss stayed non-finite.
     """
     settings = settings or TTSTrainSettings()
     if not train:
@@ -253,7 +263,9 @@ def train_tts(
         torch.manual_seed(settings.seed)
         rng = np.random.default_rng(settings.seed)
         model = build_tts_model(spec, vocab_size).train()
-        norm = MelNorm.of(train)
+        if initial is not None:
+            model.load_state_dict(initial)
+        norm = norm or MelNorm.of(train)
         opt = torch.optim.AdamW(
             model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
         )
@@ -283,7 +295,9 @@ def train_tts(
                 if not math.isfinite(float(loss.detach())):
                     bad, bad_total = bad + 1, bad_total + 1
                     if bad > settings.max_nonfinite_steps:
-                        raise UserError(f"TTS training diverged: {bad} non-finite losses in a row")
+                        raise TrainingDiverged(
+                            f"TTS training diverged: {bad} non-finite losses in a row"
+                        )
                     step += 1
                     continue
                 bad = 0

@@ -1,8 +1,11 @@
-"""The strategy interface: an Optuna sampler over a :class:`~speechnas.space.SpaceEncoding`.
+"""The strategy interface: an Optuna sampler over a space's encoding
+(:class:`~speechnas.space.kinds.Encoding`).
 
 Every strategy, ours or Optuna's, is an ``optuna.samplers.BaseSampler`` that proposes the
 indices of an encoding's decisions; the search reads them back with :func:`suggest_spec`,
-which always yields an architecture of the space (see :class:`SpaceEncoding`). One interface
+which always yields an architecture of the space (a recogniser of a
+:class:`~speechnas.space.SpaceEncoding`, or a text-to-speech model of a
+:class:`~speechnas.space.TTSEncoding`). One interface
 means one search loop, one results database and one contract suite
 (:mod:`speechnas.testing.strategies`) for all of them.
 
@@ -15,8 +18,8 @@ The contract, for a sampler ``make_sampler(name, context)`` returns:
 - it works with one or several objectives (``directions``).
 
 Our own strategies derive from :class:`Strategy` and implement :meth:`Strategy.propose`,
-which returns an :class:`ArchSpec`; Optuna's are wrapped in :class:`Reseeded` so that they
-meet the same contract.
+which returns a :class:`~speechnas.arch.kinds.Spec`; Optuna's are wrapped in
+:class:`Reseeded` so that they meet the same contract.
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import Spec
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.record import read_attrs
-from speechnas.space import SpaceEncoding
+from speechnas.space.kinds import Encoding
 
 __all__ = [
     "History",
@@ -64,7 +68,7 @@ class StrategyContext:
         options: Strategy-specific settings (e.g. ``population``); unknown ones are errors.
     """
 
-    encoding: SpaceEncoding
+    encoding: Encoding
     seed: int = 0
     directions: tuple[str, ...] = ("minimize",)
     warm_start: tuple[ArchSpec, ...] = ()
@@ -94,7 +98,7 @@ def proposal_index(study: optuna.Study, trial: FrozenTrial) -> int:
     return trial.number - skipped
 
 
-def distributions(encoding: SpaceEncoding) -> dict[str, BaseDistribution]:
+def distributions(encoding: Encoding) -> dict[str, BaseDistribution]:
     """Optuna distributions of the decisions: ordered ones as integer indices, the others as
     categories named by their values (so the database shows ``encoder: conformer``)."""
     out: dict[str, BaseDistribution] = {}
@@ -106,21 +110,21 @@ def distributions(encoding: SpaceEncoding) -> dict[str, BaseDistribution]:
     return out
 
 
-def indices_to_params(encoding: SpaceEncoding, indices: Mapping[str, int]) -> dict[str, Any]:
+def indices_to_params(encoding: Encoding, indices: Mapping[str, int]) -> dict[str, Any]:
     return {
         d.name: indices[d.name] if d.ordered else d.choices[indices[d.name]]
         for d in encoding.decisions
     }
 
 
-def params_to_indices(encoding: SpaceEncoding, params: Mapping[str, Any]) -> dict[str, int]:
+def params_to_indices(encoding: Encoding, params: Mapping[str, Any]) -> dict[str, int]:
     return {
         d.name: int(params[d.name]) if d.ordered else d.choices.index(params[d.name])
         for d in encoding.decisions
     }
 
 
-def suggest_spec(trial: optuna.trial.BaseTrial, encoding: SpaceEncoding) -> ArchSpec:
+def suggest_spec(trial: optuna.trial.BaseTrial, encoding: Encoding) -> Spec:
     """Ask ``trial`` for every decision and decode them: the trial's architecture."""
     params: dict[str, Any] = {}
     for d in encoding.decisions:
@@ -154,7 +158,7 @@ class History:
         return len(self.numbers)
 
 
-def history(study: optuna.Study, encoding: SpaceEncoding, before: int | None = None) -> History:
+def history(study: optuna.Study, encoding: Encoding, before: int | None = None) -> History:
     """Finished trials numbered below ``before`` whose parameters are all decisions.
 
     Complete trials count with their values; pruned ones count when they carry the values
@@ -199,7 +203,7 @@ class Strategy(optuna.samplers.BaseSampler, abc.ABC):
         self.encoding = context.encoding
 
     @abc.abstractmethod
-    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> ArchSpec:
+    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> Spec:
         """The architecture for trial ``trial_number``.
 
         Args:

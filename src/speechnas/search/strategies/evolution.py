@@ -16,16 +16,16 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import Spec
 from speechnas.search.pareto import scalar_fitness
 from speechnas.search.strategies._base import History, Strategy, StrategyContext
-from speechnas.space import SpaceEncoding
+from speechnas.space.kinds import Encoding
 
 __all__ = ["EvolutionStrategy", "crossover", "mutate"]
 
 
 def mutate(
-    encoding: SpaceEncoding,
+    encoding: Encoding,
     indices: Mapping[str, int],
     rng: np.random.Generator,
     max_tries: int = 100,
@@ -84,7 +84,7 @@ class EvolutionStrategy(Strategy):
         if not 0.0 <= self.crossover_prob <= 1.0:
             raise ValueError(f"evolution: crossover_prob={self.crossover_prob} not in [0, 1]")
 
-    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> ArchSpec:
+    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> Spec:
         if len(past) < self.population:
             return self.encoding.space.sample(rng)
         members = list(range(len(past) - self.population, len(past)))  # aging: newest only

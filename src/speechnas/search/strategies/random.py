@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import Spec
 from speechnas.search.strategies._base import History, Strategy, StrategyContext
 
 __all__ = ["GridStrategy", "RandomStrategy"]
@@ -19,7 +19,7 @@ class RandomStrategy(Strategy):
     encoding draw would favour architectures that many index assignments decode to.
     """
 
-    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> ArchSpec:
+    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> Spec:
         return self.encoding.space.sample(rng)
 
 
@@ -51,6 +51,6 @@ class GridStrategy(Strategy):
             step += 1
         self._step = step
 
-    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> ArchSpec:
+    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> Spec:
         index = (self._offset + self._step * trial_number) % self.size
         return self.encoding.space.spec_at(index)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speechnas.arch import ArchSpec
+from speechnas.arch.kinds import Spec
 from speechnas.search.strategies._base import History, Strategy, StrategyContext
 
 __all__ = ["ReinforceStrategy"]
@@ -66,7 +66,7 @@ class ReinforceStrategy(Strategy):
             m2 += delta * (r - mean)
         return logits
 
-    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> ArchSpec:
+    def propose(self, past: History, trial_number: int, rng: np.random.Generator) -> Spec:
         logits = self.policy(past)
         indices = {name: int(rng.choice(len(x), p=_softmax(x))) for name, x in logits.items()}
         return self.encoding.decode(indices)

@@ -69,6 +69,9 @@ class TransferStrategy(Strategy):
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
+        if not isinstance(context.encoding, SpaceEncoding):
+            raise ValueError("transfer scales recogniser presets; it has no TTS space")
+        self.encoding: SpaceEncoding = context.encoding
         given = [float(c) for c in context.option("coefficients", (1.2, 1.1, 1.15))]
         if len(given) != 3 or min(given) <= 0:
             raise ValueError(
