@@ -38,7 +38,7 @@ demo: install system-deps
 
 # The suite without the tests marked slow (over ~10 s each); test-slow runs those (CI runs both).
 test: install system-deps
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=30
 
 test-slow: install system-deps
 	$(PY) -m pytest -q -m slow

@@ -151,6 +151,7 @@ def test_the_executor_follows_the_config(tmp_path: Path) -> None:
     assert isinstance(executor, ProcessExecutor) and executor.workers == 3
 
 
+@pytest.mark.slow  # over 10 s
 def test_worker_processes_meet_the_budget_with_the_trials_of_one_process(tmp_path: Path) -> None:
     """The same ``random`` search in one process and in two workers evaluates the same set of
     architectures, each recorded once."""

@@ -56,6 +56,7 @@ def test_the_blackbox_answers_with_the_table_and_the_nearest_architecture(
     assert table.entries[near].family == "lstm"
 
 
+@pytest.mark.slow  # over 10 s
 def test_full_budget_trains_every_new_architecture_once_and_the_clock_adds_up(
     box: TableBlackbox,
 ) -> None:

@@ -104,10 +104,15 @@ def _proposals(trials: list[FrozenTrial]) -> list[tuple[str, Any]]:
     ]
 
 
+#: Resumed in every ``make test``: a strategy of ours, Optuna's model-based one, random; the
+#: rest (about 10 s each) are run by ``make test-slow`` (and CI).
+QUICK = ("evolution", "random", "tpe")
+
+
 @pytest.mark.parametrize(
     "strategy",
-    [pytest.param(n, marks=pytest.mark.slow) if n == "gp" else n for n in sorted(STRATEGIES)],
-)  # gp: over 10 s, run by `make test-slow` (and CI)
+    [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in sorted(STRATEGIES)],
+)
 def test_sigkill_then_resume_keeps_finished_trials_and_proposes_as_uninterrupted(
     tmp_path: Path, strategy: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

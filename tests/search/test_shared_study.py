@@ -126,6 +126,7 @@ def test_two_searches_share_one_sqlite_study(tmp_path: Path) -> None:
     _check_shared(tmp_path, _two_searches(tmp_path, storage), storage)
 
 
+@pytest.mark.slow  # over 10 s; the SQLite twin runs in every make test
 def test_two_searches_share_one_postgresql_study(tmp_path: Path, postgres_url: str) -> None:
     _check_shared(tmp_path, _two_searches(tmp_path, postgres_url), postgres_url)
 

@@ -47,7 +47,9 @@ def test_proposals_are_in_the_space(name: str) -> None:
     check_proposals_in_space(name, OPTIONS.get(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n == "gp" else n for n in NAMES]
+)  # gp: over 10 s, run by `make test-slow` (and CI)
 def test_deterministic_under_a_seed(name: str) -> None:
     check_deterministic(name, OPTIONS.get(name))
 
