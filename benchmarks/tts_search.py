@@ -11,8 +11,10 @@ and preset row it reuses):
    intelligibility CER and CPU latency; each trial trains 200 steps, successive halving
    promotes the best third by MCD to 400 more (600 in all: the preset's budget). The 25
    held-out sentences and 10 heard by PocketSphinx are the preset's (seed 0).
-2. Every front model and the preset exported to ONNX and timed at 1 thread
-   (:func:`speechnas.export.tts.export_tts`), as the preset's row was.
+2. Every front model exported to ONNX (:func:`speechnas.export.tts.export_tts`); then the
+   front's exports and the preset's (and the hand-written LightSpeech shape's) timed side by
+   side in one process at 1 thread, FP32 and INT8, on the longest held-out sentence (median
+   of 7 after a warm-up), so every ratio compares figures taken under the same conditions.
 
 The run lives in ``runs/benchmarks/tts-search`` (its database resumes an interrupted search;
 the report with the listening page is in ``report/``); each exported model's figures are
@@ -35,12 +37,13 @@ from typing import Any
 import torch
 
 from speechnas._provenance import cpu_name
-from speechnas.export.tts import export_tts
+from speechnas.export.tts import OnnxSynthesizer, export_tts
 from speechnas.reports import markdown_table, update_section
 from speechnas.search.config import SearchConfig, search_config_from_dict
 from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search, summarise
 from speechnas.search.store import TrialRecord
+from speechnas.timing import time_calls
 from speechnas.tts import TTSCorpus
 from speechnas.tts.train import load_tts_checkpoint
 
@@ -49,6 +52,20 @@ CORPUS = REPO / "runs" / "benchmarks" / "tts" / "corpus.pt"
 PRESET = REPO / "benchmarks" / "results" / "tts_ljspeech.json"
 RESULTS = REPO / "benchmarks" / "results" / "tts_search.json"
 PRESET_KEY = "fastspeech2-style preset/600"
+LIGHT_KEY = "lightspeech-style/600"
+PRESET_EXPORTS = REPO / "runs" / "benchmarks" / "tts" / "export"
+
+
+def side_by_side(folders: dict[str, Path], tokens: tuple[int, ...]) -> dict[str, dict[str, float]]:
+    """Median ms of synthesising ``tokens`` with each export, FP32 and INT8, 1 thread."""
+    out: dict[str, dict[str, float]] = {}
+    for name, folder in folders.items():
+        out[name] = {}
+        for precision in ("fp32", "int8"):
+            synth = OnnxSynthesizer(folder, precision, threads=1)
+            timing = time_calls(lambda s=synth: s.synthesise(tokens), warmup=1, repeats=7)
+            out[name][precision] = 1e3 * timing.median_s
+    return out
 
 
 def config(trials: int) -> SearchConfig:
@@ -70,6 +87,10 @@ def config(trials: int) -> SearchConfig:
     )
 
 
+def export_folder(record: TrialRecord) -> Path:
+    return REPO / "runs" / "benchmarks" / "tts-search" / "export" / f"trial{record.number:04d}"
+
+
 def exported(record: TrialRecord, corpus: TTSCorpus, held: dict[str, Any]) -> dict[str, Any]:
     """ONNX figures of a trial's last checkpoint (cached by trial number)."""
     key = str(record.number)
@@ -83,7 +104,7 @@ def exported(record: TrialRecord, corpus: TTSCorpus, held: dict[str, Any]) -> di
         model,
         norm.mean,
         norm.std,
-        REPO / "runs" / "benchmarks" / "tts-search" / "export" / f"trial{record.number:04d}",
+        export_folder(record),
         check_tokens=sentence.tokens,
         threads=1,
     )
@@ -94,46 +115,40 @@ def exported(record: TrialRecord, corpus: TTSCorpus, held: dict[str, Any]) -> di
 
 
 def section(results: dict[str, Any]) -> str:
-    preset = results["preset"]
-    rows = [
-        [
-            "fastspeech2-style preset (tts_ljspeech.py)",
-            preset["summary"],
-            "600 in one run",
-            f"{preset['params'] / 1e6:.2f}M",
-            f"{preset['mcd_db']:.2f}",
-            f"{100 * preset['cer']:.0f}%",
-            f"{preset['onnx_torch_1t_ms']:.0f} / {preset['onnx']['onnx-fp32']:.0f} / "
-            f"{preset['onnx']['onnx-int8']:.0f}",
-            "1.0x / 1.0x",
-            "-",
+    preset, light, timed = results["preset"], results["lightspeech"], results["retimed"]
+    base = timed["preset"]
+
+    def row(name: str, m: dict[str, Any], steps: str, key: str, verdict: str) -> list[str]:
+        t = timed[key]
+        return [
+            name,
+            m["summary"],
+            steps,
+            f"{m['params'] / 1e6:.2f}M",
+            f"{m['mcd_db']:.2f}",
+            f"{100 * m['cer']:.0f}%",
+            f"{t['fp32']:.0f} / {t['int8']:.0f}",
+            f"{preset['params'] / m['params']:.1f}x / {base['fp32'] / t['fp32']:.1f}x",
+            verdict,
         ]
+
+    rows = [
+        row("fastspeech2-style preset", preset, "600 in one run", "preset", "-"),
+        row("lightspeech-style (hand-written)", light, "600 in one run", "lightspeech", "-"),
     ]
     goal = []
     for m in results["front"]:
         smaller = preset["params"] / m["params"]
-        faster = preset["onnx"]["onnx-fp32"] / m["onnx"]["onnx-fp32"]
+        faster = base["fp32"] / timed[str(m["trial"])]["fp32"]
         meets = (
             max(smaller, faster) >= 3
             and m["mcd_db"] <= preset["mcd_db"]
-            and m["intelligibility_cer"] <= preset["cer"]
+            and m["cer"] <= preset["cer"]
         )
         if meets:
             goal.append(m["trial"])
-        rows.append(
-            [
-                f"searched: trial {m['trial']}",
-                m["summary"],
-                "200 + 400",
-                f"{m['params'] / 1e6:.2f}M",
-                f"{m['mcd_db']:.2f}",
-                f"{100 * m['intelligibility_cer']:.0f}%",
-                f"{m['onnx_torch_1t_ms']:.0f} / {m['onnx']['onnx-fp32']:.0f} / "
-                f"{m['onnx']['onnx-int8']:.0f}",
-                f"{smaller:.1f}x / {faster:.1f}x",
-                "yes" if meets else "no",
-            ]
-        )
+        verdict = "yes" if meets else "no"
+        rows.append(row(f"searched: trial {m['trial']}", m, "200 + 400", str(m["trial"]), verdict))
     s = results["search"]
     return "\n".join(
         [
@@ -145,8 +160,10 @@ def section(results: dict[str, Any]) -> str:
             "pitch and energy), objectives held-out MCD, intelligibility CER and CPU latency; "
             "each trial trains 200 steps, successive halving promotes the best third by MCD "
             "to 400 more steps from its weights (600 in all, the preset's budget). Held-out "
-            "sentences, PocketSphinx intelligibility and the 1-thread ONNX timing are the "
-            f"preset's. {s['complete']} trials reached 600 steps, {s['stopped']} stopped at "
+            "sentences and PocketSphinx intelligibility are the preset's; the ONNX exports "
+            "of all rows were timed side by side in one process (1 thread, the longest "
+            "held-out sentence, median of 7). "
+            f"{s['complete']} trials reached 600 steps, {s['stopped']} stopped at "
             f"200; the search trained for {s['train_cpu_h']:.1f} h of wall-clock training "
             f"({s['wall_h']:.1f} h in all). The front (MCD, intelligibility CER, latency), "
             "each model from its trial's last checkpoint:",
@@ -159,7 +176,7 @@ def section(results: dict[str, Any]) -> str:
                     "params",
                     "MCD dB",
                     "intelligibility CER",
-                    "1 thread: PyTorch / ONNX / INT8 ms",
+                    "ONNX 1 thread FP32 / INT8 ms",
                     "smaller / faster (ONNX) than the preset",
                     ">= 3x at no worse MCD and CER",
                 ],
@@ -220,13 +237,22 @@ def main() -> None:
                 "params": r.metrics["params"],
                 "mcd_db": r.metrics["mcd_db"],
                 "mel_l1": r.metrics["mel_l1"],
-                "intelligibility_cer": r.metrics["intelligibility_cer"],
+                "cer": r.metrics["intelligibility_cer"],
                 "latency_ms": r.metrics["latency_ms"],
                 **held[str(r.number)],
             }
             for r in sorted(summary.front, key=lambda r: r.metrics["mcd_db"])
         ],
     )
+    _, held_out = corpus.split(25, seed=0)
+    sentence = max(held_out, key=lambda u: len(u.tokens))
+    folders = {
+        "preset": PRESET_EXPORTS / "fastspeech2-style-preset-600",
+        "lightspeech": PRESET_EXPORTS / "lightspeech-style-600",
+        **{str(r.number): export_folder(r) for r in summary.front},
+    }
+    results["lightspeech"] = json.loads(PRESET.read_text())["models"][LIGHT_KEY]
+    results["retimed"] = side_by_side(folders, sentence.tokens)
     RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     print(f"report: {write_report(cfg)}")
     text = section(results)
