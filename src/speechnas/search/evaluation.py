@@ -12,6 +12,10 @@ executor (:mod:`speechnas.search.executor`) runs trials with:
    model, and a trial breaking a hard constraint is recorded as pruned, untrained; the rest
    train up the fidelity ladder (:mod:`speechnas.search.fidelity`), where the pruner may stop
    them; the result goes to the database (Optuna tell) before the call returns.
+
+A text-to-speech search's trials run in its subclass
+:class:`~speechnas.search.tts_trial.TTSTrialEvaluator` (its own data, cheap checks and
+ladder; :func:`speechnas.search.task.trial_evaluator` picks).
 """
 
 from __future__ import annotations
