@@ -135,3 +135,18 @@ def test_a_missing_corpus_is_a_user_error(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="no such file"):
         run_search(_config(tmp_path / "absent.pt", tmp_path), progress=False)
+
+
+def test_results_picks_the_best_mcd_within_a_budget_as_a_spec_tts_train_reads(
+    searched: SearchConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from speechnas.cli import main
+
+    records = open_store(searched, for_search=False).records()
+    best = min(records, key=lambda r: r.metrics["mcd_db"])
+    assert main(["results", "--run", str(searched.run_dir), "--max-params", "100000000"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[-2].startswith(f"selected trial {best.number}:")
+    assert TTSSpec.from_dict(json.loads(printed[-1])) == best.spec

@@ -138,7 +138,8 @@ def _results(args: argparse.Namespace) -> int:
     Console().print(table)
     print(summary.describe(config.n_trials))
     if args.max_latency_ms is not None or args.max_params is not None:
-        pick = select_for_target(records, args.max_latency_ms, args.max_params)
+        metric = "wer" if config.tts is None else "mcd_db"
+        pick = select_for_target(records, args.max_latency_ms, args.max_params, metric=metric)
         if pick is None:
             print("no complete trial fits that budget")
             return 1
