@@ -44,7 +44,7 @@ from speechnas.search.reporting import write_report
 from speechnas.search.runner import open_store, run_search, summarise
 from speechnas.search.store import TrialRecord
 from speechnas.timing import time_calls
-from speechnas.tts import TTSCorpus
+from speechnas.tts import TTSCorpus, TTSUtterance
 from speechnas.tts.train import load_tts_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,15 +91,13 @@ def export_folder(record: TrialRecord) -> Path:
     return REPO / "runs" / "benchmarks" / "tts-search" / "export" / f"trial{record.number:04d}"
 
 
-def exported(record: TrialRecord, corpus: TTSCorpus, held: dict[str, Any]) -> dict[str, Any]:
-    """ONNX figures of a trial's last checkpoint (cached by trial number)."""
+def exported(record: TrialRecord, sentence: TTSUtterance, held: dict[str, Any]) -> dict[str, Any]:
+    """ONNX figures of a trial's last checkpoint on ``sentence`` (cached by trial number)."""
     key = str(record.number)
     if key in held:
         return dict(held[key])
     assert record.checkpoint is not None
     model, norm, _, _ = load_tts_checkpoint(record.checkpoint)
-    _, held_out = corpus.split(25, seed=0)
-    sentence = max(held_out, key=lambda u: len(u.tokens))
     out = export_tts(
         model,
         norm.mean,
@@ -211,9 +209,10 @@ def main() -> None:
     summary = summarise(records, cfg.objectives)
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     held = results.setdefault("exports", {})
-    corpus = TTSCorpus.load(CORPUS)
+    _, held_out = TTSCorpus.load(CORPUS).split(25, seed=0)
+    sentence = max(held_out, key=lambda u: len(u.tokens))
     for r in summary.front:
-        held[str(r.number)] = exported(r, corpus, held)
+        held[str(r.number)] = exported(r, sentence, held)
         RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     preset = json.loads(PRESET.read_text())["models"][PRESET_KEY]
     assert cfg.tts is not None
@@ -244,8 +243,6 @@ def main() -> None:
             for r in sorted(summary.front, key=lambda r: r.metrics["mcd_db"])
         ],
     )
-    _, held_out = corpus.split(25, seed=0)
-    sentence = max(held_out, key=lambda u: len(u.tokens))
     folders = {
         "preset": PRESET_EXPORTS / "fastspeech2-style-preset-600",
         "lightspeech": PRESET_EXPORTS / "lightspeech-style-600",

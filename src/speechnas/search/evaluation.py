@@ -23,7 +23,9 @@ from __future__ import annotations
 import enum
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import optuna
 import torch
@@ -60,6 +62,9 @@ from speechnas.train import TrainingDiverged, load_model
 __all__ = ["POLL_SECONDS", "Claim", "NoTrial", "TrialEvaluator", "objective_values"]
 
 log = logging.getLogger(__name__)
+
+#: What a trial's training returns (a ladder's outcome).
+_Outcome = TypeVar("_Outcome")
 
 #: How often a search waiting on other processes' trials looks at the study again (seconds).
 POLL_SECONDS = 2.0
@@ -401,9 +406,12 @@ class TrialEvaluator:
         broken = config.constraints.violations(metrics)
         return metrics, ("constraint: " + "; ".join(broken)) if broken else None
 
-    def _evaluate(self, trial: optuna.Trial, spec: Spec, start: float) -> None:
-        spec = as_recogniser(spec)
-        config, store = self.config, self.store
+    def _checked_twin(
+        self, trial: optuna.Trial, spec: Spec, start: float
+    ) -> tuple[dict[str, float], optuna.Trial] | None:
+        """The cheap measurements of ``spec`` and the trial's fidelity twin; ``None`` when
+        a limit prunes it before training (recorded so here)."""
+        store = self.store
         metrics, reason = self.check(spec)
         write_attrs(trial.set_user_attr, metrics=metrics)
         if reason is not None:
@@ -412,26 +420,56 @@ class TrialEvaluator:
             write_attrs(trial.set_user_attr, rung=-1, reason=reason, wall_seconds=wall)
             log.info("trial %d pruned before training: %s", trial.number, reason)
             store.tell(trial, state=TrialState.PRUNED)
-            return
+            return None
         with store.lock.hold():
             twin = store.ask(store.fidelity)
             write_attrs(trial.set_user_attr, twin=twin.number)
+        return metrics, twin
+
+    def _trained(
+        self,
+        trial: optuna.Trial,
+        twin: optuna.Trial,
+        spec: Spec,
+        start: float,
+        train: Callable[[], _Outcome],
+    ) -> _Outcome | None:
+        """``train()``'s outcome; ``None`` when it diverged or raised, the trial failed (one
+        architecture's failure must not end the search). Bad data or config, and a full or
+        read-only disk, are raised: every trial would fail the same way."""
+        try:
+            return train()
+        except TrainingDiverged as e:
+            self._fail(trial, twin, f"diverged: {e}", start)
+            return None
+        except UserError:
+            raise
+        except Exception as e:
+            if is_environment_error(e):
+                raise
+            log.exception("trial %d (%s) failed", trial.number, spec.arch_id)
+            self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
+            return None
+
+    def _evaluate(self, trial: optuna.Trial, spec: Spec, start: float) -> None:
+        spec = as_recogniser(spec)
+        config, store = self.config, self.store
+        checked = self._checked_twin(trial, spec, start)
+        if checked is None:
+            return
+        metrics, twin = checked
         out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
         stop = None
         if config.fidelity.pruner == "predicted_front":
             stop = FrontStop(config, store.records, metrics, lambda m: objective_values(m, config))
-        try:
-            outcome = train_ladder(spec, config, twin, out_dir, self.subsets, self.dev, stop)
-        except TrainingDiverged as e:
-            self._fail(trial, twin, f"diverged: {e}", start)
-            return
-        except UserError:
-            raise  # bad data or config: every trial would fail the same way
-        except Exception as e:  # one architecture's failure must not end the search
-            if is_environment_error(e):
-                raise  # a full or read-only disk: every trial would fail the same way
-            log.exception("trial %d (%s) failed", trial.number, spec.arch_id)
-            self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
+        outcome = self._trained(
+            trial,
+            twin,
+            spec,
+            start,
+            lambda: train_ladder(spec, config, twin, out_dir, self.subsets, self.dev, stop),
+        )
+        if outcome is None:
             return
         metrics = {
             **metrics,

@@ -38,7 +38,7 @@ from optuna.trial import TrialState
 
 from speechnas.arch.kinds import Spec, as_tts
 from speechnas.arch.tts import TTSSpec
-from speechnas.errors import UserError, is_environment_error
+from speechnas.errors import UserError
 from speechnas.evaluate.intelligibility import IndependentRecognizer
 from speechnas.models.tts import AcousticModel, build_tts_model
 from speechnas.search.config import SearchConfig, TTSTask
@@ -47,7 +47,6 @@ from speechnas.search.record import write_attrs
 from speechnas.search.store import SearchStore
 from speechnas.space import TTSEncoding
 from speechnas.timing import threads, time_calls
-from speechnas.train import TrainingDiverged
 from speechnas.tts.corpus import TTS_FRONTEND, TTSCorpus, TTSUtterance, variance_stats
 from speechnas.tts.score import score_tts
 from speechnas.tts.train import MelNorm, TTSTrainSettings, train_tts
@@ -221,31 +220,13 @@ class TTSTrialEvaluator(TrialEvaluator):
     def _evaluate(self, trial: optuna.Trial, spec: Spec, start: float) -> None:
         tts = as_tts(spec)
         config, store = self.config, self.store
-        metrics, reason = self.check(tts)
-        write_attrs(trial.set_user_attr, metrics=metrics)
-        if reason is not None:
-            self._constrain(trial, metrics)
-            wall = time.perf_counter() - start
-            write_attrs(trial.set_user_attr, rung=-1, reason=reason, wall_seconds=wall)
-            log.info("trial %d pruned before training: %s", trial.number, reason)
-            store.tell(trial, state=TrialState.PRUNED)
+        checked = self._checked_twin(trial, tts, start)
+        if checked is None:
             return
-        with store.lock.hold():
-            twin = store.ask(store.fidelity)
-            write_attrs(trial.set_user_attr, twin=twin.number)
+        metrics, twin = checked
         out_dir = config.run_dir / "trials" / f"{trial.number:04d}"
-        try:
-            ladder = self._ladder(tts, twin, out_dir)
-        except TrainingDiverged as e:
-            self._fail(trial, twin, f"diverged: {e}", start)
-            return
-        except UserError:
-            raise  # bad data or config: every trial would fail the same way
-        except Exception as e:  # one architecture's failure must not end the search
-            if is_environment_error(e):
-                raise
-            log.exception("trial %d (%s) failed", trial.number, tts.arch_id)
-            self._fail(trial, twin, f"error: {type(e).__name__}: {e}", start)
+        ladder = self._trained(trial, twin, tts, start, lambda: self._ladder(tts, twin, out_dir))
+        if ladder is None:
             return
         metrics = {**metrics, **ladder.scores}
         self._constrain(trial, metrics)

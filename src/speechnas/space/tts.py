@@ -103,18 +103,21 @@ class TTSSpace:
         n = len(self.block_choices())
         return sum(n**depth for depth in range(lo, hi + 1))
 
+    def _radices(self) -> tuple[int, ...]:
+        """How many choices each part of a model has: width, encoder stack, decoder stack,
+        duration layers, pitch, energy (:meth:`models`' order)."""
+        return (
+            len(self.widths),
+            self._stacks(self.min_encoder_layers, self.max_encoder_layers),
+            self._stacks(self.min_decoder_layers, self.max_decoder_layers),
+            len(self.duration_layers),
+            len(self.pitch),
+            len(self.energy),
+        )
+
     def count(self) -> int:
         """The number of distinct models."""
-        return math.prod(
-            (
-                len(self.widths),
-                self._stacks(self.min_encoder_layers, self.max_encoder_layers),
-                self._stacks(self.min_decoder_layers, self.max_decoder_layers),
-                len(self.duration_layers),
-                len(self.pitch),
-                len(self.energy),
-            )
-        )
+        return math.prod(self._radices())
 
     def _spec(
         self,
@@ -177,16 +180,8 @@ class TTSSpace:
                 digits.append(blocks[digit])
             return tuple(reversed(digits))
 
-        radices = (
-            len(self.widths),
-            self._stacks(self.min_encoder_layers, self.max_encoder_layers),
-            self._stacks(self.min_decoder_layers, self.max_decoder_layers),
-            len(self.duration_layers),
-            len(self.pitch),
-            len(self.energy),
-        )
         digits = []
-        for radix in reversed(radices):
+        for radix in reversed(self._radices()):
             index, digit = divmod(index, radix)
             digits.append(digit)
         width, enc, dec, duration, pitch, energy = reversed(digits)
