@@ -4,7 +4,8 @@ Runs, from the repository root (budgets in optimiser steps, 1 torch thread per r
 results do not depend on the machine's load):
 
     .venv/bin/python benchmarks/multilingual.py [--data ../shared/data] [--steps 3000]
-        [--trials 20] [--low-resource mt lv ro] [--low-steps 600]
+        [--trials 20] [--low-resource mt lv ro] [--low-steps 600] [--workers 1]
+    .venv/bin/python benchmarks/multilingual.py --retime   # on a quiet machine, at the end
 
 1. **Data**: the Common Voice sample's languages ``--languages`` (12 by default) read as one
    corpus, split speaker-disjointly within each language (20% of each to dev, seed 0).
@@ -22,6 +23,10 @@ results do not depend on the machine's load):
    their own multilingual weights (the same start for both: their multilingual training
    above), with the language's own vocabulary (``init_vocabulary: data``); dev CER of that
    language.
+5. **Latency side by side** (``--retime``): every row's model timed again in one process, in
+   alternating rounds (:func:`speechnas.timing.compare_latency`), so rows trained while
+   other work ran are compared on equal terms; the figure taken after training is kept as
+   ``latency_ms_after_training``.
 
 Every trained model is kept in ``runs/benchmarks/multilingual/`` and every row in
 ``benchmarks/results/multilingual.json`` as it finishes, so a rerun goes on where it stopped;
@@ -56,12 +61,14 @@ from speechnas.search.config import (
     Constraints,
     DataConfig,
     FidelityConfig,
+    ParallelConfig,
     Rung,
     SearchConfig,
     load_search_config,
 )
 from speechnas.search.runner import open_store, run_search
 from speechnas.search.summary import summarise
+from speechnas.timing import compare_latency
 from speechnas.train import TrainConfig, TrainSettings, load_model, resumable_checkpoint, train
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,6 +189,10 @@ def search_config(args: argparse.Namespace, train_path: Path, dev_path: Path) ->
         fidelity=FidelityConfig(rungs=rungs, reduction_factor=3, min_trials=3, metric="cer"),
         train=TrainSettings(threads=1),
         latency_repeats=10,
+        # How many trials at once changes the order TPE sees results in, not what a trial is.
+        parallel=ParallelConfig(
+            executor="processes" if args.workers > 1 else "local", workers=args.workers
+        ),
     )
 
 
@@ -254,6 +265,23 @@ def low_resource_stage(args: argparse.Namespace) -> None:
             save(args, results)
 
 
+def retime(args: argparse.Namespace) -> None:
+    """Time every row's model again, side by side (see the module's step 5)."""
+    results = load(args)
+    rows = {
+        f"{group}/{key}": row
+        for group in ("presets", "searched")
+        for key, row in results.get(group, {}).items()
+    }
+    models = {name: load_model(Path(row["checkpoint"]))[0] for name, row in rows.items()}
+    measured = compare_latency(models, rounds=5, repeats=10, threads=1)
+    for name, row in rows.items():
+        row.setdefault("latency_ms_after_training", row["latency_ms"])
+        row["latency_ms"] = measured[name].median_ms
+    results["info"]["latency"] = "side by side, 5 alternating rounds of 10 calls"
+    save(args, results)
+
+
 def plot(languages: list[str], models: dict[str, dict[str, Any]]) -> None:
     """Dev CER per language, one bar per model."""
     import matplotlib
@@ -295,7 +323,12 @@ def section(results: dict[str, Any]) -> str:
         f"dev, seed 0). Every model trained from scratch for {info['steps']} optimiser steps "
         "of the default recipe on all the languages at once (one character inventory), 1 "
         "thread; dev CER per language, each by its own rules. Latency: 5 s of audio, 1 "
-        "thread, median of 10.",
+        "thread, median "
+        + (
+            "of all models timed side by side in 5 alternating rounds of 10 calls."
+            if "latency" in info
+            else "of 10 right after each one's training."
+        ),
         "",
     ]
     columns = {f"preset {n}": r for n, r in presets.items()}
@@ -365,14 +398,20 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=2)
     parser.add_argument("--low-resource", nargs="+", default=["mt", "lv", "ro"])
     parser.add_argument("--low-steps", type=int, default=600)
+    parser.add_argument("--workers", type=int, default=1, help="search trials at once")
     parser.add_argument("--report", action="store_true", help="only redraw the section")
+    parser.add_argument(
+        "--retime", action="store_true", help="time every row's model again, side by side"
+    )
     args = parser.parse_args()
     heard = sorted(set(args.low_resource) & set(args.languages))
     if heard:
         parser.error(f"--low-resource {heard} are among --languages: pick languages not heard")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(1)
-    if not args.report:
+    if args.retime:
+        retime(args)
+    elif not args.report:
         results = load(args)
         results["info"] = {
             "cpu": cpu_name(),

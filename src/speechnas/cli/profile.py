@@ -173,8 +173,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--export",
         metavar="TABLE",
         help="instead of one model, profile --specs sampled architectures (of the heads "
-        "--decoders names) part by part into a latency table (JSON) that a search can use; "
-        "extends an existing table",
+        "--decoders names) part by part, and the streaming ones chunk by chunk, into a "
+        "latency table (JSON) that a search can use; extends an existing table",
     )
     p.add_argument(
         "--decoders",

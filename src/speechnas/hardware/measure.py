@@ -35,6 +35,7 @@ __all__ = [
     "EnergyProfile",
     "Profile",
     "UtteranceProfile",
+    "profile_chunks",
     "profile_chunks_here",
     "profile_model",
     "untrained_model",
@@ -168,7 +169,7 @@ def profile_model(
             except NotMeasurable as e:
                 log.warning("not measured chunk by chunk: %s", e)
             else:
-                streaming = _profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
+                streaming = profile_chunks(model, spec, stream, seconds=stream_s, warmup=warmup)
         seconds = 5.0 if 5.0 in lengths_s else lengths_s[-1]
         energy = _energy(model, target, recognizer, seconds, repeats)
     return Profile(
@@ -220,10 +221,10 @@ def profile_chunks_here(
         raise ValueError(f"{spec.summary()} is not streaming: it has no chunks")
     with threads(num_threads), tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         stream = TorchCPUTarget(num_threads).open_stream(model, Path(tmp))
-        return _profile_chunks(model, spec, stream, seconds=seconds, warmup=warmup)
+        return profile_chunks(model, spec, stream, seconds=seconds, warmup=warmup)
 
 
-def _profile_chunks(
+def profile_chunks(
     model: SpeechModel, spec: ArchSpec, stream: ChunkStream, *, seconds: float, warmup: int
 ) -> ChunkProfile:
     """Feed ``seconds`` of noise one encoder chunk at a time and time every chunk.

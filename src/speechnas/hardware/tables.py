@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from speechnas.arch import ArchSpec
 from speechnas.errors import UserError
 from speechnas.hardware._base import Target
 from speechnas.hardware.lut import LatencyTable
-from speechnas.hardware.measure import untrained_model
+from speechnas.hardware.measure import profile_chunks, untrained_model
+from speechnas.models import SpeechModel
 from speechnas.recognizer import NotMeasurable
 from speechnas.space import SpeechSpace
 from speechnas.timing import threads
@@ -72,8 +74,12 @@ def profile_table(
 ) -> LatencyTable:
     """Time every part of every spec on ``target`` into ``table`` (a new one by default).
 
-    Parts are timed by :meth:`~speechnas.hardware.Target.measure_parts`. A spec the target
-    cannot run (:class:`~speechnas.hardware.NotMeasurable`) is skipped with a warning.
+    Parts are timed by :meth:`~speechnas.hardware.Target.measure_parts`. A streaming spec is
+    also fed ``audio_s`` seconds chunk by chunk where the target streams
+    (:func:`~speechnas.hardware.measure.profile_chunks`; the first ``warmup`` chunks not
+    timed), and its median compute per chunk recorded
+    (:meth:`~speechnas.hardware.lut.LatencyTable.add_chunks`). A spec the target cannot run
+    (:class:`~speechnas.hardware.NotMeasurable`) is skipped with a warning.
 
     Args:
         on_model: called after each spec with its index, the spec and its whole-run
@@ -101,9 +107,32 @@ def profile_table(
                         repeats=repeats,
                         workdir=Path(tmp),
                     )
-                out.add(spec, parts, ms, total)
+                    out.add(spec, parts, ms, total)
+                    if spec.streaming is not None and target.supports_streaming:
+                        _add_chunks(out, target, model, spec, audio_s, warmup, Path(tmp))
             except NotMeasurable as e:
                 log.warning("skipped on %s: %s", target.name, e)
             if on_model is not None:
                 on_model(i, spec, total)
     return out
+
+
+def _add_chunks(
+    table: LatencyTable,
+    target: Target,
+    model: SpeechModel,
+    spec: ArchSpec,
+    audio_s: float,
+    warmup: int,
+    workdir: Path,
+) -> None:
+    """Feed ``model`` chunk by chunk on ``target`` and record its compute per chunk (a model
+    the target cannot stream keeps its whole-utterance parts, with a warning)."""
+    try:
+        with torch.no_grad():
+            stream = target.open_stream(model, workdir)
+            chunked = profile_chunks(model, spec, stream, seconds=audio_s, warmup=warmup)
+    except NotMeasurable as e:
+        log.warning("not measured chunk by chunk on %s: %s", target.name, e)
+        return
+    table.add_chunks(spec, model, chunked.compute_median_ms)

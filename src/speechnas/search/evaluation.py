@@ -39,7 +39,7 @@ from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
 from speechnas.export.int8 import int8_scores
 from speechnas.hardware.cheap import cheap_metrics
-from speechnas.hardware.lut import LatencyTable
+from speechnas.hardware.lut import ChunkEstimate, LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import MemoryModel
@@ -120,6 +120,17 @@ def _predictor(config: SearchConfig) -> LatencyPredictor | None:
             f"{held['target']} with {held['threads']} thread(s); the config claims "
             + ", ".join(f"hardware.{key}: {claimed[key]}" for key in wrong)
         )
+    wanted = {*config.objectives, *config.constraints.limits()}
+    if (
+        config.hardware.latency == "predicted"
+        and "chunk_latency_ms" in wanted
+        and not table.chunks
+    ):
+        raise UserError(
+            f"hardware.table {config.hardware.table} has no chunk-by-chunk records, so it "
+            "cannot predict chunk_latency_ms on its target: profile streaming models into it "
+            "(speechnas profile --export on the target samples them)"
+        )
     if config.hardware.latency == "measured":
         # Pruning on a prediction, then measuring here: both must be of this machine's
         # PyTorch CPU at the search's thread count.
@@ -188,6 +199,8 @@ class TrialEvaluator:
         self.subsets = subset_manifests(config)
         self.dev = dev_manifest(config)
         self.predictor = _predictor(config)
+        #: Whether the search needs the compute per chunk (an objective or a limit).
+        self.chunks = "chunk_latency_ms" in {*config.objectives, *config.constraints.limits()}
         self.memory = _memory_model(config)
         self.latency_memo = LatencyMemo() if config.reuse_latency else None
 
@@ -359,6 +372,21 @@ class TrialEvaluator:
             over += _over(
                 "latency_ms", lat.latency_ms, lat.low_ms, lat.high_ms, limits.max_latency_ms
             )
+            if self.chunks and self.predictor.table.chunks:
+                if spec.streaming is None:  # its one chunk is the whole utterance
+                    chunk = ChunkEstimate(lat.latency_ms, lat.low_ms, lat.high_ms, exact=False)
+                else:
+                    chunk = self.predictor.table.estimate_chunk(spec, model)
+                predicted["predicted_chunk_latency_ms"] = chunk.ms
+                predicted["predicted_chunk_low_ms"] = chunk.low_ms
+                predicted["predicted_chunk_high_ms"] = chunk.high_ms
+                over += _over(
+                    "chunk_latency_ms",
+                    chunk.ms,
+                    chunk.low_ms,
+                    chunk.high_ms,
+                    limits.max_chunk_latency_ms,
+                )
         if self.memory is not None:
             mem = self.memory.predict(spec, model)
             predicted["predicted_memory_mb"] = mem.memory_mb
@@ -390,7 +418,7 @@ class TrialEvaluator:
             repeats=config.latency_repeats,
             threads=config.train.threads,
             memo=self.latency_memo,
-            chunks="chunk_latency_ms" in {*config.objectives, *config.constraints.limits()},
+            chunks=self.chunks,
             energy="energy_j" in {*config.objectives, *config.constraints.limits()},
         )
         metrics.update(predicted)
@@ -399,6 +427,9 @@ class TrialEvaluator:
             metrics["measured_latency_ms"] = metrics["latency_ms"]
             metrics["latency_ms"] = predicted["predicted_latency_ms"]
             metrics["rtf"] = metrics["latency_ms"] / 1000.0 / config.latency_seconds
+            if self.chunks:
+                metrics["measured_chunk_latency_ms"] = metrics["chunk_latency_ms"]
+                metrics["chunk_latency_ms"] = predicted["predicted_chunk_latency_ms"]
         if self.memory is not None:
             # Measured on the memory table's machine and fitted: replaces the analytic estimate.
             metrics["analytic_memory_mb"] = metrics["memory_mb"]

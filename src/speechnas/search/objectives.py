@@ -25,7 +25,8 @@ language's own scores are kept as ``wer_<code>`` and ``cer_<code>`` among a tria
                 model, the whole ``latency_seconds`` of a full-context one
 ``lookahead_ms``  future audio a streaming model reads (a full-context one: the whole)
 ``chunk_latency_ms``  measured CPU compute per chunk of a streaming model fed chunk by chunk
-                (a full-context model: ``latency_ms``, its one chunk)
+                (a full-context model: ``latency_ms``, its one chunk); with
+                ``hardware.latency: predicted``, the target table's prediction
 ``energy_j``    joules per ``latency_seconds`` utterance: measured from the CPU's energy
                 counter where one is readable, else estimated from MACs and memory
                 traffic (:mod:`speechnas.hardware.energy`; the trial's ``energy_measured``

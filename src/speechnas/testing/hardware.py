@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from speechnas.arch import ArchSpec
-from speechnas.hardware.lut import LatencyTable, model_parts
+from speechnas.hardware.lut import LatencyTable, chunk_macs, model_parts
 from speechnas.hardware.measure import untrained_model
 
-__all__ = ["synthetic_table"]
+__all__ = ["chunk_ms", "synthetic_table"]
+
+
+def chunk_ms(spec: ArchSpec) -> float:
+    """The synthetic compute per chunk of streaming ``spec``: ``0.01 * MACs per chunk ** 0.5
+    * layers ** 0.5`` ms (a law the table's chunk fit holds exactly)."""
+    model = untrained_model(spec)
+    return float(0.01 * chunk_macs(model) ** 0.5 * len(spec.layers) ** 0.5)
 
 
 def synthetic_table(
@@ -22,13 +29,16 @@ def synthetic_table(
     path: Path | None = None,
 ) -> LatencyTable:
     """A table of ``specs`` for ``target`` (a target's ``describe()``) in which each part
-    takes ``0.5 + MACs / 1e5 + 0.02 * frames`` ms, like a real table in shape and order;
-    saved to ``path`` when given."""
+    takes ``0.5 + MACs / 1e5 + 0.02 * frames`` ms, like a real table in shape and order, and
+    a streaming spec's chunk :func:`chunk_ms`; saved to ``path`` when given."""
     table = LatencyTable(target, audio_s=audio_s)
     for spec in specs:
-        parts = model_parts(untrained_model(spec), spec, audio_s)
+        model = untrained_model(spec)
+        parts = model_parts(model, spec, audio_s)
         ms = [0.5 + p.macs / 1e5 + 0.02 * p.frames for p in parts]
         table.add(spec, parts, ms, sum(ms))
+        if spec.streaming is not None:
+            table.add_chunks(spec, model, chunk_ms(spec))
     if path is not None:
         table.save(path)
     return table
