@@ -50,6 +50,28 @@ def test_profile_export_writes_and_extends_a_table(tmp_path: Path) -> None:
     assert main([*base, "--specs", "3", "--threads", "2"]) == 2  # another target's file
 
 
+def test_profile_export_measures_streaming_models_chunk_by_chunk(tmp_path: Path) -> None:
+    lut = tmp_path / "lut.json"
+    base = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]
+    assert main([*base, "--specs", "6"]) == 0
+    table = LatencyTable.load(lut)
+    streaming = {
+        ArchSpec.from_dict(m["spec"]).arch_id
+        for m in table.models
+        if ArchSpec.from_dict(m["spec"]).streaming is not None
+    }
+    assert streaming  # the sample holds streaming models
+    assert {ArchSpec.from_dict(c["spec"]).arch_id for c in table.chunks} == streaming
+    # A table written without chunk records gets them, and nothing else is measured again.
+    raw = json.loads(lut.read_text())
+    raw["chunks"] = []
+    lut.write_text(json.dumps(raw))
+    assert main([*base, "--specs", "6"]) == 0
+    again = LatencyTable.load(lut)
+    assert len(again.models) == len(table.models)
+    assert {ArchSpec.from_dict(c["spec"]).arch_id for c in again.chunks} == streaming
+
+
 def test_profile_export_covers_every_head_kind(tmp_path: Path) -> None:
     lut = tmp_path / "lut.json"
     argv = ["profile", "--export", str(lut), "--table-seconds", "1", "--repeats", "2"]

@@ -17,14 +17,14 @@ new model's parts, and for a signature it has not seen, fits that kind's measure
 A streaming model's compute *per chunk* is not the sum of its whole-utterance parts (a chunk
 is a few frames: fixed costs per call dominate), so the table also keeps chunk-by-chunk
 records: the median compute per chunk of every streaming model profiled, fed chunk by chunk
-on the target. :meth:`LatencyTable.estimate_chunk` reads an architecture's own record back,
-or fits ``log ms ~ a + b * log MACs per chunk + c * log layers`` over the records of its
-family and head (all records where those are few) with a band from leaving each record out.
+on the target; :meth:`LatencyTable.estimate_chunk` predicts from them
+(:mod:`speechnas.hardware.chunk_fit`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 import time
@@ -39,21 +39,12 @@ import torch
 from torch import nn
 
 from speechnas.arch import ATTENTION_ENCODERS, ArchSpec
-from speechnas.data.audio import SAMPLE_RATE
 from speechnas.hardware._files import write_json
+from speechnas.hardware.chunk_fit import ChunkEstimate, ChunkFit, chunk_macs, chunk_seconds
 from speechnas.models import SpeechModel
 from speechnas.timing import noise
 
-__all__ = [
-    "ChunkEstimate",
-    "LatencyTable",
-    "Part",
-    "chunk_macs",
-    "chunk_seconds",
-    "measure_parts",
-    "model_parts",
-    "part_modules",
-]
+__all__ = ["LatencyTable", "Part", "measure_parts", "model_parts", "part_modules"]
 
 #: Bumped when signatures change meaning; tables of another version are refused.
 TABLE_VERSION = 2
@@ -288,43 +279,6 @@ def _describe_target(info: dict[str, Any]) -> str:
     )
 
 
-@dataclass(frozen=True)
-class ChunkEstimate:
-    """Predicted compute per chunk of a streaming model on a table's target.
-
-    ``low_ms``-``high_ms``: the 10-90% band of the fit's error on records left out of it
-    (all three equal where the architecture itself was measured: ``exact``).
-    """
-
-    ms: float
-    low_ms: float
-    high_ms: float
-    exact: bool
-
-
-def chunk_seconds(model: SpeechModel) -> float:
-    """Audio in one encoder chunk of a streaming ``model`` (its ``input_chunk`` feature
-    frames, as :func:`speechnas.hardware.measure.profile_chunks` feeds it)."""
-    return float(model.encoder.input_chunk * model.frontend.hop_length / SAMPLE_RATE)
-
-
-def chunk_macs(model: SpeechModel) -> int:
-    """Multiply-accumulates of one encoder chunk of a streaming ``model``."""
-    return model.macs(chunk_seconds(model))
-
-
-#: Records a least-squares fit of the chunk model needs (three coefficients, one to spare).
-_MIN_CHUNK_FIT = 4
-
-
-def _chunk_features(spec: ArchSpec, macs: float) -> list[float]:
-    return [1.0, float(np.log(max(macs, 1.0))), float(np.log(max(len(spec.layers), 1)))]
-
-
-def _chunk_group(spec: ArchSpec) -> str:
-    return f"{spec.encoder}:{spec.decoder.kind}"
-
-
 @dataclass
 class _Entry:
     kind: str
@@ -352,13 +306,11 @@ class LatencyTable:
         #: Whole models measured: ``{"spec": dict, "latency_ms": float, "parts":
         #: [[signature, ms], ...]}`` each.
         self.models: list[dict[str, Any]] = []
-        #: Streaming models fed chunk by chunk: ``{"spec": dict, "chunk_ms": float (audio
-        #: per chunk), "compute_ms": float (median compute per chunk), "macs": int (per
-        #: chunk)}`` each.
+        #: Streaming models fed chunk by chunk: ``{"spec": dict, "chunk_audio_ms": float,
+        #: "compute_ms": float (median compute per chunk), "macs": int (per chunk)}`` each.
         self.chunks: list[dict[str, Any]] = []
         self._fits: dict[str, np.ndarray] | None = None
-        #: Per family and head (``""``: all records): the chunk fit and its band.
-        self._chunk_fits: dict[str, tuple[np.ndarray, float, float]] = {}
+        self._chunk_fit: ChunkFit | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -382,63 +334,36 @@ class LatencyTable:
         self._fits = None
 
     def add_chunks(self, spec: ArchSpec, model: SpeechModel, compute_ms: float) -> None:
-        """Record a streaming model's median compute per chunk (of :func:`chunk_seconds`)."""
+        """Record a streaming model's median compute per chunk (of
+        :func:`~speechnas.hardware.chunk_fit.chunk_seconds`).
+
+        Raises:
+            ValueError: ``spec`` is not streaming, or ``compute_ms`` is not a positive number.
+        """
         if spec.streaming is None:
             raise ValueError(f"{spec.summary()} is not streaming: it has no chunks")
+        _check_compute_ms(compute_ms, spec.summary())
         self.chunks.append(
             {
                 "spec": spec.to_dict(),
-                "chunk_ms": 1000.0 * chunk_seconds(model),
+                "chunk_audio_ms": 1000.0 * chunk_seconds(model),
                 "compute_ms": float(compute_ms),
                 "macs": int(chunk_macs(model)),
             }
         )
-        self._chunk_fits = {}
+        self._chunk_fit = None
 
     def estimate_chunk(self, spec: ArchSpec, model: SpeechModel) -> ChunkEstimate:
         """Predicted compute per chunk of streaming ``spec`` (built as ``model``) on the
-        table's target (see the module docstring).
+        table's target: its own record, or :class:`~speechnas.hardware.chunk_fit.ChunkFit`'s
+        fit.
 
         Raises:
             ValueError: ``spec`` is not streaming, or the table has no chunk records.
         """
-        if spec.streaming is None:
-            raise ValueError(f"{spec.summary()} is not streaming: it has no chunks")
-        if not self.chunks:
-            raise ValueError(
-                "the latency table has no chunk-by-chunk records (profile streaming models "
-                "on the target: speechnas profile --export)"
-            )
-        own = [c["compute_ms"] for c in self.chunks if _arch_id(c["spec"]) == spec.arch_id]
-        if own:
-            ms = statistics.median(own)
-            return ChunkEstimate(ms, ms, ms, exact=True)
-        coef, low, high = self._chunk_fit(_chunk_group(spec))
-        x = np.array(_chunk_features(spec, chunk_macs(model)))
-        log_ms = float(x @ coef)
-        return ChunkEstimate(
-            float(np.exp(log_ms)),
-            float(np.exp(log_ms + low)),
-            float(np.exp(log_ms + high)),
-            exact=False,
-        )
-
-    def _chunk_fit(self, group: str) -> tuple[np.ndarray, float, float]:
-        """The fit over ``group``'s chunk records (all records where it has too few) and
-        its band."""
-        if not self._chunk_fits:
-            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for record in self.chunks:
-                spec = ArchSpec.from_dict(record["spec"])
-                row = {**record, "x": _chunk_features(spec, record["macs"])}
-                groups[_chunk_group(spec)].append(row)
-                groups[""].append(row)
-            self._chunk_fits = {
-                key: (_fit_chunks(rows), *_chunk_band(rows))
-                for key, rows in groups.items()
-                if key == "" or len(rows) >= _MIN_CHUNK_FIT
-            }
-        return self._chunk_fits.get(group, self._chunk_fits[""])
+        if self._chunk_fit is None:
+            self._chunk_fit = ChunkFit(self.chunks)
+        return self._chunk_fit.estimate(spec, model)
 
     def without(self, indices: set[int]) -> LatencyTable:
         """The table as if the models at ``indices`` (of :attr:`models`) were never profiled.
@@ -457,7 +382,8 @@ class LatencyTable:
                 )
                 entry.ms.append(float(value))
             out.models.append(model)
-        out.chunks = self.chunks
+        left_out = {_arch_id(self.models[i]["spec"]) for i in indices}
+        out.chunks = [c for c in self.chunks if _arch_id(c["spec"]) not in left_out]
         return out
 
     def check_target(self, expected: dict[str, Any], source: object = "the table") -> None:
@@ -562,34 +488,18 @@ class LatencyTable:
             )
         table.models = list(data["models"])
         table.chunks = list(data.get("chunks", []))  # tables of streaming models only
+        for record in table.chunks:
+            try:
+                _check_compute_ms(record["compute_ms"], "a chunk record")
+            except (KeyError, TypeError, ValueError) as e:
+                raise UserError(f"{p}: a bad chunk record: {e}") from None
         return table
+
+
+def _check_compute_ms(value: object, what: str) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"compute per chunk of {what} must be a positive number, got {value!r}")
 
 
 def _arch_id(spec: dict[str, Any]) -> str:
     return ArchSpec.from_dict(spec).arch_id
-
-
-def _fit_chunks(records: Sequence[dict[str, Any]]) -> np.ndarray:
-    """Coefficients of ``log ms`` on the records' features (``x``, :func:`_chunk_features`):
-    least squares with at least :data:`_MIN_CHUNK_FIT` records, otherwise MACs alone (``ms``
-    proportional to them)."""
-    feats = np.array([c["x"] for c in records])
-    y = np.log(np.array([c["compute_ms"] for c in records]))
-    if len(records) >= _MIN_CHUNK_FIT:
-        coef: np.ndarray = np.linalg.lstsq(feats, y, rcond=None)[0]
-        return coef
-    return np.array([float(np.median(y - feats[:, 1])), 1.0, 0.0])
-
-
-def _chunk_band(records: Sequence[dict[str, Any]]) -> tuple[float, float]:
-    """The 10th and 90th percentile of ``log`` (measured / predicted) over the records, each
-    predicted by a fit without it; +-25% while there are too few records to leave one out."""
-    if len(records) <= _MIN_CHUNK_FIT:
-        return float(np.log(0.75)), float(np.log(1.25))
-    errors = []
-    for i, record in enumerate(records):
-        rest = [r for j, r in enumerate(records) if j != i]
-        errors.append(
-            float(np.log(record["compute_ms"]) - np.array(record["x"]) @ _fit_chunks(rest))
-        )
-    return float(np.percentile(errors, 10)), float(np.percentile(errors, 90))

@@ -14,6 +14,7 @@ import torch
 from speechnas.arch import ArchSpec
 from speechnas.errors import UserError
 from speechnas.hardware._base import Target
+from speechnas.hardware.chunk_fit import chunk_seconds
 from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import profile_chunks, untrained_model
 from speechnas.models import SpeechModel
@@ -21,7 +22,7 @@ from speechnas.recognizer import NotMeasurable
 from speechnas.space import SpeechSpace
 from speechnas.timing import threads
 
-__all__ = ["profile_table", "sample_specs"]
+__all__ = ["add_chunk_records", "profile_table", "sample_specs"]
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,8 @@ def profile_table(
     """Time every part of every spec on ``target`` into ``table`` (a new one by default).
 
     Parts are timed by :meth:`~speechnas.hardware.Target.measure_parts`. A streaming spec is
-    also fed ``audio_s`` seconds chunk by chunk where the target streams
-    (:func:`~speechnas.hardware.measure.profile_chunks`; the first ``warmup`` chunks not
-    timed), and its median compute per chunk recorded
-    (:meth:`~speechnas.hardware.lut.LatencyTable.add_chunks`). A spec the target cannot run
+    also fed chunk by chunk where the target streams, and its median compute per chunk
+    recorded (:func:`add_chunk_records`). A spec the target cannot run
     (:class:`~speechnas.hardware.NotMeasurable`) is skipped with a warning.
 
     Args:
@@ -109,7 +108,15 @@ def profile_table(
                     )
                     out.add(spec, parts, ms, total)
                     if spec.streaming is not None and target.supports_streaming:
-                        _add_chunks(out, target, model, spec, audio_s, warmup, Path(tmp))
+                        add_chunk_records(
+                            out,
+                            target,
+                            model,
+                            spec,
+                            warmup=warmup,
+                            repeats=repeats,
+                            workdir=Path(tmp),
+                        )
             except NotMeasurable as e:
                 log.warning("skipped on %s: %s", target.name, e)
             if on_model is not None:
@@ -117,22 +124,28 @@ def profile_table(
     return out
 
 
-def _add_chunks(
+def add_chunk_records(
     table: LatencyTable,
     target: Target,
     model: SpeechModel,
     spec: ArchSpec,
-    audio_s: float,
-    warmup: int,
+    *,
+    warmup: int = 2,
+    repeats: int = 10,
     workdir: Path,
-) -> None:
-    """Feed ``model`` chunk by chunk on ``target`` and record its compute per chunk (a model
-    the target cannot stream keeps its whole-utterance parts, with a warning)."""
+) -> bool:
+    """Feed streaming ``model`` (built from ``spec``) chunk by chunk on ``target`` and record
+    its median compute per chunk in ``table``: ``warmup`` chunks untimed, then at least
+    ``repeats`` timed (or ``table.audio_s`` of audio, if that holds more). Returns whether it
+    was recorded (a model the target cannot stream is not, with a warning)."""
+    chunk_s = chunk_seconds(model)
+    seconds = max(table.audio_s, (warmup + repeats + 0.5) * chunk_s)
     try:
         with torch.no_grad():
             stream = target.open_stream(model, workdir)
-            chunked = profile_chunks(model, spec, stream, seconds=audio_s, warmup=warmup)
+            chunked = profile_chunks(model, spec, stream, seconds=seconds, warmup=warmup)
     except NotMeasurable as e:
         log.warning("not measured chunk by chunk on %s: %s", target.name, e)
-        return
+        return False
     table.add_chunks(spec, model, chunked.compute_median_ms)
+    return True

@@ -289,7 +289,9 @@ class HardwareConfig:
         table: a latency table written by ``speechnas profile --export`` on the target.
         latency: where the ``latency_ms`` objective and constraint come from: ``measured``
             on this machine (the table then only prunes early), or ``predicted`` from the
-            table (for a target other than this machine).
+            table (for a target other than this machine); ``chunk_latency_ms`` likewise, from
+            the table's chunk-by-chunk records (a predicted search for streaming models
+            needs them).
         memory_table: measured inference memory written by ``speechnas profile
             --export-memory``; with it, ``memory_mb`` is the fitted model's prediction
             instead of the analytic estimate, and specs predicted over

@@ -39,7 +39,8 @@ from speechnas.errors import UserError, is_environment_error
 from speechnas.evaluate.runner import scorable_set
 from speechnas.export.int8 import int8_scores
 from speechnas.hardware.cheap import cheap_metrics
-from speechnas.hardware.lut import ChunkEstimate, LatencyTable
+from speechnas.hardware.chunk_fit import ChunkEstimate
+from speechnas.hardware.lut import LatencyTable
 from speechnas.hardware.measure import untrained_model
 from speechnas.hardware.memo import LatencyMemo
 from speechnas.hardware.memory import MemoryModel
@@ -101,6 +102,11 @@ def objective_values(metrics: dict[str, float], config: SearchConfig) -> list[fl
     return values
 
 
+def _wants_chunks(config: SearchConfig) -> bool:
+    """Whether the search needs each model's compute per chunk (an objective or a limit)."""
+    return "chunk_latency_ms" in {*config.objectives, *config.constraints.limits()}
+
+
 def _predictor(config: SearchConfig) -> LatencyPredictor | None:
     """The latency predictor of ``config.hardware`` (fitted now), or ``None``."""
     if config.hardware is None or config.hardware.table is None:
@@ -120,16 +126,19 @@ def _predictor(config: SearchConfig) -> LatencyPredictor | None:
             f"{held['target']} with {held['threads']} thread(s); the config claims "
             + ", ".join(f"hardware.{key}: {claimed[key]}" for key in wrong)
         )
-    wanted = {*config.objectives, *config.constraints.limits()}
-    if (
-        config.hardware.latency == "predicted"
-        and "chunk_latency_ms" in wanted
-        and not table.chunks
-    ):
+    chunks = _wants_chunks(config) and config.space.streaming != "off"
+    if chunks and not table.chunks and config.hardware.latency == "predicted":
         raise UserError(
             f"hardware.table {config.hardware.table} has no chunk-by-chunk records, so it "
             "cannot predict chunk_latency_ms on its target: profile streaming models into it "
-            "(speechnas profile --export on the target samples them)"
+            "(speechnas profile --export on the target measures them chunk by chunk, also "
+            "those an existing table holds without chunk records)"
+        )
+    if chunks and not table.chunks:
+        log.info(
+            "hardware.table %s has no chunk-by-chunk records: chunk_latency_ms is measured "
+            "here, not predicted, and nothing is pruned on it before building",
+            config.hardware.table,
         )
     if config.hardware.latency == "measured":
         # Pruning on a prediction, then measuring here: both must be of this machine's
@@ -199,8 +208,7 @@ class TrialEvaluator:
         self.subsets = subset_manifests(config)
         self.dev = dev_manifest(config)
         self.predictor = _predictor(config)
-        #: Whether the search needs the compute per chunk (an objective or a limit).
-        self.chunks = "chunk_latency_ms" in {*config.objectives, *config.constraints.limits()}
+        self.wants_chunks = _wants_chunks(config)
         self.memory = _memory_model(config)
         self.latency_memo = LatencyMemo() if config.reuse_latency else None
 
@@ -372,11 +380,12 @@ class TrialEvaluator:
             over += _over(
                 "latency_ms", lat.latency_ms, lat.low_ms, lat.high_ms, limits.max_latency_ms
             )
-            if self.chunks and self.predictor.table.chunks:
-                if spec.streaming is None:  # its one chunk is the whole utterance
-                    chunk = ChunkEstimate(lat.latency_ms, lat.low_ms, lat.high_ms, exact=False)
-                else:
-                    chunk = self.predictor.table.estimate_chunk(spec, model)
+            chunk = None
+            if self.wants_chunks and spec.streaming is None:  # its one chunk: the utterance
+                chunk = ChunkEstimate(lat.latency_ms, lat.low_ms, lat.high_ms, exact=False)
+            elif self.wants_chunks and self.predictor.table.chunks:
+                chunk = self.predictor.table.estimate_chunk(spec, model)
+            if chunk is not None:
                 predicted["predicted_chunk_latency_ms"] = chunk.ms
                 predicted["predicted_chunk_low_ms"] = chunk.low_ms
                 predicted["predicted_chunk_high_ms"] = chunk.high_ms
@@ -418,7 +427,7 @@ class TrialEvaluator:
             repeats=config.latency_repeats,
             threads=config.train.threads,
             memo=self.latency_memo,
-            chunks=self.chunks,
+            chunks=self.wants_chunks,
             energy="energy_j" in {*config.objectives, *config.constraints.limits()},
         )
         metrics.update(predicted)
@@ -427,7 +436,7 @@ class TrialEvaluator:
             metrics["measured_latency_ms"] = metrics["latency_ms"]
             metrics["latency_ms"] = predicted["predicted_latency_ms"]
             metrics["rtf"] = metrics["latency_ms"] / 1000.0 / config.latency_seconds
-            if self.chunks:
+            if "predicted_chunk_latency_ms" in predicted:
                 metrics["measured_chunk_latency_ms"] = metrics["chunk_latency_ms"]
                 metrics["chunk_latency_ms"] = predicted["predicted_chunk_latency_ms"]
         if self.memory is not None:

@@ -8,17 +8,20 @@ from pathlib import Path
 from typing import Any
 
 from speechnas.arch import ArchSpec
-from speechnas.hardware.lut import LatencyTable, chunk_macs, model_parts
+from speechnas.hardware.chunk_fit import chunk_macs
+from speechnas.hardware.lut import LatencyTable, model_parts
 from speechnas.hardware.measure import untrained_model
+from speechnas.models import SpeechModel
 
 __all__ = ["chunk_ms", "synthetic_table"]
 
 
-def chunk_ms(spec: ArchSpec) -> float:
-    """The synthetic compute per chunk of streaming ``spec``: ``0.01 * MACs per chunk ** 0.5
-    * layers ** 0.5`` ms (a law the table's chunk fit holds exactly)."""
-    model = untrained_model(spec)
-    return float(0.01 * chunk_macs(model) ** 0.5 * len(spec.layers) ** 0.5)
+def chunk_ms(spec: ArchSpec, model: SpeechModel | None = None) -> float:
+    """The synthetic compute per chunk of streaming ``spec`` (built as ``model``): ``0.01 *
+    MACs per chunk ** 0.5 * layers ** 0.5`` ms (a law the table's chunk fit can hold
+    exactly)."""
+    macs = chunk_macs(model or untrained_model(spec))
+    return float(0.01 * macs**0.5 * len(spec.kept_layers) ** 0.5)
 
 
 def synthetic_table(
@@ -38,7 +41,7 @@ def synthetic_table(
         ms = [0.5 + p.macs / 1e5 + 0.02 * p.frames for p in parts]
         table.add(spec, parts, ms, sum(ms))
         if spec.streaming is not None:
-            table.add_chunks(spec, model, chunk_ms(spec))
+            table.add_chunks(spec, model, chunk_ms(spec, model))
     if path is not None:
         table.save(path)
     return table
