@@ -120,13 +120,61 @@ def test_onnx_kernels_are_attributed_to_the_parts(measured: Measured, exported: 
     assert glue <= 0.05 * len(labels)  # little is left unattributed
 
 
-def test_a_model_a_target_cannot_run_is_skipped() -> None:
-    transducer = ArchSpec.uniform(
+#: A transducer and an attention decoder: heads whose decoding runs graphs after the first.
+OTHER_HEADS = [
+    ArchSpec.uniform(
         encoder="cnn", num_layers=1, width=16, kernel=3, n_mels=40, decoder=DecoderSpec("rnnt")
+    ),
+    ArchSpec.uniform(
+        num_layers=1,
+        width=16,
+        heads=2,
+        ffn_expansion=2.0,
+        kernel=3,
+        n_mels=40,
+        decoder=DecoderSpec(kind="aed_transformer", dim=32, num_layers=1, heads=2),
+    ),
+]
+
+
+@pytest.mark.parametrize("spec", OTHER_HEADS, ids=lambda s: s.decoder.kind)
+def test_onnx_parts_of_every_head_kind(spec: ArchSpec, tmp_path: Path) -> None:
+    """A transducer's and an attention decoder's ONNX parts: the first graph split kernel by
+    kernel (the head's own first products, e.g. a transducer's encoder projection, are the
+    head's), and the decoding over the other graphs counted for the head."""
+    import onnx
+
+    from speechnas.hardware.onnx_parts import node_parts
+
+    target = TARGETS["cpu-onnx"](1)
+    if target.unavailable() is not None:
+        pytest.skip(f"cpu-onnx: {target.unavailable()}")
+    model = untrained_model(spec)
+    with threads(1):
+        parts, ms, total = target.measure_parts(
+            model, spec, audio_s=1.0, warmup=1, repeats=1, workdir=tmp_path
+        )
+    assert [p.signature for p in parts] == [p.signature for p in model_parts(model, spec, 1.0)]
+    assert all(m > 0 for p, m in zip(parts, ms, strict=True) if p.kind != "encoder-glue")
+    assert sum(ms) == pytest.approx(total)
+    labels = node_parts(
+        model, onnx.load(str(tmp_path / "model.onnx")), onnx.load(str(tmp_path / "model.ort.onnx"))
     )
+    found = {parts[i].kind for i in labels.values()}
+    assert f"head:{spec.decoder.kind}" in found and any(k.startswith("layer") for k in found)
+
+
+def test_a_model_a_target_cannot_run_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from speechnas.export import ExportError
+    from speechnas.hardware.targets import OnnxCPUTarget
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise ExportError("torch.export failed for this architecture")
+
+    monkeypatch.setattr(OnnxCPUTarget, "_export", fails)
     seen: list[float | None] = []
     table = profile_table(
-        [transducer],
+        [OTHER_HEADS[0]],
         TARGETS["cpu-onnx"](1),
         audio_s=1.0,
         repeats=1,

@@ -47,7 +47,7 @@ def _export_table(args: argparse.Namespace) -> int:
         table.check_target(target.describe(), source=out)
     measured = {ArchSpec.from_dict(m["spec"]).arch_id for m in table.models}
     chunked = {ArchSpec.from_dict(c["spec"]).arch_id for c in table.chunks}
-    decoders = args.decoders or (list(DECODERS) if target.name.endswith("-torch") else ["ctc"])
+    decoders = args.decoders or list(DECODERS)
     space = SpeechSpace(decoders=tuple(decoders), streaming="both")
     sample = sample_specs(space, args.specs, args.seed, stratified=True)
     specs = [s for s in sample if s.arch_id not in measured]
@@ -220,8 +220,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         nargs="+",
         choices=list(DECODERS),
         default=None,
-        help="head kinds of the architectures --export samples (default: every kind on "
-        "cpu-torch and cuda-torch, ctc on the ONNX targets, whose per-part tables cover CTC)",
+        help="head kinds of the architectures --export samples (default: every kind)",
     )
     p.add_argument(
         "--export-memory",

@@ -103,7 +103,8 @@ class HeadGraphs(abc.ABC):
       :data:`INPUT_NAME` ``(B, T, F)`` whole-utterance features. Each graph's outputs match
       its module's within float32 rounding at any length.
     * :meth:`decode` ``(run, feats (1, T, F))`` gives the token ids the model's own greedy
-      decoding gives for those features.
+      decoding gives for those features; it is :meth:`decode_from` of the first graph's
+      outputs for them (the rest of the decoding, which runs only the other graphs).
     * :meth:`describe` says, as JSON-ready data, what a runtime needs besides the graphs
       (the search and its constants); ``deploy.json`` records it.
     * A head that streams has a :attr:`frame_output` name; :meth:`frames_module` maps the
@@ -130,7 +131,11 @@ class HeadGraphs(abc.ABC):
 
     def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
         """Token ids of one utterance's features ``(1, T, F)``."""
-        return self.search(run, run("", {INPUT_NAME: feats})[0])
+        return self.decode_from(run, run("", {INPUT_NAME: feats}))
+
+    def decode_from(self, run: RunGraph, first: Sequence[np.ndarray]) -> list[int]:
+        """Token ids from the first graph's outputs for one utterance."""
+        return self.search(run, first[0])
 
     def frames_module(self) -> nn.Module:
         """Encoder output ``(B, T', D)`` -> what the search reads per frame."""
@@ -439,9 +444,9 @@ class _AEDGraphs(HeadGraphs):
         )
         return [start, step]
 
-    def decode(self, run: RunGraph, feats: np.ndarray) -> list[int]:
+    def decode_from(self, run: RunGraph, first: Sequence[np.ndarray]) -> list[int]:
         eos = self.head.eos
-        state = dict(zip(self._names, run("", {INPUT_NAME: feats}), strict=True))
+        state = dict(zip(self._names, first, strict=True))
         frames = int(state[self._names[0]].shape[-2])
         if not frames:  # nothing to attend to (the model itself refuses such an utterance)
             return []

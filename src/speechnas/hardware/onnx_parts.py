@@ -2,18 +2,23 @@
 
 Legend: S samples, T feature frames, F features, T' encoder frames, V vocabulary.
 
-This covers CTC models, exported as one graph. A transcription on an ONNX target runs the
-front-end in PyTorch, the exported graph (``feats (1, T, F) -> log_probs (1, T', V)``) in
-ONNX Runtime, and the greedy collapse in
-Python (:class:`~speechnas.export.runtime.OnnxRecognizer`). The front-end and the collapse
-are timed as they run; the collapse counts for the head. The graph's time is split among the
-other parts of :func:`~speechnas.hardware.lut.model_parts` kernel by kernel:
+A transcription on an ONNX target runs the front-end in PyTorch, the exported first graph in
+ONNX Runtime (``feats (1, T, F) ->`` a CTC model's log-probabilities, a transducer's projected
+encoder frames, an attention decoder's state before its first token: encoder and the head's
+first products), then the rest of the greedy decoding in Python over the head's other graphs
+(the collapse of a CTC path; a transducer's predictor and joiner graphs; an attention
+decoder's step graph, token by token) (:class:`~speechnas.export.runtime.OnnxRecognizer`,
+:meth:`~speechnas.export.heads.HeadGraphs.decode_from`). The front-end and the rest of the
+decoding are timed as they run, and the rest of the decoding counts for the head. The first
+graph's time is split among the other parts of :func:`~speechnas.hardware.lut.model_parts`
+kernel by kernel:
 
 * **Which part a node is.** The exporter records on each node the module path it was traced
   in (metadata ``pkg.torch.onnx.name_scopes``: ``encoder``, ``encoder.layers.3``,
   ``encoder.layers.3.attn``, ...). The deepest path that is a part's module names the part
   (stem, look-ahead, reduction, each kept layer); other paths under the encoder are its
-  glue (positions, masks, the final norm), paths under the head the head.
+  glue (positions, masks, the final norm), any other path the head's (``head``, a
+  transducer's ``enc_proj``).
 * **Nodes without a path** (added by the quantiser or the FP16 converter, casts the
   exporter's optimiser added, the log-softmax that runs outside the head's ``forward``)
   take the part of their consumers, or when none has one, of their producers, repeated
@@ -66,14 +71,14 @@ _SCOPES = "pkg.torch.onnx.name_scopes"
 
 
 def _scope_parts(model: SpeechModel) -> tuple[dict[str, int], int, int]:
-    """Module path in the exported graph -> part index; and the glue and head indices."""
-    from speechnas.export.onnx import EncoderCTC
+    """Module path in the exported first graph -> part index; and the glue and head
+    indices."""
+    from speechnas.export.heads import head_graphs
 
     index = {id(m): i for i, m in enumerate(part_modules(model)) if m is not None}
+    first = head_graphs(model).graphs()[0].module
     parts = {
-        name: index[id(module)]
-        for name, module in EncoderCTC(model).named_modules()
-        if id(module) in index
+        name: index[id(module)] for name, module in first.named_modules() if id(module) in index
     }
     glue = len(part_modules(model)) - 2
     return parts, glue, glue + 1
@@ -91,10 +96,10 @@ def _from_scopes(node: onnx.NodeProto, scopes: dict[str, int], glue: int, head: 
     for path in reversed(paths):
         if path in scopes:
             return scopes[path]
-    if any(p == "head" or p.startswith("head.") for p in paths):
-        return head
     if any(p == "encoder" or p.startswith("encoder.") for p in paths):
         return glue
+    if any(paths):  # a module of the head's (head, enc_proj, ...)
+        return head
     return None  # the wrapper's own nodes: found from the data flow
 
 
@@ -218,17 +223,13 @@ def measure_onnx_parts(
         As :meth:`speechnas.hardware.Target.measure_parts`.
 
     Raises:
-        NotMeasurable: not a CTC model, or ONNX Runtime cannot run the graph on ``audio_s``
-            seconds.
+        NotMeasurable: ONNX Runtime cannot run the graph on ``audio_s`` seconds.
     """
     import onnx
 
     from speechnas.export.onnx import INPUT_NAME
     from speechnas.export.runtime import OnnxRecognizer, onnx_session
-    from speechnas.models.ctc import CTCHead
 
-    if not isinstance(model.head, CTCHead):
-        raise NotMeasurable(f"{spec.summary()}: per-part ONNX tables cover CTC models")
     model.eval()
     parts = model_parts(model, spec, audio_s)
     recognizer = OnnxRecognizer(model, graph, threads=threads)
@@ -239,19 +240,23 @@ def measure_onnx_parts(
     labels = node_parts(model, onnx.load(str(graph)), onnx.load(str(optimized)))
     wave = noise(audio_s)
     lens = torch.tensor([wave.shape[1]])
+
+    def first_graph(feats: torch.Tensor) -> list[Any]:
+        return recognizer.run("", {INPUT_NAME: feats.numpy()})
+
     try:
-        recognizer.log_probs(recognizer.frontend(wave, lens)[0])
+        first_graph(recognizer.frontend(wave, lens)[0])
     except Exception as e:  # ONNX Runtime raises its own types, all plain Exceptions
         # A graph the exporter fixed to some lengths (it checks two) can fail at this one.
         raise NotMeasurable(f"{spec.summary()}: the graph fails on {audio_s:g} s: {e}") from e
-    walls: list[tuple[float, float, float]] = []  # front-end, graph, collapse (ms)
+    walls: list[tuple[float, float, float]] = []  # front-end, first graph, the rest (ms)
     for run in range(warmup + repeats):
         start = time.perf_counter()
         feats, _ = recognizer.frontend(wave, lens)
         ready = time.perf_counter()
-        log_probs = recognizer.log_probs(feats)
+        first = first_graph(feats)
         done = time.perf_counter()
-        recognizer.graphs.search(recognizer.run, log_probs)
+        recognizer.graphs.decode_from(recognizer.run, first)
         end = time.perf_counter()
         if run >= warmup:
             walls.append((1000 * (ready - start), 1000 * (done - ready), 1000 * (end - done)))
