@@ -15,14 +15,25 @@ median relative difference, and the timing cost per model.
 
 Protocols (each call is one ``transcribe_ids``):
 
-* ``search``: 2 warm-up calls, the median of 5 (a search's default ``latency_repeats``);
+* ``search``: 2 warm-up calls, the median of 5 (a search's default ``latency_repeats``,
+  as it was measured before ``blocks-of-5``);
+* ``blocks-of-5``: 3 blocks of 2 warm-up and 5 timed calls, the lowest block median (what a
+  search measures now: :func:`speechnas.timing.measure_latency`);
 * ``median-10``: 2 warm-up calls, the median of 10 (``profile`` and the tables);
 * ``median-30``: 5 warm-up calls, the median of 30;
 * ``min-of-blocks``: 5 warm-up calls, then 3 blocks of 10 calls: the lowest block median
   (a burst of load from a neighbour lifts some blocks, not the one it missed);
 * ``lower-quartile``: 5 warm-up calls, the 25th percentile of 30 calls;
 * ``pinned``: as ``min-of-blocks`` with the process pinned to its first ``threads`` CPUs
-  (``os.sched_setaffinity``, Linux), so the scheduler does not move it between cores.
+  (``os.sched_setaffinity``, Linux), so the scheduler does not move it between cores;
+* ``min-30``: 5 warm-up calls, the fastest of 30;
+* ``calibrated``: 3 rounds, each a block of 10 calls of a fixed reference model (a 4-layer
+  Conformer, width 144) then a block of 10 of the model: the model's lowest block median
+  over the reference's, times the reference's own time when the run started. A slowdown of
+  the whole machine (a neighbour's load, a lower clock) slows both alike and cancels.
+
+``--protocols`` measures only those named (the others' figures kept), so a protocol added
+later is measured in two passes of its own.
 
 Rows are written to ``benchmarks/results/latency_noise.json`` as each model's pass finishes
 (an interrupted run resumes); BENCHMARKS.md "Latency noise floor".
@@ -97,48 +108,83 @@ def _pinned_blocks(fn: Callable[[], object], count: int) -> float:
         return _min_of_blocks(fn)
 
 
-def protocols(count: int) -> dict[str, Callable[[Callable[[], object]], float]]:
+#: The calibration model of ``calibrated``: a mid-sized Conformer.
+REFERENCE = ArchSpec.uniform(
+    num_layers=4, width=144, heads=4, ffn_expansion=4.0, kernel=15, attention="rel"
+)
+
+
+def _transcriber(spec: ArchSpec) -> Callable[[], object]:
+    model = untrained_model(spec)
+    wave = noise(AUDIO_S)
+    lens = torch.tensor([wave.shape[1]])
+    return lambda: model.transcribe_ids(wave, lens)
+
+
+def _calibrated(fn: Callable[[], object], ref: Callable[[], object], ref_s: float) -> float:
+    ref_blocks, blocks = [], []
+    for k in range(3):
+        ref_blocks.append(statistics.median(_calls(ref, 5 if k == 0 else 0, 10)))
+        blocks.append(statistics.median(_calls(fn, 5 if k == 0 else 0, 10)))
+    return min(blocks) / min(ref_blocks) * ref_s
+
+
+def protocols(
+    count: int, ref: Callable[[], object], ref_s: float
+) -> dict[str, Callable[[Callable[[], object]], float]]:
     """Seconds per call of ``fn`` by each protocol (module docstring)."""
     return {
         "search": lambda fn: statistics.median(_calls(fn, 2, 5)),
+        "blocks-of-5": lambda fn: min(statistics.median(_calls(fn, 2, 5)) for _ in range(3)),
         "median-10": lambda fn: statistics.median(_calls(fn, 2, 10)),
         "median-30": lambda fn: statistics.median(_calls(fn, 5, 30)),
         "min-of-blocks": _min_of_blocks,
         "lower-quartile": lambda fn: float(np.percentile(_calls(fn, 5, 30), 25)),
         "pinned": lambda fn: _pinned_blocks(fn, count),
+        "min-30": lambda fn: min(_calls(fn, 5, 30)),
+        "calibrated": lambda fn: _calibrated(fn, ref, ref_s),
     }
 
 
-def measure(spec: ArchSpec, count: int) -> dict[str, list[float]]:
-    """Each protocol's figure (ms) for ``spec`` at ``count`` threads, and its cost (s)."""
-    model = untrained_model(spec)
-    wave = noise(AUDIO_S)
-    lens = torch.tensor([wave.shape[1]])
-
-    def fn() -> object:
-        return model.transcribe_ids(wave, lens)
-
+def measure(spec: ArchSpec, count: int, names: list[str], ref_s: float) -> dict[str, list[float]]:
+    """Protocols ``names``' figures (ms) for ``spec`` at ``count`` threads, and their cost
+    (s)."""
+    fn = _transcriber(spec)
     out = {}
     with threads(count), torch.no_grad():
-        for name, protocol in protocols(count).items():
+        every = protocols(count, _transcriber(REFERENCE), ref_s)
+        for name in names:
             start = time.perf_counter()
-            value = protocol(fn)
+            value = every[name](fn)
             out[name] = [1000 * value, time.perf_counter() - start]
     return out
+
+
+def _reference_seconds(results: dict[str, Any], count: int) -> float:
+    """The reference model's time at ``count`` threads, measured once per results file."""
+    key = f"reference_s_{count}t"
+    if key not in results["info"]:
+        fn = _transcriber(REFERENCE)
+        with threads(count), torch.no_grad():
+            results["info"][key] = statistics.median(_calls(fn, 5, 30))
+    return float(results["info"][key])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     specs = sample_specs(SPACE, args.models, seed=3, stratified=True)
-    results["info"] = {"cpu": cpu_name(), "torch": torch.__version__, "models": len(specs)}
+    info = results.setdefault("info", {})
+    info |= {"cpu": cpu_name(), "torch": torch.__version__, "models": len(specs)}
     for count in args.threads:
         rows = results.setdefault(f"{count}t", {})
+        ref_s = _reference_seconds(results, count)
         for rep in ("first", "second"):
             for spec in specs:
                 key = f"{spec.arch_id}/{rep}"
-                if key in rows:
+                missing = [n for n in args.protocols if n not in rows.get(key, {})]
+                if not missing:
                     continue
-                rows[key] = measure(spec, count)
+                rows[key] = rows.get(key, {}) | measure(spec, count, missing, ref_s)
                 RESULTS.parent.mkdir(parents=True, exist_ok=True)
                 RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
                 print(f"{count}t {rep} {spec.summary()}: {rows[key]}", flush=True)
@@ -153,7 +199,8 @@ def summarise(results: dict[str, Any]) -> list[list[str]]:
         archs = [a for a in archs if f"{a}/first" in rows]
         if not archs:
             continue
-        for name in rows[f"{archs[0]}/first"]:
+        measured = rows[f"{archs[0]}/first"]
+        for name in [n for n in protocols(1, lambda: None, 1.0) if n in measured]:
             first = np.array([rows[f"{a}/first"][name][0] for a in archs])
             second = np.array([rows[f"{a}/second"][name][0] for a in archs])
             rel = np.abs(second - first) / first
@@ -206,6 +253,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", type=int, default=40)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    every = list(protocols(1, lambda: None, 1.0))
+    parser.add_argument("--protocols", nargs="+", choices=every, default=every)
     parser.add_argument("--report", action="store_true", help="only redraw the section")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if args.report else run(args)

@@ -42,10 +42,28 @@ def test_rounds_alternate_and_pool_every_call() -> None:
     assert torch.get_num_threads() == before
 
 
-def test_one_model_is_one_round() -> None:
+def test_one_model_is_timed_in_blocks() -> None:
     order: list[str] = []
     latency = measure_latency(_recording(order, "m"), audio_seconds=0.5, repeats=3, warmup=2)
-    assert order == ["m"] * 5 and latency.repeats == 3
+    assert order == ["m"] * 15 and latency.repeats == 9  # 3 blocks of 2 + 3 calls
+    order.clear()
+    measure_latency(_recording(order, "m"), audio_seconds=0.5, repeats=3, warmup=2, blocks=1)
+    assert order == ["m"] * 5
+
+
+def test_the_lowest_block_median_is_the_latency(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of load lifts one block's calls: the figure is the block it missed, while
+    the 90th percentile still sees every call."""
+    from speechnas import timing
+
+    blocks = iter([[0.03, 0.03, 0.03], [0.01, 0.01, 0.05], [0.02, 0.02, 0.02]])
+    monkeypatch.setattr(timing, "_timed", lambda fn, warmup, repeats: next(blocks))
+    model = build_model(SPEC, vocab_size=8)
+    latency = measure_latency(model, audio_seconds=0.5, repeats=3)
+    assert latency.median_s == 0.01 and latency.p90_s == 0.03  # nearest rank of all 9
+    blocks = iter([[0.03, 0.03, 0.03], [0.01, 0.01, 0.05], [0.02, 0.02, 0.02]])
+    pooled = compare_latency({"m": model}, rounds=3, audio_seconds=0.5, repeats=3)["m"]
+    assert pooled.median_s == 0.02  # without lowest_round: the median of every call
 
 
 @pytest.mark.parametrize("bad", [{"rounds": 0}, {"repeats": 0}, {"audio_seconds": 0.0}])

@@ -22,7 +22,7 @@ def cheap_metrics(
     *,
     vocab_size: int,
     audio_seconds: float = 5.0,
-    repeats: int = 5,
+    repeats: int = 10,
     threads: int | None = None,
     memo: LatencyMemo | None = None,
     chunks: bool = False,

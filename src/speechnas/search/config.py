@@ -438,7 +438,9 @@ class SearchConfig:
         fidelity: the multi-fidelity ladder and pruner.
         train: training settings of every trial.
         final: the final retraining of the front.
-        latency_seconds, latency_repeats: what latency measures (audio length, repeats).
+        latency_seconds, latency_repeats: what latency measures: the audio length, and the
+            timed calls per block (3 blocks, the lowest block median:
+            :func:`speechnas.timing.measure_latency`); may change when a search resumes.
         reuse_latency: read back this machine's earlier measurement of an architecture's
             latency (same settings and software) instead of timing it again, so that the
             same seed and config give the same trials (:mod:`speechnas.hardware.memo`;
@@ -468,7 +470,7 @@ class SearchConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     final: FinalConfig = field(default_factory=FinalConfig)
     latency_seconds: float = bounded(5.0, gt=0)
-    latency_repeats: int = bounded(5, ge=1)
+    latency_repeats: int = bounded(10, ge=1)
     reuse_latency: bool = True
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     storage: str | None = None

@@ -60,6 +60,7 @@ RESUMABLE_KEYS = frozenset(
         "train.device",
         "train.threads",
         "reuse_latency",
+        "latency_repeats",
         "parallel",
     }
 )
