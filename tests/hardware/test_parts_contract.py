@@ -118,6 +118,7 @@ def test_onnx_kernels_are_attributed_to_the_parts(measured: Measured, exported: 
     assert all(i in labels.values() for i in layers)  # each layer, not only the first
     glue = sum(parts[i].kind == "encoder-glue" for i in labels.values())
     assert glue <= 0.05 * len(labels)  # little is left unattributed
+    _input_nodes_are_not_the_head(exported / f"{name}.ort.onnx", labels, len(parts) - 1)
 
 
 #: A transducer and an attention decoder: heads whose decoding runs graphs after the first.
@@ -162,6 +163,18 @@ def test_onnx_parts_of_every_head_kind(spec: ArchSpec, tmp_path: Path) -> None:
     )
     found = {parts[i].kind for i in labels.values()}
     assert f"head:{spec.decoder.kind}" in found and any(k.startswith("layer") for k in found)
+    _input_nodes_are_not_the_head(tmp_path / "model.ort.onnx", labels, len(parts) - 1)
+
+
+def _input_nodes_are_not_the_head(optimized: Path, labels: dict[str, int], head: int) -> None:
+    """Nodes that read the features (the stem's, the input's shape) are not the head's:
+    nodes traced outside any module take their part from the data flow."""
+    import onnx
+
+    from speechnas.export.onnx import INPUT_NAME
+
+    readers = [n.name for n in onnx.load(str(optimized)).graph.node if INPUT_NAME in n.input]
+    assert readers and all(labels[name] != head for name in readers)
 
 
 def test_a_model_a_target_cannot_run_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:

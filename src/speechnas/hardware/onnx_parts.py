@@ -17,8 +17,8 @@ kernel by kernel:
   in (metadata ``pkg.torch.onnx.name_scopes``: ``encoder``, ``encoder.layers.3``,
   ``encoder.layers.3.attn``, ...). The deepest path that is a part's module names the part
   (stem, look-ahead, reduction, each kept layer); other paths under the encoder are its
-  glue (positions, masks, the final norm), any other path the head's (``head``, a
-  transducer's ``enc_proj``).
+  glue (positions, masks, the final norm), the paths of the head's modules the head's
+  (``head``, a transducer's ``enc_proj``).
 * **Nodes without a path** (added by the quantiser or the FP16 converter, casts the
   exporter's optimiser added, the log-softmax that runs outside the head's ``forward``)
   take the part of their consumers, or when none has one, of their producers, repeated
@@ -71,20 +71,30 @@ _SCOPES = "pkg.torch.onnx.name_scopes"
 
 
 def _scope_parts(model: SpeechModel) -> tuple[dict[str, int], int, int]:
-    """Module path in the exported first graph -> part index; and the glue and head
-    indices."""
+    """Module path in the exported first graph -> part index (every module of the head's:
+    the head); and the glue and head indices."""
     from speechnas.export.heads import head_graphs
 
+    training = model.training
     index = {id(m): i for i, m in enumerate(part_modules(model)) if m is not None}
-    first = head_graphs(model).graphs()[0].module
-    parts = {
-        name: index[id(module)] for name, module in first.named_modules() if id(module) in index
-    }
+    first = head_graphs(model).graphs()[0].module  # puts the model in eval mode
+    model.train(training)
     glue = len(part_modules(model)) - 2
-    return parts, glue, glue + 1
+    head = glue + 1
+    parts = {}
+    for name, module in first.named_modules():
+        if id(module) in index:
+            parts[name] = index[id(module)]
+        elif name and name != "encoder" and not name.startswith("encoder."):
+            parts[name] = head  # head, head.decoder..., a transducer's enc_proj
+    return parts, glue, head
 
 
-def _from_scopes(node: onnx.NodeProto, scopes: dict[str, int], glue: int, head: int) -> int | None:
+def _from_scopes(node: onnx.NodeProto, scopes: dict[str, int], glue: int) -> int | None:
+    """The part of the deepest module path ``node`` was traced in; the glue for other paths
+    under the encoder; ``None`` for the rest (the wrapper's own nodes and the exporter's
+    nodes without a module: found from the data flow). The exporter's list ends with the
+    node's own name, which matches no module path."""
     raw = next((p.value for p in node.metadata_props if p.key == _SCOPES), None)
     if raw is None:
         return None
@@ -98,9 +108,7 @@ def _from_scopes(node: onnx.NodeProto, scopes: dict[str, int], glue: int, head: 
             return scopes[path]
     if any(p == "encoder" or p.startswith("encoder.") for p in paths):
         return glue
-    if any(paths):  # a module of the head's (head, enc_proj, ...)
-        return head
-    return None  # the wrapper's own nodes: found from the data flow
+    return None
 
 
 def _follow_data(nodes: Sequence[onnx.NodeProto], labels: dict[str, int]) -> None:
@@ -138,10 +146,10 @@ def node_parts(
 
     Every node of ``optimized`` gets a part; those found no other way are glue.
     """
-    scopes, glue, head = _scope_parts(model)
+    scopes, glue, _ = _scope_parts(model)
     labels: dict[str, int] = {}
     for n in source.graph.node:
-        part = _from_scopes(n, scopes, glue, head)
+        part = _from_scopes(n, scopes, glue)
         if part is not None:
             labels[n.name] = part
     _follow_data(source.graph.node, labels)
