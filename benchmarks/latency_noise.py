@@ -17,8 +17,8 @@ Protocols (each call is one ``transcribe_ids``):
 
 * ``search``: 2 warm-up calls, the median of 5 (a search's default ``latency_repeats``,
   as it was measured before ``blocks-of-5``);
-* ``blocks-of-5``: 3 blocks of 2 warm-up and 5 timed calls, the lowest block median (what a
-  search measures now: :func:`speechnas.timing.measure_latency`);
+* ``blocks-of-5``: 3 blocks of 2 warm-up and 5 timed calls, the lowest block median (the
+  block protocol of :func:`speechnas.timing.measure_latency` with 5 calls per block);
 * ``median-10``: 2 warm-up calls, the median of 10 (``profile`` and the tables);
 * ``median-30``: 5 warm-up calls, the median of 30;
 * ``min-of-blocks``: 5 warm-up calls, then 3 blocks of 10 calls: the lowest block median
@@ -195,12 +195,16 @@ def summarise(results: dict[str, Any]) -> list[list[str]]:
     table = []
     for threads_key in sorted(k for k in results if k.endswith("t")):
         rows = results[threads_key]
-        archs = sorted({k.split("/")[0] for k in rows if k.endswith("/second")})
-        archs = [a for a in archs if f"{a}/first" in rows]
-        if not archs:
-            continue
-        measured = rows[f"{archs[0]}/first"]
-        for name in [n for n in protocols(1, lambda: None, 1.0) if n in measured]:
+        every = sorted({k.split("/")[0] for k in rows if k.endswith("/second")})
+        for name in protocols(1, lambda: None, 1.0):
+            # The models this protocol measured in both passes (a run may have stopped).
+            archs = [
+                a
+                for a in every
+                if name in rows.get(f"{a}/first", {}) and name in rows[f"{a}/second"]
+            ]
+            if not archs:
+                continue
             first = np.array([rows[f"{a}/first"][name][0] for a in archs])
             second = np.array([rows[f"{a}/second"][name][0] for a in archs])
             rel = np.abs(second - first) / first
@@ -226,7 +230,8 @@ def section(results: dict[str, Any]) -> str:
             f"Measured on {info['cpu']}, torch {info['torch']}: untrained models of the default "
             "CTC space (stratified by family and depth, up to 8 layers, streaming and "
             "full-context), 5 s of noise at batch 1, each timed twice by every protocol in two "
-            "passes over all the models (see `benchmarks/latency_noise.py` for the protocols). "
+            "passes over all the models (protocols added later measured in two passes of their "
+            "own; see `benchmarks/latency_noise.py` for the protocols). "
             "Within +-10%: the share of models whose two measurements agree that closely, the "
             "noise floor under any latency predictor (goal >= 95%).",
             "",

@@ -189,6 +189,7 @@ def search_config(args: argparse.Namespace, train_path: Path, dev_path: Path) ->
         fidelity=FidelityConfig(rungs=rungs, reduction_factor=3, min_trials=3, metric="cer"),
         train=TrainSettings(threads=1),
         latency_repeats=10,
+        latency_blocks=1,  # the study began timing one median per trial: it goes on so
         # Several trials at once change the order TPE sees results in, and each trial's
         # latency objective is timed while the others train: --retime times the picks
         # again side by side.

@@ -79,6 +79,9 @@ def config(trials: int) -> SearchConfig:
             "n_trials": trials,
             "seed": 0,
             "objectives": ["mcd_db", "intelligibility_cer", "latency_ms"],
+            # How the recorded run timed latency (one median of 5), so it resumes as it ran.
+            "latency_repeats": 5,
+            "latency_blocks": 1,
             "fidelity": {
                 "rungs": [{"fraction": 1, "steps": 200}, {"fraction": 1, "steps": 400}],
                 "pruner": "successive_halving",

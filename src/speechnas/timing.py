@@ -108,13 +108,18 @@ def noise(seconds: float, seed: int = 0) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class Latency:
-    """Seconds to transcribe ``audio_seconds`` of audio with ``threads`` CPU threads."""
+    """Seconds to transcribe ``audio_seconds`` of audio with ``threads`` CPU threads.
+
+    ``median_s`` is the median of all ``repeats`` timed calls, or with ``blocks`` > 1 the
+    lowest of the blocks' medians (:func:`measure_latency`); ``p90_s`` is over all calls.
+    """
 
     median_s: float
     p90_s: float
     audio_seconds: float
     repeats: int
     threads: int
+    blocks: int = 1
 
     @property
     def median_ms(self) -> float:
@@ -141,14 +146,20 @@ def measure_latency(
 
     The lowest block median of enough calls rather than one median: load from a shared
     host's other tenants comes in bursts that lift some blocks and miss others. Measured
-    (BENCHMARKS.md "Latency noise floor", 1 thread, small models): two measurements of one
-    model minutes apart agree within +-10% for 68% of models with 3 blocks of 10 calls,
-    38-48% with one median of 5 or 10 calls or 3 blocks of 5.
+    (BENCHMARKS.md "Latency noise floor", 1 thread, small models, one pass minutes after
+    the other): two measurements of one model agree within +-10% for 68% of models with 3
+    blocks of 10 calls (5 warm-up calls before the first), 38-48% with one median of 5 or
+    10 calls.
 
     Args:
+        repeats: timed calls per block.
+        warmup: untimed calls before each block.
+        blocks: blocks of calls (1: the median of ``repeats`` calls).
         threads: torch intra-op threads while measuring (restored afterwards); ``None``
             keeps the current setting.
     """
+    if blocks < 1:
+        raise ValueError(f"need blocks >= 1, got {blocks}")
     return compare_latency(
         {"model": model},
         rounds=blocks,
@@ -219,5 +230,6 @@ def compare_latency(
             audio_seconds=audio_seconds,
             repeats=t.repeats,
             threads=used,
+            blocks=rounds if lowest_round else 1,
         )
     return out

@@ -637,3 +637,20 @@ def test_the_same_seed_and_config_give_the_same_trials_with_measured_latency(
     assert memo.stat().st_mtime_ns == before  # not written to
     assert fresh[0].arch_id == first[0].arch_id
     assert fresh[0].metrics["latency_ms"] != first[0].metrics["latency_ms"]  # timed again
+
+
+def test_a_study_from_before_latency_blocks_resumes_only_with_one_block(tmp_path: Path) -> None:
+    """A study saved before ``latency_blocks`` existed timed one median per trial: resuming
+    it with blocks would mix two ways of timing in one front."""
+    raw = tiny_search(tmp_path, n_trials=1)
+    config = search_config_from_dict(raw)
+    run_search(config, progress=False)
+    store = open_store(config, for_search=False)
+    saved = dict(store.study.user_attrs["config"])
+    assert saved["latency_blocks"] == 3
+    del saved["latency_blocks"]
+    store.study.set_user_attr("config", saved)
+    with pytest.raises(ConfigMismatch, match="latency_blocks"):
+        run_search(search_config_from_dict({**raw, "n_trials": 2}), progress=False)
+    resumed = search_config_from_dict({**raw, "n_trials": 2, "latency_blocks": 1})
+    assert run_search(resumed, progress=False).finished == 2

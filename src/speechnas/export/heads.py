@@ -134,7 +134,13 @@ class HeadGraphs(abc.ABC):
         return self.decode_from(run, run("", {INPUT_NAME: feats}))
 
     def decode_from(self, run: RunGraph, first: Sequence[np.ndarray]) -> list[int]:
-        """Token ids from the first graph's outputs for one utterance."""
+        """Token ids from the first graph's outputs for one utterance.
+
+        Args:
+            run: runs a graph by name on named inputs.
+            first: the first graph's outputs for the utterance's features, in order (not
+                changed).
+        """
         return self.search(run, first[0])
 
     def frames_module(self) -> nn.Module:

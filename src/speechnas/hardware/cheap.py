@@ -23,6 +23,7 @@ def cheap_metrics(
     vocab_size: int,
     audio_seconds: float = 5.0,
     repeats: int = 10,
+    blocks: int = 3,
     threads: int | None = None,
     memo: LatencyMemo | None = None,
     chunks: bool = False,
@@ -50,7 +51,7 @@ def cheap_metrics(
 
     def measure() -> Latency:
         return measure_latency(
-            model, audio_seconds=audio_seconds, repeats=repeats, threads=threads
+            model, audio_seconds=audio_seconds, repeats=repeats, blocks=blocks, threads=threads
         )
 
     def measure_chunks() -> Latency:
@@ -74,6 +75,7 @@ def cheap_metrics(
             audio_seconds=audio_seconds,
             repeats=repeats,
             threads=n_threads,
+            blocks=blocks,
         )
         return memo.measured(key, how)
 

@@ -82,7 +82,13 @@ class LatencyMemo:
 
     @staticmethod
     def key(
-        arch_id: str, *, vocab_size: int, audio_seconds: float, repeats: int, threads: int
+        arch_id: str,
+        *,
+        vocab_size: int,
+        audio_seconds: float,
+        repeats: int,
+        threads: int,
+        blocks: int = 1,
     ) -> str:
         """The measurement's key: the arguments, the machine and the software."""
         return json.dumps(
@@ -91,6 +97,7 @@ class LatencyMemo:
                 "vocab_size": vocab_size,
                 "audio_seconds": audio_seconds,
                 "repeats": repeats,
+                "blocks": blocks,
                 "threads": threads,
                 "cpu": cpu_name(),
                 "torch": torch.__version__,

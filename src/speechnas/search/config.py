@@ -438,9 +438,11 @@ class SearchConfig:
         fidelity: the multi-fidelity ladder and pruner.
         train: training settings of every trial.
         final: the final retraining of the front.
-        latency_seconds, latency_repeats: what latency measures: the audio length, and the
-            timed calls per block (3 blocks, the lowest block median:
-            :func:`speechnas.timing.measure_latency`); may change when a search resumes.
+        latency_seconds, latency_repeats, latency_blocks: what latency measures: the audio
+            length, the timed calls per block and the blocks (the lowest block median:
+            :func:`speechnas.timing.measure_latency`). A study begun before
+            ``latency_blocks`` existed timed one block (resume it with ``latency_blocks:
+            1`` and its ``latency_repeats``).
         reuse_latency: read back this machine's earlier measurement of an architecture's
             latency (same settings and software) instead of timing it again, so that the
             same seed and config give the same trials (:mod:`speechnas.hardware.memo`;
@@ -471,6 +473,7 @@ class SearchConfig:
     final: FinalConfig = field(default_factory=FinalConfig)
     latency_seconds: float = bounded(5.0, gt=0)
     latency_repeats: int = bounded(10, ge=1)
+    latency_blocks: int = bounded(3, ge=1)
     reuse_latency: bool = True
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     storage: str | None = None

@@ -425,6 +425,7 @@ class TrialEvaluator:
             vocab_size=self.vocab_size,
             audio_seconds=config.latency_seconds,
             repeats=config.latency_repeats,
+            blocks=config.latency_blocks,
             threads=config.train.threads,
             memo=self.latency_memo,
             chunks=self.wants_chunks,

@@ -97,6 +97,7 @@ def _retrain(record: TrialRecord, config: SearchConfig, out: Path) -> dict[str, 
         model,
         audio_seconds=config.latency_seconds,
         repeats=config.latency_repeats,
+        blocks=config.latency_blocks,
         threads=config.train.threads,
     )
     final = {

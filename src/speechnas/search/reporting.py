@@ -37,12 +37,12 @@ def write_report(
     if config.tts is None:
         latency = (
             f"Latency: measured on this CPU, {config.latency_seconds:g} s of audio, batch 1, "
-            f"median of {config.latency_repeats}."
+            f"{_statistic(config)}."
         )
     else:
         latency = (
             "Latency: measured on this CPU, text to mel of the longest held-out sentence at "
-            f"its recorded length, batch 1, median of {config.latency_repeats}. Scores: "
+            f"its recorded length, batch 1, {_statistic(config)}. Scores: "
             f"{config.tts.held_out} held-out sentences of {config.tts.corpus}, synthesised "
             "from their text alone; intelligibility heard by PocketSphinx through Griffin-Lim."
         )
@@ -86,3 +86,10 @@ def _decision_importance(study: optuna.Study, objective: str) -> dict[str, float
         log.info("no decision importance for %s: %s", objective, e)
         return None
     return {name: float(value) for name, value in importance.items()}
+
+
+def _statistic(config: SearchConfig) -> str:
+    """How each latency was taken, in words."""
+    if config.latency_blocks == 1:
+        return f"median of {config.latency_repeats} calls"
+    return f"lowest of {config.latency_blocks} block medians of {config.latency_repeats} calls"

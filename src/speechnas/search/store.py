@@ -60,10 +60,14 @@ RESUMABLE_KEYS = frozenset(
         "train.device",
         "train.threads",
         "reuse_latency",
-        "latency_repeats",
         "parallel",
     }
 )
+
+
+#: Settings a study saved before they existed, at what the study did then (a study timed
+#: latency as one median before ``latency_blocks``).
+LEGACY_DEFAULTS: dict[str, Any] = {"latency_blocks": 1}
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ class SearchStore:
                 f"{attrs.get('schema_version')}, this speechnas writes {SCHEMA_VERSION}",
                 ["schema_version"],
             )
-        saved = _fixed_part(attrs["config"])
+        saved = _fixed_part({**LEGACY_DEFAULTS, **attrs["config"]})
         plain = _fixed_part(plain)
         changed = sorted(k for k in set(saved) | set(plain) if saved.get(k) != plain.get(k))
         if changed:
