@@ -3,10 +3,12 @@ and never fail each other's live trials; only a dead process's trials are retrie
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,12 +136,24 @@ def test_two_searches_share_one_postgresql_study(tmp_path: Path, postgres_url: s
 # --- liveness -------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    """A live process of this machine, killed on the way out however the block ends (a
+    failed assertion must not wait for it to end by itself)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_a_trial_is_dead_only_when_its_process_is() -> None:
     here = Worker.here()
     record = here.record()
     assert not is_dead(record, here, held=True)
     assert is_dead(record, here)  # this process's, but let go of (an exception ended its run)
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) as proc:
+    with _sleeper() as proc:
         other = Worker(here.machine, proc.pid, liveness._started(proc.pid)).record()
         assert not is_dead(other, here)
         assert is_dead({**other, "started": "1"}, here)  # the id names a later process
@@ -175,7 +189,7 @@ def test_recovery_leaves_a_live_process_trial_alone_and_retries_a_dead_one(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     here = Worker.here()
-    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) as proc:
+    with _sleeper() as proc:
         alive = Worker(here.machine, proc.pid, liveness._started(proc.pid)).record()
         number = _running(url, alive)
         store = _store(url)

@@ -224,7 +224,8 @@ class SearchStore:
                 f"{attrs.get('schema_version')}, this speechnas writes {SCHEMA_VERSION}",
                 ["schema_version"],
             )
-        saved = _fixed_part({**LEGACY_DEFAULTS, **attrs["config"]})
+        legacy = {k: v for k, v in LEGACY_DEFAULTS.items() if k in plain}
+        saved = _fixed_part({**legacy, **attrs["config"]})
         plain = _fixed_part(plain)
         changed = sorted(k for k in set(saved) | set(plain) if saved.get(k) != plain.get(k))
         if changed:
