@@ -83,6 +83,7 @@ def test_profile_export_covers_every_head_kind(tmp_path: Path) -> None:
     assert heads == {"head:rnnt", "head:aed_transformer"}
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_profile_export_on_an_onnx_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -138,6 +138,7 @@ OTHER_HEADS = [
 ]
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 @pytest.mark.parametrize("spec", OTHER_HEADS, ids=lambda s: s.decoder.kind)
 def test_onnx_parts_of_every_head_kind(spec: ArchSpec, tmp_path: Path) -> None:
     """A transducer's and an attention decoder's ONNX parts: the first graph split kernel by

@@ -639,6 +639,7 @@ def test_the_same_seed_and_config_give_the_same_trials_with_measured_latency(
     assert fresh[0].metrics["latency_ms"] != first[0].metrics["latency_ms"]  # timed again
 
 
+@pytest.mark.slow  # over 10 s: run by `make test-slow` (and CI)
 def test_a_study_from_before_latency_blocks_resumes_only_with_one_block(tmp_path: Path) -> None:
     """A study saved before ``latency_blocks`` existed timed one median per trial: resuming
     it with blocks would mix two ways of timing in one front."""
