@@ -40,12 +40,15 @@ import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
 # isort: on
 
 import argparse
-import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from budget_results import BudgetResults  # noqa: E402  (beside this file)
 
 from speechnas._provenance import cpu_name
 from speechnas.arch import ArchSpec
@@ -74,6 +77,7 @@ from speechnas.train import TrainConfig, TrainSettings, load_model, resumable_ch
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "multilingual"
 RESULTS = REPO / "benchmarks" / "results" / "multilingual.json"
+STORE = BudgetResults(RESULTS)
 RECIPE = REPO / "recipes" / "commonvoice" / "search.yaml"
 FIGURE = REPO / "benchmarks" / "figures" / "multilingual.png"
 LANGUAGES = ("ca", "cy", "de", "es", "et", "eu", "fr", "it", "nl", "pl", "pt", "ru")
@@ -102,19 +106,11 @@ def _budget(args: argparse.Namespace) -> str:
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
     """This budget's results (a view into the file: :func:`save` writes it back)."""
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results: dict[str, Any] = every.get(_budget(args), {})
-    return results
+    return STORE.load(_budget(args))
 
 
 def save(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    every[_budget(args)] = results
-    every["latest"] = _budget(args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(every, indent=1, sort_keys=True) + "\n")
-    tmp.replace(RESULTS)
+    STORE.save(_budget(args), results)
 
 
 def train_and_score(
@@ -430,8 +426,7 @@ def main() -> None:
         presets_stage(args, train_path, dev_path)
         search_stage(args, train_path, dev_path)
         low_resource_stage(args)
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    text = section(every.get(every.get("latest", ""), {}))
+    text = section(STORE.latest())
     update_section(REPO / "BENCHMARKS.md", "multilingual", "Multilingual search", text)
     print(text)
 

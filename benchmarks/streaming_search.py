@@ -37,7 +37,6 @@ import speechnas  # noqa: F401  (before torch is loaded: its OpenMP settings)
 # isort: on
 
 import argparse
-import json
 import logging
 import statistics
 import sys
@@ -48,6 +47,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import presets as preset_bench  # noqa: E402  (the presets benchmark, beside this file)
+from budget_results import BudgetResults  # noqa: E402  (beside this file)
 
 from speechnas._provenance import cpu_name  # noqa: E402
 from speechnas.arch import ArchSpec  # noqa: E402
@@ -73,6 +73,7 @@ from speechnas.train import TrainConfig, load_model, resumable_checkpoint, train
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "runs" / "benchmarks" / "streaming_search"
 RESULTS = REPO / "benchmarks" / "results" / "streaming_search.json"
+STORE = BudgetResults(RESULTS)
 RECIPE = REPO / "recipes" / "speechocean762" / "streaming.yaml"
 FIGURE = REPO / "benchmarks" / "figures" / "streaming_search.png"
 DATASET = "speechocean762"
@@ -88,19 +89,11 @@ def _budget(args: argparse.Namespace) -> str:
 
 
 def load(args: argparse.Namespace) -> dict[str, Any]:
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    results: dict[str, Any] = every.get(_budget(args), {})
-    return results
+    return STORE.load(_budget(args))
 
 
 def save(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    every[_budget(args)] = results
-    every["latest"] = _budget(args)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".tmp")
-    tmp.write_text(json.dumps(every, indent=1, sort_keys=True) + "\n")
-    tmp.replace(RESULTS)
+    STORE.save(_budget(args), results)
 
 
 def search_config(args: argparse.Namespace, train_path: Path, dev_path: Path) -> SearchConfig:
@@ -396,8 +389,7 @@ def main() -> None:
         train_path, dev_path, _ = preset_bench._split(DATASET, args.data)
         search_stage(args, train_path, dev_path)
         preset_stage(args, train_path, dev_path)
-    every = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    text = section(every.get(every.get("latest", ""), {}))
+    text = section(STORE.latest())
     update_section(REPO / "BENCHMARKS.md", "streaming-search", "Streaming search", text)
     print(text)
 

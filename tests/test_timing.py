@@ -70,3 +70,16 @@ def test_the_lowest_block_median_is_the_latency(monkeypatch: pytest.MonkeyPatch)
 def test_bad_arguments_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="need rounds"):
         compare_latency({"m": build_model(SPEC, vocab_size=8)}, **bad)  # type: ignore[arg-type]
+
+
+def test_time_calls_in_blocks_takes_the_lowest_block_median(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from speechnas import timing
+
+    blocks = iter([[0.03, 0.03, 0.03], [0.01, 0.01, 0.05], [0.02, 0.02, 0.02]])
+    monkeypatch.setattr(timing, "_timed", lambda fn, warmup, repeats: next(blocks))
+    t = timing.time_calls(lambda: None, repeats=3, blocks=3)
+    assert (t.median_s, t.p90_s, t.repeats) == (0.01, 0.03, 9)
+    with pytest.raises(ValueError, match="blocks >= 1"):
+        timing.time_calls(lambda: None, blocks=0)

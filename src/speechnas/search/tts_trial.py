@@ -131,12 +131,10 @@ class TTSTrialEvaluator(TrialEvaluator):
         call = functools.partial(model, tokens, lens, durations)
         config = self.config
         with torch.no_grad(), threads(self.task.threads):
-            # The lowest block median, as a recogniser's latency (speechnas.timing).
-            blocks = [
-                time_calls(call, warmup=1, repeats=config.latency_repeats).median_s
-                for _ in range(config.latency_blocks)
-            ]
-        return 1e3 * min(blocks)
+            timing = time_calls(
+                call, warmup=1, repeats=config.latency_repeats, blocks=config.latency_blocks
+            )
+        return 1e3 * timing.median_s
 
     def check(self, spec: Spec) -> tuple[dict[str, float], str | None]:
         """Parameters, latency and RTF of the untrained model (module docstring), and why
